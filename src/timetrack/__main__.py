@@ -1,0 +1,5 @@
+"""`python -m timetrack` runs the command line."""
+
+from timetrack.cli import main
+
+main()

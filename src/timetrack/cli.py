@@ -1,0 +1,301 @@
+"""The `timetrack` command line: one group, one subcommand per job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from timetrack import __version__
+from timetrack.emulator.config import FAULT_KINDS, EmulatorConfig, Faults, Limits, Scale
+from timetrack.emulator.timefmt import parse_date_or_ts
+from timetrack.errors import TimetrackError, mask_secret
+
+
+class _Group(click.Group):
+    """Turns timetrack's own errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TimetrackError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="timetrack")
+def cli() -> None:
+    """Load a time-tracking service's data into DuckDB, PostgreSQL, Parquet or any dlt
+    destination, and emulate the service locally."""
+
+
+def _parse_fault(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    for value in values:
+        kind, sep, rate = value.partition("=")
+        if not sep or kind not in FAULT_KINDS:
+            raise click.BadParameter(
+                f"expected KIND=RATE with KIND one of {', '.join(FAULT_KINDS)}"
+            )
+        try:
+            rates[kind] = float(rate)
+        except ValueError:
+            raise click.BadParameter(f"rate of {kind} is not a number: {rate}") from None
+    return rates
+
+
+def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_date_or_ts(value)
+    except ValueError:
+        raise click.BadParameter("expected YYYY-MM-DD or an RFC3339 time") from None
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0 picks a free one).",
+)
+@click.option(
+    "--token",
+    default="demo-token",
+    show_default=True,
+    help="API token of the user who sees every organization and workspace.",
+)
+@click.option(
+    "--partial-token",
+    default="partial-token",
+    show_default=True,
+    help="API token of a second user who sees one workspace only.",
+)
+@click.option(
+    "--seed",
+    default=7,
+    show_default=True,
+    type=int,
+    help="Seed of the generated data and of the fault draws.",
+)
+@click.option(
+    "--now",
+    callback=_parse_now,
+    metavar="TIME",
+    help="Start the clock at this time instead of the real time.",
+)
+@click.option(
+    "--organizations",
+    default=Scale.organizations,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Organizations.",
+)
+@click.option(
+    "--workspaces",
+    default=Scale.workspaces,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Workspaces, spread over the organizations.",
+)
+@click.option(
+    "--users",
+    default=Scale.users,
+    show_default=True,
+    type=click.IntRange(3),
+    help="Users, spread over the organizations.",
+)
+@click.option(
+    "--groups-per-organization",
+    default=Scale.groups_per_organization,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Groups in each organization.",
+)
+@click.option(
+    "--clients-per-workspace",
+    default=Scale.clients_per_workspace,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Clients in each workspace (a quarter archived).",
+)
+@click.option(
+    "--projects-per-workspace",
+    default=Scale.projects_per_workspace,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Projects in each workspace (some inactive, some deleted).",
+)
+@click.option(
+    "--tasks-per-workspace",
+    default=Scale.tasks_per_workspace,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Tasks in each workspace (some inactive, some deleted).",
+)
+@click.option(
+    "--tags-per-workspace",
+    default=Scale.tags_per_workspace,
+    show_default=True,
+    type=click.IntRange(1, 60),
+    help="Tags in each workspace.",
+)
+@click.option(
+    "--time-entries",
+    default=Scale.time_entries,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Time entries in all workspaces together.",
+)
+@click.option(
+    "--days",
+    default=Scale.days,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Days of history the time entries cover.",
+)
+@click.option(
+    "--rate-limit",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Requests per second per token before 429 (0: off).",
+)
+@click.option(
+    "--burst",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Requests the rate limit lets through at once.",
+)
+@click.option(
+    "--retry-after/--no-retry-after",
+    default=False,
+    show_default=True,
+    help="Send Retry-After with 429 and 503 answers.",
+)
+@click.option(
+    "--quota/--no-quota",
+    default=False,
+    show_default=True,
+    help="Enforce the hourly quota per token and organization (402 when spent).",
+)
+@click.option(
+    "--quota-per-hour",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Requests an hour per organization (0: the plan's 30, 240 or 600).",
+)
+@click.option(
+    "--me-quota-per-hour",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Requests an hour to /me paths per user.",
+)
+@click.option(
+    "--restrict-feature",
+    "restricted",
+    multiple=True,
+    type=click.Choice(["groups", "reports"]),
+    help="Answer a plain 402 for this feature on free-plan organizations (repeatable).",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    callback=_parse_fault,
+    metavar="KIND=RATE",
+    help=f"Inject a fault in this share of requests (repeatable); KIND is one of "
+    f"{', '.join(FAULT_KINDS)}.",
+)
+@click.option(
+    "--slow-seconds",
+    default=0.5,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Delay of a 'slow' fault.",
+)
+def emulator(
+    host: str,
+    port: int,
+    token: str,
+    partial_token: str,
+    seed: int,
+    now: float | None,
+    organizations: int,
+    workspaces: int,
+    users: int,
+    groups_per_organization: int,
+    clients_per_workspace: int,
+    projects_per_workspace: int,
+    tasks_per_workspace: int,
+    tags_per_workspace: int,
+    time_entries: int,
+    days: int,
+    rate_limit: float,
+    burst: int,
+    retry_after: bool,
+    quota: bool,
+    quota_per_hour: int,
+    me_quota_per_hour: int,
+    restricted: tuple[str, ...],
+    faults: dict[str, float],
+    slow_seconds: float,
+) -> None:
+    """Serve a local emulator of the time-tracking API until Ctrl-C.
+
+    Both URL layouts are served at once: /v1 with the {"data": ...} envelope and /api/v9 bare.
+    Admin endpoints under /_emulator/ give the ground truth, the request log and the clock.
+    """
+    from timetrack.emulator import Emulator, serve_forever
+
+    config = EmulatorConfig(
+        token=token,
+        partial_token=partial_token,
+        seed=seed,
+        now=now,
+        scale=Scale(
+            organizations=organizations,
+            workspaces=workspaces,
+            users=users,
+            groups_per_organization=groups_per_organization,
+            clients_per_workspace=clients_per_workspace,
+            projects_per_workspace=projects_per_workspace,
+            tasks_per_workspace=tasks_per_workspace,
+            tags_per_workspace=tags_per_workspace,
+            time_entries=time_entries,
+            days=days,
+        ),
+        limits=Limits(
+            rate_per_second=rate_limit,
+            burst=burst,
+            send_retry_after=retry_after,
+            quota=quota,
+            quota_per_hour=quota_per_hour,
+            me_quota_per_hour=me_quota_per_hour,
+            restricted_features=frozenset(restricted),
+        ),
+        faults=Faults(rates=faults, slow_seconds=slow_seconds),
+    )
+    instance = Emulator(config)
+
+    def ready(bound: int) -> None:
+        click.echo(f"emulator serving at http://{host}:{bound} (envelope /v1, bare /api/v9)")
+        click.echo(
+            f"tokens: {mask_secret(token)} (everything), {mask_secret(partial_token)} (one "
+            "workspace); ground truth at /_emulator/truth; Ctrl-C stops"
+        )
+
+    serve_forever(instance, host, port, ready)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="timetrack")

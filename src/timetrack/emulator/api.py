@@ -1,0 +1,610 @@
+"""The public API: one handler per endpoint of the contract, layout-agnostic.
+
+Each handler returns a Reply or raises ApiError; the server wraps it in the layout's envelope.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+from aiohttp import web
+
+from timetrack.emulator import views
+from timetrack.emulator.http import ApiError, Reply, int_param, page_params, tristate
+from timetrack.emulator.model import (
+    NO_ID,
+    RUNNING,
+    Dataset,
+    Membership,
+    Organization,
+    Tag,
+    User,
+    Workspace,
+)
+from timetrack.emulator.timefmt import format_date, format_ts, parse_date, parse_date_or_ts
+
+DAY = 86_400
+HISTORY_DAYS = 90
+DEFAULT_ME_DAYS = 9
+REPORT_MAX_SPAN_DAYS = 366
+
+
+@dataclass
+class Ctx:
+    """What a handler needs: the request, the data, the caller and the present."""
+
+    request: web.Request
+    data: Dataset
+    user: User
+    now: float
+    restricted_features: frozenset[str]
+
+    async def body(self) -> dict[str, Any]:
+        """The JSON object body; 400 when it is not one."""
+        raw = await self.request.read()
+        if not raw:
+            return {}
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ApiError(400, "Invalid JSON input") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "JSON body must be an object")
+        return body
+
+
+Handler = Callable[[Ctx], Awaitable[Reply]]
+
+
+def _path_id(ctx: Ctx, name: str, label: str) -> int:
+    try:
+        return int(ctx.request.match_info[name])
+    except ValueError:
+        raise ApiError(404, f"Invalid {label} ID") from None
+
+
+def organization_of(ctx: Ctx) -> tuple[Organization, Membership]:
+    """The organization in the path, checked for the caller's membership."""
+    org_id = _path_id(ctx, "organization_id", "organization")
+    org = ctx.data.organizations.get(org_id)
+    if org is None:
+        raise ApiError(404, "Invalid organization ID")
+    member = ctx.data.memberships[org_id].get(ctx.user.id)
+    if member is None or member.inactive:
+        raise ApiError(403, "User does not have access to this resource.")
+    return org, member
+
+
+def workspace_of(ctx: Ctx) -> Workspace:
+    """The workspace in the path, checked for the caller's membership."""
+    ws_id = _path_id(ctx, "workspace_id", "workspace")
+    ws = ctx.data.workspaces.get(ws_id)
+    if ws is None:
+        raise ApiError(404, "Invalid workspace ID")
+    if ctx.user.id not in ws.members:
+        raise ApiError(403, "User does not have access to this resource.")
+    return ws
+
+
+def _feature_gate(ctx: Ctx, org: Organization, feature: str) -> None:
+    if feature in ctx.restricted_features and org.plan.id == 0:
+        raise ApiError(402, "This feature is not available on your organization's plan.")
+
+
+def _since(ctx: Ctx) -> int | None:
+    return int_param(ctx.request.query, "since")
+
+
+def _paged(items: list[Any], page: int, per_page: int) -> list[Any]:
+    return items[(page - 1) * per_page : page * per_page]
+
+
+async def me(ctx: Ctx) -> Reply:
+    return Reply(views.me(ctx.user))
+
+
+async def me_organizations(ctx: Ctx) -> Reply:
+    data = ctx.data
+    return Reply(
+        [
+            views.organization_with_count(
+                data, data.organizations[org_id], data.memberships[org_id][ctx.user.id]
+            )
+            for org_id in data.organization_ids_of(ctx.user.id)
+        ]
+    )
+
+
+async def me_workspaces(ctx: Ctx) -> Reply:
+    since = _since(ctx)
+    items = [
+        views.workspace(ctx.data.workspaces[ws_id], ctx.user.id)
+        for ws_id in ctx.data.workspace_ids_of(ctx.user.id)
+        if since is None or ctx.data.workspaces[ws_id].at >= since
+    ]
+    return Reply(items)
+
+
+def _history_start(now: float) -> float:
+    """Midnight UTC of the oldest day /me/time_entries still serves."""
+    return parse_date(format_date(now - HISTORY_DAYS * DAY))
+
+
+async def me_time_entries(ctx: Ctx) -> Reply:
+    query = ctx.request.query
+    store = ctx.data.entries
+    oldest = _history_start(ctx.now)
+    with store.lock:
+        rows = ctx.data.entries.user_rows(ctx.user.id)
+        start = store.col("start")[rows]
+        deleted = store.col("deleted_us")[rows] != 0
+        if "since" in query:
+            if "before" in query:
+                raise ApiError(400, "since and before cannot be used together")
+            since = int_param(query, "since")
+            assert since is not None
+            if since < ctx.now - HISTORY_DAYS * DAY:
+                raise ApiError(400, "since cannot be older than 3 months")
+            keep = store.col("at_us")[rows] >= since * 1_000_000
+        elif "start_date" in query or "end_date" in query:
+            if "start_date" not in query or "end_date" not in query:
+                raise ApiError(400, "start_date and end_date must be given together")
+            begin = _parse_time(query["start_date"], "start_date")
+            end = _parse_time(query["end_date"], "end_date")
+            if begin < oldest:
+                raise ApiError(400, f"start_date must not be earlier than {format_date(oldest)}")
+            if end < begin:
+                raise ApiError(400, "end_date must not be earlier than start_date")
+            keep = ~deleted & (start >= begin) & (start < end)
+        elif "before" in query:
+            before = _parse_time(query["before"], "before")
+            keep = ~deleted & (start < before) & (start >= oldest)
+        else:
+            keep = ~deleted & (start >= ctx.now - DEFAULT_ME_DAYS * DAY)
+        chosen = rows[keep]
+        order = np.lexsort((store.col("id")[chosen], store.col("start")[chosen]))[::-1]
+        items = [views.time_entry(ctx.data, int(pos)) for pos in chosen[order]]
+    return Reply(items)
+
+
+def _parse_time(text: str, name: str) -> float:
+    try:
+        return parse_date_or_ts(text)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a date (YYYY-MM-DD) or an RFC3339 time") from None
+
+
+async def organization(ctx: Ctx) -> Reply:
+    org, member = organization_of(ctx)
+    return Reply(views.organization_with_count(ctx.data, org, member))
+
+
+async def organization_users(ctx: Ctx) -> Reply:
+    org, _ = organization_of(ctx)
+    page, per_page = page_params(ctx.request.query, 50, 200)
+    members = sorted(ctx.data.memberships[org.id].values(), key=lambda m: m.id)
+    return Reply([views.organization_user(ctx.data, m) for m in _paged(members, page, per_page)])
+
+
+async def organization_groups(ctx: Ctx) -> Reply:
+    org, _ = organization_of(ctx)
+    _feature_gate(ctx, org, "groups")
+    groups = sorted(
+        (g for g in ctx.data.groups.values() if g.organization_id == org.id),
+        key=lambda g: (g.name.lower(), g.group_id),
+    )
+    return Reply([views.group(ctx.data, g) for g in groups])
+
+
+async def workspace_statistics(ctx: Ctx) -> Reply:
+    return Reply(views.statistics(ctx.data, workspace_of(ctx)))
+
+
+async def workspace_clients(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    status = tristate(ctx.request.query, "status", "active", ("active", "archived", "both"))
+    items = [
+        views.client(c)
+        for c in ctx.data.clients.values()
+        if c.workspace_id == ws.id
+        and c.server_deleted_at is None
+        and (status == "both" or c.archived == (status == "archived"))
+    ]
+    return Reply(items)
+
+
+def _active_filter(active: str, is_active: bool) -> bool:
+    return active == "both" or is_active == (active == "true")
+
+
+async def workspace_projects(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    query = ctx.request.query
+    active = tristate(query, "active", "true", ("true", "false", "both"))
+    since = _since(ctx)
+    page, per_page = page_params(query, 151, 200)
+    projects = sorted(
+        (
+            p
+            for p in ctx.data.projects.values()
+            if p.workspace_id == ws.id
+            and _visible(p.server_deleted_at, p.at, since)
+            and (p.server_deleted_at is not None or _active_filter(active, p.active))
+        ),
+        key=lambda p: (p.name.lower(), p.id),
+    )
+    return Reply([views.project(p) for p in _paged(projects, page, per_page)])
+
+
+def _visible(deleted_at: float | None, at: float, since: int | None) -> bool:
+    """Deleted records show only to `since`; `since` shows only what changed after it."""
+    if since is None:
+        return deleted_at is None
+    return at >= since
+
+
+async def workspace_tasks(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    query = ctx.request.query
+    active = tristate(query, "active", "true", ("true", "false", "both"))
+    since = _since(ctx)
+    page, per_page = page_params(query, 50, 200)
+    tasks = sorted(
+        (
+            t
+            for t in ctx.data.tasks.values()
+            if t.workspace_id == ws.id
+            and _visible(t.server_deleted_at, t.at, since)
+            and (t.server_deleted_at is not None or _active_filter(active, t.active))
+        ),
+        key=lambda t: (t.name.lower(), t.id),
+    )
+    payload = {
+        "data": [views.task(t) for t in _paged(tasks, page, per_page)],
+        "total_count": len(tasks),
+        "page": page,
+        "per_page": per_page,
+        "sort_field": "name",
+        "sort_order": "ASC",
+    }
+    return Reply(payload, wrap=False)
+
+
+async def workspace_tags(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    tags = [
+        views.tag(ctx.data.tags[tag_id])
+        for tag_id in ctx.data.workspace_tags[ws.id]
+        if ctx.data.tags[tag_id].server_deleted_at is None
+    ]
+    return Reply(tags)
+
+
+# --- writes -----------------------------------------------------------------------------------
+
+
+def _tag_bits(ctx: Ctx, ws: Workspace, body: dict[str, Any]) -> int | None:
+    """The bit mask for `tags` (names, created when new) and `tag_ids`; None if neither given."""
+    if "tags" not in body and "tag_ids" not in body:
+        return None
+    names = body.get("tags") or []
+    tag_ids = body.get("tag_ids") or []
+    if not isinstance(names, list) or not isinstance(tag_ids, list):
+        raise ApiError(400, "tags and tag_ids must be lists")
+    order = ctx.data.workspace_tags[ws.id]
+    by_name = {ctx.data.tags[t].name: t for t in order}
+    bits = 0
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ApiError(400, "tags must be non-empty strings")
+        tag_id = by_name.get(name)
+        if tag_id is None:
+            if len(order) >= 60:
+                raise ApiError(400, "Too many tags in this workspace")
+            tag_id = ctx.data.new_id("tag")
+            ctx.data.tags[tag_id] = Tag(tag_id, ws.id, name, ctx.now, ctx.user.id)
+            order.append(tag_id)
+            by_name[name] = tag_id
+        bits |= 1 << order.index(tag_id)
+    for tag_id in tag_ids:
+        if tag_id not in order:
+            raise ApiError(400, f"Tag {tag_id} does not belong to this workspace")
+        bits |= 1 << order.index(tag_id)
+    return bits
+
+
+def _entry_values(
+    ctx: Ctx, ws: Workspace, body: dict[str, Any], current: dict[str, int]
+) -> dict[str, int | bool]:
+    """Validate a create or update body into column values, starting from `current`."""
+    values: dict[str, int | bool] = {}
+    start = current.get("start")
+    if "start" in body:
+        start = int(_parse_time(str(body["start"]), "start"))
+        values["start"] = start
+    if start is None:
+        raise ApiError(400, "start is required")
+    stop: int | None = current.get("stop")
+    if "stop" in body and body["stop"] is not None:
+        stop = int(_parse_time(str(body["stop"]), "stop"))
+    elif "duration" in body:
+        duration = body["duration"]
+        if not isinstance(duration, int) or isinstance(duration, bool):
+            raise ApiError(400, "duration must be an integer")
+        stop = RUNNING if duration < 0 else start + duration
+    elif "stop" in body:
+        stop = RUNNING
+    if stop is None:
+        raise ApiError(400, "duration or stop is required")
+    if stop != RUNNING and stop < start:
+        raise ApiError(400, "stop must not be before start")
+    values["stop"] = stop
+    if "description" in body:
+        description = body["description"]
+        if description is not None and not isinstance(description, str):
+            raise ApiError(400, "description must be a string")
+        values["description"] = ctx.data.entries.description_id(description)
+    project_id = current.get("project_id", NO_ID)
+    if "project_id" in body:
+        project_id = int_param(body, "project_id", NO_ID) or NO_ID
+        if project_id != NO_ID:
+            project = ctx.data.projects.get(project_id)
+            if project is None or project.workspace_id != ws.id or project.server_deleted_at:
+                raise ApiError(400, "Invalid project_id")
+        values["project_id"] = project_id
+    if "task_id" in body:
+        task_id = int_param(body, "task_id", NO_ID) or NO_ID
+        if task_id != NO_ID:
+            task = ctx.data.tasks.get(task_id)
+            if task is None or task.workspace_id != ws.id or task.project_id != project_id:
+                raise ApiError(400, "Invalid task_id")
+        values["task_id"] = task_id
+    for flag in ("billable", "duronly"):
+        if flag in body:
+            if not isinstance(body[flag], bool):
+                raise ApiError(400, f"{flag} must be a boolean")
+            values[flag] = body[flag]
+    bits = _tag_bits(ctx, ws, body)
+    if bits is not None:
+        values["tags"] = bits
+    return values
+
+
+def _stop_running(ctx: Ctx, at_us: int) -> None:
+    """A user has at most one running entry: starting another stops it."""
+    store = ctx.data.entries
+    rows = store.user_rows(ctx.user.id)
+    running = rows[(store.col("stop")[rows] == RUNNING) & (store.col("deleted_us")[rows] == 0)]
+    for pos in running.tolist():
+        store.update(pos, {"stop": max(int(ctx.now), store.value(pos, "start")), "at_us": at_us})
+
+
+async def create_time_entry(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    body = await ctx.body()
+    at_us = int(ctx.now * 1_000_000)
+    store = ctx.data.entries
+    with store.lock:
+        values = _entry_values(ctx, ws, body, {})
+        values.setdefault("description", -1)
+        if values["stop"] == RUNNING:
+            _stop_running(ctx, at_us)
+        values.update(
+            id=store.next_id(),
+            workspace_id=ws.id,
+            user_id=ctx.user.id,
+            at_us=at_us,
+            deleted_us=0,
+        )
+        pos = store.append(values)
+        return Reply(views.time_entry(ctx.data, pos))
+
+
+def _entry_of(ctx: Ctx, ws: Workspace) -> int:
+    entry_id = _path_id(ctx, "time_entry_id", "time entry")
+    store = ctx.data.entries
+    pos = store.position(entry_id)
+    if pos is None or store.value(pos, "workspace_id") != ws.id or store.value(pos, "deleted_us"):
+        raise ApiError(404, "Time entry not found")
+    owner = store.value(pos, "user_id")
+    if owner != ctx.user.id and ws.members.get(ctx.user.id) != "admin":
+        raise ApiError(403, "User does not have access to this resource.")
+    return pos
+
+
+async def update_time_entry(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    body = await ctx.body()
+    store = ctx.data.entries
+    with store.lock:
+        pos = _entry_of(ctx, ws)
+        current = {name: store.value(pos, name) for name in ("start", "stop", "project_id")}
+        values = _entry_values(ctx, ws, body, current)
+        values["at_us"] = int(ctx.now * 1_000_000)
+        store.update(pos, values)
+        return Reply(views.time_entry(ctx.data, pos))
+
+
+async def stop_time_entry(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    store = ctx.data.entries
+    with store.lock:
+        pos = _entry_of(ctx, ws)
+        if store.value(pos, "stop") != RUNNING:
+            raise ApiError(409, "Time entry is already stopped")
+        stop = max(int(ctx.now), store.value(pos, "start"))
+        store.update(pos, {"stop": stop, "at_us": int(ctx.now * 1_000_000)})
+        return Reply(views.time_entry(ctx.data, pos))
+
+
+async def delete_time_entry(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    store = ctx.data.entries
+    with store.lock:
+        pos = _entry_of(ctx, ws)
+        now_us = int(ctx.now * 1_000_000)
+        store.update(pos, {"deleted_us": now_us, "at_us": now_us})
+    return Reply(None, empty=True)
+
+
+# --- report search ----------------------------------------------------------------------------
+
+
+async def report_search(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    _feature_gate(ctx, ctx.data.organizations[ws.organization_id], "reports")
+    body = await ctx.body()
+    if not body.get("start_date"):
+        raise ApiError(400, "start_date is required")
+    try:
+        begin = parse_date(str(body["start_date"]))
+        end = parse_date(str(body.get("end_date") or format_date(ctx.now)))
+    except ValueError:
+        raise ApiError(400, "start_date and end_date must be dates (YYYY-MM-DD)") from None
+    if end < begin:
+        raise ApiError(400, "end_date must not be earlier than start_date")
+    if (end - begin) / DAY > REPORT_MAX_SPAN_DAYS:
+        raise ApiError(400, f"Maximum allowed date range is {REPORT_MAX_SPAN_DAYS} days")
+    page_size = int_param(body, "page_size", 50)
+    assert page_size is not None
+    if page_size < 1:
+        raise ApiError(400, "page_size must be at least 1")
+    page_size = min(page_size, 1000)
+    first_id = int_param(body, "first_id", 0) or 0
+    first_row = int_param(body, "first_row_number", 1) or 1
+    first_ts = int_param(body, "first_timestamp")
+
+    store = ctx.data.entries
+    with store.lock:
+        rows, starts, ids = store.report_index(ws.id)
+        lo = int(np.searchsorted(starts, begin, side="left"))
+        hi = int(np.searchsorted(starts, end + DAY, side="left"))
+        if first_ts is not None:
+            at = int(np.searchsorted(starts, first_ts, side="left"))
+            same = int(np.searchsorted(starts, first_ts, side="right"))
+            at += int(np.searchsorted(ids[at:same], first_id, side="left"))
+            lo = max(lo, at)
+        chosen = rows[lo : min(hi, lo + page_size)]
+        more = lo + page_size < hi
+        payload = _report_rows(ctx.data, ws, chosen, first_row)
+        headers: dict[str, str] = {}
+        if more:
+            nxt = lo + page_size
+            headers = {
+                "X-Next-ID": str(int(ids[nxt])),
+                "X-Next-Row-Number": str(first_row + len(payload)),
+                "X-Next-Timestamp": str(int(starts[nxt])),
+            }
+    return Reply(payload, headers=headers)
+
+
+def _report_rows(data: Dataset, ws: Workspace, chosen: Any, first_row: int) -> list[dict[str, Any]]:
+    """Group one page of entries into report rows, in the order their first entry comes."""
+    store = data.entries
+    cols = {
+        name: store.col(name)[chosen].tolist()
+        for name in (
+            "id",
+            "user_id",
+            "project_id",
+            "task_id",
+            "start",
+            "stop",
+            "description",
+            "tags",
+            "billable",
+            "at_us",
+        )
+    }
+    groups: dict[tuple[int, int, int, int, int, bool], list[int]] = {}
+    for i in range(len(chosen)):
+        key = (
+            cols["user_id"][i],
+            cols["description"][i],
+            cols["project_id"][i],
+            cols["task_id"][i],
+            cols["tags"][i],
+            cols["billable"][i],
+        )
+        groups.setdefault(key, []).append(i)
+    result: list[dict[str, Any]] = []
+    for number, (key, members) in enumerate(groups.items(), start=first_row):
+        user_id, description, project_id, task_id, bits, billable = key
+        project = data.projects.get(project_id) if project_id != NO_ID else None
+        rate_cents = (
+            round(project.rate * 100)
+            if project is not None and project.rate is not None
+            else ws.default_hourly_rate_cents
+        )
+        entries = []
+        total = 0
+        for i in members:
+            entry_id = cols["id"][i]
+            seconds = cols["stop"][i] - cols["start"][i]
+            total += seconds
+            entries.append(
+                {
+                    "id": entry_id,
+                    "seconds": seconds,
+                    "start": format_ts(cols["start"][i], entry_id),
+                    "stop": format_ts(cols["stop"][i], entry_id + 1),
+                    "at": format_ts(cols["at_us"][i] / 1e6, entry_id + 2),
+                }
+            )
+        tags = views.entry_tags(data, ws.id, bits)
+        result.append(
+            {
+                "user_id": user_id,
+                "username": data.users[user_id].fullname,
+                "description": None if description < 0 else store.descriptions[description],
+                "project_id": project_id or None,
+                "task_id": task_id or None,
+                "billable": billable,
+                "tag_ids": [t.id for t in tags],
+                "billable_amount_in_cents": (
+                    math.floor(total * rate_cents / 3600) if billable else None
+                ),
+                "hourly_rate_in_cents": rate_cents if billable else None,
+                "currency": ws.default_currency,
+                "row_number": number,
+                "time_entries": entries,
+            }
+        )
+    return result
+
+
+ROUTES: list[tuple[str, str, Handler, str]] = [
+    # (method, path under the prefix, handler, quota bucket: "me" or "org")
+    ("GET", "/me", me, "me"),
+    ("GET", "/me/organizations", me_organizations, "me"),
+    ("GET", "/me/workspaces", me_workspaces, "me"),
+    ("GET", "/me/time_entries", me_time_entries, "me"),
+    ("GET", "/organizations/{organization_id}", organization, "org"),
+    ("GET", "/organizations/{organization_id}/users", organization_users, "org"),
+    ("GET", "/organizations/{organization_id}/groups", organization_groups, "org"),
+    ("GET", "/workspaces/{workspace_id}/statistics", workspace_statistics, "org"),
+    ("GET", "/workspaces/{workspace_id}/clients", workspace_clients, "org"),
+    ("GET", "/workspaces/{workspace_id}/projects", workspace_projects, "org"),
+    ("GET", "/workspaces/{workspace_id}/tasks", workspace_tasks, "org"),
+    ("GET", "/workspaces/{workspace_id}/tags", workspace_tags, "org"),
+    ("POST", "/workspaces/{workspace_id}/time_entries", create_time_entry, "org"),
+    ("PUT", "/workspaces/{workspace_id}/time_entries/{time_entry_id}", update_time_entry, "org"),
+    (
+        "PATCH",
+        "/workspaces/{workspace_id}/time_entries/{time_entry_id}/stop",
+        stop_time_entry,
+        "org",
+    ),
+    ("DELETE", "/workspaces/{workspace_id}/time_entries/{time_entry_id}", delete_time_entry, "org"),
+]
+
+REPORT_PATHS = {
+    "envelope": "/v1/reports/workspace/{workspace_id}/search/time_entries",
+    "bare": "/reports/api/v3/workspace/{workspace_id}/search/time_entries",
+}
+PREFIXES = {"envelope": "/v1", "bare": "/api/v9"}

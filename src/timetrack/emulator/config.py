@@ -1,0 +1,98 @@
+"""Every knob of the emulator: scale of the generated data, limits and faults.
+
+All limits and faults are off by default, so that a plain emulator behaves like a quiet,
+healthy service; tests and benchmarks switch on what they exercise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from timetrack.errors import EmulatorError
+
+FAULT_KINDS = ("429", "500", "502", "503", "504", "slow", "drop", "truncate")
+"""Fault kinds: an HTTP status, a slow answer, a dropped connection, a truncated JSON body."""
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much data the generator makes."""
+
+    organizations: int = 2
+    workspaces: int = 3
+    users: int = 120
+    groups_per_organization: int = 3
+    clients_per_workspace: int = 8
+    projects_per_workspace: int = 160
+    tasks_per_workspace: int = 120
+    tags_per_workspace: int = 8
+    time_entries: int = 4000
+    days: int = 120
+
+    def validate(self) -> None:
+        """Refuse sizes the data model cannot hold."""
+        if self.organizations < 1 or self.workspaces < self.organizations:
+            raise EmulatorError("need at least one organization and one workspace per organization")
+        if self.users < 3:
+            raise EmulatorError("need at least 3 users (the owner, the partial user and a member)")
+        if not 1 <= self.tags_per_workspace <= 60:
+            raise EmulatorError("tags per workspace must be between 1 and 60")
+        for name in ("clients_per_workspace", "projects_per_workspace", "tasks_per_workspace"):
+            if getattr(self, name) < 0:
+                raise EmulatorError(f"{name} must not be negative")
+        if self.time_entries < 0 or self.days < 1:
+            raise EmulatorError("time entries must be >= 0 and days >= 1")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Rate limit and hourly quota; zero or False means off."""
+
+    rate_per_second: float = 0.0
+    burst: int = 1
+    send_retry_after: bool = False
+    quota: bool = False
+    quota_per_hour: int = 0
+    """Overrides every organization's plan quota when above zero."""
+    me_quota_per_hour: int = 30
+    restricted_features: frozenset[str] = frozenset()
+    """Features ('groups', 'reports') that answer a plain 402 on free-plan organizations."""
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Probability per request of each fault kind, drawn reproducibly from the seed."""
+
+    rates: dict[str, float] = field(default_factory=dict)
+    slow_seconds: float = 0.5
+
+    def validate(self) -> None:
+        """Refuse unknown kinds and rates that do not add up to a probability."""
+        unknown = set(self.rates) - set(FAULT_KINDS)
+        if unknown:
+            raise EmulatorError(f"unknown fault kind(s): {', '.join(sorted(unknown))}")
+        if any(rate < 0 for rate in self.rates.values()) or sum(self.rates.values()) > 1:
+            raise EmulatorError("fault rates must be >= 0 and add up to at most 1")
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Everything that decides what the emulator serves."""
+
+    token: str = "demo-token"
+    partial_token: str = "partial-token"
+    seed: int = 7
+    now: float | None = None
+    """Unix time the clock starts at; None means the real time."""
+    scale: Scale = field(default_factory=Scale)
+    limits: Limits = field(default_factory=Limits)
+    faults: Faults = field(default_factory=Faults)
+
+    def validate(self) -> None:
+        """Check every part; raises EmulatorError with a one-line reason."""
+        if not self.token or not self.partial_token or self.token == self.partial_token:
+            raise EmulatorError("the two tokens must be non-empty and different")
+        self.scale.validate()
+        self.faults.validate()
+        if self.limits.rate_per_second < 0 or self.limits.burst < 1:
+            raise EmulatorError("rate limit must be >= 0 and burst >= 1")

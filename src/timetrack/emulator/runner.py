@@ -1,0 +1,119 @@
+"""Running the emulator: in a background thread (tests, `timetrack demo`) or in the foreground
+(`timetrack emulator`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from types import TracebackType
+
+from aiohttp import web
+
+from timetrack.emulator.config import EmulatorConfig
+from timetrack.emulator.server import Emulator
+from timetrack.errors import EmulatorError
+
+
+async def _start_site(emulator: Emulator, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(emulator.app(), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, shutdown_timeout=1.0)
+    try:
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        raise EmulatorError(f"cannot listen on {host}:{port}: {reason}") from None
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return runner, int(bound)
+
+
+class EmulatorServer:
+    """An emulator serving over HTTP from a daemon thread; port 0 picks a free port.
+
+    Use as a context manager, or call start() and stop().
+    """
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.emulator = Emulator(config)
+        self.host = host
+        self.port = port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The root URL clients use as their base URL."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        """Start serving; returns once the port is bound."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                self._runner, self.port = loop.run_until_complete(
+                    _start_site(self.emulator, self.host, self.port)
+                )
+            except BaseException as error:
+                failure.append(error)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="timetrack-emulator", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread to end."""
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self._loop = None
+        self._thread = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve_forever(emulator: Emulator, host: str, port: int, on_ready: object = None) -> None:
+    """Serve in the foreground until interrupted (Ctrl-C)."""
+
+    async def main() -> None:
+        runner, bound = await _start_site(emulator, host, port)
+        if callable(on_ready):
+            on_ready(bound)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
