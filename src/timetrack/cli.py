@@ -296,6 +296,171 @@ def emulator(
     serve_forever(instance, host, port, ready)
 
 
+def _source_args(**given: Any) -> dict[str, Any]:
+    """Only the options the user gave: the rest comes from dlt's configuration."""
+    out: dict[str, Any] = {}
+    for key, value in given.items():
+        if value is None or value == ():
+            continue
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+_base_url = click.option(
+    "--base-url",
+    help="Root URL of the service (default: sources.timetrack.base_url, or the "
+    "guide's https://api.example.com).",
+)
+_layout = click.option(
+    "--layout",
+    type=click.Choice(["envelope", "bare"]),
+    help='URL layout: envelope (/v1, {"data": ...}; the default) or bare (/api/v9).',
+)
+
+
+@cli.command()
+@click.option(
+    "--destination",
+    default="duckdb",
+    show_default=True,
+    help="Any dlt destination: duckdb, postgres, filesystem (Parquet files), "
+    "bigquery, snowflake, ... Credentials come from dlt's configuration.",
+)
+@click.option(
+    "--dataset", default="timetrack", show_default=True, help="Dataset (schema) the tables land in."
+)
+@click.option(
+    "--pipeline-name",
+    default="timetrack",
+    show_default=True,
+    help="dlt pipeline name: its state and, for duckdb, the file NAME.duckdb.",
+)
+@click.option(
+    "--pipelines-dir",
+    type=click.Path(file_okay=False),
+    help="Where dlt keeps pipeline state (default: ~/.dlt/pipelines).",
+)
+@click.option(
+    "--resource",
+    "resources",
+    multiple=True,
+    metavar="TABLE",
+    help="Load only this table (repeatable); default: all.",
+)
+@_base_url
+@_layout
+@click.option(
+    "--organization-id",
+    "organization_ids",
+    multiple=True,
+    type=int,
+    help="Only this organization (repeatable); default: all the token reaches.",
+)
+@click.option(
+    "--workspace-id",
+    "workspace_ids",
+    multiple=True,
+    type=int,
+    help="Only this workspace (repeatable); default: all the token reaches.",
+)
+@click.option(
+    "--requests-per-second",
+    type=click.FloatRange(0),
+    help="Pace requests to this rate (default 1, the service's; 0: no pacing).",
+)
+@click.option(
+    "--max-quota-wait",
+    type=click.FloatRange(0),
+    help="Seconds to wait for a spent hourly quota to reset before stopping (default 300).",
+)
+@click.option("--full-refresh", is_flag=True, help="Drop the tables and state, load anew.")
+@click.option(
+    "--progress-every",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds between progress lines on stderr (0: none).",
+)
+def run(
+    destination: str,
+    dataset: str,
+    pipeline_name: str,
+    pipelines_dir: str | None,
+    resources: tuple[str, ...],
+    base_url: str | None,
+    layout: str | None,
+    organization_ids: tuple[int, ...],
+    workspace_ids: tuple[int, ...],
+    requests_per_second: float | None,
+    max_quota_wait: float | None,
+    full_refresh: bool,
+    progress_every: float,
+) -> None:
+    """Sync every table into a destination (DuckDB by default).
+
+    The API token comes from SOURCES__TIMETRACK__API_TOKEN or .dlt/secrets.toml.
+    """
+    from timetrack.pipeline import RunOptions
+    from timetrack.pipeline import run as run_pipeline
+
+    options = RunOptions(
+        destination=destination,
+        dataset=dataset,
+        pipeline_name=pipeline_name,
+        pipelines_dir=pipelines_dir,
+        resources=list(resources),
+        full_refresh=full_refresh,
+        progress_every=progress_every,
+        source_args=_source_args(
+            base_url=base_url,
+            layout=layout,
+            organization_ids=organization_ids,
+            workspace_ids=workspace_ids,
+            requests_per_second=requests_per_second,
+            max_quota_wait=max_quota_wait,
+        ),
+    )
+    summary = run_pipeline(options)
+    for line in summary.lines():
+        click.echo(line)
+
+
+@cli.command()
+@_base_url
+@_layout
+def check(base_url: str | None, layout: str | None) -> None:
+    """Check the API token: who it is, which organizations and workspaces it reaches."""
+    from timetrack.check import check_token
+
+    for line in check_token(base_url=base_url, layout=layout):
+        click.echo(line)
+
+
+@cli.command()
+@click.option(
+    "--file",
+    "path",
+    default="timetrack_demo.duckdb",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="DuckDB file to create (replaced if present).",
+)
+@click.option(
+    "--time-entries",
+    default=4000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Time entries the emulator generates.",
+)
+@click.option("--seed", default=7, show_default=True, type=int, help="Seed of the emulator's data.")
+def demo(path: str, time_entries: int, seed: int) -> None:
+    """Start the emulator in-process, sync it into a local DuckDB file, print rows per table."""
+    from timetrack.demo import run_demo
+
+    for line in run_demo(path, time_entries=time_entries, seed=seed):
+        click.echo(line)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="timetrack")

@@ -1,9 +1,19 @@
 """The exception tree of timetrack.
 
-TimetrackError                  every error the package raises on purpose
+TimetrackError                  every error the package raises on purpose; the CLI prints one line
  +-- ConfigurationError         a bad option or setting, fixable by the user
  +-- EmulatorError              the local emulator could not start or was misused
+ +-- ApiError                   the service refused or failed a request
+      +-- AuthenticationError   the token was rejected (or none was given)
+      +-- AccessDeniedError     the token may not read an organization or workspace
+      +-- NotFoundError         an organization or workspace id does not exist
+      +-- QuotaExhaustedError   the hourly quota is spent and resets too late to wait for
+      +-- FeatureNotOnPlanError a plain 402: the plan lacks the feature; never retried
+      +-- ServiceError          a failure that outlived every retry (5xx, 429, bad bodies)
+      +-- ConnectionFailedError the base URL cannot be reached
 """
+
+from __future__ import annotations
 
 
 class TimetrackError(Exception):
@@ -18,8 +28,64 @@ class EmulatorError(TimetrackError):
     """The emulator could not start or was given an impossible setting."""
 
 
+class ApiError(TimetrackError):
+    """The service refused or failed a request; `status` is the HTTP status, if any."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AuthenticationError(ApiError):
+    """The API token was rejected."""
+
+
+class AccessDeniedError(ApiError):
+    """The token is not a member of the organization or workspace asked for."""
+
+
+class NotFoundError(ApiError):
+    """The organization or workspace does not exist."""
+
+
+class QuotaExhaustedError(ApiError):
+    """The hourly request quota is spent; `resets_in` seconds until a request is allowed."""
+
+    def __init__(self, message: str, resets_in: int) -> None:
+        super().__init__(message, 402)
+        self.resets_in = resets_in
+
+
+class FeatureNotOnPlanError(ApiError):
+    """A plain 402: the organization's plan does not include this endpoint."""
+
+
+class ServiceError(ApiError):
+    """The service kept failing (5xx, 429, dropped or broken answers) after every retry."""
+
+
+class ConnectionFailedError(ApiError):
+    """The base URL could not be reached at all."""
+
+
 def mask_secret(secret: str) -> str:
     """Mask a secret the way dlt does: first and last character only."""
     if len(secret) < 4:
         return "*****"
     return f"{secret[0]}*****{secret[-1]}"
+
+
+def find_timetrack_error(error: BaseException) -> TimetrackError | None:
+    """The TimetrackError behind an exception that dlt may have wrapped several times."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, TimetrackError):
+            return current
+        seen.add(id(current))
+        nested = getattr(current, "exception", None)
+        if isinstance(nested, BaseException) and id(nested) not in seen:
+            current = nested
+            continue
+        current = current.__cause__ or current.__context__
+    return None

@@ -1,0 +1,154 @@
+"""Running the source into a destination: the job behind `timetrack run` and `timetrack demo`."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import dlt
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.destination import Destination
+
+from timetrack.errors import ConfigurationError, TimetrackError, find_timetrack_error
+from timetrack.source import RequestStats, source_tables, timetrack_source
+
+
+@dataclass
+class RunOptions:
+    """What `timetrack run` was asked for; None means: take it from dlt's configuration."""
+
+    destination: Any = "duckdb"
+    dataset: str = "timetrack"
+    pipeline_name: str = "timetrack"
+    pipelines_dir: str | None = None
+    resources: list[str] = field(default_factory=list)
+    full_refresh: bool = False
+    progress_every: float = 10.0
+    source_args: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the source's settings (api_token, base_url, layout, ...)."""
+
+
+@dataclass
+class RunSummary:
+    """What a run loaded and what it cost."""
+
+    rows: dict[str, int]
+    stats: RequestStats
+    elapsed: float
+    destination: str
+    dataset: str
+
+    def lines(self) -> list[str]:
+        """The summary printed at the end of every run."""
+        total = sum(self.rows.values())
+        out = [
+            f"loaded {total:,} rows into {self.destination} dataset {self.dataset!r} "
+            f"in {self.elapsed:.1f} s"
+        ]
+        width = max([len(t) for t in self.rows] + [5])
+        out += [f"  {table:<{width}}  {count:>9,}" for table, count in sorted(self.rows.items())]
+        waits = self.stats.waits
+        out.append(
+            f"requests {self.stats.requests:,}, retries {self.stats.retries}, "
+            f"waits {len(waits)} ({sum(waits):.1f} s), pacing {self.stats.pacing_seconds:.1f} s"
+        )
+        return out
+
+
+def _file_format(destination: Any) -> str | None:
+    """Parquet wherever the destination takes it: about four times faster than inserts."""
+    resolved = Destination.from_reference(destination)
+    if resolved is None:
+        return None
+    caps = resolved.capabilities()
+    return "parquet" if "parquet" in caps.supported_loader_file_formats else None
+
+
+@contextmanager
+def _progress(stats: RequestStats, every: float, out: TextIO) -> Iterator[None]:
+    """Print a progress line every `every` seconds while the block runs."""
+    done = threading.Event()
+
+    def report() -> None:
+        while not done.wait(every):
+            rows = sum(stats.rows.values())
+            print(
+                f"... {stats.requests:,} requests, {rows:,} rows extracted, "
+                f"{stats.retries} retries",
+                file=out,
+                flush=True,
+            )
+
+    thread = threading.Thread(target=report, daemon=True)
+    if every > 0:
+        thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
+def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
+    """Extract, normalize and load; raises TimetrackError with a one-line message on failure."""
+    stats = RequestStats()
+    try:
+        source = timetrack_source(stats=stats, **options.source_args)
+    except ConfigFieldMissingException as error:
+        if "api_token" in str(error):
+            raise ConfigurationError(
+                "no API token: set SOURCES__TIMETRACK__API_TOKEN or api_token in "
+                ".dlt/secrets.toml under [sources.timetrack]"
+            ) from None
+        raise ConfigurationError(f"missing setting: {error.fields}") from None
+    if options.resources:
+        unknown = sorted(set(options.resources) - set(source_tables()))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown resource {', '.join(unknown)}; choose from {', '.join(source_tables())}"
+            )
+        source = source.with_resources(*options.resources)
+    try:
+        settings: dict[str, Any] = {
+            "pipeline_name": options.pipeline_name,
+            "destination": options.destination,
+            "dataset_name": options.dataset,
+        }
+        if options.pipelines_dir:
+            settings["pipelines_dir"] = options.pipelines_dir
+        pipeline = dlt.pipeline(**settings)
+        file_format = _file_format(options.destination)
+    except Exception as error:  # dlt raises many kinds for an unknown destination
+        raise ConfigurationError(
+            f"cannot use destination {options.destination!r}: {error}"
+        ) from None
+    started = time.monotonic()
+    try:
+        with _progress(stats, options.progress_every, out):
+            pipeline.run(
+                source,
+                loader_file_format=file_format,
+                **({"refresh": "drop_sources"} if options.full_refresh else {}),
+            )
+    except Exception as error:
+        found = find_timetrack_error(error)
+        if found is not None:
+            raise found from None
+        raise TimetrackError(f"the run failed: {_one_line(error)}") from None
+    elapsed = time.monotonic() - started
+    trace = pipeline.last_trace
+    normalize = trace.last_normalize_info if trace else None
+    counts = dict(normalize.row_counts) if normalize else {}
+    rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
+    return RunSummary(
+        rows, stats, elapsed, str(pipeline.destination.destination_name), options.dataset
+    )
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text[:300]

@@ -1,0 +1,35 @@
+"""Constants of the source: URL layouts, retry policy, page sizes and defaults."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Layout = Literal["envelope", "bare"]
+LAYOUTS: tuple[Layout, ...] = ("envelope", "bare")
+
+DEFAULT_BASE_URL = "https://api.example.com"
+"""The configuration guide's base URL; point `base_url` at the real service or the emulator."""
+
+PREFIXES: dict[str, str] = {"envelope": "/v1", "bare": "/api/v9"}
+REPORT_PATHS: dict[str, str] = {
+    "envelope": "/v1/reports/workspace/{workspace_id}/search/time_entries",
+    "bare": "/reports/api/v3/workspace/{workspace_id}/search/time_entries",
+}
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRIES = 3
+"""Retries after the first attempt: four attempts in all."""
+BACKOFF_FACTOR = 2.0
+"""Retry n waits BACKOFF_FACTOR * 2**(n-1) seconds (2, 4, 8) unless Retry-After says otherwise."""
+MAX_RETRY_DELAY = 300.0
+REQUESTS_PER_SECOND = 1.0
+"""The service's sustained rate: pacing at it provokes no 429."""
+MAX_QUOTA_WAIT = 300.0
+"""Seconds a run may sleep for the hourly quota to reset before it gives up."""
+TIMEOUT = 60.0
+
+PER_PAGE = 200
+"""The maximum page size of every paged list: the fewest requests."""
+
+HISTORY_DAYS = 89
+"""/me/time_entries refuses a start older than 90 days; one day of margin for clock skew."""

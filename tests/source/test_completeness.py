@@ -1,0 +1,100 @@
+"""Rows per table equal the emulator's truth, for both tokens and both layouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.conftest import PARTIAL_TOKEN, TOKEN
+from tests.source.conftest import Sync, db_counts, expected_counts
+from timetrack.emulator import EmulatorServer
+
+
+@pytest.mark.parametrize("token", [TOKEN, PARTIAL_TOKEN])
+def test_every_table_equals_the_truth(
+    emulator: EmulatorServer, sync: Sync, tmp_path: Path, token: str
+) -> None:
+    summary = sync(emulator.base_url, token)
+    expected = expected_counts(emulator.base_url, token)
+    assert db_counts(tmp_path / "db.duckdb") == expected
+    assert summary.rows == expected
+    # lists longer than a page, archived and inactive records are all there
+    with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as db:
+        inactive = db.execute(
+            "select count(*) from timetrack.workspace_projects where not active"
+        ).fetchone()
+        archived = db.execute(
+            "select count(*) from timetrack.workspace_clients where archived"
+        ).fetchone()
+        assert inactive and inactive[0] > 0 and archived and archived[0] > 0
+
+
+def test_a_second_run_adds_no_duplicates(
+    emulator: EmulatorServer, sync: Sync, tmp_path: Path
+) -> None:
+    sync(emulator.base_url)
+    first = db_counts(tmp_path / "db.duckdb")
+    sync(emulator.base_url)
+    assert db_counts(tmp_path / "db.duckdb") == first
+    with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as db:
+        for table, key in (
+            ("time_entries", "id"),
+            ("organizations_groups", "group_id"),
+            ("workspace", "workspace_id"),
+            ("workspace_tasks", "id"),
+        ):
+            dupes = db.execute(
+                f"select count(*) - count(distinct {key}) from timetrack.{table}"
+            ).fetchone()
+            assert dupes == (0,), table
+
+
+def _content(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    with duckdb.connect(str(path), read_only=True) as db:
+        out = {}
+        for table in db_counts(path):
+            columns = [
+                c
+                for (c,) in db.execute(
+                    "select column_name from information_schema.columns "
+                    "where table_schema = 'timetrack' and table_name = ? order by column_name",
+                    [table],
+                ).fetchall()
+                if not c.startswith("_dlt")
+            ]
+            cols = ", ".join(f'"{c}"' for c in columns)
+            out[table] = db.execute(
+                f'select {cols} from timetrack."{table}" order by all'
+            ).fetchall()
+        return out
+
+
+def test_both_layouts_give_the_same_tables(
+    emulator: EmulatorServer, sync: Sync, tmp_path: Path
+) -> None:
+    sync(emulator.base_url, name="envelope", layout="envelope")
+    sync(emulator.base_url, name="bare", layout="bare")
+    envelope = _content(tmp_path / "envelope.duckdb")
+    bare = _content(tmp_path / "bare.duckdb")
+    assert envelope.keys() == bare.keys()
+    for table in envelope:
+        assert envelope[table] == bare[table], table
+
+
+def test_named_workspace_and_resource_selection(
+    emulator: EmulatorServer, sync: Sync, tmp_path: Path
+) -> None:
+    expected = expected_counts(emulator.base_url, PARTIAL_TOKEN)
+    summary = sync(
+        emulator.base_url,
+        workspace_ids=[4000001],
+        resources=["workspace_clients", "workspace_tasks", "organizations"],
+    )
+    assert set(summary.rows) == {"workspace_clients", "workspace_tasks", "organizations"}
+    # the partial token sees exactly workspace 4000001 and its organization
+    assert summary.rows["workspace_clients"] == expected["workspace_clients"]
+    assert summary.rows["workspace_tasks"] == expected["workspace_tasks"]
+    assert summary.rows["organizations"] == 1
