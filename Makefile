@@ -16,8 +16,8 @@ demo: $(VENV)/.installed
 	$(BIN)/timetrack demo
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff format --check src tests
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
 
 types: $(VENV)/.installed
 	$(BIN)/mypy

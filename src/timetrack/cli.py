@@ -327,7 +327,10 @@ _layout = click.option(
     "bigquery, snowflake, ... Credentials come from dlt's configuration.",
 )
 @click.option(
-    "--dataset", default="timetrack", show_default=True, help="Dataset (schema) the tables land in."
+    "--dataset",
+    default="time_tracking",
+    show_default=True,
+    help="Dataset (schema) the tables land in.",
 )
 @click.option(
     "--pipeline-name",

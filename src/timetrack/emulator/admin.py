@@ -345,6 +345,7 @@ async def entity_create(emulator: Emulator, request: web.Request) -> web.Respons
         data.workspace_tags[ws.id].append(item.id)
     _apply(item, {k: v for k, v in body.items() if k != "workspace_id"}, now)
     getattr(data, entity)[item.id] = item
+    data.touch()
     return json_response(_render(entity, item))
 
 
@@ -374,6 +375,7 @@ async def entity_update(emulator: Emulator, request: web.Request) -> web.Respons
     """Change fields of one client, project, task or tag; `at` moves to now."""
     entity, item = _find(emulator, request)
     _apply(item, await _body(request), emulator.clock.now())
+    emulator.data.touch()
     return json_response(_render(entity, item))
 
 
@@ -383,6 +385,7 @@ async def entity_delete(emulator: Emulator, request: web.Request) -> web.Respons
     now = emulator.clock.now()
     item.server_deleted_at = now
     item.at = now
+    emulator.data.touch()
     return json_response(_render(entity, item))
 
 

@@ -210,9 +210,8 @@ async def workspace_clients(ctx: Ctx) -> Reply:
     status = tristate(ctx.request.query, "status", "active", ("active", "archived", "both"))
     items = [
         views.client(c)
-        for c in ctx.data.clients.values()
-        if c.workspace_id == ws.id
-        and c.server_deleted_at is None
+        for c in ctx.data.in_workspace("clients", ws.id)
+        if c.server_deleted_at is None
         and (status == "both" or c.archived == (status == "archived"))
     ]
     return Reply(items)
@@ -228,16 +227,12 @@ async def workspace_projects(ctx: Ctx) -> Reply:
     active = tristate(query, "active", "true", ("true", "false", "both"))
     since = _since(ctx)
     page, per_page = page_params(query, 151, 200)
-    projects = sorted(
-        (
-            p
-            for p in ctx.data.projects.values()
-            if p.workspace_id == ws.id
-            and _visible(p.server_deleted_at, p.at, since)
-            and (p.server_deleted_at is not None or _active_filter(active, p.active))
-        ),
-        key=lambda p: (p.name.lower(), p.id),
-    )
+    projects = [
+        p
+        for p in ctx.data.in_workspace("projects", ws.id)
+        if _visible(p.server_deleted_at, p.at, since)
+        and (p.server_deleted_at is not None or _active_filter(active, p.active))
+    ]
     return Reply([views.project(p) for p in _paged(projects, page, per_page)])
 
 
@@ -254,16 +249,12 @@ async def workspace_tasks(ctx: Ctx) -> Reply:
     active = tristate(query, "active", "true", ("true", "false", "both"))
     since = _since(ctx)
     page, per_page = page_params(query, 50, 200)
-    tasks = sorted(
-        (
-            t
-            for t in ctx.data.tasks.values()
-            if t.workspace_id == ws.id
-            and _visible(t.server_deleted_at, t.at, since)
-            and (t.server_deleted_at is not None or _active_filter(active, t.active))
-        ),
-        key=lambda t: (t.name.lower(), t.id),
-    )
+    tasks = [
+        t
+        for t in ctx.data.in_workspace("tasks", ws.id)
+        if _visible(t.server_deleted_at, t.at, since)
+        and (t.server_deleted_at is not None or _active_filter(active, t.active))
+    ]
     payload = {
         "data": [views.task(t) for t in _paged(tasks, page, per_page)],
         "total_count": len(tasks),
@@ -308,6 +299,7 @@ def _tag_bits(ctx: Ctx, ws: Workspace, body: dict[str, Any]) -> int | None:
                 raise ApiError(400, "Too many tags in this workspace")
             tag_id = ctx.data.new_id("tag")
             ctx.data.tags[tag_id] = Tag(tag_id, ws.id, name, ctx.now, ctx.user.id)
+            ctx.data.touch()
             order.append(tag_id)
             by_name[name] = tag_id
         bits |= 1 << order.index(tag_id)

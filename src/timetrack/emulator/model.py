@@ -333,6 +333,27 @@ class Dataset:
     entries: TimeEntryStore
     tokens: dict[str, int] = field(default_factory=dict)
     next_ids: dict[str, int] = field(default_factory=dict)
+    version: int = 0
+    """Bumped by every change to a small entity; keys the sorted-list cache."""
+    _sorted: dict[tuple[str, int], tuple[int, list[Any]]] = field(default_factory=dict)
+
+    def touch(self) -> None:
+        """Note a change to clients, projects, tasks, tags or memberships."""
+        self.version += 1
+
+    def in_workspace(self, entity: str, workspace_id: int) -> list[Any]:
+        """A workspace's clients, projects, tasks or tags in list order (by name, then id),
+        cached until the next change, so a page costs a slice, not a sort of all data."""
+        cached = self._sorted.get((entity, workspace_id))
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        items: dict[int, Any] = getattr(self, entity)
+        ordered = sorted(
+            (i for i in items.values() if i.workspace_id == workspace_id),
+            key=lambda i: (i.name.lower(), i.id),
+        )
+        self._sorted[(entity, workspace_id)] = (self.version, ordered)
+        return ordered
 
     def new_id(self, kind: str) -> int:
         """A fresh id for a created client, project, task or tag."""

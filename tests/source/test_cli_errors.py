@@ -1,0 +1,171 @@
+"""The real command line, in a subprocess: clean one-line errors and a token that never shows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits
+
+SECRET = "sekrit-token-4242"
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def secret_emulator() -> EmulatorServer:
+    with EmulatorServer(EmulatorConfig(token=SECRET)) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    def invoke(
+        *args: str, token: str | None = SECRET, base_url: str = ""
+    ) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+        if token is not None:
+            env["SOURCES__TIMETRACK__API_TOKEN"] = token
+        if base_url:
+            env["SOURCES__TIMETRACK__BASE_URL"] = base_url
+        env["SOURCES__TIMETRACK__REQUESTS_PER_SECOND"] = "0"
+        env["SOURCES__TIMETRACK__BACKOFF_FACTOR"] = "0.01"
+        command = [sys.executable, "-m", "timetrack", *args]
+        if args and args[0] == "run":
+            command += ["--pipelines-dir", str(tmp_path / "state"), "--progress-every", "0"]
+        return subprocess.run(
+            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    return invoke
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert SECRET not in result.stdout + result.stderr
+    return lines[0]
+
+
+def test_a_good_run_prints_a_summary_and_leaks_no_token(
+    cli: Cli, secret_emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    result = cli("run", base_url=secret_emulator.base_url)
+    assert result.returncode == 0, result.stderr
+    assert "loaded" in result.stdout and "requests" in result.stdout
+    assert "workspace_tasks" in result.stdout
+    assert SECRET not in result.stdout + result.stderr
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".duckdb" for p in files)
+    for path in files:
+        assert SECRET.encode() not in path.read_bytes(), f"token found in {path}"
+
+
+def test_wrong_token(cli: Cli, secret_emulator: EmulatorServer) -> None:
+    line = _one_error_line(cli("run", token="wrong-token", base_url=secret_emulator.base_url))
+    assert "API token was rejected" in line
+    assert "wrong-token" not in line
+
+
+def test_missing_token(cli: Cli, secret_emulator: EmulatorServer) -> None:
+    line = _one_error_line(cli("run", token=None, base_url=secret_emulator.base_url))
+    assert "no API token" in line
+
+
+def test_unknown_workspace(cli: Cli, secret_emulator: EmulatorServer) -> None:
+    result = cli("run", "--workspace-id", "123", base_url=secret_emulator.base_url)
+    line = _one_error_line(result)
+    assert "workspace 123 is not reachable with this token" in line
+    assert result.returncode == 1
+
+
+def test_unreachable_url(cli: Cli) -> None:
+    line = _one_error_line(cli("run", base_url="http://127.0.0.1:9"))
+    assert line == "Error: cannot reach http://127.0.0.1:9: check base_url and the network"
+
+
+def test_quota_spent(cli: Cli, make_emulator: Callable[..., EmulatorServer]) -> None:
+    server = make_emulator(
+        EmulatorConfig(token=SECRET, limits=Limits(quota=True, quota_per_hour=3))
+    )
+    line = _one_error_line(cli("run", "--max-quota-wait", "0", base_url=server.base_url))
+    assert "hourly API quota is spent" in line and "run again after" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "--resource", "nosuch"], "unknown resource nosuch"),
+        (["run", "--destination", "nosuchdb"], "cannot use destination 'nosuchdb'"),
+        (["run", "--layout", "weird"], "Invalid value for '--layout'"),
+        (["run", "--requests-per-second", "-1"], "Invalid value for '--requests-per-second'"),
+        (["run", "--base-url", "ftp://x"], "base_url must start with http:// or https://"),
+    ],
+)
+def test_bad_options(
+    cli: Cli, secret_emulator: EmulatorServer, args: list[str], expected: str
+) -> None:
+    result = cli(*args, base_url=secret_emulator.base_url)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert expected in result.stderr
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_check_lists_what_the_token_reaches(cli: Cli, secret_emulator: EmulatorServer) -> None:
+    result = cli("check", base_url=secret_emulator.base_url)
+    assert result.returncode == 0, result.stderr
+    assert "token OK" in result.stdout
+    assert "organizations: 2" in result.stdout and "workspaces: 3" in result.stdout
+    assert SECRET not in result.stdout + result.stderr
+    line = _one_error_line(cli("check", token="nope", base_url=secret_emulator.base_url))
+    assert "API token was rejected" in line
+
+
+def test_settings_from_dlt_toml_files(secret_emulator: EmulatorServer, tmp_path: Path) -> None:
+    """dlt's conventions: .dlt/secrets.toml and .dlt/config.toml in the working directory."""
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "secrets.toml").write_text(
+        f'[sources.timetrack]\napi_token = "{SECRET}"\n'
+    )
+    (tmp_path / ".dlt" / "config.toml").write_text(
+        "[sources.timetrack]\n"
+        f'base_url = "{secret_emulator.base_url}"\n'
+        'layout = "bare"\n'
+        "requests_per_second = 0\n"
+        "workspace_ids = [4000002]\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    requests.delete(secret_emulator.base_url + "/_emulator/requests", timeout=10)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "timetrack",
+            "run",
+            "--resource",
+            "workspace_clients",
+            "--pipelines-dir",
+            str(tmp_path / "state"),
+            "--progress-every",
+            "0",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "workspace_clients" in result.stdout
+    log = requests.get(secret_emulator.base_url + "/_emulator/requests", timeout=10).json()
+    assert log["by_path"].get("GET /api/v9/workspaces/4000002/clients", 0) >= 1
+    assert not any("/workspaces/4000001/clients" in p for p in log["by_path"])

@@ -1,0 +1,175 @@
+"""Retries, backoff, Retry-After, pacing and quota against a misbehaving emulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.source.conftest import Sync, db_counts, expected_counts
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults, Limits
+from timetrack.errors import FeatureNotOnPlanError, QuotaExhaustedError, ServiceError
+from timetrack.source.client import ApiClient, ClientSettings
+
+MIXED = Faults(
+    rates={
+        "429": 0.02,
+        "500": 0.015,
+        "502": 0.01,
+        "503": 0.01,
+        "504": 0.01,
+        "drop": 0.02,
+        "slow": 0.015,
+    },
+    slow_seconds=0.05,
+)
+
+
+def test_tables_equal_the_truth_despite_ten_percent_failures(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    server = make_emulator(EmulatorConfig(faults=MIXED))
+    summary = sync(server.base_url, backoff_factor=0.01)
+    assert db_counts(tmp_path / "db.duckdb") == expected_counts(server.base_url)
+    log = requests.get(server.base_url + "/_emulator/requests", timeout=10).json()
+    assert sum(log["faults_injected"].values()) >= 2, "the faults must really have happened"
+    failed = sum(n for s, n in log["by_status"].items() if s != "200")
+    slowed = log["faults_injected"].get("slow", 0)
+    assert summary.stats.retries == failed
+    assert summary.stats.requests == log["total"]
+    del slowed
+
+
+def test_truncated_bodies_are_retried(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    server = make_emulator(EmulatorConfig(faults=Faults(rates={"truncate": 0.1})))
+    summary = sync(server.base_url, backoff_factor=0.01)
+    assert db_counts(tmp_path / "db.duckdb") == expected_counts(server.base_url)
+    assert summary.stats.retries > 0
+
+
+def _client(server: EmulatorServer, waits: list[float], **settings: float) -> ApiClient:
+    return ApiClient(
+        "demo-token",
+        ClientSettings(base_url=server.base_url, requests_per_second=0, **settings),  # type: ignore[arg-type]
+        sleep=waits.append,
+    )
+
+
+@pytest.mark.parametrize("kind", ["429", "500", "502", "503", "504", "drop", "truncate"])
+def test_three_retries_with_backoff_factor_two(
+    make_emulator: Callable[..., EmulatorServer], kind: str
+) -> None:
+    server = make_emulator(EmulatorConfig(faults=Faults(rates={kind: 1.0})))
+    waits: list[float] = []
+    client = _client(server, waits)
+    with pytest.raises(ServiceError, match="failed 4 times"):
+        client.get("/me")
+    assert waits == [2.0, 4.0, 8.0]
+    assert client.stats.requests == 4 and client.stats.retries == 3
+
+
+def test_retry_after_is_honoured(make_emulator: Callable[..., EmulatorServer]) -> None:
+    limits = Limits(send_retry_after=True)
+    server = make_emulator(EmulatorConfig(limits=limits, faults=Faults(rates={"503": 1.0})))
+    waits: list[float] = []
+    with pytest.raises(ServiceError):
+        _client(server, waits).get("/me")
+    assert waits == [1.0, 1.0, 1.0]
+
+
+def test_a_fault_then_success_returns_the_data(
+    make_emulator: Callable[..., EmulatorServer],
+) -> None:
+    server = make_emulator(EmulatorConfig(seed=5, faults=Faults(rates={"502": 0.3})))
+    waits: list[float] = []
+    client = _client(server, waits)
+    results = [client.get("/me")["id"] for _ in range(10)]
+    assert results == [6000001] * 10
+    assert client.stats.retries == len(waits) > 0
+
+
+def test_pacing_avoids_429(make_emulator: Callable[..., EmulatorServer]) -> None:
+    server = make_emulator(EmulatorConfig(limits=Limits(rate_per_second=8, burst=1)))
+    unpaced = ApiClient(
+        "demo-token",
+        ClientSettings(base_url=server.base_url, requests_per_second=0, backoff_factor=0.1),
+    )
+    for _ in range(10):
+        unpaced.get("/me")
+    assert unpaced.stats.by_status["429"] > 0, "without pacing the limit is hit"
+    paced = ApiClient(
+        "partial-token", ClientSettings(base_url=server.base_url, requests_per_second=8)
+    )
+    for _ in range(24):
+        paced.get("/me")
+    assert paced.stats.by_status["429"] == 0
+    assert paced.stats.pacing_seconds > 1.0
+
+
+def test_quota_waits_for_the_reset_when_it_is_close(
+    make_emulator: Callable[..., EmulatorServer],
+) -> None:
+    server = make_emulator(EmulatorConfig(limits=Limits(quota=True, me_quota_per_hour=4)))
+
+    def advance(seconds: float) -> None:
+        waits.append(seconds)
+        requests.post(server.base_url + "/_emulator/clock", json={"advance": seconds}, timeout=10)
+
+    waits: list[float] = []
+    client = ApiClient(
+        "demo-token",
+        ClientSettings(base_url=server.base_url, requests_per_second=0, max_quota_wait=4000),
+        sleep=advance,
+    )
+    assert [client.get("/me")["id"] for _ in range(6)] == [6000001] * 6
+    assert len(waits) == 1 and 3590 <= waits[0] <= 3602
+
+
+def test_quota_beyond_the_limit_stops_with_when_to_run_again(
+    make_emulator: Callable[..., EmulatorServer],
+) -> None:
+    server = make_emulator(EmulatorConfig(limits=Limits(quota=True, me_quota_per_hour=2)))
+    waits: list[float] = []
+    client = _client(server, waits, max_quota_wait=300)
+    client.get("/me")
+    client.get("/me")
+    with pytest.raises(
+        QuotaExhaustedError, match=r"resets in 60 min: run again after \d\d:\d\d UTC"
+    ):
+        client.get("/me")
+    assert waits == []
+
+
+def test_plain_402_is_not_retried(make_emulator: Callable[..., EmulatorServer]) -> None:
+    from timetrack.emulator import Scale
+
+    config = EmulatorConfig(
+        scale=Scale(organizations=3, workspaces=3),
+        limits=Limits(restricted_features=frozenset({"groups"})),
+    )
+    server = make_emulator(config)
+    waits: list[float] = []
+    client = _client(server, waits)
+    free = next(o for o in client.get("/me/organizations") if o["pricing_plan_id"] == 0)
+    with pytest.raises(FeatureNotOnPlanError, match="not included in the organization's plan"):
+        client.get(f"/organizations/{free['id']}/groups")
+    assert waits == [] and client.stats.requests == 2
+
+
+def test_a_failed_run_leaves_nothing_half_written(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    now = float(int(time.time()))  # the source's 90-day window follows the real clock
+    stingy = make_emulator(EmulatorConfig(now=now, limits=Limits(quota=True, quota_per_hour=6)))
+    with pytest.raises(QuotaExhaustedError):
+        sync(stingy.base_url, max_quota_wait=0)
+    database = tmp_path / "db.duckdb"
+    assert not database.exists() or db_counts(database) == {}
+    healthy = make_emulator(EmulatorConfig(now=now))
+    sync(healthy.base_url)
+    assert db_counts(database) == expected_counts(healthy.base_url)
