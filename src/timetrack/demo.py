@@ -23,6 +23,7 @@ _TRUTH = {
     "workspace_projects": ("projects", "live"),
     "workspace_tasks": ("tasks", "live"),
     "workspace_tags": ("tags", "live"),
+    "report_time_entries": ("time_entries", "stopped"),
 }
 
 

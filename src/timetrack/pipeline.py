@@ -57,6 +57,7 @@ class RunSummary:
             f"requests {self.stats.requests:,}, retries {self.stats.retries}, "
             f"waits {len(waits)} ({sum(waits):.1f} s), pacing {self.stats.pacing_seconds:.1f} s"
         )
+        out += [f"warning: {message}" for message in self.stats.warnings]
         return out
 
 
@@ -132,6 +133,11 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
     started = time.monotonic()
     try:
         with _progress(stats, options.progress_every, out):
+            if pipeline.has_pending_data:
+                # An earlier run was interrupted after extracting: land its data first, so
+                # this run starts from the state that data carries.
+                print("finishing the load of an interrupted run first", file=out, flush=True)
+                pipeline.run()
             pipeline.run(
                 source,
                 loader_file_format=file_format,

@@ -90,4 +90,5 @@ def expected_counts(base_url: str, token: str = "demo-token") -> dict[str, int]:
         "workspace_projects": truth["projects"]["live"],
         "workspace_tasks": truth["tasks"]["live"],
         "workspace_tags": truth["tags"]["live"],
+        "report_time_entries": truth["time_entries"]["stopped"],
     }

@@ -9,6 +9,7 @@ import hashlib
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from functools import partial
 
 import orjson
@@ -142,6 +143,8 @@ class Emulator:
                 request.transport.abort()
             raise asyncio.CancelledError
         response = await self._answer(handler, envelope, bucket, request, fault)
+        # The Date header tells the service's time, as a real server's does: the settable clock.
+        response.headers["Date"] = formatdate(self.clock.now(), usegmt=True)
         if fault == "truncate" and isinstance(response, web.Response) and response.body:
             raw = bytes(response.body)  # type: ignore[arg-type]
             response.body = raw[: max(1, len(raw) // 2)]

@@ -73,7 +73,14 @@ class RequestStats:
     pacing_seconds: float = 0.0
     by_status: Counter[str] = field(default_factory=Counter)
     rows: Counter[str] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def warn(self, message: str) -> None:
+        """Note something the user should know, printed with the run summary."""
+        with self.lock:
+            if message not in self.warnings:
+                self.warnings.append(message)
 
     def count(self, status: str) -> None:
         """Count one attempt and its outcome."""
@@ -196,6 +203,7 @@ class ApiClient:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
+        self._clock_offset: float | None = None
         self._session.headers["User-Agent"] = "timetrack (dlt source)"
         self._session.headers["Accept"] = "application/json"
 
@@ -240,6 +248,27 @@ class ApiClient:
             payload = payload.get("data")
         return payload or [], headers
 
+    def server_now(self) -> datetime:
+        """The service's current time, from the Date header of its answers (asking /me once
+        if nothing was asked yet): history windows follow the service's clock, not ours."""
+        if self._clock_offset is None:
+            self.get("/me")
+        return datetime.now(UTC) + timedelta(seconds=self._clock_offset or 0.0)
+
+    def _note_clock(self, headers: Mapping[str, str]) -> None:
+        value = headers.get("Date")
+        if not value:
+            return
+        try:
+            served = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return
+        if served.tzinfo is None:
+            served = served.replace(tzinfo=UTC)
+        offset = (served - datetime.now(UTC)).total_seconds()
+        # Date has whole seconds: ignore sub-second noise so the clock does not jitter.
+        self._clock_offset = offset if abs(offset) > 2 else 0.0
+
     # --- the one place requests are sent -------------------------------------------------------
 
     def request(
@@ -271,6 +300,7 @@ class ApiClient:
             else:
                 status = response.status_code
                 self.stats.count(str(status))
+                self._note_clock(response.headers)
                 if 200 <= status < 300:
                     if not response.content:
                         return None, response.headers

@@ -1,10 +1,12 @@
-"""The dlt source: `timetrack_source`, every table of the guide and more, complete and typed."""
+"""The dlt source: `timetrack_source`, every table of the guide and more, complete and typed,
+kept current by incremental runs."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import dlt
 from dlt.sources import DltResource
@@ -13,10 +15,12 @@ from timetrack.errors import ApiError
 from timetrack.source import settings
 from timetrack.source.client import ApiClient, ClientSettings, RequestStats
 from timetrack.source.discovery import Discovery
-from timetrack.source.endpoints import ENDPOINTS, TIME_ENTRIES, Endpoint
-from timetrack.source.schema import Row, column_hints, converter
+from timetrack.source.endpoints import ENDPOINTS, REPORT_TIME_ENTRIES, TIME_ENTRIES, Endpoint
+from timetrack.source.reports import report_rows
+from timetrack.source.schema import Row, column_hints, converter, parse_timestamp
 
 _EARLIEST = re.compile(r"not be earlier than (\d{4}-\d{2}-\d{2})")
+_SINCE_TOO_OLD = "since cannot be older"
 
 
 @dlt.source(name="timetrack", section="timetrack", max_table_nesting=0)
@@ -31,13 +35,18 @@ def timetrack_source(
     max_retries: int = settings.MAX_RETRIES,
     backoff_factor: float = settings.BACKOFF_FACTOR,
     time_entries_start: str | None = None,
+    report_start_date: str | None = None,
+    report_trailing_days: int = settings.REPORT_TRAILING_DAYS,
+    keep_deleted: bool = False,
     stats: RequestStats | None = None,
 ) -> list[DltResource]:
     """Every table of a time-tracking account, configured under `sources.timetrack`.
 
     Covers every organization and workspace the token reaches unless `organization_ids` or
-    `workspace_ids` narrow it. Pass `stats` to read what the run cost (requests, retries,
-    waits, rows) afterwards.
+    `workspace_ids` narrow it. After the first run, `time_entries`, `workspace_projects` and
+    `workspace_tasks` ask only for changes (`since`), and `report_time_entries` re-reads the last
+    `report_trailing_days`. Deleted records are removed, or kept with `server_deleted_at` set
+    when `keep_deleted`. Pass `stats` to read what the run cost afterwards.
     """
     client = ApiClient(
         api_token,
@@ -52,29 +61,46 @@ def timetrack_source(
         stats=stats,
     )
     discovery = Discovery(client, organization_ids, workspace_ids)
-    resources = [_resource(endpoint, client, discovery) for endpoint in ENDPOINTS]
-    resources.insert(0, _time_entries(client, time_entries_start))
+    hard_delete = not keep_deleted
+    resources = [_time_entries(client, time_entries_start, hard_delete)]
+    resources += [_resource(endpoint, client, discovery, hard_delete) for endpoint in ENDPOINTS]
+    resources.append(
+        _declare(
+            REPORT_TIME_ENTRIES,
+            lambda: report_rows(
+                client,
+                discovery,
+                start_date=report_start_date,
+                trailing_days=report_trailing_days,
+            ),
+            hard_delete,
+        )
+    )
     return resources
 
 
-def _declare(endpoint: Endpoint, rows: Callable[[], Iterator[list[Row]]]) -> DltResource:
+def _declare(
+    endpoint: Endpoint, rows: Callable[[], Iterator[list[Row]]], hard_delete: bool = False
+) -> DltResource:
     return dlt.resource(
         rows,
         name=endpoint.table,
         table_name=endpoint.table,
         primary_key=endpoint.primary_key,
         write_disposition="merge",
-        columns=column_hints(endpoint.table),
+        columns=column_hints(endpoint.table, hard_delete=hard_delete),
     )
 
 
-def _resource(endpoint: Endpoint, client: ApiClient, discovery: Discovery) -> DltResource:
+def _resource(
+    endpoint: Endpoint, client: ApiClient, discovery: Discovery, hard_delete: bool
+) -> DltResource:
     def rows() -> Iterator[list[Row]]:
         for batch in _fetch(endpoint, client, discovery):
             client.stats.add_rows(endpoint.table, len(batch))
             yield batch
 
-    return _declare(endpoint, rows)
+    return _declare(endpoint, rows, hard_delete and endpoint.incremental)
 
 
 def _fetch(endpoint: Endpoint, client: ApiClient, discovery: Discovery) -> Iterator[list[Row]]:
@@ -84,60 +110,138 @@ def _fetch(endpoint: Endpoint, client: ApiClient, discovery: Discovery) -> Itera
         yield [convert(record) for record in discovery.organizations()]
         return
     if endpoint.table == "workspaces":
-        convert = converter(endpoint.table)
-        yield [convert(record) for record in discovery.workspaces()]
+        yield _workspaces(client, discovery)
         return
     scope_ids = (
         discovery.organization_ids()
         if endpoint.scope == "organization"
         else discovery.workspace_ids()
     )
+    cursors: dict[str, int] = (
+        dlt.current.resource_state().setdefault("since", {}) if endpoint.incremental else {}
+    )
     for scope_id in scope_ids:
         context = {endpoint.context_key: scope_id} if endpoint.context_key else {}
         convert = converter(endpoint.table, **context)
         path = endpoint.path.format(organization_id=scope_id, workspace_id=scope_id)
+        params = dict(endpoint.params)
+        if str(scope_id) in cursors:
+            params["since"] = cursors[str(scope_id)]
+        latest: datetime | None = None
         if endpoint.paged:
-            for page in client.pages(path, endpoint.params):
-                yield [convert(record) for record in page]
+            pages: Iterator[list[dict[str, Any]]] = client.pages(path, params)
         else:
-            payload = client.get(path, endpoint.params or None)
+            payload = client.get(path, params or None)
             records = [payload] if endpoint.single else list(payload or [])
-            if records:
-                yield [convert(record) for record in records]
+            pages = iter([records] if records else [])
+        for page in pages:
+            batch = [convert(record) for record in page]
+            latest = _latest(batch, latest)
+            yield batch
+        if endpoint.incremental:
+            _advance(cursors, str(scope_id), latest)
 
 
-def _time_entries(client: ApiClient, start: str | None) -> DltResource:
-    """The token owner's entries over the whole window /me/time_entries allows."""
+def _latest(batch: list[Row], latest: datetime | None) -> datetime | None:
+    for row in batch:
+        at = row.get("at")
+        if isinstance(at, datetime) and (latest is None or at > latest):
+            latest = at
+    return latest
+
+
+def _advance(cursors: dict[str, int], key: str, latest: datetime | None) -> None:
+    """Move a `since` cursor to the newest change seen, less an overlap for late writers;
+    never backwards. A first run with nothing in it starts the cursor at 0 (everything)."""
+    if latest is None:
+        cursors.setdefault(key, 0)
+        return
+    candidate = int(latest.timestamp()) - settings.SINCE_OVERLAP_SECONDS
+    cursors[key] = max(cursors.get(key, 0), candidate)
+
+
+def _workspaces(client: ApiClient, discovery: Discovery) -> list[Row]:
+    """Reachable workspaces, plus those that were and are no longer: kept, but marked with
+    `unreachable_since` (and reported) instead of passing for current."""
+    convert = converter("workspaces")
+    known: dict[str, dict[str, Any]] = dlt.current.source_state().setdefault("workspaces", {})
+    rows = []
+    for record in discovery.workspaces():
+        row = convert(record)
+        row["unreachable_since"] = None
+        rows.append(row)
+        known[str(row["id"])] = {k: record.get(k) for k in _REMEMBERED}
+    if discovery.wanted_workspaces or discovery.wanted_organizations:
+        return rows  # a narrowed run says nothing about workspaces outside it
+    reachable = {str(r["id"]) for r in rows}
+    now = client.server_now()
+    for key, remembered in list(known.items()):
+        if key in reachable:
+            continue
+        row = convert(dict(remembered))
+        row["unreachable_since"] = parse_timestamp(remembered.get("unreachable_since")) or now
+        remembered["unreachable_since"] = row["unreachable_since"].isoformat()
+        client.stats.warn(
+            f"workspace {key} ({remembered.get('name')}) is no longer reachable with this token: "
+            "its rows are kept as last seen, marked in workspaces.unreachable_since"
+        )
+        rows.append(row)
+    return rows
+
+
+_REMEMBERED = ("id", "organization_id", "name", "premium", "admin", "default_currency", "at")
+
+
+def _time_entries(client: ApiClient, start: str | None, hard_delete: bool) -> DltResource:
+    """The token owner's entries: the whole 90-day window first, then changes via `since`."""
 
     def rows() -> Iterator[list[Row]]:
-        today = datetime.now(UTC).date()
-        begin = today - timedelta(days=settings.HISTORY_DAYS)
-        if start:
-            begin = max(begin, date.fromisoformat(start))
-        params = {
-            "start_date": begin.isoformat(),
-            "end_date": (today + timedelta(days=2)).isoformat(),
-        }
-        try:
-            records = client.get(TIME_ENTRIES.path, params)
-        except ApiError as error:
-            # The service's clock decides the window; its 400 names the earliest day it takes.
-            found = _EARLIEST.search(str(error))
-            if error.status != 400 or not found:
-                raise
-            records = client.get(TIME_ENTRIES.path, {**params, "start_date": found.group(1)})
+        state = dlt.current.resource_state()
+        now = client.server_now()
+        records = None
+        since = state.get("since")
+        if since is not None and since > now.timestamp() - settings.HISTORY_DAYS * 86400:
+            try:
+                records = client.get(TIME_ENTRIES.path, {"since": since})
+            except ApiError as error:
+                if error.status != 400 or _SINCE_TOO_OLD not in str(error):
+                    raise
+        if records is None:
+            records = _window(client, now.date(), start)
         convert = converter(TIME_ENTRIES.table)
         batch = [convert(record) for record in records or []]
         client.stats.add_rows(TIME_ENTRIES.table, len(batch))
+        latest = _latest(batch, None)
+        if latest is not None:
+            candidate = int(latest.timestamp()) - settings.SINCE_OVERLAP_SECONDS
+            state["since"] = max(state.get("since") or 0, candidate)
+        elif since is None:
+            state["since"] = int(now.timestamp()) - settings.SINCE_OVERLAP_SECONDS
         if batch:
             yield batch
 
-    return _declare(TIME_ENTRIES, rows)
+    return _declare(TIME_ENTRIES, rows, hard_delete)
+
+
+def _window(client: ApiClient, today: date, start: str | None) -> Any:
+    """Every entry /me/time_entries allows: from 89 days back (or a later start) to tomorrow."""
+    begin = today - timedelta(days=settings.HISTORY_DAYS)
+    if start:
+        begin = max(begin, date.fromisoformat(start))
+    params = {"start_date": begin.isoformat(), "end_date": (today + timedelta(days=2)).isoformat()}
+    try:
+        return client.get(TIME_ENTRIES.path, params)
+    except ApiError as error:
+        # The service's clock decides the window; its 400 names the earliest day it takes.
+        found = _EARLIEST.search(str(error))
+        if error.status != 400 or not found:
+            raise
+        return client.get(TIME_ENTRIES.path, {**params, "start_date": found.group(1)})
 
 
 def source_tables() -> list[str]:
     """Names of the tables the source can load, in its resource order."""
-    return [TIME_ENTRIES.table, *(e.table for e in ENDPOINTS)]
+    return [TIME_ENTRIES.table, *(e.table for e in ENDPOINTS), REPORT_TIME_ENTRIES.table]
 
 
 __all__ = ["source_tables", "timetrack_source"]

@@ -26,6 +26,8 @@ class Endpoint:
     """The path answers one object, not a list."""
     context_key: str | None = None
     """A column added from the scope, for payloads that lack their parent's id."""
+    incremental: bool = False
+    """After the first run, ask with `since` per workspace: changes and deletions only."""
     why: str = ""
 
 
@@ -85,6 +87,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "workspace",
         params={"active": "both"},
         paged=True,
+        incremental=True,
         why="active=both and every page: the defaults leave inactive projects and page 2+ out",
     ),
     Endpoint(
@@ -94,6 +97,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "workspace",
         params={"active": "both"},
         paged=True,
+        incremental=True,
         why="active=both and every page (the guide pages by 50; 200 costs a quarter of the calls)",
     ),
     Endpoint(
@@ -112,4 +116,16 @@ TIME_ENTRIES = Endpoint(
     why="the guide's bare call returns 9 days; the source asks for the whole 90-day window",
 )
 
-ALL_TABLES: tuple[str, ...] = (TIME_ENTRIES.table, *(e.table for e in ENDPOINTS))
+REPORT_TIME_ENTRIES = Endpoint(
+    "report_time_entries",
+    "(report search)",
+    "id",
+    "workspace",
+    why="every member's entries and the full history: only the report search has them",
+)
+
+ALL_TABLES: tuple[str, ...] = (
+    TIME_ENTRIES.table,
+    *(e.table for e in ENDPOINTS),
+    REPORT_TIME_ENTRIES.table,
+)

@@ -113,6 +113,26 @@ TABLES: dict[str, dict[str, Column]] = {
         "default_currency": _c(TEXT),
         "at": _c(TS, K),
         "server_deleted_at": _c(TS),
+        "unreachable_since": _c(TS),
+    },
+    "report_time_entries": {
+        "id": _c(BIGINT, K),
+        "workspace_id": _c(BIGINT, K),
+        "user_id": _c(BIGINT, K),
+        "username": _c(TEXT),
+        "project_id": _c(BIGINT),
+        "task_id": _c(BIGINT),
+        "description": _c(TEXT),
+        "billable": _c(BOOL, K),
+        "tag_ids": _c(JSON),
+        "hourly_rate_in_cents": _c(BIGINT),
+        "billable_amount_in_cents": _c(BIGINT),
+        "currency": _c(TEXT),
+        "start": _c(TS, K),
+        "stop": _c(TS, K),
+        "seconds": _c(BIGINT, K),
+        "at": _c(TS, K),
+        "server_deleted_at": _c(TS),
     },
     "workspace": {
         "workspace_id": _c(BIGINT, K),
@@ -181,12 +201,22 @@ TABLES: dict[str, dict[str, Column]] = {
 }
 
 
-def column_hints(table: str) -> dict[str, dict[str, Any]]:
-    """dlt column hints for a table, in the contract's order."""
-    return {
+HARD_DELETE_COLUMN = "server_deleted_at"
+
+
+def column_hints(table: str, *, hard_delete: bool = False) -> dict[str, dict[str, Any]]:
+    """dlt column hints for a table, in the contract's order.
+
+    With `hard_delete`, a row whose `server_deleted_at` is set deletes its key in the
+    destination instead of landing.
+    """
+    hints: dict[str, dict[str, Any]] = {
         name: {"name": name, "data_type": col.data_type, "nullable": col.nullable}
         for name, col in TABLES[table].items()
     }
+    if hard_delete and HARD_DELETE_COLUMN in hints:
+        hints[HARD_DELETE_COLUMN]["hard_delete"] = True
+    return hints
 
 
 def parse_timestamp(value: Any) -> datetime | None:

@@ -33,3 +33,9 @@ PER_PAGE = 200
 
 HISTORY_DAYS = 89
 """/me/time_entries refuses a start older than 90 days; one day of margin for clock skew."""
+
+SINCE_OVERLAP_SECONDS = 300
+"""Incremental runs ask `since` the newest change seen minus this: a write that lands while a
+run reads is not missed."""
+REPORT_TRAILING_DAYS = 30
+"""Days of the report search re-read by every incremental run, to catch edits and deletions."""

@@ -1,0 +1,80 @@
+"""A sync that kills itself with SIGKILL at a chosen moment, for the crash-safety tests.
+
+    python killable_run.py BASE_URL DB STATE_DIR {extract|normalize|load|never} N
+
+extract: after the N-th API request; normalize: as it starts (N=0) or once its files are written
+(N=1); load: after the N-th load job ran. Nothing here is product code: it only wraps dlt
+and the client from outside.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+import dlt
+from dlt.common.destination.client import RunnableLoadJob
+from dlt.normalize.normalize import Normalize
+
+from timetrack.pipeline import RunOptions, run
+from timetrack.source.client import ApiClient
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _after(n: int, original: Any) -> Any:
+    count = 0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal count
+        count += 1
+        result = original(*args, **kwargs)
+        if count >= n:
+            _die()
+        return result
+
+    return wrapper
+
+
+def _during(n: int, original: Any) -> Any:
+    count = 0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal count
+        count += 1
+        if count >= n:
+            _die()
+        return original(*args, **kwargs)
+
+    return wrapper
+
+
+def main() -> None:
+    base_url, db, state_dir, kill_at, n = sys.argv[1:6]
+    if kill_at == "extract":
+        ApiClient.request = _after(int(n), ApiClient.request)  # type: ignore[method-assign]
+    elif kill_at == "normalize":
+        # n=0: as normalizing starts; n=1: with every file normalized, before the package moves on
+        wrap = _during(1, Normalize.spool_files) if n == "0" else _after(1, Normalize.spool_files)
+        Normalize.spool_files = wrap  # type: ignore[method-assign]
+    elif kill_at == "load":
+        RunnableLoadJob.run_managed = _after(int(n), RunnableLoadJob.run_managed)  # type: ignore[method-assign]
+    summary = run(
+        RunOptions(
+            destination=dlt.destinations.duckdb(db),
+            dataset="timetrack",
+            pipeline_name="killable",
+            pipelines_dir=state_dir,
+            progress_every=0,
+            source_args={"api_token": "demo-token", "base_url": base_url, "requests_per_second": 0},
+        )
+    )
+    print(sum(summary.rows.values()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,230 @@
+"""Incremental runs: changes between runs arrive, deletions leave, unchanged runs are cheap."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import requests
+
+from tests.conftest import Api
+from tests.source.conftest import Sync, db_counts, expected_counts
+from timetrack.emulator import EmulatorConfig, EmulatorServer
+
+INCREMENTAL_ROUTES = (
+    "GET /v1/me/time_entries",
+    "GET /v1/workspaces/{workspace_id}/projects",
+    "GET /v1/workspaces/{workspace_id}/tasks",
+)
+
+
+def _rows(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(path), read_only=True) as db:
+        return db.execute(sql, list(params)).fetchall()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def world(make_emulator: Callable[..., EmulatorServer]) -> tuple[EmulatorServer, Api]:
+    server = make_emulator(EmulatorConfig())
+    return server, Api(server.base_url, "envelope")
+
+
+def _routes(api: Api) -> dict[str, int]:
+    by_route: dict[str, int] = api.admin("GET", "/requests")["by_route"]
+    return by_route
+
+
+def test_changes_between_runs_converge_to_the_truth(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, api = world
+    db = tmp_path / "db.duckdb"
+    sync(server.base_url)
+    assert db_counts(db) == expected_counts(server.base_url)
+
+    now = datetime.fromtimestamp(api.admin("GET", "/clock")["unix"], UTC)
+    ws = 4000001
+    mine = api.ok("/me/time_entries", since=int(now.timestamp()) - 80 * 86400)
+    live = [e for e in mine if e["server_deleted_at"] is None and e["stop"]]
+    edited, removed = live[0], live[1]
+    running = next(e for e in mine if e["stop"] is None)
+    created = api.data(
+        api.call(
+            "POST",
+            f"/workspaces/{ws}/time_entries",
+            json={
+                "start": _iso(now - timedelta(hours=3)),
+                "duration": 1200,
+                "description": "new one",
+            },
+        )
+    )
+    api.call(
+        "PUT",
+        f"/workspaces/{edited['workspace_id']}/time_entries/{edited['id']}",
+        json={"description": "edited between runs"},
+    )
+    api.call("DELETE", f"/workspaces/{removed['workspace_id']}/time_entries/{removed['id']}")
+    api.call("PATCH", f"/workspaces/{running['workspace_id']}/time_entries/{running['id']}/stop")
+    # someone else's entry in the report window, deleted by the owner (a workspace admin)
+    other = next(
+        r
+        for r in api.admin("GET", "/records/time_entries")
+        if r["user_id"] != created["user_id"]
+        and r["stop"]
+        and r["server_deleted_at"] is None
+        and r["workspace_id"] == ws
+        and r["start"] > _iso(now - timedelta(days=20))
+    )
+    api.call("DELETE", f"/workspaces/{ws}/time_entries/{other['id']}")
+    doomed_task = api.ok(f"/workspaces/{ws}/tasks")["data"][0]
+    renamed = api.ok(f"/workspaces/{ws}/projects")[0]
+    project = api.admin("POST", f"/workspaces/{ws}/projects", json={"name": "Brand new project"})
+    task = api.admin(
+        "POST",
+        f"/workspaces/{ws}/tasks",
+        json={"project_id": project["id"], "name": "Brand new task"},
+    )
+    api.admin("DELETE", f"/tasks/{doomed_task['id']}")
+    api.admin("PATCH", f"/projects/{renamed['id']}", json={"name": "Renamed project"})
+    client = api.ok(f"/workspaces/{ws}/clients")[0]
+    api.admin("PATCH", f"/clients/{client['id']}", json={"archived": True})
+
+    sync(server.base_url)
+    assert db_counts(db) == expected_counts(server.base_url)
+    assert _rows(
+        db, "select description from timetrack.time_entries where id = ?", edited["id"]
+    ) == [("edited between runs",)]
+    assert _rows(db, "select id from timetrack.time_entries where id = ?", removed["id"]) == []
+    assert (
+        _rows(db, "select id from timetrack.report_time_entries where id = ?", removed["id"]) == []
+    )
+    assert _rows(db, "select id from timetrack.report_time_entries where id = ?", other["id"]) == []
+    assert _rows(
+        db, "select stop is not null from timetrack.time_entries where id = ?", running["id"]
+    ) == [(True,)]
+    assert _rows(db, "select count(*) from timetrack.time_entries where id = ?", created["id"]) == [
+        (1,)
+    ]
+    assert _rows(
+        db, "select count(*) from timetrack.report_time_entries where id = ?", created["id"]
+    ) == [(1,)]
+    assert _rows(
+        db, "select name from timetrack.workspace_projects where id = ?", renamed["id"]
+    ) == [("Renamed project",)]
+    assert _rows(
+        db,
+        "select count(*) from timetrack.workspace_tasks where id in (?, ?)",
+        task["id"],
+        doomed_task["id"],
+    ) == [(1,)]
+    assert _rows(
+        db, "select archived from timetrack.workspace_clients where id = ?", client["id"]
+    ) == [(True,)]
+
+
+def test_an_unchanged_run_costs_one_request_per_incremental_endpoint_per_workspace(
+    world: tuple[EmulatorServer, Api], sync: Sync
+) -> None:
+    server, api = world
+    sync(server.base_url)
+    api.admin("DELETE", "/requests")
+    summary = sync(server.base_url)
+    routes = _routes(api)
+    workspaces = 3
+    assert routes["GET /v1/me/time_entries"] == 1
+    assert routes["GET /v1/workspaces/{workspace_id}/projects"] == workspaces
+    assert routes["GET /v1/workspaces/{workspace_id}/tasks"] == workspaces
+    # the report re-reads its trailing window: one page of up to 1,000 entries per workspace here
+    assert routes["POST /v1/reports/workspace/{workspace_id}/search/time_entries"] == workspaces
+    assert summary.stats.requests == sum(routes.values())
+    assert f"requests {summary.stats.requests}" in "\n".join(summary.lines())
+
+
+def test_keep_deleted_keeps_rows_marked(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, api = world
+    db = tmp_path / "db.duckdb"
+    sync(server.base_url, keep_deleted=True)
+    entry = next(e for e in api.ok("/me/time_entries") if e["stop"])
+    project = api.ok("/workspaces/4000001/projects")[0]
+    api.call("DELETE", f"/workspaces/{entry['workspace_id']}/time_entries/{entry['id']}")
+    api.admin("DELETE", f"/projects/{project['id']}")
+    sync(server.base_url, keep_deleted=True)
+    for table, key in (
+        ("time_entries", entry["id"]),
+        ("report_time_entries", entry["id"]),
+        ("workspace_projects", project["id"]),
+    ):
+        assert _rows(
+            db, f"select server_deleted_at is not null from timetrack.{table} where id = ?", key
+        ) == [(True,)], table
+
+
+def test_time_moving_past_ninety_days_falls_back_to_the_window(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, api = world
+    db = tmp_path / "db.duckdb"
+    sync(server.base_url)
+    before = {i for (i,) in _rows(db, "select id from timetrack.time_entries")}
+    api.admin("POST", "/clock", json={"advance": 100 * 86400})
+    now = datetime.fromtimestamp(api.admin("GET", "/clock")["unix"], UTC)
+    fresh = api.data(
+        api.call(
+            "POST",
+            "/workspaces/4000001/time_entries",
+            json={
+                "start": _iso(now - timedelta(hours=2)),
+                "duration": 600,
+                "description": "after the jump",
+            },
+        )
+    )
+    sync(server.base_url)
+    after = {i for (i,) in _rows(db, "select id from timetrack.time_entries")}
+    assert fresh["id"] in after
+    assert before <= after, "history older than the window is kept, not deleted"
+    log = requests.get(server.base_url + "/_emulator/requests", timeout=10).json()
+    assert log["by_path_status"].get("GET /v1/me/time_entries 400", 0) == 0
+
+
+def test_a_workspace_that_disappears_is_reported(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, api = world
+    db = tmp_path / "db.duckdb"
+    sync(server.base_url, token="partial-token")
+    api.admin("DELETE", "/workspaces/4000001/members/6000002")
+    summary = sync(server.base_url, token="partial-token")
+    assert any(
+        "workspace 4000001" in w and "no longer reachable" in w for w in summary.stats.warnings
+    )
+    assert any("no longer reachable" in line for line in summary.lines())
+    assert _rows(
+        db, "select unreachable_since is not null from timetrack.workspaces where id = 4000001"
+    ) == [(True,)]
+
+
+def test_full_refresh_starts_over(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, api = world
+    db = tmp_path / "db.duckdb"
+    sync(server.base_url)
+    api.admin("DELETE", "/requests")
+    sync(server.base_url, full_refresh=True)
+    assert db_counts(db) == expected_counts(server.base_url)
+    routes = _routes(api)
+    assert routes["POST /v1/reports/workspace/{workspace_id}/search/time_entries"] > 3, (
+        "a full refresh walks the whole report history again"
+    )
