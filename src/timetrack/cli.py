@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import click
@@ -296,6 +297,15 @@ def emulator(
     serve_forever(instance, host, port, ready)
 
 
+def _date_option(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=name) from None
+
+
 def _source_args(**given: Any) -> dict[str, Any]:
     """Only the options the user gave: the rest comes from dlt's configuration."""
     out: dict[str, Any] = {}
@@ -376,6 +386,22 @@ _layout = click.option(
     type=click.FloatRange(0),
     help="Seconds to wait for a spent hourly quota to reset before stopping (default 300).",
 )
+@click.option(
+    "--keep-deleted",
+    is_flag=True,
+    default=None,
+    help="Keep deleted records as rows with server_deleted_at set instead of removing them.",
+)
+@click.option(
+    "--report-start-date",
+    metavar="YYYY-MM-DD",
+    help="Where report_time_entries' history starts (default 2006-01-01: all of it).",
+)
+@click.option(
+    "--report-trailing-days",
+    type=click.IntRange(1),
+    help="Days report_time_entries re-reads on every later run (default 30).",
+)
 @click.option("--full-refresh", is_flag=True, help="Drop the tables and state, load anew.")
 @click.option(
     "--progress-every",
@@ -396,6 +422,9 @@ def run(
     workspace_ids: tuple[int, ...],
     requests_per_second: float | None,
     max_quota_wait: float | None,
+    keep_deleted: bool | None,
+    report_start_date: str | None,
+    report_trailing_days: int | None,
     full_refresh: bool,
     progress_every: float,
 ) -> None:
@@ -421,11 +450,18 @@ def run(
             workspace_ids=workspace_ids,
             requests_per_second=requests_per_second,
             max_quota_wait=max_quota_wait,
+            keep_deleted=keep_deleted,
+            report_start_date=_date_option(report_start_date, "--report-start-date"),
+            report_trailing_days=report_trailing_days,
         ),
     )
     summary = run_pipeline(options)
     for line in summary.lines():
         click.echo(line)
+    if summary.stats.errors:
+        for message in summary.stats.errors:
+            click.echo(f"Error: {message}", err=True)
+        raise SystemExit(1)
 
 
 @cli.command()

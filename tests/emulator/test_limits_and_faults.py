@@ -163,3 +163,21 @@ def test_request_log_counts_by_route_path_and_status(
     assert log["by_route"]["GET /v1/workspaces/{workspace_id}/tasks"] == 1
     api.admin("DELETE", "/requests")
     assert api.admin("GET", "/requests")["total"] == 0
+
+
+def test_quota_headers_on_limit_and_fault_answers_and_404s_cost_nothing(
+    make_emulator: Callable[..., EmulatorServer],
+) -> None:
+    limits = Limits(quota=True, rate_per_second=1, burst=1)
+    api = Api(make_emulator(EmulatorConfig(limits=limits)).base_url, "envelope")
+    first = api.get("/me")
+    limited = api.get("/me")
+    assert limited.status_code == 429
+    assert limited.headers["X-Quota-Remaining"] == first.headers["X-Quota-Remaining"] == "29"
+    time.sleep(1.1)
+    unknown = api.get("/organizations/123")
+    assert unknown.status_code == 404 and unknown.headers["X-Quota-Remaining"] == "29"
+    faulty = Api(
+        make_emulator(EmulatorConfig(faults=Faults(rates={"502": 1.0}))).base_url, "envelope"
+    ).get("/me")
+    assert faulty.status_code == 502 and "X-Quota-Remaining" in faulty.headers

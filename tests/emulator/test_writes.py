@@ -138,3 +138,45 @@ def test_other_users_entries_are_forbidden(fresh: Api) -> None:
         "PUT", f"/workspaces/{ws}/time_entries/{owners_entry['id']}", token=PARTIAL_TOKEN, json={}
     )
     assert response.status_code == 403
+
+
+def test_deleted_tags_are_not_reused_and_updates_keep_entries_consistent(fresh: Api) -> None:
+    api = fresh
+    ws = api.ok("/me/workspaces")[0]["id"]
+    tag = api.ok(f"/workspaces/{ws}/tags")[0]
+    api.admin("DELETE", f"/tags/{tag['id']}")
+    now = api.admin("GET", "/clock")["unix"]
+    created = api.data(
+        api.call(
+            "POST",
+            f"/workspaces/{ws}/time_entries",
+            json={"start": _iso(now - 7200), "duration": 60, "tags": [tag["name"]]},
+        )
+    )
+    assert created["tags"] == [tag["name"]] and created["tag_ids"] != [tag["id"]]
+    bad = api.call(
+        "POST",
+        f"/workspaces/{ws}/time_entries",
+        json={"start": _iso(now - 7200), "duration": 60, "tag_ids": [tag["id"]]},
+    )
+    assert bad.status_code == 400
+    # restarting a stopped entry through PUT stops the running one
+    api.call("PUT", f"/workspaces/{ws}/time_entries/{created['id']}", json={"duration": -1})
+    running = [e for e in api.ok("/me/time_entries") if e["stop"] is None]
+    assert [e["id"] for e in running] == [created["id"]]
+    # moving an entry to another project drops a task of the old one
+    task = api.ok(f"/workspaces/{ws}/tasks")["data"][0]
+    other = next(p for p in api.ok(f"/workspaces/{ws}/projects") if p["id"] != task["project_id"])
+    api.call(
+        "PUT",
+        f"/workspaces/{ws}/time_entries/{created['id']}",
+        json={"project_id": task["project_id"], "task_id": task["id"]},
+    )
+    moved = api.data(
+        api.call(
+            "PUT",
+            f"/workspaces/{ws}/time_entries/{created['id']}",
+            json={"project_id": other["id"]},
+        )
+    )
+    assert moved["project_id"] == other["id"] and moved["task_id"] is None

@@ -71,7 +71,7 @@ def expected_counts(base_url: str, token: str = "demo-token") -> dict[str, int]:
     ).json()
     me = truth["user_id"]
     now = datetime.fromisoformat(truth["now"])
-    first_day = datetime.combine(now.date() - timedelta(days=89), datetime.min.time(), UTC)
+    first_day = datetime.combine(now.date() - timedelta(days=90), datetime.min.time(), UTC)
     mine = [
         r
         for r in records

@@ -169,3 +169,23 @@ def test_settings_from_dlt_toml_files(secret_emulator: EmulatorServer, tmp_path:
     log = requests.get(secret_emulator.base_url + "/_emulator/requests", timeout=10).json()
     assert log["by_path"].get("GET /api/v9/workspaces/4000002/clients", 0) >= 1
     assert not any("/workspaces/4000001/clients" in p for p in log["by_path"])
+
+
+def test_feature_not_on_plan_loads_the_rest_then_exits_nonzero(
+    cli: Cli, make_emulator: Callable[..., EmulatorServer]
+) -> None:
+    from timetrack.emulator import Scale
+
+    server = make_emulator(
+        EmulatorConfig(
+            token=SECRET,
+            scale=Scale(organizations=3, workspaces=3),
+            limits=Limits(restricted_features=frozenset({"reports"})),
+        )
+    )
+    result = cli("run", base_url=server.base_url)
+    assert result.returncode == 1
+    assert "loaded" in result.stdout and "workspace_tasks" in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "not included in the organization's plan" in errors[0]
+    assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr

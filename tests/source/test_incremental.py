@@ -228,3 +228,47 @@ def test_full_refresh_starts_over(
     assert routes["POST /v1/reports/workspace/{workspace_id}/search/time_entries"] > 3, (
         "a full refresh walks the whole report history again"
     )
+
+
+def test_deleted_clients_and_tags_leave_the_tables(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, api = world
+    db = tmp_path / "db.duckdb"
+    sync(server.base_url)
+    client = api.ok("/workspaces/4000002/clients", status="both")[0]
+    tag = api.ok("/workspaces/4000003/tags")[0]
+    api.admin("DELETE", f"/clients/{client['id']}")
+    api.admin("DELETE", f"/tags/{tag['id']}")
+    sync(server.base_url)
+    assert db_counts(db) == expected_counts(server.base_url)
+    assert _rows(db, "select id from timetrack.workspace_clients where id = ?", client["id"]) == []
+    assert _rows(db, "select id from timetrack.workspace_tags where id = ?", tag["id"]) == []
+
+
+def test_history_older_than_anything_else_is_loaded(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, api = world
+    old = api.data(
+        api.call(
+            "POST",
+            "/workspaces/4000001/time_entries",
+            json={"start": "2015-03-01T09:00:00Z", "duration": 3600, "description": "backdated"},
+        )
+    )
+    sync(server.base_url)
+    assert _rows(
+        tmp_path / "db.duckdb",
+        "select description from timetrack.report_time_entries where id = ?",
+        old["id"],
+    ) == [("backdated",)]
+
+
+def test_narrowing_applies_to_the_owners_entries(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, _ = world
+    sync(server.base_url, workspace_ids=[4000002])
+    rows = _rows(tmp_path / "db.duckdb", "select distinct workspace_id from timetrack.time_entries")
+    assert rows == [(4000002,)]

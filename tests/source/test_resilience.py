@@ -173,3 +173,41 @@ def test_a_failed_run_leaves_nothing_half_written(
     healthy = make_emulator(EmulatorConfig(now=now))
     sync(healthy.base_url)
     assert db_counts(database) == expected_counts(healthy.base_url)
+
+
+def test_a_feature_not_on_the_plan_fails_only_its_part(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    from timetrack.emulator import Scale
+
+    config = EmulatorConfig(
+        scale=Scale(organizations=3, workspaces=3),
+        limits=Limits(restricted_features=frozenset({"groups"})),
+    )
+    server = make_emulator(config)
+    summary = sync(server.base_url)
+    assert len(summary.stats.errors) == 1
+    assert "not included in the organization's plan" in summary.stats.errors[0]
+    counts = db_counts(tmp_path / "db.duckdb")
+    expected = expected_counts(server.base_url)
+    free_groups = 3  # the free-plan organization's groups stay out
+    assert counts["organizations_groups"] == expected["organizations_groups"] - free_groups
+    assert {k: v for k, v in counts.items() if k != "organizations_groups"} == {
+        k: v for k, v in expected.items() if k != "organizations_groups"
+    }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Fri, 27 Nov 2026 20:18:08 GMT",
+        "Fri Nov 27 20:18:08 2026",
+        "Fri, 27 Nov 2026 20:18:08 -0000",
+    ],
+)
+def test_retry_after_dates_in_every_http_form(value: str) -> None:
+    from timetrack.source.client import _retry_after
+
+    assert _retry_after({"Retry-After": value}) == 0.0  # in the past: retry at once
+    assert _retry_after({"Retry-After": "7"}) == 7.0
+    assert _retry_after({"Retry-After": "soon"}) is None

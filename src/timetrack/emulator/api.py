@@ -288,7 +288,8 @@ def _tag_bits(ctx: Ctx, ws: Workspace, body: dict[str, Any]) -> int | None:
     if not isinstance(names, list) or not isinstance(tag_ids, list):
         raise ApiError(400, "tags and tag_ids must be lists")
     order = ctx.data.workspace_tags[ws.id]
-    by_name = {ctx.data.tags[t].name: t for t in order}
+    live = [t for t in order if ctx.data.tags[t].server_deleted_at is None]
+    by_name = {ctx.data.tags[t].name: t for t in live}
     bits = 0
     for name in names:
         if not isinstance(name, str) or not name:
@@ -304,7 +305,7 @@ def _tag_bits(ctx: Ctx, ws: Workspace, body: dict[str, Any]) -> int | None:
             by_name[name] = tag_id
         bits |= 1 << order.index(tag_id)
     for tag_id in tag_ids:
-        if tag_id not in order:
+        if tag_id not in live:
             raise ApiError(400, f"Tag {tag_id} does not belong to this workspace")
         bits |= 1 << order.index(tag_id)
     return bits
@@ -349,7 +350,8 @@ def _entry_values(
             if project is None or project.workspace_id != ws.id or project.server_deleted_at:
                 raise ApiError(400, "Invalid project_id")
         values["project_id"] = project_id
-    if "task_id" in body:
+    if "task_id" in body or ("project_id" in body and project_id != current.get("project_id")):
+        # A task belongs to one project: moving the entry drops a task it does not name anew.
         task_id = int_param(body, "task_id", NO_ID) or NO_ID
         if task_id != NO_ID:
             task = ctx.data.tasks.get(task_id)
@@ -418,6 +420,8 @@ async def update_time_entry(ctx: Ctx) -> Reply:
         current = {name: store.value(pos, name) for name in ("start", "stop", "project_id")}
         values = _entry_values(ctx, ws, body, current)
         values["at_us"] = int(ctx.now * 1_000_000)
+        if values["stop"] == RUNNING and current["stop"] != RUNNING:
+            _stop_running(ctx, int(values["at_us"]))
         store.update(pos, values)
         return Reply(views.time_entry(ctx.data, pos))
 

@@ -55,15 +55,23 @@ class HourlyQuota:
         self._lock = threading.Lock()
 
     def charge(
-        self, token: str, bucket: str, limit: int, now: float, *, enforce: bool
+        self,
+        token: str,
+        bucket: str | None,
+        limit: int,
+        now: float,
+        *,
+        enforce: bool,
+        count: bool = True,
     ) -> QuotaState:
-        """Count one request if under `limit` (always, when not enforcing)."""
+        """Count one request if under `limit` (always, when not enforcing); with count=False
+        only report the state. A None bucket reports the token's /me window."""
         with self._lock:
-            window = self._windows.setdefault((token, bucket), deque())
+            window = self._windows.setdefault((token, bucket or "me"), deque())
             while window and window[0] <= now - self.WINDOW:
                 window.popleft()
             allowed = not enforce or len(window) < limit
-            if allowed:
+            if allowed and count:
                 window.append(now)
             remaining = max(0, limit - len(window))
             resets_in = math.ceil(window[0] + self.WINDOW - now) if window else 0

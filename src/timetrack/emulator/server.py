@@ -22,7 +22,7 @@ from timetrack.emulator.config import EmulatorConfig
 from timetrack.emulator.faults import FaultPlan
 from timetrack.emulator.generator import generate
 from timetrack.emulator.http import ApiError, error_response, json_response
-from timetrack.emulator.limits import HourlyQuota, LeakyBucket
+from timetrack.emulator.limits import HourlyQuota, LeakyBucket, QuotaState
 from timetrack.emulator.model import User
 
 UNLIMITED = 1_000_000
@@ -109,8 +109,11 @@ class Emulator:
             raise ApiError(403, "Incorrect username and/or password")
         return token, user
 
-    def _quota_bucket(self, request: web.Request, bucket: str) -> tuple[str, int]:
-        """The quota window a request counts against and that window's hourly limit."""
+    def _quota_bucket(self, request: web.Request, bucket: str) -> tuple[str | None, int]:
+        """The quota window a request counts against and that window's hourly limit.
+
+        An organization or workspace id that does not exist counts against nothing (None):
+        the answer is a 404 that costs no one's quota."""
         limits = self.config.limits
         org_id: int | None = None
         if bucket == "org":
@@ -122,9 +125,11 @@ class Emulator:
                     org_id = ws.organization_id if ws else None
             except ValueError:
                 org_id = None
+        if bucket == "me":
+            return "me", limits.me_quota_per_hour
         org = self.data.organizations.get(org_id) if org_id is not None else None
         if org is None:
-            return "me", limits.me_quota_per_hour
+            return None, limits.me_quota_per_hour
         limit = limits.quota_per_hour or org.plan.quota_per_hour
         return f"org:{org.id}", limit
 
@@ -155,40 +160,39 @@ class Emulator:
         self, handler: Handler, envelope: bool, bucket: str, request: web.Request, fault: str | None
     ) -> web.StreamResponse:
         limits = self.config.limits
-        retry_headers: dict[str, str] = {}
-        if fault in ("429", "500", "502", "503", "504"):
-            assert fault is not None
-            if limits.send_retry_after and fault in ("429", "503"):
-                retry_headers["Retry-After"] = "1"
-            return json_response(_FAULT_MESSAGES[fault], int(fault), retry_headers)
         try:
             token, user = self._authenticate(request)
-            wait = self.bucket.admit(token)
-            if wait is not None:
-                if limits.send_retry_after:
-                    retry_headers["Retry-After"] = str(max(1, math.ceil(wait)))
-                raise ApiError(429, "Too Many Requests", retry_headers)
-            window, limit = self._quota_bucket(request, bucket)
-            state = self.quota.charge(
-                token,
-                window,
-                limit if limits.quota else UNLIMITED,
-                self.clock.now(),
-                enforce=limits.quota,
+        except ApiError as error:
+            if fault in _FAULT_MESSAGES:  # the gateway fails before anyone checks credentials
+                return self._fault(fault or "", {})
+            return error_response(error)
+        window, limit = self._quota_bucket(request, bucket)
+        limit = limit if limits.quota else UNLIMITED
+        # Every answer to a known token carries the quota headers; only counted requests
+        # (those that reach the API) use the quota up.
+        peek = self.quota.charge(token, window, limit, self.clock.now(), enforce=True, count=False)
+        if fault in _FAULT_MESSAGES:
+            return self._fault(fault or "", _quota_headers(peek))
+        wait = self.bucket.admit(token)
+        if wait is not None:
+            retry = {"Retry-After": str(max(1, math.ceil(wait)))} if limits.send_retry_after else {}
+            return error_response(
+                ApiError(429, "Too Many Requests", {**retry, **_quota_headers(peek)})
             )
-            quota_headers = {
-                "X-Quota-Remaining": str(state.remaining),
-                "X-Quota-Resets-In": str(state.resets_in),
-            }
-            if not state.allowed:
-                raise ApiError(
+        counted = window is not None
+        state = self.quota.charge(
+            token, window, limit, self.clock.now(), enforce=limits.quota, count=counted
+        )
+        quota_headers = _quota_headers(state)
+        if not state.allowed:
+            return error_response(
+                ApiError(
                     402,
                     "You have hit your hourly limit for API calls. "
                     f"Try again in {state.resets_in} seconds.",
                     quota_headers,
                 )
-        except ApiError as error:
-            return error_response(error)
+            )
         ctx = Ctx(request, self.data, user, self.clock.now(), limits.restricted_features)
         try:
             reply = await handler(ctx)
@@ -207,6 +211,15 @@ class Emulator:
             headers=headers,
             content_type="application/json",
         )
+
+    def _fault(self, fault: str, headers: dict[str, str]) -> web.Response:
+        if self.config.limits.send_retry_after and fault in ("429", "503"):
+            headers = {**headers, "Retry-After": "1"}
+        return json_response(_FAULT_MESSAGES[fault], int(fault), headers)
+
+
+def _quota_headers(state: QuotaState) -> dict[str, str]:
+    return {"X-Quota-Remaining": str(state.remaining), "X-Quota-Resets-In": str(state.resets_in)}
 
 
 _FAULT_MESSAGES = {

@@ -74,7 +74,15 @@ class RequestStats:
     by_status: Counter[str] = field(default_factory=Counter)
     rows: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    """Parts of the run that failed while the rest loaded (a feature not on the plan)."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def error(self, message: str) -> None:
+        """Note a part that could not load; the run still loads the rest, then fails."""
+        with self.lock:
+            if message not in self.errors:
+                self.errors.append(message)
 
     def warn(self, message: str) -> None:
         """Note something the user should know, printed with the run summary."""
@@ -131,6 +139,16 @@ def _header(headers: Mapping[str, str], suffix: str) -> str | None:
     return None
 
 
+def _seconds(value: str | None) -> float | None:
+    """A header holding seconds; None when absent or not a number."""
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("Retry-After")
     if value is None:
@@ -143,6 +161,8 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if moment.tzinfo is None:  # asctime and "-0000" dates are UTC by definition
+        moment = moment.replace(tzinfo=UTC)
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
@@ -312,14 +332,14 @@ class ApiClient:
                     failure = f"HTTP {status}"
                     retry_after = _retry_after(response.headers)
                 elif status == 402:
-                    resets = _header(response.headers, "quota-resets-in")
+                    resets = _seconds(_header(response.headers, "quota-resets-in"))
                     if resets is None:
                         raise FeatureNotOnPlanError(
                             f"{method} {where}: not included in the organization's plan "
                             f"(402: {_message(response)})",
                             402,
                         )
-                    wait = float(resets) + 1
+                    wait = resets + 1
                     if wait <= self.config.max_quota_wait and quota_waits < 3:
                         quota_waits += 1
                         self._wait(wait)

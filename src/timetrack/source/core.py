@@ -11,9 +11,10 @@ from typing import Any
 import dlt
 from dlt.sources import DltResource
 
-from timetrack.errors import ApiError
+from timetrack.errors import ApiError, FeatureNotOnPlanError
 from timetrack.source import settings
 from timetrack.source.client import ApiClient, ClientSettings, RequestStats
+from timetrack.source.destination import landed_rows
 from timetrack.source.discovery import Discovery
 from timetrack.source.endpoints import ENDPOINTS, REPORT_TIME_ENTRIES, TIME_ENTRIES, Endpoint
 from timetrack.source.reports import report_rows
@@ -62,7 +63,7 @@ def timetrack_source(
     )
     discovery = Discovery(client, organization_ids, workspace_ids)
     hard_delete = not keep_deleted
-    resources = [_time_entries(client, time_entries_start, hard_delete)]
+    resources = [_time_entries(client, discovery, time_entries_start, hard_delete)]
     resources += [_resource(endpoint, client, discovery, hard_delete) for endpoint in ENDPOINTS]
     resources.append(
         _declare(
@@ -100,7 +101,12 @@ def _resource(
             client.stats.add_rows(endpoint.table, len(batch))
             yield batch
 
-    return _declare(endpoint, rows, hard_delete and endpoint.incremental)
+    return _declare(endpoint, rows, hard_delete and (endpoint.incremental or _full_list(endpoint)))
+
+
+def _full_list(endpoint: Endpoint) -> bool:
+    """A list read whole every run: what it no longer lists was deleted at the service."""
+    return endpoint.scope != "token" and not endpoint.single and not endpoint.incremental
 
 
 def _fetch(endpoint: Endpoint, client: ApiClient, discovery: Discovery) -> Iterator[list[Row]]:
@@ -120,26 +126,57 @@ def _fetch(endpoint: Endpoint, client: ApiClient, discovery: Discovery) -> Itera
     cursors: dict[str, int] = (
         dlt.current.resource_state().setdefault("since", {}) if endpoint.incremental else {}
     )
+    scope_column = "organization_id" if endpoint.scope == "organization" else "workspace_id"
     for scope_id in scope_ids:
-        context = {endpoint.context_key: scope_id} if endpoint.context_key else {}
-        convert = converter(endpoint.table, **context)
-        path = endpoint.path.format(organization_id=scope_id, workspace_id=scope_id)
-        params = dict(endpoint.params)
-        if str(scope_id) in cursors:
-            params["since"] = cursors[str(scope_id)]
-        latest: datetime | None = None
-        if endpoint.paged:
-            pages: Iterator[list[dict[str, Any]]] = client.pages(path, params)
-        else:
-            payload = client.get(path, params or None)
-            records = [payload] if endpoint.single else list(payload or [])
-            pages = iter([records] if records else [])
-        for page in pages:
-            batch = [convert(record) for record in page]
-            latest = _latest(batch, latest)
-            yield batch
-        if endpoint.incremental:
-            _advance(cursors, str(scope_id), latest)
+        try:
+            yield from _fetch_scope(endpoint, client, scope_id, scope_column, cursors)
+        except FeatureNotOnPlanError as error:
+            # One organization's plan lacks this endpoint: load everything else, then fail.
+            client.stats.error(str(error))
+
+
+def _fetch_scope(
+    endpoint: Endpoint,
+    client: ApiClient,
+    scope_id: int,
+    scope_column: str,
+    cursors: dict[str, int],
+) -> Iterator[list[Row]]:
+    """Rows of one endpoint for one organization or workspace."""
+    context = {endpoint.context_key: scope_id} if endpoint.context_key else {}
+    convert = converter(endpoint.table, **context)
+    path = endpoint.path.format(organization_id=scope_id, workspace_id=scope_id)
+    params = dict(endpoint.params)
+    if str(scope_id) in cursors:
+        params["since"] = cursors[str(scope_id)]
+    if endpoint.paged:
+        pages: Iterator[list[dict[str, Any]]] = client.pages(path, params)
+    else:
+        payload = client.get(path, params or None)
+        records = [payload] if endpoint.single else list(payload or [])
+        pages = iter([records] if records else [])
+    latest: datetime | None = None
+    seen: set[Any] = set()
+    for page in pages:
+        batch = [convert(record) for record in page]
+        latest = _latest(batch, latest)
+        seen.update(row.get(endpoint.primary_key) for row in batch)
+        yield batch
+    if endpoint.incremental:
+        _advance(cursors, str(scope_id), latest)
+    elif _full_list(endpoint):
+        # Only a complete listing proves absence: rows that landed before and are no longer
+        # listed were deleted at the service.
+        gone = [
+            row
+            for row in landed_rows(endpoint.table, scope_column, scope_id)
+            if row[endpoint.primary_key] not in seen
+        ]
+        if gone:
+            now = client.server_now()
+            for row in gone:
+                row["server_deleted_at"] = now
+            yield gone
 
 
 def _latest(batch: list[Row], latest: datetime | None) -> datetime | None:
@@ -171,7 +208,7 @@ def _workspaces(client: ApiClient, discovery: Discovery) -> list[Row]:
         row["unreachable_since"] = None
         rows.append(row)
         known[str(row["id"])] = {k: record.get(k) for k in _REMEMBERED}
-    if discovery.wanted_workspaces or discovery.wanted_organizations:
+    if discovery.narrowed:
         return rows  # a narrowed run says nothing about workspaces outside it
     reachable = {str(r["id"]) for r in rows}
     now = client.server_now()
@@ -192,7 +229,9 @@ def _workspaces(client: ApiClient, discovery: Discovery) -> list[Row]:
 _REMEMBERED = ("id", "organization_id", "name", "premium", "admin", "default_currency", "at")
 
 
-def _time_entries(client: ApiClient, start: str | None, hard_delete: bool) -> DltResource:
+def _time_entries(
+    client: ApiClient, discovery: Discovery, start: str | None, hard_delete: bool
+) -> DltResource:
     """The token owner's entries: the whole 90-day window first, then changes via `since`."""
 
     def rows() -> Iterator[list[Row]]:
@@ -200,7 +239,7 @@ def _time_entries(client: ApiClient, start: str | None, hard_delete: bool) -> Dl
         now = client.server_now()
         records = None
         since = state.get("since")
-        if since is not None and since > now.timestamp() - settings.HISTORY_DAYS * 86400:
+        if since is not None and since > now.timestamp() - settings.SINCE_MAX_AGE_DAYS * 86400:
             try:
                 records = client.get(TIME_ENTRIES.path, {"since": since})
             except ApiError as error:
@@ -210,6 +249,9 @@ def _time_entries(client: ApiClient, start: str | None, hard_delete: bool) -> Dl
             records = _window(client, now.date(), start)
         convert = converter(TIME_ENTRIES.table)
         batch = [convert(record) for record in records or []]
+        if discovery.narrowed:
+            wanted = set(discovery.workspace_ids())
+            batch = [row for row in batch if row["workspace_id"] in wanted]
         client.stats.add_rows(TIME_ENTRIES.table, len(batch))
         latest = _latest(batch, None)
         if latest is not None:

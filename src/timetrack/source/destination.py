@@ -12,8 +12,11 @@ from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from timetrack.source.schema import TABLES
 
 
-def landed_rows(table: str, workspace_id: int, start_from: Any) -> list[dict[str, Any]]:
-    """Live rows of `table` for one workspace whose `start` is at or after `start_from`.
+def landed_rows(
+    table: str, scope_column: str, scope_id: int, start_from: Any = None
+) -> list[dict[str, Any]]:
+    """Live rows of `table` for one organization or workspace (and, with `start_from`, whose
+    `start` is at or after it).
 
     Empty when the pipeline has no destination yet or the table does not exist.
     """
@@ -26,14 +29,14 @@ def landed_rows(table: str, workspace_id: int, start_from: Any) -> list[dict[str
         with pipeline.sql_client() as client:
             name = client.make_qualified_table_name(table)
             quoted = ", ".join(client.escape_column_name(c) for c in columns)
-            start = client.escape_column_name("start")
+            scope = client.escape_column_name(scope_column)
             deleted = client.escape_column_name("server_deleted_at")
-            rows = client.execute_sql(
-                f"select {quoted} from {name} where workspace_id = %s and {start} >= %s "
-                f"and {deleted} is null",
-                workspace_id,
-                start_from,
-            )
+            sql = f"select {quoted} from {name} where {scope} = %s and {deleted} is null"
+            args: list[Any] = [scope_id]
+            if start_from is not None:
+                sql += f" and {client.escape_column_name('start')} >= %s"
+                args.append(start_from)
+            rows = client.execute_sql(sql, *args)
     except DestinationUndefinedEntity:
         return []
     json_columns = [c for c, col in TABLES[table].items() if col.data_type == "json"]

@@ -25,6 +25,11 @@ class Discovery:
         self._organizations: list[dict[str, Any]] | None = None
         self._workspaces: list[dict[str, Any]] | None = None
 
+    @property
+    def narrowed(self) -> bool:
+        """Whether the run was limited to named organizations or workspaces."""
+        return bool(self.wanted_organizations or self.wanted_workspaces)
+
     def organizations(self) -> list[dict[str, Any]]:
         """Organization records in scope: those named, else those of the named workspaces,
         else every one the token reaches."""

@@ -1,10 +1,12 @@
 """`report_time_entries`: every member's entries, full history, through the report search.
 
-The first run walks each workspace's whole history in windows the API accepts (at most 366
-days), following the cursor headers. Later runs re-read a trailing window and replace it: rows
-that landed before but are no longer in the window are deleted (or, with `keep_deleted`, kept and
-marked). An edit to an entry older than the window is invisible to the API's report search and
-is not picked up until a `--full-refresh`.
+The first run walks each workspace's whole history (from `report_start_date`, by default the
+service's beginning) in windows the API accepts (at most 366 days), following the cursor
+headers. Later runs re-read a trailing window and replace it: rows that landed before but are
+no longer in the window are deleted (or, with `keep_deleted`, kept and marked). The report search
+has no `since`, so what happens before the window is invisible to it: an edit to an older entry
+is not picked up, and an entry moved from inside the window to an earlier day leaves the table,
+until a `--full-refresh`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 
 import dlt
 
+from timetrack.errors import FeatureNotOnPlanError
+from timetrack.source import settings
 from timetrack.source.client import ApiClient
 from timetrack.source.destination import landed_rows
 from timetrack.source.discovery import Discovery
@@ -69,19 +73,6 @@ def windows(first: date, last: date) -> Iterator[tuple[date, date]]:
         start = end + timedelta(days=1)
 
 
-def history_start(discovery: Discovery, workspace: dict[str, Any], configured: str | None) -> date:
-    """Where a workspace's history begins: the configured date, else its organization's
-    creation day (nothing can be older)."""
-    if configured:
-        return date.fromisoformat(configured)
-    for org in discovery.organizations():
-        if org["id"] == workspace["organization_id"] and org.get("created_at"):
-            created = parse_timestamp(org["created_at"])
-            assert created is not None
-            return created.date()
-    return datetime.now(UTC).date() - timedelta(days=WINDOW_DAYS * 5)
-
-
 def report_rows(
     client: ApiClient,
     discovery: Discovery,
@@ -97,7 +88,7 @@ def report_rows(
         ws_id = int(workspace["id"])
         done = state.get(str(ws_id))
         if done is None:
-            first = history_start(discovery, workspace, start_date)
+            first = date.fromisoformat(start_date or settings.REPORT_HISTORY_START)
             reread = False
         else:
             first = min(date.fromisoformat(done), today - timedelta(days=trailing_days))
@@ -105,13 +96,17 @@ def report_rows(
         landed = {}
         if reread:
             since = datetime.combine(first, datetime.min.time(), UTC)
-            landed = {row["id"]: row for row in landed_rows(TABLE, ws_id, since)}
+            landed = {row["id"]: row for row in landed_rows(TABLE, "workspace_id", ws_id, since)}
         seen: set[int] = set()
-        for window_start, window_end in windows(first, today + timedelta(days=1)):
-            for batch in _walk(client, ws_id, window_start, window_end):
-                seen.update(row["id"] for row in batch)
-                client.stats.add_rows(TABLE, len(batch))
-                yield batch
+        try:
+            for window_start, window_end in windows(first, today + timedelta(days=1)):
+                for batch in _walk(client, ws_id, window_start, window_end):
+                    seen.update(row["id"] for row in batch)
+                    client.stats.add_rows(TABLE, len(batch))
+                    yield batch
+        except FeatureNotOnPlanError as error:
+            client.stats.error(str(error))
+            continue
         gone = [row for entry_id, row in landed.items() if entry_id not in seen]
         if gone:
             for row in gone:

@@ -95,6 +95,7 @@ TABLES: dict[str, dict[str, Column]] = {
         "invitation_code": _c(TEXT),
         "groups": _c(JSON),
         "workspaces": _c(JSON),
+        "server_deleted_at": _c(TS),
     },
     "organizations_groups": {
         "group_id": _c(BIGINT, K),
@@ -103,6 +104,7 @@ TABLES: dict[str, dict[str, Column]] = {
         "at": _c(TS, K),
         "users": _c(JSON),
         "workspaces": _c(JSON),
+        "server_deleted_at": _c(TS),
     },
     "workspaces": {
         "id": _c(BIGINT, K),
@@ -197,6 +199,7 @@ TABLES: dict[str, dict[str, Column]] = {
         "name": _c(TEXT, K),
         "at": _c(TS, K),
         "creator_id": _c(BIGINT),
+        "server_deleted_at": _c(TS),
     },
 }
 

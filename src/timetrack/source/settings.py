@@ -31,8 +31,14 @@ TIMEOUT = 60.0
 PER_PAGE = 200
 """The maximum page size of every paged list: the fewest requests."""
 
-HISTORY_DAYS = 89
-"""/me/time_entries refuses a start older than 90 days; one day of margin for clock skew."""
+HISTORY_DAYS = 90
+"""/me/time_entries serves starts from the day 90 days back; an older start_date is refused
+with the earliest day it takes, which the source then uses."""
+SINCE_MAX_AGE_DAYS = 89
+"""A `since` older than 90 days is refused: past this age the source reloads the window."""
+REPORT_HISTORY_START = "2006-01-01"
+"""Where the report walk starts by default: entries can be backdated to any day, so the whole
+history means from the service's beginning (about twenty 366-day windows, first run only)."""
 
 SINCE_OVERLAP_SECONDS = 300
 """Incremental runs ask `since` the newest change seen minus this: a write that lands while a
