@@ -76,7 +76,12 @@ def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
         )
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
+        try:
+            out, err = process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
     assert "cli-secret-x" not in line + out + err
     assert "Traceback" not in err
     assert process.returncode == 0

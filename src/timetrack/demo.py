@@ -7,24 +7,10 @@ from pathlib import Path
 
 import dlt
 import duckdb
-import requests
 
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
+from timetrack.emulator.expected import expected_rows
 from timetrack.pipeline import RunOptions, run
-
-# Which ground-truth count each table should equal (live records, inactive and archived too).
-_TRUTH = {
-    "organizations": ("organizations", "live"),
-    "workspaces": ("workspaces", "live"),
-    "workspace": ("workspaces", "live"),
-    "organizations_users": ("organization_users", "total"),
-    "organizations_groups": ("groups", "live"),
-    "workspace_clients": ("clients", "live"),
-    "workspace_projects": ("projects", "live"),
-    "workspace_tasks": ("tasks", "live"),
-    "workspace_tags": ("tags", "live"),
-    "report_time_entries": ("time_entries", "stopped"),
-}
 
 
 def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
@@ -47,18 +33,16 @@ def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
                 },
             )
         )
-        truth = requests.get(server.base_url + "/_emulator/truth", timeout=60).json()
+        expected = expected_rows(server.base_url, config.token)
     lines = [f"emulator at {server.base_url}: synced into {target}"]
     lines += summary.lines()
     lines.append("rows per table in the DuckDB file, against the emulator's truth:")
     with duckdb.connect(str(target), read_only=True) as db:
         for table in sorted(summary.rows):
             (count,) = db.execute(f'select count(*) from timetrack."{table}"').fetchone() or (0,)
-            expected = truth[_TRUTH[table][0]][_TRUTH[table][1]] if table in _TRUTH else None
+            want = expected.get(table)
             verdict = (
-                ""
-                if expected is None
-                else ("  = truth" if count == expected else f"  != truth {expected}")
+                "" if want is None else ("  = truth" if count == want else f"  != truth {want}")
             )
             lines.append(f"  {table:<22} {count:>7,}{verdict}")
     lines.append(f"explore it: duckdb {target}  (tables in schema 'timetrack')")

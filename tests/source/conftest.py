@@ -4,15 +4,14 @@ compare it with."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dlt
 import duckdb
 import pytest
-import requests
 
+from timetrack.emulator.expected import expected_rows
 from timetrack.pipeline import RunOptions, RunSummary, run
 
 Sync = Callable[..., RunSummary]
@@ -65,30 +64,4 @@ def db_counts(path: Path, dataset: str = "timetrack") -> dict[str, int]:
 
 def expected_counts(base_url: str, token: str = "demo-token") -> dict[str, int]:
     """What every table must hold for `token`, from the emulator's ground truth."""
-    truth = requests.get(f"{base_url}/_emulator/truth", params={"token": token}, timeout=60).json()
-    records = requests.get(
-        f"{base_url}/_emulator/records/time_entries", params={"token": token}, timeout=60
-    ).json()
-    me = truth["user_id"]
-    now = datetime.fromisoformat(truth["now"])
-    first_day = datetime.combine(now.date() - timedelta(days=90), datetime.min.time(), UTC)
-    mine = [
-        r
-        for r in records
-        if r["user_id"] == me
-        and r["server_deleted_at"] is None
-        and datetime.fromisoformat(r["start"]) >= first_day
-    ]
-    return {
-        "time_entries": len(mine),
-        "organizations": truth["organizations"]["live"],
-        "organizations_users": truth["organization_users"]["total"],
-        "organizations_groups": truth["groups"]["live"],
-        "workspaces": truth["workspaces"]["live"],
-        "workspace": truth["workspaces"]["live"],
-        "workspace_clients": truth["clients"]["live"],
-        "workspace_projects": truth["projects"]["live"],
-        "workspace_tasks": truth["tasks"]["live"],
-        "workspace_tags": truth["tags"]["live"],
-        "report_time_entries": truth["time_entries"]["stopped"],
-    }
+    return expected_rows(base_url, token)

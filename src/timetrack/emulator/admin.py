@@ -2,6 +2,7 @@
 
 - GET  /_emulator/truth[?token=T]          ground-truth counts, overall and per workspace/org
 - GET  /_emulator/records/{entity}[?token=T] every record of an entity, deleted ones included
+                                           (time_entries: `user=me` keeps the token owner's)
 - GET  /_emulator/requests, DELETE ...     the request log: counts by route, path and status
 - GET  /_emulator/clock, POST ...          read, set ({"now": ..., "frozen": bool}) or
                                            advance ({"advance": seconds}) the clock
@@ -212,8 +213,10 @@ async def records(emulator: Emulator, request: web.Request) -> web.Response:
     elif entity == "time_entries":
         store = data.entries
         with store.lock:
-            rows = np.flatnonzero(np.isin(store.col("workspace_id"), sorted(scope.ws_ids)))
-            items = [views.time_entry(data, int(pos)) for pos in rows]
+            mask = np.isin(store.col("workspace_id"), sorted(scope.ws_ids))
+            if request.query.get("user") == "me":  # only the token owner's: cheap at scale
+                mask &= store.col("user_id") == viewer
+            items = [views.time_entry(data, int(pos)) for pos in np.flatnonzero(mask)]
     else:
         raise ApiError(404, f"Unknown entity {entity}")
     return json_response(items)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import threading
 from types import TracebackType
 
@@ -104,14 +105,18 @@ class EmulatorServer:
 
 
 def serve_forever(emulator: Emulator, host: str, port: int, on_ready: object = None) -> None:
-    """Serve in the foreground until interrupted (Ctrl-C)."""
+    """Serve in the foreground until SIGINT (Ctrl-C) or SIGTERM, then shut down cleanly."""
 
     async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
         runner, bound = await _start_site(emulator, host, port)
-        if callable(on_ready):
-            on_ready(bound)
         try:
-            await asyncio.Event().wait()
+            if callable(on_ready):
+                on_ready(bound)
+            await stop.wait()
         finally:
             await runner.cleanup()
 

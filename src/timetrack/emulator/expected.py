@@ -1,0 +1,48 @@
+"""What a complete sync of an emulator must hold, table by table, from its ground truth.
+
+Shared by the demo, the tests and the benchmark, which all check a destination against it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import requests
+
+HISTORY_DAYS = 90
+"""The window /me/time_entries serves: entries from midnight UTC of the day 90 days back."""
+
+
+def expected_rows(base_url: str, token: str = "demo-token") -> dict[str, int]:
+    """Rows each table must hold after a complete sync with `token` (deletions removed)."""
+    truth = requests.get(f"{base_url}/_emulator/truth", params={"token": token}, timeout=120).json()
+    records = requests.get(
+        f"{base_url}/_emulator/records/time_entries",
+        params={"token": token, "user": "me"},
+        timeout=600,
+    ).json()
+    me = truth["user_id"]
+    now = datetime.fromisoformat(truth["now"])
+    first_day = datetime.combine(
+        now.date() - timedelta(days=HISTORY_DAYS), datetime.min.time(), UTC
+    )
+    mine = [
+        r
+        for r in records
+        if r["user_id"] == me
+        and r["server_deleted_at"] is None
+        and datetime.fromisoformat(r["start"]) >= first_day
+    ]
+    return {
+        "time_entries": len(mine),
+        "organizations": truth["organizations"]["live"],
+        "organizations_users": truth["organization_users"]["total"],
+        "organizations_groups": truth["groups"]["live"],
+        "workspaces": truth["workspaces"]["live"],
+        "workspace": truth["workspaces"]["live"],
+        "workspace_clients": truth["clients"]["live"],
+        "workspace_projects": truth["projects"]["live"],
+        "workspace_tasks": truth["tasks"]["live"],
+        "workspace_tags": truth["tags"]["live"],
+        "report_time_entries": truth["time_entries"]["stopped"],
+    }
