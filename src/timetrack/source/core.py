@@ -81,7 +81,7 @@ def timetrack_source(
 
 
 def _declare(
-    endpoint: Endpoint, rows: Callable[[], Iterator[list[Row]]], hard_delete: bool = False
+    endpoint: Endpoint, rows: Callable[[], Iterator[Any]], hard_delete: bool = False
 ) -> DltResource:
     return dlt.resource(
         rows,

@@ -16,13 +16,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dlt
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from timetrack.errors import FeatureNotOnPlanError
 from timetrack.source import settings
 from timetrack.source.client import ApiClient
 from timetrack.source.destination import landed_rows
 from timetrack.source.discovery import Discovery
-from timetrack.source.schema import Row, parse_timestamp
+from timetrack.source.schema import arrow_schema
 
 TABLE = "report_time_entries"
 PAGE_SIZE = 1000
@@ -30,38 +33,61 @@ WINDOW_DAYS = 365
 """Dates in a window: start and end are both inclusive, and their span must stay within 366."""
 
 
-def flatten(row: dict[str, Any], workspace_id: int) -> list[Row]:
-    """One report row (entries grouped by user, description, project, task, tags, billable)
-    as one table row per time entry."""
-    rate = row.get("hourly_rate_in_cents")
-    billable = bool(row.get("billable"))
-    out: list[Row] = []
-    for entry in row.get("time_entries") or []:
-        seconds = int(entry["seconds"])
-        out.append(
-            {
-                "id": entry["id"],
-                "workspace_id": workspace_id,
-                "user_id": row["user_id"],
-                "username": row.get("username"),
-                "project_id": row.get("project_id"),
-                "task_id": row.get("task_id"),
-                "description": row.get("description"),
-                "billable": billable,
-                "tag_ids": row.get("tag_ids") or [],
-                "hourly_rate_in_cents": rate,
-                "billable_amount_in_cents": (
-                    seconds * int(rate) // 3600 if billable and rate is not None else None
-                ),
-                "currency": row.get("currency"),
-                "start": parse_timestamp(entry["start"]),
-                "stop": parse_timestamp(entry["stop"]),
-                "seconds": seconds,
-                "at": parse_timestamp(entry["at"]),
-                "server_deleted_at": None,
-            }
-        )
-    return out
+_SCHEMA = arrow_schema(TABLE)
+_UTC_US = pa.timestamp("us", tz="UTC")
+
+
+def page_table(rows: list[dict[str, Any]], workspace_id: int) -> pa.Table:
+    """One report page (rows grouping entries by user, description, project, task, tags and
+    billable) as an Arrow table of one row per time entry, typed by the table's schema.
+
+    Built column by column: dlt then writes it to Parquet as is, without normalizing rows."""
+    cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
+    for row in rows:
+        rate = row.get("hourly_rate_in_cents")
+        billable = bool(row.get("billable"))
+        tag_ids = orjson.dumps(row.get("tag_ids") or []).decode()
+        for entry in row.get("time_entries") or []:
+            seconds = int(entry["seconds"])
+            cols["id"].append(entry["id"])
+            cols["user_id"].append(row["user_id"])
+            cols["username"].append(row.get("username"))
+            cols["project_id"].append(row.get("project_id"))
+            cols["task_id"].append(row.get("task_id"))
+            cols["description"].append(row.get("description"))
+            cols["billable"].append(billable)
+            cols["tag_ids"].append(tag_ids)
+            cols["hourly_rate_in_cents"].append(rate)
+            cols["billable_amount_in_cents"].append(
+                seconds * int(rate) // 3600 if billable and rate is not None else None
+            )
+            cols["currency"].append(row.get("currency"))
+            cols["start"].append(entry["start"])
+            cols["stop"].append(entry["stop"])
+            cols["seconds"].append(seconds)
+            cols["at"].append(entry["at"])
+    size = len(cols["id"])
+    cols["workspace_id"] = [workspace_id] * size
+    cols["server_deleted_at"] = [None] * size
+    arrays = []
+    for field in _SCHEMA:
+        values = cols[field.name]
+        if field.type == _UTC_US:
+            # Arrow's ISO 8601 cast reads every spelling the service uses (Z, +00:00, with or
+            # without microseconds), far faster than parsing each in Python.
+            arrays.append(pc.cast(pa.array(values, pa.string()), _UTC_US))
+        else:
+            arrays.append(pa.array(values, field.type))
+    return pa.Table.from_arrays(arrays, schema=_SCHEMA)
+
+
+def tombstones(rows: list[dict[str, Any]], deleted_at: datetime) -> pa.Table:
+    """Rows that landed before and are gone from the service, marked deleted."""
+    for row in rows:
+        row["server_deleted_at"] = deleted_at
+        if not isinstance(row["tag_ids"], str):
+            row["tag_ids"] = orjson.dumps(row["tag_ids"] or []).decode()
+    return pa.Table.from_pylist(rows, schema=_SCHEMA)
 
 
 def windows(first: date, last: date) -> Iterator[tuple[date, date]]:
@@ -79,7 +105,7 @@ def report_rows(
     *,
     start_date: str | None,
     trailing_days: int,
-) -> Iterator[list[Row]]:
+) -> Iterator[pa.Table]:
     """Rows of every workspace; per-workspace progress lives in the resource state."""
     state: dict[str, Any] = dlt.current.resource_state().setdefault("complete_through", {})
     now = client.server_now()
@@ -101,22 +127,20 @@ def report_rows(
         try:
             for window_start, window_end in windows(first, today + timedelta(days=1)):
                 for batch in _walk(client, ws_id, window_start, window_end):
-                    seen.update(row["id"] for row in batch)
-                    client.stats.add_rows(TABLE, len(batch))
+                    seen.update(batch.column("id").to_pylist())
+                    client.stats.add_rows(TABLE, batch.num_rows)
                     yield batch
         except FeatureNotOnPlanError as error:
             client.stats.error(str(error))
             continue
         gone = [row for entry_id, row in landed.items() if entry_id not in seen]
         if gone:
-            for row in gone:
-                row["server_deleted_at"] = now
             client.stats.add_rows(TABLE, len(gone))
-            yield gone
+            yield tombstones(gone, now)
         state[str(ws_id)] = today.isoformat()
 
 
-def _walk(client: ApiClient, workspace_id: int, first: date, last: date) -> Iterator[list[Row]]:
+def _walk(client: ApiClient, workspace_id: int, first: date, last: date) -> Iterator[pa.Table]:
     """Every page of one window, following X-Next-ID / X-Next-Row-Number / X-Next-Timestamp."""
     body: dict[str, Any] = {
         "start_date": first.isoformat(),
@@ -125,9 +149,8 @@ def _walk(client: ApiClient, workspace_id: int, first: date, last: date) -> Iter
     }
     while True:
         rows, headers = client.report(workspace_id, body)
-        batch = [flat for row in rows for flat in flatten(row, workspace_id)]
-        if batch:
-            yield batch
+        if rows:
+            yield page_table(rows, workspace_id)
         next_id = headers.get("X-Next-ID")
         if not next_id:
             return

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pyarrow as pa
+
 Row = dict[str, Any]
 
 LEGACY_ALIASES = {
@@ -266,3 +268,24 @@ def converter(table: str, **context: Any) -> Callable[[dict[str, Any]], Row]:
         return row
 
     return convert
+
+
+_ARROW_TYPES = {
+    BIGINT: pa.int64(),
+    TEXT: pa.string(),
+    BOOL: pa.bool_(),
+    TS: pa.timestamp("us", tz="UTC"),
+    DATE: pa.date32(),
+    DOUBLE: pa.float64(),
+    JSON: pa.string(),  # serialized JSON text: loads as JSON wherever the column is declared so
+}
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """The Arrow schema of a table, from the same column definitions as the dlt hints."""
+    return pa.schema(
+        [
+            pa.field(name, _ARROW_TYPES[col.data_type], nullable=col.nullable)
+            for name, col in TABLES[table].items()
+        ]
+    )
