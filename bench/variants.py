@@ -188,7 +188,10 @@ def main() -> None:
         "incremental": timetrack,
         "floor": floor,
     }[name]
-    print(json.dumps(runner(base_url, db, workdir)))
+    result = runner(base_url, db, workdir)
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    result["own_peak_rss_mb"] = int(status["VmHWM"].split()[0]) / 1024  # this process alone
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

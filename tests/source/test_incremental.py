@@ -146,6 +146,9 @@ def test_an_unchanged_run_costs_one_request_per_incremental_endpoint_per_workspa
     # the report re-reads its trailing window: one page of up to 1,000 entries per workspace here
     assert routes["POST /v1/reports/workspace/{workspace_id}/search/time_entries"] == workspaces
     assert summary.stats.requests == sum(routes.values())
+    # the re-read window found nothing new or changed, so nothing was written
+    assert summary.rows.get("report_time_entries", 0) == 0
+    assert summary.rows.get("time_entries", 0) <= 1  # only the overlap may be re-sent
     assert f"requests {summary.stats.requests}" in "\n".join(summary.lines())
 
 

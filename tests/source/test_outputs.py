@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dlt
 import pyarrow.parquet as pq
+import pytest
 
 from tests.source.conftest import expected_counts
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults
@@ -62,3 +63,31 @@ def test_long_runs_show_progress(
     text = "\n".join(summary.lines())
     assert f"requests {summary.stats.requests:,}" in text
     assert all(table in text for table in summary.rows)
+
+
+def test_duckdb_memory_is_capped_unless_configured(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def limit(name: str) -> str:
+        run(
+            RunOptions(
+                destination=dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb")),
+                pipeline_name=name,
+                pipelines_dir=str(tmp_path / "state"),
+                resources=["workspace_tags"],
+                progress_every=0,
+                source_args={
+                    "api_token": "demo-token",
+                    "base_url": emulator.base_url,
+                    "requests_per_second": 0,
+                },
+            )
+        )
+        pipeline = dlt.attach(name, pipelines_dir=str(tmp_path / "state"))
+        with pipeline.sql_client() as client:
+            rows = client.execute_sql("select current_setting('memory_limit')")
+        return str(rows[0][0])  # type: ignore[index]
+
+    assert limit("capped") == "91.5 MiB"
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "1GB"}')
+    assert limit("configured") == "953.6 MiB"

@@ -14,7 +14,7 @@ from dlt.sources import DltResource
 from timetrack.errors import ApiError, FeatureNotOnPlanError
 from timetrack.source import settings
 from timetrack.source.client import ApiClient, ClientSettings, RequestStats
-from timetrack.source.destination import landed_rows
+from timetrack.source.destination import landed_rows, landed_versions
 from timetrack.source.discovery import Discovery
 from timetrack.source.endpoints import ENDPOINTS, REPORT_TIME_ENTRIES, TIME_ENTRIES, Endpoint
 from timetrack.source.reports import report_rows
@@ -167,11 +167,9 @@ def _fetch_scope(
     elif _full_list(endpoint):
         # Only a complete listing proves absence: rows that landed before and are no longer
         # listed were deleted at the service.
-        gone = [
-            row
-            for row in landed_rows(endpoint.table, scope_column, scope_id)
-            if row[endpoint.primary_key] not in seen
-        ]
+        key = endpoint.primary_key
+        landed = landed_versions(endpoint.table, key, scope_column, scope_id)
+        gone = landed_rows(endpoint.table, key, [k for k in landed if k not in seen])
         if gone:
             now = client.server_now()
             for row in gone:

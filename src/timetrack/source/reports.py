@@ -11,7 +11,7 @@ until a `--full-refresh`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -23,9 +23,10 @@ import pyarrow.compute as pc
 from timetrack.errors import FeatureNotOnPlanError
 from timetrack.source import settings
 from timetrack.source.client import ApiClient
-from timetrack.source.destination import landed_rows
+from timetrack.source.destination import landed_rows, landed_versions
 from timetrack.source.discovery import Discovery
-from timetrack.source.schema import arrow_schema
+from timetrack.source.prefetch import prefetch
+from timetrack.source.schema import arrow_schema, parse_timestamp
 
 TABLE = "report_time_entries"
 PAGE_SIZE = 1000
@@ -37,9 +38,19 @@ _SCHEMA = arrow_schema(TABLE)
 _UTC_US = pa.timestamp("us", tz="UTC")
 
 
-def page_table(rows: list[dict[str, Any]], workspace_id: int) -> pa.Table:
+Keep = Callable[[dict[str, Any], dict[str, Any], int | None], bool]
+"""Decides per entry (entry, its report row, its billable amount) whether it goes in the table."""
+
+
+def _amount(row: dict[str, Any], seconds: int) -> int | None:
+    rate = row.get("hourly_rate_in_cents")
+    return seconds * int(rate) // 3600 if row.get("billable") and rate is not None else None
+
+
+def page_table(rows: list[dict[str, Any]], workspace_id: int, keep: Keep | None = None) -> pa.Table:
     """One report page (rows grouping entries by user, description, project, task, tags and
-    billable) as an Arrow table of one row per time entry, typed by the table's schema.
+    billable) as an Arrow table of one row per time entry, typed by the table's schema; with
+    `keep`, only the entries it accepts.
 
     Built column by column: dlt then writes it to Parquet as is, without normalizing rows."""
     cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
@@ -49,6 +60,9 @@ def page_table(rows: list[dict[str, Any]], workspace_id: int) -> pa.Table:
         tag_ids = orjson.dumps(row.get("tag_ids") or []).decode()
         for entry in row.get("time_entries") or []:
             seconds = int(entry["seconds"])
+            amount = _amount(row, seconds)
+            if keep is not None and not keep(entry, row, amount):
+                continue
             cols["id"].append(entry["id"])
             cols["user_id"].append(row["user_id"])
             cols["username"].append(row.get("username"))
@@ -58,9 +72,7 @@ def page_table(rows: list[dict[str, Any]], workspace_id: int) -> pa.Table:
             cols["billable"].append(billable)
             cols["tag_ids"].append(tag_ids)
             cols["hourly_rate_in_cents"].append(rate)
-            cols["billable_amount_in_cents"].append(
-                seconds * int(rate) // 3600 if billable and rate is not None else None
-            )
+            cols["billable_amount_in_cents"].append(amount)
             cols["currency"].append(row.get("currency"))
             cols["start"].append(entry["start"])
             cols["stop"].append(entry["stop"])
@@ -119,28 +131,59 @@ def report_rows(
         else:
             first = min(date.fromisoformat(done), today - timedelta(days=trailing_days))
             reread = True
-        landed = {}
+        landed: dict[Any, tuple[Any, ...]] = {}
         if reread:
             since = datetime.combine(first, datetime.min.time(), UTC)
-            landed = {row["id"]: row for row in landed_rows(TABLE, "workspace_id", ws_id, since)}
+            landed = landed_versions(TABLE, "id", "workspace_id", ws_id, COMPARED, since)
         seen: set[int] = set()
+        pages = (
+            page
+            for window_start, window_end in windows(first, today + timedelta(days=1))
+            for page in _walk(client, ws_id, window_start, window_end)
+        )
+        keep = _changed(landed, seen) if landed else None
         try:
-            for window_start, window_end in windows(first, today + timedelta(days=1)):
-                for batch in _walk(client, ws_id, window_start, window_end):
-                    seen.update(batch.column("id").to_pylist())
+            for rows in prefetch(pages):
+                batch = page_table(rows, ws_id, keep)
+                if batch.num_rows:
                     client.stats.add_rows(TABLE, batch.num_rows)
                     yield batch
         except FeatureNotOnPlanError as error:
             client.stats.error(str(error))
             continue
-        gone = [row for entry_id, row in landed.items() if entry_id not in seen]
+        gone = landed_rows(TABLE, "id", [entry_id for entry_id in landed if entry_id not in seen])
         if gone:
             client.stats.add_rows(TABLE, len(gone))
             yield tombstones(gone, now)
         state[str(ws_id)] = today.isoformat()
 
 
-def _walk(client: ApiClient, workspace_id: int, first: date, last: date) -> Iterator[pa.Table]:
+COMPARED = ("at", "username", "hourly_rate_in_cents", "billable_amount_in_cents", "currency")
+"""What a re-read compares with what landed: an entry's own edits move `at`; the rest are
+values of its report row that change without it (a renamed user, a new project rate)."""
+
+
+def _changed(landed: dict[Any, tuple[Any, ...]], seen: set[int]) -> Keep:
+    """For a re-read: keep entries that are new or differ from what landed, noting every id,
+    so an unchanged window costs requests but no writes."""
+
+    def keep(entry: dict[str, Any], row: dict[str, Any], amount: int | None) -> bool:
+        seen.add(entry["id"])
+        current = (
+            parse_timestamp(entry["at"]),
+            row.get("username"),
+            row.get("hourly_rate_in_cents"),
+            amount,
+            row.get("currency"),
+        )
+        return landed.get(entry["id"]) != current
+
+    return keep
+
+
+def _walk(
+    client: ApiClient, workspace_id: int, first: date, last: date
+) -> Iterator[list[dict[str, Any]]]:
     """Every page of one window, following X-Next-ID / X-Next-Row-Number / X-Next-Timestamp."""
     body: dict[str, Any] = {
         "start_date": first.isoformat(),
@@ -150,7 +193,7 @@ def _walk(client: ApiClient, workspace_id: int, first: date, last: date) -> Iter
     while True:
         rows, headers = client.report(workspace_id, body)
         if rows:
-            yield page_table(rows, workspace_id)
+            yield rows
         next_id = headers.get("X-Next-ID")
         if not next_id:
             return
