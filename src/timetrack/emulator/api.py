@@ -26,7 +26,7 @@ from timetrack.emulator.model import (
     User,
     Workspace,
 )
-from timetrack.emulator.timefmt import format_date, format_ts, parse_date, parse_date_or_ts
+from timetrack.emulator.timefmt import format_date, format_ts_many, parse_date, parse_date_or_ts
 
 DAY = 86_400
 HISTORY_DAYS = 90
@@ -517,6 +517,10 @@ def _report_rows(data: Dataset, ws: Workspace, chosen: Any, first_row: int) -> l
             "at_us",
         )
     }
+    ids = np.asarray(cols["id"], dtype=np.int64)
+    starts = format_ts_many(np.asarray(cols["start"], dtype=np.int64) * 1_000_000, ids.tolist())
+    stops = format_ts_many(np.asarray(cols["stop"], dtype=np.int64) * 1_000_000, (ids + 1).tolist())
+    ats = format_ts_many(np.asarray(cols["at_us"], dtype=np.int64), (ids + 2).tolist())
     groups: dict[tuple[int, int, int, int, int, bool], list[int]] = {}
     for i in range(len(chosen)):
         key = (
@@ -547,9 +551,9 @@ def _report_rows(data: Dataset, ws: Workspace, chosen: Any, first_row: int) -> l
                 {
                     "id": entry_id,
                     "seconds": seconds,
-                    "start": format_ts(cols["start"][i], entry_id),
-                    "stop": format_ts(cols["stop"][i], entry_id + 1),
-                    "at": format_ts(cols["at_us"][i] / 1e6, entry_id + 2),
+                    "start": starts[i],
+                    "stop": stops[i],
+                    "at": ats[i],
                 }
             )
         tags = views.entry_tags(data, ws.id, bits)

@@ -7,7 +7,11 @@ that a response is reproducible and a page mixes spellings.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
+
+import numpy as np
+import numpy.typing as npt
 
 SPELLINGS = 4
 
@@ -23,6 +27,24 @@ def format_ts(unix: float, spelling: int) -> str:
     if kind == 2:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def format_ts_many(unix_us: npt.NDArray[np.int64], spellings: Sequence[int]) -> list[str]:
+    """format_ts for many instants at once (unix microseconds), for pages of a thousand rows:
+    numpy renders the digits, each spelling only picks its ending."""
+    full = np.datetime_as_string(unix_us.astype("datetime64[us]"), unit="us").tolist()
+    out = []
+    for text, spelling in zip(full, spellings, strict=True):
+        kind = spelling % SPELLINGS
+        if kind == 0:
+            out.append(text[:19] + "+00:00")
+        elif kind == 1:
+            out.append(text[:19] + "Z")
+        elif kind == 2:
+            out.append(text + "Z")
+        else:
+            out.append(text + "+00:00")
+    return out
 
 
 def format_date(unix: float) -> str:
