@@ -76,7 +76,7 @@ flat with no loss of speed (bench/run --incremental). Settings in dlt's configur
 
 def _cap_duckdb_memory() -> None:
     key = "destination.duckdb.credentials.global_config"
-    configured: Any = dlt.secrets.get(key)
+    configured: Any = dlt.config.get(key)  # reads every provider, secrets included
     if isinstance(configured, str):
         configured = json.loads(configured)
     # Credentials are secrets to dlt: their parts may only live in a secrets provider.

@@ -275,3 +275,66 @@ def test_narrowing_applies_to_the_owners_entries(
     sync(server.base_url, workspace_ids=[4000002])
     rows = _rows(tmp_path / "db.duckdb", "select distinct workspace_id from timetrack.time_entries")
     assert rows == [(4000002,)]
+
+
+def test_a_deleted_tag_leaves_report_rows_inside_the_window(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, api = world
+    db = tmp_path / "db.duckdb"
+    sync(server.base_url)
+    now = datetime.fromtimestamp(api.admin("GET", "/clock")["unix"], UTC)
+    recent = [
+        r
+        for r in api.admin("GET", "/records/time_entries")
+        if r["tag_ids"]
+        and r["stop"]
+        and r["server_deleted_at"] is None
+        and r["start"] > _iso(now - timedelta(days=10))
+    ]
+    tag = recent[0]["tag_ids"][0]
+    api.admin("DELETE", f"/tags/{tag}")
+    sync(server.base_url)
+    stale = _rows(
+        db,
+        "select count(*) from timetrack.report_time_entries "
+        "where list_contains(tag_ids::bigint[], ?) and start > ?",
+        tag,
+        now - timedelta(days=29),
+    )
+    assert stale == [(0,)]
+
+
+def test_deletions_after_a_long_gap_still_leave_time_entries(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, api = world
+    db = tmp_path / "db.duckdb"
+    sync(server.base_url)
+    api.admin("POST", "/clock", json={"advance": 89.5 * 86400})
+    now = datetime.fromtimestamp(api.admin("GET", "/clock")["unix"], UTC)
+    entry = api.data(
+        api.call(
+            "POST",
+            "/workspaces/4000001/time_entries",
+            json={"start": _iso(now - timedelta(hours=3)), "duration": 600},
+        )
+    )
+    sync(server.base_url)
+    api.admin("POST", "/clock", json={"advance": 89.5 * 86400})
+    api.call("DELETE", f"/workspaces/4000001/time_entries/{entry['id']}")
+    sync(server.base_url)
+    assert _rows(db, "select id from timetrack.time_entries where id = ?", entry["id"]) == []
+
+
+def test_an_unreachable_workspace_keeps_every_column(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, api = world
+    db = tmp_path / "db.duckdb"
+    sync(server.base_url, token="partial-token")
+    api.admin("DELETE", "/workspaces/4000001/members/6000002")
+    sync(server.base_url, token="partial-token")
+    assert _rows(db, "select logo_url is not null, name from timetrack.workspaces") == [
+        (True, "Workspace 1")
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -38,7 +39,11 @@ def test_closing_early_stops_the_producer() -> None:
 
     iterator = prefetch(endless(), depth=2)
     assert next(iterator) == 0
+    threading.Event().wait(0.2)  # let the producer fill the buffer and block on it
+    started = time.monotonic()
     iterator.close()  # type: ignore[attr-defined]
+    assert time.monotonic() - started < 1.0, "closing does not wait for a blocked producer"
+    assert not any(t.name == "timetrack-prefetch" for t in threading.enumerate())
     settled = len(produced)
     threading.Event().wait(0.3)
     assert settled <= 5, "the producer stays at most a few items ahead"

@@ -304,7 +304,9 @@ class ApiClient:
         attempt = 0
         quota_waits = 0
         while True:
-            self.stats.pacing_seconds += self._pacer.wait()
+            paced = self._pacer.wait()
+            with self.stats.lock:
+                self.stats.pacing_seconds += paced
             retry_after: float | None = None
             try:
                 response = self._session.request(

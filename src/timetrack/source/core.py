@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dlt
@@ -205,7 +205,7 @@ def _workspaces(client: ApiClient, discovery: Discovery) -> list[Row]:
         row = convert(record)
         row["unreachable_since"] = None
         rows.append(row)
-        known[str(row["id"])] = {k: record.get(k) for k in _REMEMBERED}
+        known[str(row["id"])] = dict(record)  # all of it: a row written back loses nothing
     if discovery.narrowed:
         return rows  # a narrowed run says nothing about workspaces outside it
     reachable = {str(r["id"]) for r in rows}
@@ -224,9 +224,6 @@ def _workspaces(client: ApiClient, discovery: Discovery) -> list[Row]:
     return rows
 
 
-_REMEMBERED = ("id", "organization_id", "name", "premium", "admin", "default_currency", "at")
-
-
 def _time_entries(
     client: ApiClient, discovery: Discovery, start: str | None, hard_delete: bool
 ) -> DltResource:
@@ -236,6 +233,7 @@ def _time_entries(
         state = dlt.current.resource_state()
         now = client.server_now()
         records = None
+        window_start: datetime | None = None
         since = state.get("since")
         if since is not None and since > now.timestamp() - settings.SINCE_MAX_AGE_DAYS * 86400:
             try:
@@ -244,39 +242,50 @@ def _time_entries(
                 if error.status != 400 or _SINCE_TOO_OLD not in str(error):
                     raise
         if records is None:
-            records = _window(client, now.date(), start)
+            records, first_day = _window(client, now.date(), start)
+            window_start = datetime.combine(first_day, datetime.min.time(), UTC)
         convert = converter(TIME_ENTRIES.table)
         batch = [convert(record) for record in records or []]
         if discovery.narrowed:
             wanted = set(discovery.workspace_ids())
             batch = [row for row in batch if row["workspace_id"] in wanted]
         client.stats.add_rows(TIME_ENTRIES.table, len(batch))
-        latest = _latest(batch, None)
-        if latest is not None:
-            candidate = int(latest.timestamp()) - settings.SINCE_OVERLAP_SECONDS
-            state["since"] = max(state.get("since") or 0, candidate)
-        elif since is None:
-            state["since"] = int(now.timestamp()) - settings.SINCE_OVERLAP_SECONDS
         if batch:
             yield batch
+        if window_start is not None:
+            # A window lists live entries only: what landed in it and is missing now was
+            # deleted (after a gap too long for `since` to tell).
+            returned = {row["id"] for row in batch}
+            landed = landed_versions(TIME_ENTRIES.table, "id", None, None, (), window_start)
+            gone = landed_rows(TIME_ENTRIES.table, "id", [k for k in landed if k not in returned])
+            if discovery.narrowed:
+                gone = [row for row in gone if row["workspace_id"] in wanted]
+            if gone:
+                for row in gone:
+                    row["server_deleted_at"] = now
+                yield gone
+        # The next run asks for what changed after this read began, less the overlap.
+        state["since"] = int(now.timestamp()) - settings.SINCE_OVERLAP_SECONDS
 
     return _declare(TIME_ENTRIES, rows, hard_delete)
 
 
-def _window(client: ApiClient, today: date, start: str | None) -> Any:
-    """Every entry /me/time_entries allows: from 89 days back (or a later start) to tomorrow."""
+def _window(client: ApiClient, today: date, start: str | None) -> tuple[Any, date]:
+    """Every entry /me/time_entries allows, from 90 days back (or a later start) to
+    tomorrow; returns them and the first day asked for."""
     begin = today - timedelta(days=settings.HISTORY_DAYS)
     if start:
         begin = max(begin, date.fromisoformat(start))
     params = {"start_date": begin.isoformat(), "end_date": (today + timedelta(days=2)).isoformat()}
     try:
-        return client.get(TIME_ENTRIES.path, params)
+        return client.get(TIME_ENTRIES.path, params), begin
     except ApiError as error:
         # The service's clock decides the window; its 400 names the earliest day it takes.
         found = _EARLIEST.search(str(error))
         if error.status != 400 or not found:
             raise
-        return client.get(TIME_ENTRIES.path, {**params, "start_date": found.group(1)})
+        begin = date.fromisoformat(found.group(1))
+        return client.get(TIME_ENTRIES.path, {**params, "start_date": begin.isoformat()}), begin
 
 
 def source_tables() -> list[str]:

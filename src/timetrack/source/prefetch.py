@@ -25,20 +25,24 @@ def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def hand_over(item: object) -> bool:
+        """Put unless the consumer has gone; False once it has."""
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not hand_over(item):
                     return
-            buffer.put(_DONE)
+            hand_over(_DONE)
         except BaseException as error:  # handed to the consumer, which re-raises it
-            buffer.put(error)
+            hand_over(error)
 
     thread = threading.Thread(target=produce, name="timetrack-prefetch", daemon=True)
     thread.start()

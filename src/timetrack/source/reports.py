@@ -134,7 +134,9 @@ def report_rows(
         landed: dict[Any, tuple[Any, ...]] = {}
         if reread:
             since = datetime.combine(first, datetime.min.time(), UTC)
-            landed = landed_versions(TABLE, "id", "workspace_id", ws_id, COMPARED, since)
+            landed = _normalized(
+                landed_versions(TABLE, "id", "workspace_id", ws_id, COMPARED, since)
+            )
         seen: set[int] = set()
         pages = (
             page
@@ -158,9 +160,32 @@ def report_rows(
         state[str(ws_id)] = today.isoformat()
 
 
-COMPARED = ("at", "username", "hourly_rate_in_cents", "billable_amount_in_cents", "currency")
+COMPARED = (
+    "at",
+    "username",
+    "hourly_rate_in_cents",
+    "billable_amount_in_cents",
+    "currency",
+    "tag_ids",
+    "project_id",
+    "task_id",
+    "description",
+    "billable",
+)
 """What a re-read compares with what landed: an entry's own edits move `at`; the rest are
-values of its report row that change without it (a renamed user, a new project rate)."""
+values that change without it (a renamed user, a new project rate, a deleted tag)."""
+_TAGS = COMPARED.index("tag_ids")
+
+
+def _normalized(landed: dict[Any, tuple[Any, ...]]) -> dict[Any, tuple[Any, ...]]:
+    """Landed values as the service spells them: JSON text (DuckDB) decoded to lists."""
+    out = {}
+    for key, values in landed.items():
+        tags = values[_TAGS]
+        if isinstance(tags, str):
+            values = (*values[:_TAGS], orjson.loads(tags), *values[_TAGS + 1 :])
+        out[key] = values
+    return out
 
 
 def _changed(landed: dict[Any, tuple[Any, ...]], seen: set[int]) -> Keep:
@@ -175,6 +200,11 @@ def _changed(landed: dict[Any, tuple[Any, ...]], seen: set[int]) -> Keep:
             row.get("hourly_rate_in_cents"),
             amount,
             row.get("currency"),
+            row.get("tag_ids") or [],
+            row.get("project_id"),
+            row.get("task_id"),
+            row.get("description"),
+            bool(row.get("billable")),
         )
         return landed.get(entry["id"]) != current
 
