@@ -133,6 +133,14 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
                 f"unknown resource {', '.join(unknown)}; choose from {', '.join(source_tables())}"
             )
         source = source.with_resources(*options.resources)
+    if options.destination == "duckdb" and options.dataset == options.pipeline_name:
+        duckdb_file: Any = dlt.secrets.get("destination.duckdb.credentials")
+        if not duckdb_file:  # the file is then NAME.duckdb, and DuckDB mixes up the two
+            raise ConfigurationError(
+                f"dataset {options.dataset!r} has the name of its DuckDB file "
+                f"{options.pipeline_name}.duckdb, which DuckDB cannot tell apart: choose "
+                "another --dataset or --pipeline-name"
+            )
     try:
         settings: dict[str, Any] = {
             "pipeline_name": options.pipeline_name,

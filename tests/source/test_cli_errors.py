@@ -189,3 +189,10 @@ def test_feature_not_on_plan_loads_the_rest_then_exits_nonzero(
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and "not included in the organization's plan" in errors[0]
     assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr
+
+
+def test_dataset_named_like_its_duckdb_file_is_refused(
+    cli: Cli, secret_emulator: EmulatorServer
+) -> None:
+    line = _one_error_line(cli("run", "--dataset", "timetrack", base_url=secret_emulator.base_url))
+    assert "has the name of its DuckDB file timetrack.duckdb" in line

@@ -211,3 +211,19 @@ def test_retry_after_dates_in_every_http_form(value: str) -> None:
     assert _retry_after({"Retry-After": value}) == 0.0  # in the past: retry at once
     assert _retry_after({"Retry-After": "7"}) == 7.0
     assert _retry_after({"Retry-After": "soon"}) is None
+
+
+def test_default_pacing_provokes_no_429_at_the_services_rate(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync
+) -> None:
+    server = make_emulator(EmulatorConfig(limits=Limits(rate_per_second=1, burst=1)))
+    summary = sync(
+        server.base_url,
+        requests_per_second=1,
+        workspace_ids=[4000001],
+        resources=["workspace_clients", "workspace_tags", "workspace"],
+    )
+    log = requests.get(server.base_url + "/_emulator/requests", timeout=10).json()
+    assert log["total"] >= 4
+    assert "429" not in log["by_status"]
+    assert summary.stats.retries == 0
