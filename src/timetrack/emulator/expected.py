@@ -9,8 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-HISTORY_DAYS = 90
-"""The window /me/time_entries serves: entries from midnight UTC of the day 90 days back."""
+from timetrack.source import settings
 
 
 def expected_rows(base_url: str, token: str = "demo-token") -> dict[str, int]:
@@ -24,7 +23,7 @@ def expected_rows(base_url: str, token: str = "demo-token") -> dict[str, int]:
     me = truth["user_id"]
     now = datetime.fromisoformat(truth["now"])
     first_day = datetime.combine(
-        now.date() - timedelta(days=HISTORY_DAYS), datetime.min.time(), UTC
+        now.date() - timedelta(days=settings.HISTORY_DAYS), datetime.min.time(), UTC
     )
     mine = [
         r

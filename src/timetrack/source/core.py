@@ -14,7 +14,7 @@ from dlt.sources import DltResource
 from timetrack.errors import ApiError, FeatureNotOnPlanError
 from timetrack.source import settings
 from timetrack.source.client import ApiClient, ClientSettings, RequestStats
-from timetrack.source.destination import landed_rows, landed_versions
+from timetrack.source.destination import gone_rows, landed_versions
 from timetrack.source.discovery import Discovery
 from timetrack.source.endpoints import ENDPOINTS, REPORT_TIME_ENTRIES, TIME_ENTRIES, Endpoint
 from timetrack.source.reports import report_rows
@@ -169,11 +169,8 @@ def _fetch_scope(
         # listed were deleted at the service.
         key = endpoint.primary_key
         landed = landed_versions(endpoint.table, key, scope_column, scope_id)
-        gone = landed_rows(endpoint.table, key, [k for k in landed if k not in seen])
+        gone = gone_rows(endpoint.table, key, landed, seen, client.server_now())
         if gone:
-            now = client.server_now()
-            for row in gone:
-                row["server_deleted_at"] = now
             yield gone
 
 
@@ -257,12 +254,10 @@ def _time_entries(
             # deleted (after a gap too long for `since` to tell).
             returned = {row["id"] for row in batch}
             landed = landed_versions(TIME_ENTRIES.table, "id", None, None, (), window_start)
-            gone = landed_rows(TIME_ENTRIES.table, "id", [k for k in landed if k not in returned])
+            gone = gone_rows(TIME_ENTRIES.table, "id", landed, returned, now)
             if discovery.narrowed:
                 gone = [row for row in gone if row["workspace_id"] in wanted]
             if gone:
-                for row in gone:
-                    row["server_deleted_at"] = now
                 yield gone
         # The next run asks for what changed after this read began, less the overlap.
         state["since"] = int(now.timestamp()) - settings.SINCE_OVERLAP_SECONDS

@@ -4,7 +4,7 @@ list or a re-read window are gone, and which re-read ones did not change."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import dlt
@@ -79,3 +79,14 @@ def landed_rows(table: str, key: str, keys: Sequence[Any]) -> list[dict[str, Any
                     row[column] = json.loads(row[column])
             out.append(row)
     return out
+
+
+def gone_rows(
+    table: str, key: str, landed: Iterable[Any], present: Collection[Any], deleted_at: Any
+) -> list[dict[str, Any]]:
+    """The rows of `landed` keys the service no longer has, read back whole and marked with
+    `server_deleted_at`: removed by the hard-delete hint, or kept marked with keep_deleted."""
+    rows = landed_rows(table, key, [k for k in landed if k not in present])
+    for row in rows:
+        row["server_deleted_at"] = deleted_at
+    return rows

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from timetrack.errors import FeatureNotOnPlanError
 from timetrack.source import settings
 from timetrack.source.client import ApiClient
-from timetrack.source.destination import landed_rows, landed_versions
+from timetrack.source.destination import gone_rows, landed_versions
 from timetrack.source.discovery import Discovery
 from timetrack.source.prefetch import prefetch
 from timetrack.source.schema import arrow_schema, parse_timestamp
@@ -93,10 +93,9 @@ def page_table(rows: list[dict[str, Any]], workspace_id: int, keep: Keep | None 
     return pa.Table.from_arrays(arrays, schema=_SCHEMA)
 
 
-def tombstones(rows: list[dict[str, Any]], deleted_at: datetime) -> pa.Table:
-    """Rows that landed before and are gone from the service, marked deleted."""
+def tombstones(rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows read back and marked deleted (see `gone_rows`), as a table of the page schema."""
     for row in rows:
-        row["server_deleted_at"] = deleted_at
         if not isinstance(row["tag_ids"], str):
             row["tag_ids"] = orjson.dumps(row["tag_ids"] or []).decode()
     return pa.Table.from_pylist(rows, schema=_SCHEMA)
@@ -153,10 +152,10 @@ def report_rows(
         except FeatureNotOnPlanError as error:
             client.stats.error(str(error))
             continue
-        gone = landed_rows(TABLE, "id", [entry_id for entry_id in landed if entry_id not in seen])
+        gone = gone_rows(TABLE, "id", landed, seen, now)
         if gone:
             client.stats.add_rows(TABLE, len(gone))
-            yield tombstones(gone, now)
+            yield tombstones(gone)
         state[str(ws_id)] = today.isoformat()
 
 
