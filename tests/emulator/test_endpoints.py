@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.conftest import Api
 
+TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3}|\.\d{6})?(Z|[+-]\d{2}:\d{2})$")
+
 
 def _is_ts(value: Any) -> bool:
-    if not isinstance(value, str):
+    """An RFC3339 timestamp with a zone: `Z` or any offset, with or without a fraction."""
+    if not isinstance(value, str) or not TS.match(value):
         return False
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0
+    return datetime.fromisoformat(value).utcoffset() is not None
 
 
 def _types(record: dict[str, Any], spec: dict[str, type | tuple[type, ...]]) -> None:
@@ -95,10 +98,10 @@ def test_organization_users_and_groups(api: Api) -> None:
             {
                 "id": int,
                 "user_id": int,
-                "organization_id": int,
                 "name": str,
                 "email": str,
                 "avatar_url": str,
+                "2fa_enabled": bool,
                 "inactive": bool,
                 "joined": bool,
                 "admin": bool,
@@ -107,6 +110,7 @@ def test_organization_users_and_groups(api: Api) -> None:
                 "workspaces": list,
             },
         )
+        assert "organization_id" not in user, "the real service leaves it out"
         assert user["invitation_code"] is None or isinstance(user["invitation_code"], str)
         assert user["groups"] is None or all("group_id" in g for g in user["groups"])
         for ws in user["workspaces"]:
@@ -152,11 +156,19 @@ def test_projects_carry_legacy_aliases_and_optional_end_date(api: Api) -> None:
                 "status": str,
                 "active": bool,
                 "is_private": bool,
-                "billable": bool,
                 "recurring": bool,
                 "start_date": str,
+                "pinned": bool,
+                "can_track_time": bool,
+                "is_shared": bool,
+                "tasks_count": int,
             },
         )
+        assert project["billable"] is None or isinstance(project["billable"], bool)
+        assert project["template_id"] is None and project["permissions"] is None
+        assert project["first_time_entry"] is None or _is_ts(project["first_time_entry"])
+        period = project["current_period"]
+        assert period is None or isinstance(period["start_date"], str)
         assert project["wid"] == project["workspace_id"]
         assert project["cid"] == project["client_id"]
         for key in ("template", "auto_estimates"):
@@ -168,6 +180,8 @@ def test_projects_carry_legacy_aliases_and_optional_end_date(api: Api) -> None:
         assert _is_ts(project["at"]) and _is_ts(project["created_at"])
     assert any("end_date" not in p for p in projects) and any("end_date" in p for p in projects)
     assert any(p["client_id"] is None for p in projects)
+    assert any(p["billable"] is None for p in projects), "billable may be null"
+    assert any(p["billable"] is not None for p in projects)
 
 
 def test_tasks_keep_their_wrapper_in_both_layouts(api: Api) -> None:
@@ -242,8 +256,14 @@ def test_running_entry_has_null_stop_and_negative_duration(api: Api) -> None:
 
 def test_timestamps_come_in_several_spellings(api: Api) -> None:
     entries = api.ok("/me/time_entries", since=_now(api) - 80 * 86400)
-    spellings = set()
+    zones, fractions = set(), set()
     for entry in entries:
-        value = entry["at"]
-        spellings.add((value.endswith("Z"), "." in value))
-    assert spellings == {(True, True), (True, False), (False, True), (False, False)}
+        for value in (entry["start"], entry["at"]):
+            match = TS.match(value)
+            assert match, value
+            fractions.add(len(match.group(1) or ""))
+            zones.add(match.group(2))
+            moment = datetime.fromisoformat(value)
+            assert moment.astimezone(UTC).year >= 2000
+    assert fractions == {0, 4, 7}, "none, milliseconds and microseconds"
+    assert {"Z", "+00:00", "+02:00", "-05:30", "+05:45"} <= zones, zones

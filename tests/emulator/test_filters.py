@@ -18,7 +18,7 @@ def _all(api: Api, path: str, **params: Any) -> list[dict[str, Any]]:
     page = 1
     while True:
         body = api.ok(path, page=page, per_page=200, **params)
-        items = body["data"] if isinstance(body, dict) else body
+        items = (body["data"] if isinstance(body, dict) else body) or []
         found.extend(items)
         if len(items) < 200:
             return found
@@ -64,9 +64,11 @@ def test_since_includes_deleted(api: Api, entity: str) -> None:
     assert len(changed) == truth["total"]
     now = api.admin("GET", "/clock")["unix"]
     assert _all(api, f"/workspaces/{ws}/{entity}", since=int(now) + 10) == []
+    empty = api.ok(f"/workspaces/{ws}/{entity}", since=int(now) + 10)
+    assert (empty["data"] if entity == "tasks" else empty) is None, "an empty list is null"
 
 
 def test_workspaces_since(api: Api) -> None:
     now = api.admin("GET", "/clock")["unix"]
     assert api.ok("/me/workspaces", since=0)
-    assert api.ok("/me/workspaces", since=int(now) + 10) == []
+    assert api.ok("/me/workspaces", since=int(now) + 10) is None, "an empty list is null"

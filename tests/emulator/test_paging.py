@@ -20,8 +20,11 @@ def _org(api: Api) -> int:
 
 
 def _items(api: Api, path: str, **params: Any) -> list[dict[str, Any]]:
+    """A page's items; the service answers an empty page as null, never as []."""
     body = api.ok(path, **params)
-    return body["data"] if isinstance(body, dict) else body
+    items = body["data"] if isinstance(body, dict) else body
+    assert items != [], "an empty list is answered as null"
+    return items or []
 
 
 def _walk(api: Api, path: str, per_page: int, **params: Any) -> list[dict[str, Any]]:

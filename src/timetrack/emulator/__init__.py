@@ -6,16 +6,18 @@ Start one in a thread for tests::
         requests.get(server.base_url + "/v1/me", auth=("demo-token", "api_token"))
 """
 
-from timetrack.emulator.config import EmulatorConfig, Faults, Limits, Scale
-from timetrack.emulator.runner import EmulatorServer, serve_forever
+from timetrack.emulator.config import Drift, EmulatorConfig, Faults, Limits, Scale
+from timetrack.emulator.runner import EmulatorServer, check_host, serve_forever
 from timetrack.emulator.server import Emulator
 
 __all__ = [
+    "Drift",
     "Emulator",
     "EmulatorConfig",
     "EmulatorServer",
     "Faults",
     "Limits",
     "Scale",
+    "check_host",
     "serve_forever",
 ]

@@ -1,20 +1,31 @@
 """Admin endpoints under /_emulator/: what the public API lacks, for tests and benchmarks.
 
 - GET  /_emulator/truth[?token=T]          ground-truth counts, overall and per workspace/org
-- GET  /_emulator/records/{entity}[?token=T] every record of an entity, deleted ones included
+- GET  /_emulator/records/{entity}[?token=T] every record of an entity, deleted ones included,
+                                           as the contract renders it (never drifted)
                                            (time_entries: `user=me` keeps the token owner's)
+- GET  /_emulator/drift[?entity=E&token=T] what drift and alias quirks do to which records
+- GET  /_emulator/secrets                  every workspace's api_token and ical secret
 - GET  /_emulator/requests, DELETE ...     the request log: counts by route, path and status
 - GET  /_emulator/clock, POST ...          read, set ({"now": ..., "frozen": bool}) or
                                            advance ({"advance": seconds}) the clock
 - POST /_emulator/workspaces/{id}/{entity} create a client, project, task or tag
 - PATCH/DELETE /_emulator/{entity}/{id}    change or delete one
 - PUT/DELETE /_emulator/workspaces/{id}/members/{user_id}  add or remove a member
+
+Guards, so that a web page cannot drive the emulator cross-origin: a POST, PATCH or PUT (and
+any request with a body) must be `Content-Type: application/json` (else 415), and with
+`EmulatorConfig.admin_token` set every request must carry it in `X-Emulator-Admin-Token`
+(else 401). Every error is a JSON string with a 4xx status, never a traceback.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import fields
+import hmac
+import math
+import types
+import typing
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +33,9 @@ import orjson
 from aiohttp import web
 
 from timetrack.emulator import views
+from timetrack.emulator.api import report_row_of
+from timetrack.emulator.drift import ALIASES, KEY_FIELDS
+from timetrack.emulator.generator import workspace_user
 from timetrack.emulator.http import ApiError, error_response, json_response
 from timetrack.emulator.model import RUNNING, Client, Dataset, Project, Tag, Task
 from timetrack.emulator.timefmt import format_ts, parse_date_or_ts
@@ -36,10 +50,27 @@ EDITABLE: dict[str, type[Client] | type[Project] | type[Task] | type[Tag]] = {
     "tasks": Task,
     "tags": Tag,
 }
+ADMIN_TOKEN_HEADER = "X-Emulator-Admin-Token"
+CLOCK_MAX = 32_503_680_000.0
+"""3000-01-01: the clock is kept between the epoch and this, so that every date it makes
+(history limits, report spans) stays renderable."""
+_CHANGES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 def add_routes(app: web.Application, emulator: Emulator) -> None:
-    """Register the admin endpoints for one emulator."""
+    """Register the admin endpoints and their guard for one emulator."""
+
+    @web.middleware
+    async def guard(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path == "/_emulator" or request.path.startswith("/_emulator/"):
+            refusal = _refusal(emulator, request)
+            if refusal is not None:
+                return error_response(refusal)
+        return await handler(request)
+
+    app.middlewares.append(guard)
 
     def guarded(handler: Any) -> Any:
         async def run(request: web.Request) -> web.StreamResponse:
@@ -48,11 +79,15 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
                 return result
             except ApiError as error:
                 return error_response(error)
+            except (ValueError, TypeError, KeyError, OverflowError) as error:
+                return error_response(ApiError(400, f"Bad request: {error}"))
 
         return run
 
     app.router.add_get("/_emulator/truth", guarded(truth))
     app.router.add_get("/_emulator/records/{entity}", guarded(records))
+    app.router.add_get("/_emulator/drift", guarded(drift_listing))
+    app.router.add_get("/_emulator/secrets", guarded(secrets))
     app.router.add_get("/_emulator/requests", guarded(requests_get))
     app.router.add_delete("/_emulator/requests", guarded(requests_clear))
     app.router.add_get("/_emulator/clock", guarded(clock_get))
@@ -66,6 +101,28 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     app.router.add_delete(
         "/_emulator/workspaces/{workspace_id}/members/{user_id}", guarded(member_delete)
     )
+
+
+def _refusal(emulator: Emulator, request: web.Request) -> ApiError | None:
+    """Why an admin request is refused before it reaches its handler, if it is."""
+    expected = emulator.config.admin_token
+    if expected is not None:
+        given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return ApiError(401, f"missing or wrong {ADMIN_TOKEN_HEADER} header")
+    has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
+    changes = request.method in _CHANGES and (request.method != "DELETE" or has_body)
+    if changes and request.content_type != "application/json":
+        return ApiError(415, "admin requests that change things must be application/json")
+    return None
+
+
+def _int_path(request: web.Request, name: str, label: str) -> int:
+    """An integer id from the path; 404 when it is not one."""
+    try:
+        return int(request.match_info[name])
+    except ValueError:
+        raise ApiError(404, f"Invalid {label} ID") from None
 
 
 class Scope:
@@ -152,6 +209,17 @@ async def truth(emulator: Emulator, request: web.Request) -> web.Response:
         entries = _entry_counts(data, all_rows)
         entries["by_workspace"] = by_ws
 
+    class _WsMember:
+        def __init__(self, workspace_id: int, active: bool) -> None:
+            self.workspace_id = workspace_id
+            self.active = active
+
+    ws_members = [
+        _WsMember(ws_id, not views.workspace_member(data, data.workspaces[ws_id], uid)["inactive"])
+        for ws_id in sorted(scope.ws_ids)
+        for uid in data.workspaces[ws_id].members
+    ]
+
     def in_ws(items: dict[int, Any]) -> list[Any]:
         return [i for i in items.values() if i.workspace_id in scope.ws_ids]
 
@@ -174,6 +242,8 @@ async def truth(emulator: Emulator, request: web.Request) -> web.Response:
         "projects": _split(in_ws(data.projects), "workspace_id", "active", ("active", "inactive")),
         "tasks": _split(in_ws(data.tasks), "workspace_id", "active", ("active", "inactive")),
         "tags": _split(in_ws(data.tags), "workspace_id"),
+        "workspace_users": _split(ws_members, "workspace_id", "active", ("active", "inactive")),
+        "workspace_members": _split(ws_members, "workspace_id", "active", ("active", "inactive")),
         "time_entries": entries,
         "my_time_entries": own,
     }
@@ -193,7 +263,24 @@ async def records(emulator: Emulator, request: web.Request) -> web.Response:
             for o in sorted(scope.org_ids)
         ]
     elif entity == "workspaces":
-        items = [views.workspace(data.workspaces[w], viewer) for w in sorted(scope.ws_ids)]
+        items = [views.workspace(data, data.workspaces[w], viewer) for w in sorted(scope.ws_ids)]
+    elif entity == "workspace_users":
+        items = [
+            views.workspace_user(data, data.workspaces[w], data.workspace_users[(w, uid)])
+            for w in sorted(scope.ws_ids)
+            for uid in sorted(data.workspaces[w].members)
+        ]
+    elif entity == "workspace_members":  # GET /workspaces/{id}/users, with the workspace
+        items = [
+            {"workspace_id": w, **views.workspace_member(data, data.workspaces[w], uid)}
+            for w in sorted(scope.ws_ids)
+            for uid in sorted(data.workspaces[w].members)
+        ]
+    elif entity == "statistics":
+        items = [
+            {"workspace_id": w, **views.statistics(data, data.workspaces[w])}
+            for w in sorted(scope.ws_ids)
+        ]
     elif entity == "organization_users":
         items = [
             views.organization_user(data, m)
@@ -206,7 +293,7 @@ async def records(emulator: Emulator, request: web.Request) -> web.Response:
         ]
     elif entity in ("clients", "projects", "tasks", "tags"):
         items = [
-            _render(entity, i)
+            _render(data, entity, i)
             for i in getattr(data, entity).values()
             if i.workspace_id in scope.ws_ids
         ]
@@ -241,18 +328,51 @@ async def clock_get(emulator: Emulator, request: web.Request) -> web.Response:
     return json_response({"now": format_ts(now, 1), "unix": now, "frozen": emulator.clock.frozen})
 
 
+def _clock_number(raw: Any, name: str) -> float:
+    """A finite number of seconds (or numeric string); 400 otherwise."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ApiError(400, f"{name} must be a number of seconds")
+    try:
+        value = float(raw)
+    except (ValueError, OverflowError):
+        raise ApiError(400, f"{name} must be a number of seconds") from None
+    if not math.isfinite(value):
+        raise ApiError(400, f"{name} must be a finite number of seconds")
+    return value
+
+
 async def clock_set(emulator: Emulator, request: web.Request) -> web.Response:
-    """Set (`now`, as unix seconds or RFC3339; `frozen`) or move (`advance`) the clock."""
+    """Set (`now`, as unix seconds or RFC3339; `frozen`) or move (`advance`) the clock.
+
+    Everything is checked before anything moves: nonsense (NaN, infinities, times before the
+    epoch or after the year 3000, non-boolean `frozen`) is a 400 and leaves the clock as it was.
+    """
     body = await _body(request)
+    unknown = set(body) - {"now", "frozen", "advance"}
+    if unknown:
+        raise ApiError(400, f"unknown clock field(s): {', '.join(sorted(unknown))}")
+    frozen = body.get("frozen", False)
+    if not isinstance(frozen, bool):
+        raise ApiError(400, "frozen must be true or false")
+    target = emulator.clock.now()
+    now: float | None = None
     if "now" in body:
         raw = body["now"]
-        try:
-            now = float(raw) if isinstance(raw, int | float) else parse_date_or_ts(str(raw))
-        except ValueError:
-            raise ApiError(400, "now must be unix seconds or an RFC3339 time") from None
-        emulator.clock.set(now, frozen=bool(body.get("frozen", False)))
-    if "advance" in body:
-        emulator.clock.advance(float(body["advance"]))
+        if isinstance(raw, str) and not raw.strip().lstrip("-").replace(".", "", 1).isdigit():
+            try:
+                now = parse_date_or_ts(raw)
+            except (ValueError, OverflowError):
+                raise ApiError(400, "now must be unix seconds or an RFC3339 time") from None
+        else:
+            now = _clock_number(raw, "now")
+        target = now
+    advance = _clock_number(body["advance"], "advance") if "advance" in body else 0.0
+    if not 0 <= target + advance <= CLOCK_MAX:
+        raise ApiError(400, "the clock must stay between 1970 and 3000")
+    if now is not None:
+        emulator.clock.set(now, frozen=frozen)
+    if advance:
+        emulator.clock.advance(advance)
     return await clock_get(emulator, request)
 
 
@@ -282,15 +402,80 @@ _TIME_FIELDS = {
     "rate_last_updated",
     "server_deleted_at",
 }
+_FIXED = {"id", "workspace_id", "group_id"}
 
 
-def _apply(item: Any, body: Json, now: float) -> None:
-    names = {f.name for f in fields(item)}
+def _accepts(kind: Any, value: Any) -> bool:
+    """Whether a JSON value fits a dataclass field's annotation (bools are not numbers)."""
+    if kind is Any:
+        return True
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in typing.get_args(kind))
+    if kind is type(None):
+        return value is None
+    if origin is list:
+        (inner,) = typing.get_args(kind) or (Any,)
+        return isinstance(value, list) and all(_accepts(inner, v) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**53
+    if kind is float:
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and abs(value) < 1e15
+        )
+    if kind is str:
+        return isinstance(value, str)
+    return False
+
+
+def _checked(data: Dataset, cls: type[Any], workspace_id: int, body: Json) -> Json:
+    """Validate a create or change body against the entity's fields: names, types, times and
+    references (a task's project, a project's client, in the same workspace). Returns the
+    values to set; raises ApiError(400) before anything is changed."""
+    hints = typing.get_type_hints(cls)
+    values: Json = {}
     for key, value in body.items():
-        if key not in names or key in ("id", "workspace_id"):
+        if key not in hints or key in _FIXED:
             raise ApiError(400, f"Field {key} cannot be set")
-        if key in _TIME_FIELDS and isinstance(value, str):
-            value = parse_date_or_ts(value)
+        kind = hints[key]
+        if key in _TIME_FIELDS and value is not None:
+            if isinstance(value, str):
+                try:
+                    value = parse_date_or_ts(value)
+                except (ValueError, OverflowError):
+                    raise ApiError(400, f"{key} must be an RFC3339 time or a date") from None
+            elif not _accepts(float, value):
+                raise ApiError(400, f"{key} must be an RFC3339 time, a date or unix seconds")
+            value = float(value)
+            if not 0 <= value <= CLOCK_MAX:
+                raise ApiError(400, f"{key} must lie between 1970 and 3000")
+        if not _accepts(kind, value):
+            raise ApiError(400, f"{key} has the wrong type ({type(value).__name__})")
+        if kind is float and value is not None:
+            value = float(value)
+        if key == "name" and not value:
+            raise ApiError(400, "name must not be empty")
+        values[key] = value
+    if "project_id" in values:
+        project = data.projects.get(values["project_id"])
+        if project is None or project.workspace_id != workspace_id:
+            raise ApiError(400, "project_id must name a project of this workspace")
+    if values.get("client_id") is not None:
+        client = data.clients.get(values["client_id"])
+        if client is None or client.workspace_id != workspace_id:
+            raise ApiError(400, "client_id must name a client of this workspace")
+    return values
+
+
+def _set(item: Any, values: Json, now: float) -> None:
+    for key, value in values.items():
         setattr(item, key, value)
     item.at = now
 
@@ -299,23 +484,23 @@ async def entity_create(emulator: Emulator, request: web.Request) -> web.Respons
     """Create a client, project, task or tag with defaults for what the body leaves out."""
     data = emulator.data
     entity = _entity_kind(request)
-    ws = data.workspaces.get(int(request.match_info["workspace_id"]))
+    ws = data.workspaces.get(_int_path(request, "workspace_id", "workspace"))
     if ws is None:
         raise ApiError(404, "Invalid workspace ID")
     body = await _body(request)
+    body.pop("workspace_id", None)
+    values = _checked(data, EDITABLE[entity], ws.id, body)
     now = emulator.clock.now()
-    creator = min(ws.members)
+    creator = min(ws.members) if ws.members else min(data.users)
     item: Any
     if entity == "clients":
-        item = Client(
-            data.new_id("client"), ws.id, body.get("name", "New client"), False, now, creator
-        )
+        item = Client(data.new_id("client"), ws.id, "New client", False, now, creator)
     elif entity == "projects":
         item = Project(
             data.new_id("project"),
             ws.id,
             None,
-            body.get("name", "New project"),
+            "New project",
             "#06aaf5",
             True,
             False,
@@ -335,32 +520,40 @@ async def entity_create(emulator: Emulator, request: web.Request) -> web.Respons
             None,
         )
     elif entity == "tasks":
-        project_id = body.get("project_id")
-        if project_id not in data.projects or data.projects[project_id].workspace_id != ws.id:
+        if "project_id" not in values:
             raise ApiError(400, "A task needs a project_id of this workspace")
         item = Task(
-            data.new_id("task"), ws.id, project_id, None, None, "New task", True, False, 0, now
+            data.new_id("task"),
+            ws.id,
+            values["project_id"],
+            None,
+            None,
+            "New task",
+            True,
+            False,
+            0,
+            now,
         )
     else:
         if len(data.workspace_tags[ws.id]) >= 60:
             raise ApiError(400, "Too many tags in this workspace")
-        item = Tag(data.new_id("tag"), ws.id, body.get("name", "new-tag"), now, creator)
+        item = Tag(data.new_id("tag"), ws.id, "new-tag", now, creator)
         data.workspace_tags[ws.id].append(item.id)
-    _apply(item, {k: v for k, v in body.items() if k != "workspace_id"}, now)
+    _set(item, values, now)
     getattr(data, entity)[item.id] = item
     data.touch()
-    return json_response(_render(entity, item))
+    return json_response(_render(data, entity, item))
 
 
-def _render(entity: str, item: Any) -> Json:
+def _render(data: Dataset, entity: str, item: Any) -> Json:
     """An editable entity in its API shape."""
     if entity == "clients":
-        return views.client(item)
+        return views.client(data, item)
     if entity == "projects":
-        return views.project(item)
+        return views.project(data, item)
     if entity == "tasks":
-        return views.task(item)
-    return views.tag(item)
+        return views.task(data, item)
+    return views.tag(data, item)
 
 
 def _find(emulator: Emulator, request: web.Request) -> tuple[str, Any]:
@@ -375,11 +568,13 @@ def _find(emulator: Emulator, request: web.Request) -> tuple[str, Any]:
 
 
 async def entity_update(emulator: Emulator, request: web.Request) -> web.Response:
-    """Change fields of one client, project, task or tag; `at` moves to now."""
+    """Change fields of one client, project, task or tag; `at` moves to now. A field of the
+    wrong type, an unknown field or a dangling reference is a 400 and changes nothing."""
     entity, item = _find(emulator, request)
-    _apply(item, await _body(request), emulator.clock.now())
+    values = _checked(emulator.data, EDITABLE[entity], item.workspace_id, await _body(request))
+    _set(item, values, emulator.clock.now())
     emulator.data.touch()
-    return json_response(_render(entity, item))
+    return json_response(_render(emulator.data, entity, item))
 
 
 async def entity_delete(emulator: Emulator, request: web.Request) -> web.Response:
@@ -389,26 +584,171 @@ async def entity_delete(emulator: Emulator, request: web.Request) -> web.Respons
     item.server_deleted_at = now
     item.at = now
     emulator.data.touch()
-    return json_response(_render(entity, item))
+    return json_response(_render(emulator.data, entity, item))
+
+
+def _member_answer(emulator: Emulator, ws_id: int) -> web.Response:
+    data = emulator.data
+    ws = data.workspaces[ws_id]
+    return json_response(
+        {
+            "workspace_id": ws.id,
+            "members": sorted(ws.members),
+            "workspace_users": [
+                views.workspace_user(data, ws, data.workspace_users[(ws.id, uid)])
+                for uid in sorted(ws.members)
+            ],
+        }
+    )
 
 
 async def member_put(emulator: Emulator, request: web.Request) -> web.Response:
-    """Add a user to a workspace (body: {"role": "user"|"admin"})."""
+    """Add a user to a workspace, or change their role (body: {"role": "user"|"admin"});
+    the workspace_users record follows (a new membership id when added, `at` now)."""
     data = emulator.data
-    ws = data.workspaces.get(int(request.match_info["workspace_id"]))
-    user_id = int(request.match_info["user_id"])
+    ws = data.workspaces.get(_int_path(request, "workspace_id", "workspace"))
+    user_id = _int_path(request, "user_id", "user")
     if ws is None or user_id not in data.users:
         raise ApiError(404, "Unknown workspace or user")
     body = await _body(request)
-    ws.members[user_id] = str(body.get("role", "user"))
-    return json_response({"workspace_id": ws.id, "members": sorted(ws.members)})
+    role = body.get("role", "user")
+    if role not in ("user", "admin"):
+        raise ApiError(400, "role must be 'user' or 'admin'")
+    now = emulator.clock.now()
+    ws.members[user_id] = role
+    member = data.workspace_users.get((ws.id, user_id))
+    if member is None:
+        group_ids = [
+            g.group_id
+            for g in data.groups.values()
+            if ws.id in g.workspace_ids and user_id in g.user_ids
+        ]
+        member = workspace_user(
+            data.seed, ws, user_id, data.new_id("workspace_user"), now, group_ids
+        )
+        data.workspace_users[(ws.id, user_id)] = member
+    member.at = now
+    data.touch()
+    return _member_answer(emulator, ws.id)
 
 
 async def member_delete(emulator: Emulator, request: web.Request) -> web.Response:
-    """Remove a user from a workspace, so it leaves that user's reach."""
+    """Remove a user from a workspace, so it leaves that user's reach (and workspace_users)."""
     data = emulator.data
-    ws = data.workspaces.get(int(request.match_info["workspace_id"]))
+    ws = data.workspaces.get(_int_path(request, "workspace_id", "workspace"))
     if ws is None:
         raise ApiError(404, "Unknown workspace")
-    ws.members.pop(int(request.match_info["user_id"]), None)
-    return json_response({"workspace_id": ws.id, "members": sorted(ws.members)})
+    user_id = _int_path(request, "user_id", "user")
+    ws.members.pop(user_id, None)
+    data.workspace_users.pop((ws.id, user_id), None)
+    data.touch()
+    return _member_answer(emulator, ws.id)
+
+
+async def secrets(emulator: Emulator, request: web.Request) -> web.Response:
+    """Every workspace's credentials as served in /me/workspaces, for tests that search for
+    them in what landed: `api_token`, `ical_url` and the secret in its path."""
+    data = emulator.data
+    return json_response(
+        [
+            {
+                "workspace_id": ws.id,
+                "api_token": ws.api_token,
+                "ical_secret": ws.ical_secret,
+                "ical_url": views.ical_url(ws),
+            }
+            for ws in sorted(data.workspaces.values(), key=lambda w: w.id)
+        ]
+    )
+
+
+async def drift_listing(emulator: Emulator, request: web.Request) -> web.Response:
+    """What drift and alias quirks do to which records (see drift.py for the format).
+
+    `entities` maps every drifting entity to its drifted records, `aliases` the entities with
+    legacy aliases to their quirky records. `workspace_members`, `workspace_users`, `statistics`
+    and the report entries name their `workspace_id` too; `report_rows` are keyed by the id of
+    a row's first entry (every entry that would make its row drift if it came first on a row).
+    Records are rendered for the token's user (the full token without `token`), as `records`.
+    """
+    data = emulator.data
+    plan = emulator.drift
+    scope = Scope(data, request.query.get("token"))
+    viewer = scope.user_id or data.tokens[emulator.config.token]
+    wanted = request.query.get("entity")
+    if wanted is not None and wanted not in KEY_FIELDS:
+        raise ApiError(404, f"Unknown entity {wanted}")
+    out: Json = {
+        "rate": plan.rate,
+        "alias_rate": plan.alias_rate,
+        "entities": {e: [] for e in KEY_FIELDS if wanted in (None, e)},
+        "aliases": {e: [] for e in ALIASES if wanted in (None, e)},
+    }
+
+    def want(entity: str) -> bool:
+        return plan.active and wanted in (None, entity)
+
+    def note(entity: str, key: int, record: Json, context: int = 0, **extra: Any) -> None:
+        for found in plan.apply(entity, key, record, context):
+            found.update(extra)
+            kind = "aliases" if found["kind"].startswith("alias") else "entities"
+            out[kind][entity].append(found)
+
+    if want("me"):
+        for user_id in sorted({scope.user_id} if scope.user_id else set(data.tokens.values())):
+            note("me", user_id, views.me(data, data.users[user_id]))
+    if want("organizations"):
+        for o in sorted(scope.org_ids):
+            member = data.memberships[o][viewer]
+            note(
+                "organizations",
+                o,
+                views.organization_with_count(data, data.organizations[o], member),
+            )
+    if want("organization_users"):
+        for o in sorted(scope.org_ids):
+            for m in data.memberships[o].values():
+                note("organization_users", m.id, views.organization_user(data, m))
+    if want("groups"):
+        for g in data.groups.values():
+            if g.organization_id in scope.org_ids:
+                note("groups", g.group_id, views.group(data, g))
+    for w in sorted(scope.ws_ids):
+        ws = data.workspaces[w]
+        if want("workspaces"):
+            note("workspaces", w, views.workspace(data, ws, viewer))
+        if want("statistics"):
+            note("statistics", w, views.statistics(data, ws), workspace_id=w)
+        for uid in sorted(ws.members):
+            if want("workspace_members"):
+                record = views.workspace_member(data, ws, uid)
+                note("workspace_members", uid, record, w, workspace_id=w)
+            if want("workspace_users"):
+                ws_user = data.workspace_users[(w, uid)]
+                record = views.workspace_user(data, ws, ws_user)
+                note("workspace_users", ws_user.id, record, workspace_id=w)
+    for entity in ("clients", "projects", "tasks", "tags"):
+        if want(entity):
+            for item in getattr(data, entity).values():
+                if item.workspace_id in scope.ws_ids:
+                    note(entity, item.id, _render(data, entity, item))
+    store = data.entries
+    with store.lock:
+        in_scope = np.flatnonzero(np.isin(store.col("workspace_id"), sorted(scope.ws_ids)))
+        ids = store.col("id")[in_scope]
+        if want("time_entries"):
+            mask = plan.drifts("time_entries", ids) | plan.alias_quirks("time_entries", ids)
+            for pos in in_scope[mask].tolist():
+                note("time_entries", store.value(pos, "id"), views.time_entry(data, pos))
+        stopped = (store.col("stop")[in_scope] != RUNNING) & (
+            store.col("deleted_us")[in_scope] == 0
+        )
+        for entity in ("report_time_entries", "report_rows"):
+            if not want(entity):
+                continue
+            for pos in in_scope[stopped & plan.drifts(entity, ids)].tolist():
+                ws = data.workspaces[store.value(pos, "workspace_id")]
+                row = report_row_of(data, ws, pos)
+                record = row if entity == "report_rows" else row["time_entries"][0]
+                note(entity, store.value(pos, "id"), record, workspace_id=ws.id)
+    return json_response(out)

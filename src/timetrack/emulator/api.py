@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from timetrack.emulator import views
+from timetrack.emulator.drift import DriftPlan
 from timetrack.emulator.http import ApiError, Reply, int_param, page_params, tristate
 from timetrack.emulator.model import (
     NO_ID,
@@ -26,7 +27,14 @@ from timetrack.emulator.model import (
     User,
     Workspace,
 )
-from timetrack.emulator.timefmt import format_date, format_ts_many, parse_date, parse_date_or_ts
+from timetrack.emulator.timefmt import (
+    MAX_UNIX,
+    MIN_UNIX,
+    format_date,
+    format_ts_many,
+    parse_date,
+    parse_date_or_ts,
+)
 
 DAY = 86_400
 HISTORY_DAYS = 90
@@ -43,6 +51,13 @@ class Ctx:
     user: User
     now: float
     restricted_features: frozenset[str]
+    plan: DriftPlan
+
+    def out(self, entity: str, key: int, record: dict[str, Any], context: int = 0) -> Any:
+        """A record as served: with drift on, maybe departing from the contract."""
+        if self.plan.active:
+            self.plan.apply(entity, key, record, context)
+        return record
 
     async def body(self) -> dict[str, Any]:
         """The JSON object body; 400 when it is not one."""
@@ -105,15 +120,19 @@ def _paged(items: list[Any], page: int, per_page: int) -> list[Any]:
 
 
 async def me(ctx: Ctx) -> Reply:
-    return Reply(views.me(ctx.user))
+    return Reply(ctx.out("me", ctx.user.id, views.me(ctx.data, ctx.user)))
 
 
 async def me_organizations(ctx: Ctx) -> Reply:
     data = ctx.data
     return Reply(
         [
-            views.organization_with_count(
-                data, data.organizations[org_id], data.memberships[org_id][ctx.user.id]
+            ctx.out(
+                "organizations",
+                org_id,
+                views.organization_with_count(
+                    data, data.organizations[org_id], data.memberships[org_id][ctx.user.id]
+                ),
             )
             for org_id in data.organization_ids_of(ctx.user.id)
         ]
@@ -123,7 +142,9 @@ async def me_organizations(ctx: Ctx) -> Reply:
 async def me_workspaces(ctx: Ctx) -> Reply:
     since = _since(ctx)
     items = [
-        views.workspace(ctx.data.workspaces[ws_id], ctx.user.id)
+        ctx.out(
+            "workspaces", ws_id, views.workspace(ctx.data, ctx.data.workspaces[ws_id], ctx.user.id)
+        )
         for ws_id in ctx.data.workspace_ids_of(ctx.user.id)
         if since is None or ctx.data.workspaces[ws_id].at >= since
     ]
@@ -168,7 +189,10 @@ async def me_time_entries(ctx: Ctx) -> Reply:
             keep = ~deleted & (start >= ctx.now - DEFAULT_ME_DAYS * DAY)
         chosen = rows[keep]
         order = np.lexsort((store.col("id")[chosen], store.col("start")[chosen]))[::-1]
-        items = [views.time_entry(ctx.data, int(pos)) for pos in chosen[order]]
+        items = []
+        for pos in chosen[order].tolist():
+            item = views.time_entry(ctx.data, pos)
+            items.append(ctx.out("time_entries", item["id"], item))
     return Reply(items)
 
 
@@ -181,14 +205,21 @@ def _parse_time(text: str, name: str) -> float:
 
 async def organization(ctx: Ctx) -> Reply:
     org, member = organization_of(ctx)
-    return Reply(views.organization_with_count(ctx.data, org, member))
+    return Reply(
+        ctx.out("organizations", org.id, views.organization_with_count(ctx.data, org, member))
+    )
 
 
 async def organization_users(ctx: Ctx) -> Reply:
     org, _ = organization_of(ctx)
     page, per_page = page_params(ctx.request.query, 50, 200)
     members = sorted(ctx.data.memberships[org.id].values(), key=lambda m: m.id)
-    return Reply([views.organization_user(ctx.data, m) for m in _paged(members, page, per_page)])
+    return Reply(
+        [
+            ctx.out("organization_users", m.id, views.organization_user(ctx.data, m))
+            for m in _paged(members, page, per_page)
+        ]
+    )
 
 
 async def organization_groups(ctx: Ctx) -> Reply:
@@ -198,18 +229,45 @@ async def organization_groups(ctx: Ctx) -> Reply:
         (g for g in ctx.data.groups.values() if g.organization_id == org.id),
         key=lambda g: (g.name.lower(), g.group_id),
     )
-    return Reply([views.group(ctx.data, g) for g in groups])
+    return Reply([ctx.out("groups", g.group_id, views.group(ctx.data, g)) for g in groups])
 
 
 async def workspace_statistics(ctx: Ctx) -> Reply:
-    return Reply(views.statistics(ctx.data, workspace_of(ctx)))
+    ws = workspace_of(ctx)
+    return Reply(ctx.out("statistics", ws.id, views.statistics(ctx.data, ws)))
+
+
+def _members(data: Dataset, ws: Workspace) -> list[int]:
+    """A workspace's member ids by name, then id."""
+    return sorted(ws.members, key=lambda uid: (data.users[uid].fullname.lower(), uid))
+
+
+async def workspace_members(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    return Reply(
+        [
+            ctx.out("workspace_members", uid, views.workspace_member(ctx.data, ws, uid), ws.id)
+            for uid in _members(ctx.data, ws)
+        ]
+    )
+
+
+async def workspace_users(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    items = []
+    for uid in _members(ctx.data, ws):
+        member = ctx.data.workspace_users[(ws.id, uid)]
+        items.append(
+            ctx.out("workspace_users", member.id, views.workspace_user(ctx.data, ws, member))
+        )
+    return Reply(items)
 
 
 async def workspace_clients(ctx: Ctx) -> Reply:
     ws = workspace_of(ctx)
     status = tristate(ctx.request.query, "status", "active", ("active", "archived", "both"))
     items = [
-        views.client(c)
+        ctx.out("clients", c.id, views.client(ctx.data, c))
         for c in ctx.data.in_workspace("clients", ws.id)
         if c.server_deleted_at is None
         and (status == "both" or c.archived == (status == "archived"))
@@ -233,7 +291,12 @@ async def workspace_projects(ctx: Ctx) -> Reply:
         if _visible(p.server_deleted_at, p.at, since)
         and (p.server_deleted_at is not None or _active_filter(active, p.active))
     ]
-    return Reply([views.project(p) for p in _paged(projects, page, per_page)])
+    return Reply(
+        [
+            ctx.out("projects", p.id, views.project(ctx.data, p))
+            for p in _paged(projects, page, per_page)
+        ]
+    )
 
 
 def _visible(deleted_at: float | None, at: float, since: int | None) -> bool:
@@ -256,7 +319,9 @@ async def workspace_tasks(ctx: Ctx) -> Reply:
         and (t.server_deleted_at is not None or _active_filter(active, t.active))
     ]
     payload = {
-        "data": [views.task(t) for t in _paged(tasks, page, per_page)],
+        "data": [
+            ctx.out("tasks", t.id, views.task(ctx.data, t)) for t in _paged(tasks, page, per_page)
+        ],
         "total_count": len(tasks),
         "page": page,
         "per_page": per_page,
@@ -269,7 +334,7 @@ async def workspace_tasks(ctx: Ctx) -> Reply:
 async def workspace_tags(ctx: Ctx) -> Reply:
     ws = workspace_of(ctx)
     tags = [
-        views.tag(ctx.data.tags[tag_id])
+        ctx.out("tags", tag_id, views.tag(ctx.data, ctx.data.tags[tag_id]))
         for tag_id in ctx.data.workspace_tags[ws.id]
         if ctx.data.tags[tag_id].server_deleted_at is None
     ]
@@ -336,6 +401,8 @@ def _entry_values(
         raise ApiError(400, "duration or stop is required")
     if stop != RUNNING and stop < start:
         raise ApiError(400, "stop must not be before start")
+    if not MIN_UNIX <= start <= MAX_UNIX or (stop != RUNNING and stop > MAX_UNIX):
+        raise ApiError(400, "start and stop must lie in the years 1 to 9999")
     values["stop"] = stop
     if "description" in body:
         description = body["description"]
@@ -396,7 +463,12 @@ async def create_time_entry(ctx: Ctx) -> Reply:
             deleted_us=0,
         )
         pos = store.append(values)
-        return Reply(views.time_entry(ctx.data, pos))
+        return Reply(_entry_out(ctx, pos))
+
+
+def _entry_out(ctx: Ctx, pos: int) -> Any:
+    item = views.time_entry(ctx.data, pos)
+    return ctx.out("time_entries", item["id"], item)
 
 
 def _entry_of(ctx: Ctx, ws: Workspace) -> int:
@@ -423,7 +495,7 @@ async def update_time_entry(ctx: Ctx) -> Reply:
         if values["stop"] == RUNNING and current["stop"] != RUNNING:
             _stop_running(ctx, int(values["at_us"]))
         store.update(pos, values)
-        return Reply(views.time_entry(ctx.data, pos))
+        return Reply(_entry_out(ctx, pos))
 
 
 async def stop_time_entry(ctx: Ctx) -> Reply:
@@ -435,7 +507,7 @@ async def stop_time_entry(ctx: Ctx) -> Reply:
             raise ApiError(409, "Time entry is already stopped")
         stop = max(int(ctx.now), store.value(pos, "start"))
         store.update(pos, {"stop": stop, "at_us": int(ctx.now * 1_000_000)})
-        return Reply(views.time_entry(ctx.data, pos))
+        return Reply(_entry_out(ctx, pos))
 
 
 async def delete_time_entry(ctx: Ctx) -> Reply:
@@ -487,7 +559,7 @@ async def report_search(ctx: Ctx) -> Reply:
             lo = max(lo, at)
         chosen = rows[lo : min(hi, lo + page_size)]
         more = lo + page_size < hi
-        payload = _report_rows(ctx.data, ws, chosen, first_row)
+        payload = _report_rows(ctx.data, ws, chosen, first_row, ctx.plan)
         headers: dict[str, str] = {}
         if more:
             nxt = lo + page_size
@@ -499,28 +571,38 @@ async def report_search(ctx: Ctx) -> Reply:
     return Reply(payload, headers=headers)
 
 
-def _report_rows(data: Dataset, ws: Workspace, chosen: Any, first_row: int) -> list[dict[str, Any]]:
-    """Group one page of entries into report rows, in the order their first entry comes."""
+_REPORT_COLUMNS = (
+    "id",
+    "user_id",
+    "project_id",
+    "task_id",
+    "start",
+    "stop",
+    "description",
+    "tags",
+    "billable",
+    "at_us",
+)
+
+
+def _report_rows(
+    data: Dataset, ws: Workspace, chosen: Any, first_row: int, plan: DriftPlan | None = None
+) -> list[dict[str, Any]]:
+    """Group one page of entries into report rows, in the order their first entry comes.
+
+    Timestamps are rendered for the whole page by numpy; drift (when on) is decided for the
+    whole page by a vectorized hash and applied only to the few rows and entries it picks."""
     store = data.entries
-    cols = {
-        name: store.col(name)[chosen].tolist()
-        for name in (
-            "id",
-            "user_id",
-            "project_id",
-            "task_id",
-            "start",
-            "stop",
-            "description",
-            "tags",
-            "billable",
-            "at_us",
-        )
-    }
-    ids = np.asarray(cols["id"], dtype=np.int64)
-    starts = format_ts_many(np.asarray(cols["start"], dtype=np.int64) * 1_000_000, ids.tolist())
-    stops = format_ts_many(np.asarray(cols["stop"], dtype=np.int64) * 1_000_000, (ids + 1).tolist())
-    ats = format_ts_many(np.asarray(cols["at_us"], dtype=np.int64), (ids + 2).tolist())
+    arrays = {name: store.col(name)[chosen] for name in _REPORT_COLUMNS}
+    cols = {name: column.tolist() for name, column in arrays.items()}
+    ids = arrays["id"].astype(np.int64)
+    offsets = data.offsets
+    starts = format_ts_many(arrays["start"] * 1_000_000, ids, offsets)
+    stops = format_ts_many(arrays["stop"] * 1_000_000, ids + 1, offsets)
+    ats = format_ts_many(arrays["at_us"], ids + 2, offsets)
+    drifting: set[int] = set()
+    if plan is not None and plan.active:
+        drifting = set(ids[plan.drifts("report_time_entries", ids)].tolist())
     groups: dict[tuple[int, int, int, int, int, bool], list[int]] = {}
     for i in range(len(chosen)):
         key = (
@@ -547,15 +629,17 @@ def _report_rows(data: Dataset, ws: Workspace, chosen: Any, first_row: int) -> l
             entry_id = cols["id"][i]
             seconds = cols["stop"][i] - cols["start"][i]
             total += seconds
-            entries.append(
-                {
-                    "id": entry_id,
-                    "seconds": seconds,
-                    "start": starts[i],
-                    "stop": stops[i],
-                    "at": ats[i],
-                }
-            )
+            entry = {
+                "id": entry_id,
+                "seconds": seconds,
+                "start": starts[i],
+                "stop": stops[i],
+                "at": ats[i],
+            }
+            if entry_id in drifting:
+                assert plan is not None
+                plan.apply("report_time_entries", entry_id, entry)
+            entries.append(entry)
         tags = views.entry_tags(data, ws.id, bits)
         result.append(
             {
@@ -575,7 +659,16 @@ def _report_rows(data: Dataset, ws: Workspace, chosen: Any, first_row: int) -> l
                 "time_entries": entries,
             }
         )
+    if plan is not None and plan.rate > 0 and result:
+        firsts = np.array([cols["id"][m[0]] for m in groups.values()], dtype=np.int64)
+        for index in np.flatnonzero(plan.drifts("report_rows", firsts)).tolist():
+            plan.apply("report_rows", int(firsts[index]), result[index])
     return result
+
+
+def report_row_of(data: Dataset, ws: Workspace, pos: int) -> dict[str, Any]:
+    """The report row one entry would make alone (for the drift listing), undrifted."""
+    return _report_rows(data, ws, np.array([pos], dtype=np.int64), 1)[0]
 
 
 ROUTES: list[tuple[str, str, Handler, str]] = [
@@ -588,6 +681,8 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
     ("GET", "/organizations/{organization_id}/users", organization_users, "org"),
     ("GET", "/organizations/{organization_id}/groups", organization_groups, "org"),
     ("GET", "/workspaces/{workspace_id}/statistics", workspace_statistics, "org"),
+    ("GET", "/workspaces/{workspace_id}/users", workspace_members, "org"),
+    ("GET", "/workspaces/{workspace_id}/workspace_users", workspace_users, "org"),
     ("GET", "/workspaces/{workspace_id}/clients", workspace_clients, "org"),
     ("GET", "/workspaces/{workspace_id}/projects", workspace_projects, "org"),
     ("GET", "/workspaces/{workspace_id}/tasks", workspace_tasks, "org"),

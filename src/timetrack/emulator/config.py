@@ -76,6 +76,30 @@ class Faults:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """A service departing from the contract, reproducible from the seed; off by default.
+
+    `rate` is the share of records, on every endpoint, rendered with one departure: a declared
+    field dropped or null, a value of another type, a new field, or (one tenth of them) the key
+    field missing. `alias_rate` is the share of records with legacy aliases (`wid`, `uid`,
+    `pid`, `tid`, `cid`) where an alias disagrees with its neutral field (the alias is stale)
+    or stands alone (the neutral field absent). The same record always drifts the same way;
+    `GET /_emulator/drift` lists what drifted. The data itself never changes: drift is only in
+    how a record is rendered.
+    """
+
+    rate: float = 0.0
+    alias_rate: float = 0.0
+
+    def validate(self) -> None:
+        """Refuse rates that are not probabilities."""
+        for name in ("rate", "alias_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise EmulatorError(f"drift {name} must be between 0 and 1")
+
+
+@dataclass(frozen=True)
 class EmulatorConfig:
     """Everything that decides what the emulator serves."""
 
@@ -87,6 +111,13 @@ class EmulatorConfig:
     scale: Scale = field(default_factory=Scale)
     limits: Limits = field(default_factory=Limits)
     faults: Faults = field(default_factory=Faults)
+    drift: Drift = field(default_factory=Drift)
+    offsets: bool = True
+    """Spell timestamps with non-UTC offsets too (`+02:00`, `-05:30`, ...), instants unchanged."""
+    empty_lists_null: bool = True
+    """Answer an empty list as `null`, as the real service does."""
+    admin_token: str | None = None
+    """When set, every /_emulator/ request must carry it in `X-Emulator-Admin-Token`."""
 
     def validate(self) -> None:
         """Check every part; raises EmulatorError with a one-line reason."""
@@ -94,5 +125,8 @@ class EmulatorConfig:
             raise EmulatorError("the two tokens must be non-empty and different")
         self.scale.validate()
         self.faults.validate()
+        self.drift.validate()
+        if self.admin_token is not None and not self.admin_token.strip():
+            raise EmulatorError("the admin token must not be empty")
         if self.limits.rate_per_second < 0 or self.limits.burst < 1:
             raise EmulatorError("rate limit must be >= 0 and burst >= 1")

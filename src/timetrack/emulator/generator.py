@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from timetrack.emulator import seeded
 from timetrack.emulator.config import EmulatorConfig
 from timetrack.emulator.model import (
     NO_ID,
@@ -29,12 +30,15 @@ from timetrack.emulator.model import (
     TimeEntryStore,
     User,
     Workspace,
+    WorkspaceUser,
 )
 
 ORG_BASE = 9_000_000
 WORKSPACE_BASE = 4_000_000
 USER_BASE = 6_000_000
 MEMBERSHIP_BASE = 7_000_000
+WORKSPACE_USER_BASE = 5_000_000
+"""Workspace memberships have ids of their own, distinct from user ids."""
 GROUP_BASE = 800_000
 CLIENT_BASE = 50_000_000
 PROJECT_BASE = 190_000_000
@@ -136,6 +140,9 @@ def generate(config: EmulatorConfig, now: float) -> Dataset:
             default_hourly_rate_cents=5000 + 500 * index,
             created_at=created + index * DAY,
             at=created + index * DAY + 60,
+            api_token=seeded.secret(config.seed, "workspace-api-token", ws_id),
+            ical_secret=seeded.secret(config.seed, "workspace-ical", ws_id),
+            working_hours_in_minutes=None if index % 3 == 1 else 480 - 60 * (index % 2),
         )
     ws_by_org: dict[int, list[int]] = {org_id: [] for org_id in org_ids}
     for ws in workspaces.values():
@@ -147,6 +154,7 @@ def generate(config: EmulatorConfig, now: float) -> Dataset:
         config, rnd, now, created, workspaces
     )
     entries = _time_entries(config, now, workspaces, projects, tasks, workspace_tags)
+    workspace_users = _workspace_users(config, workspaces, groups)
 
     dataset = Dataset(
         users=users,
@@ -160,17 +168,75 @@ def generate(config: EmulatorConfig, now: float) -> Dataset:
         tags=tags,
         workspace_tags=workspace_tags,
         entries=entries,
+        workspace_users=workspace_users,
+        seed=config.seed,
+        offsets=config.offsets,
         tokens={config.token: USER_BASE + 1, config.partial_token: USER_BASE + 2},
         next_ids={
             "client": max(clients, default=CLIENT_BASE),
             "project": max(projects, default=PROJECT_BASE),
             "task": max(tasks, default=TASK_BASE),
             "tag": max(tags, default=TAG_BASE),
+            "workspace_user": max(
+                (m.id for m in workspace_users.values()), default=WORKSPACE_USER_BASE
+            ),
         },
     )
     users[USER_BASE + 1].token = config.token
     users[USER_BASE + 2].token = config.partial_token
+    for user in users.values():
+        user.two_factor = seeded.unit(config.seed, "2fa", user.id) < 0.3
+    for item in projects.values():
+        roll = seeded.unit(config.seed, "project", item.id)
+        if roll < 0.1:
+            item.billable = None  # the real service leaves it null on some projects
+        item.pinned = roll > 0.9
+    for task in tasks.values():
+        if seeded.unit(config.seed, "task-integration", task.id) < 0.1:
+            task.integration_provider = "github"
     return dataset
+
+
+def workspace_user(
+    seed: int, ws: Workspace, user_id: int, membership_id: int, at: float, group_ids: list[int]
+) -> WorkspaceUser:
+    """A workspace membership with rate, labor cost and working hours drawn from the seed."""
+    roll = seeded.draw(seed, "workspace-user", ws.id, user_id)
+    rate = None if roll % 3 == 0 else round(20 + (roll >> 8) % 18_000 / 100, 2)
+    labor = None if roll % 5 == 0 else round(10 + (roll >> 24) % 9_000 / 100, 2)
+    hours = None if roll % 4 == 0 else (360, 420, 480, 240)[(roll >> 40) % 4]
+    return WorkspaceUser(
+        id=membership_id,
+        workspace_id=ws.id,
+        user_id=user_id,
+        at=at,
+        rate=rate,
+        rate_last_updated=None if rate is None else at,
+        labor_cost=labor,
+        labor_cost_last_updated=None if labor is None else at + 60,
+        working_hours_in_minutes=hours,
+        group_ids=group_ids or None,
+    )
+
+
+def _workspace_users(
+    config: EmulatorConfig, workspaces: dict[int, Workspace], groups: dict[int, Group]
+) -> dict[tuple[int, int], WorkspaceUser]:
+    found: dict[tuple[int, int], WorkspaceUser] = {}
+    membership_id = WORKSPACE_USER_BASE
+    for ws in workspaces.values():
+        for user_id in sorted(ws.members):
+            membership_id += 1
+            group_ids = [
+                g.group_id
+                for g in groups.values()
+                if ws.id in g.workspace_ids and user_id in g.user_ids
+            ]
+            at = ws.at + (user_id % 10_000) * 60
+            found[(ws.id, user_id)] = workspace_user(
+                config.seed, ws, user_id, membership_id, at, group_ids
+            )
+    return found
 
 
 def _people(

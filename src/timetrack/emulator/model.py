@@ -41,6 +41,7 @@ class User:
     created_at: float
     at: float
     token: str | None = None
+    two_factor: bool = False
 
 
 @dataclass(slots=True)
@@ -89,6 +90,28 @@ class Workspace:
     at: float
     members: dict[int, str] = field(default_factory=dict)
     server_deleted_at: float | None = None
+    api_token: str = ""
+    """The workspace's own secret token, served in /me/workspaces (a credential in the data)."""
+    ical_secret: str = ""
+    """The secret in the workspace's private calendar link (`ical_url`)."""
+    working_hours_in_minutes: int | None = None
+
+
+@dataclass(slots=True)
+class WorkspaceUser:
+    """A user's membership of a workspace (`/workspaces/{id}/workspace_users`); the role lives
+    in `Workspace.members`, which admin edits keep in step with these."""
+
+    id: int
+    workspace_id: int
+    user_id: int
+    at: float
+    rate: float | None
+    rate_last_updated: float | None
+    labor_cost: float | None
+    labor_cost_last_updated: float | None
+    working_hours_in_minutes: int | None
+    group_ids: list[int] | None = None
 
 
 @dataclass(slots=True)
@@ -128,7 +151,7 @@ class Project:
     color: str
     active: bool
     is_private: bool
-    billable: bool
+    billable: bool | None
     recurring: bool
     template: bool | None
     auto_estimates: bool | None
@@ -144,6 +167,7 @@ class Project:
     rate_last_updated: float | None
     recurring_parameters: list[dict[str, Any]] | None = None
     server_deleted_at: float | None = None
+    pinned: bool = False
 
 
 @dataclass(slots=True)
@@ -161,6 +185,7 @@ class Task:
     tracked_seconds: int
     at: float
     server_deleted_at: float | None = None
+    integration_provider: str | None = None
 
 
 @dataclass(slots=True)
@@ -331,15 +356,32 @@ class Dataset:
     workspace_tags: dict[int, list[int]]
     """workspace id -> tag ids in bit order"""
     entries: TimeEntryStore
+    workspace_users: dict[tuple[int, int], WorkspaceUser] = field(default_factory=dict)
+    """(workspace id, user id) -> membership; kept in step with `Workspace.members`."""
+    seed: int = 0
+    offsets: bool = True
+    """Whether timestamps are spelled with non-UTC offsets too (see timefmt)."""
     tokens: dict[str, int] = field(default_factory=dict)
     next_ids: dict[str, int] = field(default_factory=dict)
     version: int = 0
     """Bumped by every change to a small entity; keys the sorted-list cache."""
     _sorted: dict[tuple[str, int], tuple[int, list[Any]]] = field(default_factory=dict)
+    _task_counts: tuple[int, dict[int, int]] = (-1, {})
 
     def touch(self) -> None:
         """Note a change to clients, projects, tasks, tags or memberships."""
         self.version += 1
+
+    def task_counts(self) -> dict[int, int]:
+        """Live tasks per project, cached until the next change."""
+        if self._task_counts[0] == self.version:
+            return self._task_counts[1]
+        counts: dict[int, int] = {}
+        for item in self.tasks.values():
+            if item.server_deleted_at is None:
+                counts[item.project_id] = counts.get(item.project_id, 0) + 1
+        self._task_counts = (self.version, counts)
+        return counts
 
     def in_workspace(self, entity: str, workspace_id: int) -> list[Any]:
         """A workspace's clients, projects, tasks or tags in list order (by name, then id),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import signal
 import threading
@@ -15,6 +16,26 @@ from aiohttp import web
 from timetrack.emulator.config import EmulatorConfig
 from timetrack.emulator.server import Emulator
 from timetrack.errors import EmulatorError
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` is a loopback name or address (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_host(host: str, admin_token: str | None) -> None:
+    """Refuse to serve beyond loopback without an admin token: the admin endpoints change data
+    and the clock, so anyone who can reach them must prove it. Raises EmulatorError."""
+    if not is_loopback(host) and not admin_token:
+        raise EmulatorError(
+            f"refusing to listen on {host}: beyond localhost the emulator needs an admin token "
+            "(--admin-token) to protect its /_emulator/ endpoints"
+        )
 
 
 async def _start_site(emulator: Emulator, host: str, port: int) -> tuple[web.AppRunner, int]:
@@ -56,6 +77,7 @@ class EmulatorServer:
 
     def start(self) -> EmulatorServer:
         """Start serving; returns once the port is bound."""
+        check_host(self.host, self.emulator.config.admin_token)
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -105,7 +127,10 @@ class EmulatorServer:
 
 
 def serve_forever(emulator: Emulator, host: str, port: int, on_ready: object = None) -> None:
-    """Serve in the foreground until SIGINT (Ctrl-C) or SIGTERM, then shut down cleanly."""
+    """Serve in the foreground until SIGINT (Ctrl-C) or SIGTERM, then shut down cleanly.
+
+    Refuses (EmulatorError) a host other than loopback unless the config has an admin token."""
+    check_host(host, emulator.config.admin_token)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -19,6 +19,7 @@ from timetrack.emulator import admin
 from timetrack.emulator.api import PREFIXES, REPORT_PATHS, ROUTES, Ctx, Handler, report_search
 from timetrack.emulator.clock import Clock
 from timetrack.emulator.config import EmulatorConfig
+from timetrack.emulator.drift import DriftPlan
 from timetrack.emulator.faults import FaultPlan
 from timetrack.emulator.generator import generate
 from timetrack.emulator.http import ApiError, error_response, json_response
@@ -73,6 +74,7 @@ class Emulator:
         self.bucket = LeakyBucket(self.config.limits.rate_per_second, self.config.limits.burst)
         self.quota = HourlyQuota()
         self.faults = FaultPlan(self.config.faults, self.config.seed)
+        self.drift = DriftPlan(self.config.drift, self.config.seed)
         self.log = RequestLog()
 
     def app(self) -> web.Application:
@@ -193,7 +195,9 @@ class Emulator:
                     quota_headers,
                 )
             )
-        ctx = Ctx(request, self.data, user, self.clock.now(), limits.restricted_features)
+        ctx = Ctx(
+            request, self.data, user, self.clock.now(), limits.restricted_features, self.drift
+        )
         try:
             reply = await handler(ctx)
         except ApiError as error:
@@ -204,7 +208,14 @@ class Emulator:
         headers = {**quota_headers, **reply.headers}
         if reply.empty:
             return web.Response(status=reply.status, headers=headers)
-        payload = {"data": reply.payload} if envelope and reply.wrap else reply.payload
+        payload = reply.payload
+        if self.config.empty_lists_null:
+            # The real service answers an empty list as null, on any list.
+            if payload == []:
+                payload = None
+            elif not reply.wrap and isinstance(payload, dict) and payload.get("data") == []:
+                payload = {**payload, "data": None}
+        payload = {"data": payload} if envelope and reply.wrap else payload
         return web.Response(
             body=orjson.dumps(payload),
             status=reply.status,

@@ -1,13 +1,15 @@
 """How each record looks on the wire: field names, legacy aliases, absent keys, spellings.
 
 The spelling of every timestamp is chosen from the record id and the field, so a page mixes
-spellings while staying reproducible.
+spellings (zones, offsets, fractions) while staying reproducible; see timefmt. These are the
+canonical renderings: drift and alias quirks (drift.py) are applied on top by the API only.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from timetrack.emulator import seeded
 from timetrack.emulator.model import (
     NO_ID,
     RUNNING,
@@ -21,17 +23,20 @@ from timetrack.emulator.model import (
     Task,
     User,
     Workspace,
+    WorkspaceUser,
 )
-from timetrack.emulator.timefmt import format_date, format_ts
+from timetrack.emulator.timefmt import format_date, format_ts, format_ts_us
 
 Json = dict[str, Any]
+ICAL_BASE = "https://track.example.com/ical/workspace_user/"
 
 
-def _ts(value: float | None, record_id: int, salt: int) -> str | None:
-    return None if value is None else format_ts(value, record_id + salt)
+def ts(data: Dataset, value: float | None, record_id: int, salt: int) -> str | None:
+    """A timestamp field of a record, in the spelling its id and field pick (None stays None)."""
+    return None if value is None else format_ts(value, record_id + salt, data.offsets)
 
 
-def me(user: User) -> Json:
+def me(data: Dataset, user: User) -> Json:
     """GET /me."""
     return {
         "id": user.id,
@@ -41,23 +46,23 @@ def me(user: User) -> Json:
         "default_workspace_id": user.default_workspace_id,
         "beginning_of_week": user.beginning_of_week,
         "image_url": f"https://assets.example.com/avatars/{user.id}.png",
-        "created_at": _ts(user.created_at, user.id, 0),
-        "updated_at": _ts(user.at, user.id, 1),
-        "at": _ts(user.at, user.id, 2),
+        "created_at": ts(data, user.created_at, user.id, 0),
+        "updated_at": ts(data, user.at, user.id, 1),
+        "at": ts(data, user.at, user.id, 2),
     }
 
 
-def organization(org: Organization, viewer: Membership) -> Json:
+def organization(data: Dataset, org: Organization, viewer: Membership) -> Json:
     """An organization as its member `viewer` sees it."""
     return {
         "id": org.id,
         "name": org.name,
         "pricing_plan_id": org.plan.id,
         "pricing_plan_name": org.plan.name,
-        "created_at": _ts(org.created_at, org.id, 0),
-        "at": _ts(org.at, org.id, 1),
-        "server_deleted_at": _ts(org.server_deleted_at, org.id, 2),
-        "suspended_at": _ts(org.suspended_at, org.id, 3),
+        "created_at": ts(data, org.created_at, org.id, 0),
+        "at": ts(data, org.at, org.id, 1),
+        "server_deleted_at": ts(data, org.server_deleted_at, org.id, 2),
+        "suspended_at": ts(data, org.suspended_at, org.id, 3),
         "is_multi_workspace_enabled": org.is_multi_workspace_enabled,
         "is_unified": org.is_unified,
         "user_count": 0,
@@ -76,7 +81,7 @@ def organization(org: Organization, viewer: Membership) -> Json:
 
 def organization_with_count(data: Dataset, org: Organization, viewer: Membership) -> Json:
     """An organization with its live member count filled in."""
-    payload = organization(org, viewer)
+    payload = organization(data, org, viewer)
     payload["user_count"] = sum(
         1 for m in data.memberships[org.id].values() if not m.inactive and m.joined
     )
@@ -84,7 +89,8 @@ def organization_with_count(data: Dataset, org: Organization, viewer: Membership
 
 
 def organization_user(data: Dataset, member: Membership) -> Json:
-    """GET /organizations/{id}/users item."""
+    """GET /organizations/{id}/users item. No `organization_id`: the real service leaves it
+    out, the organization is known only from the path."""
     user = data.users[member.user_id]
     groups = [
         {"group_id": g.group_id, "name": g.name}
@@ -102,10 +108,9 @@ def organization_user(data: Dataset, member: Membership) -> Json:
         for ws in data.workspaces.values()
         if ws.organization_id == member.organization_id and member.user_id in ws.members
     ]
-    payload: Json = {
+    return {
         "id": member.id,
         "user_id": member.user_id,
-        "organization_id": member.organization_id,
         "name": user.fullname,
         "email": user.email,
         "avatar_url": f"https://assets.example.com/avatars/{user.id}.png",
@@ -118,8 +123,8 @@ def organization_user(data: Dataset, member: Membership) -> Json:
         "groups": groups or None,
         "workspaces": workspaces,
         "user_is_active": not member.inactive,
+        "2fa_enabled": user.two_factor,
     }
-    return payload
 
 
 def group(data: Dataset, item: Group) -> Json:
@@ -127,7 +132,7 @@ def group(data: Dataset, item: Group) -> Json:
     return {
         "group_id": item.group_id,
         "name": item.name,
-        "at": _ts(item.at, item.group_id, 0),
+        "at": ts(data, item.at, item.group_id, 0),
         "users": [
             {"user_id": uid, "name": data.users[uid].fullname, "avatar_url": ""}
             for uid in item.user_ids
@@ -137,23 +142,51 @@ def group(data: Dataset, item: Group) -> Json:
     }
 
 
-def workspace(ws: Workspace, viewer_id: int) -> Json:
-    """GET /me/workspaces item."""
+def ical_url(ws: Workspace) -> str:
+    """The workspace's private calendar link; its path holds `ical_secret`."""
+    return ICAL_BASE + ws.ical_secret
+
+
+def workspace(data: Dataset, ws: Workspace, viewer_id: int) -> Json:
+    """GET /me/workspaces item, credentials (`api_token`, `ical_url`) included, as served."""
+    premium = ws.premium
     return {
         "id": ws.id,
         "organization_id": ws.organization_id,
         "name": ws.name,
-        "premium": ws.premium,
-        "business_ws": ws.premium,
+        "premium": premium,
+        "business_ws": premium,
         "admin": ws.members.get(viewer_id) == "admin",
         "role": ws.members.get(viewer_id),
         "default_hourly_rate": ws.default_hourly_rate_cents / 100,
+        "rate_last_updated": ts(data, ws.created_at, ws.id, 4),
         "default_currency": ws.default_currency,
         "only_admins_may_create_projects": False,
+        "only_admins_may_create_tags": ws.id % 2 == 0,
+        "only_admins_see_billable_rates": premium,
+        "only_admins_see_team_dashboard": False,
+        "projects_billable_by_default": True,
+        "projects_enforce_billable": False,
+        "projects_private_by_default": ws.id % 3 == 0,
+        "limit_public_project_data": False,
+        "hide_start_end_times": False,
+        "reports_collapse": True,
         "rounding": 1,
         "rounding_minutes": 0,
-        "at": _ts(ws.at, ws.id, 0),
-        "server_deleted_at": _ts(ws.server_deleted_at, ws.id, 1),
+        "csv_upload": None,
+        "subscription": (
+            {"plan": "premium", "renewal_at": ts(data, ws.at + 365 * 86_400, ws.id, 5)}
+            if premium
+            else None
+        ),
+        "working_hours_in_minutes": ws.working_hours_in_minutes,
+        "ical_enabled": True,
+        "ical_url": ical_url(ws),
+        "api_token": ws.api_token,
+        "at": ts(data, ws.at, ws.id, 0),
+        "last_modified": ts(data, ws.at, ws.id, 2),
+        "server_deleted_at": ts(data, ws.server_deleted_at, ws.id, 1),
+        "suspended_at": None,
         "logo_url": "https://assets.example.com/logos/default.png",
     }
 
@@ -171,26 +204,94 @@ def statistics(data: Dataset, ws: Workspace) -> Json:
     }
 
 
-def client(item: Client) -> Json:
+def _inactive(data: Dataset, ws: Workspace, user_id: int) -> bool:
+    member = data.memberships[ws.organization_id].get(user_id)
+    return member is None or member.inactive
+
+
+def workspace_member(data: Dataset, ws: Workspace, user_id: int) -> Json:
+    """GET /workspaces/{id}/users item: the user as a member of this workspace."""
+    user = data.users[user_id]
+    inactive = _inactive(data, ws, user_id)
+    return {
+        "id": user.id,
+        "email": user.email,
+        "fullname": user.fullname,
+        "timezone": user.timezone,
+        "inactive": inactive,
+        "is_active": not inactive,
+        "is_admin": ws.members[user_id] == "admin",
+        "role": ws.members[user_id],
+        "2fa_enabled": user.two_factor,
+    }
+
+
+def workspace_user(data: Dataset, ws: Workspace, item: WorkspaceUser) -> Json:
+    """GET /workspaces/{id}/workspace_users item: one membership, `id` its own (not the
+    user's), with legacy `uid`/`wid` beside `user_id`/`workspace_id`."""
+    user = data.users[item.user_id]
+    inactive = _inactive(data, ws, item.user_id)
+    org_member = data.memberships[ws.organization_id].get(item.user_id)
+    role = ws.members[item.user_id]
+    return {
+        "id": item.id,
+        "user_id": item.user_id,
+        "workspace_id": ws.id,
+        "uid": item.user_id,
+        "wid": ws.id,
+        "name": user.fullname,
+        "email": user.email,
+        "timezone": user.timezone,
+        "active": not inactive,
+        "inactive": inactive,
+        "admin": role == "admin",
+        "organization_admin": org_member is not None and org_member.admin,
+        "workspace_admin": role == "admin",
+        "role": role,
+        "role_id": 2 if role == "admin" else 3,
+        "group_ids": None if item.group_ids is None else list(item.group_ids),
+        "rate": item.rate,
+        "rate_last_updated": ts(data, item.rate_last_updated, item.id, 1),
+        "labor_cost": item.labor_cost,
+        "labor_cost_last_updated": ts(data, item.labor_cost_last_updated, item.id, 2),
+        "working_hours_in_minutes": item.working_hours_in_minutes,
+        "at": ts(data, item.at, item.id, 0),
+        "invitation_code": None if org_member is None else org_member.invitation_code,
+        "invite_url": (
+            None
+            if org_member is None or org_member.invitation_code is None
+            else f"https://track.example.com/invite/{org_member.invitation_code}"
+        ),
+        "is_direct": True,
+        "avatar_file_name": None if item.user_id % 2 else f"avatars/{item.user_id}.png",
+        "view_edit_billable_rates": role == "admin",
+        "view_edit_labor_costs": role == "admin",
+        "2fa_enabled": user.two_factor,
+    }
+
+
+def client(data: Dataset, item: Client) -> Json:
     """GET /workspaces/{id}/clients item: `wid` only, `notes` absent when unset."""
     payload: Json = {
         "id": item.id,
         "wid": item.workspace_id,
         "name": item.name,
         "archived": item.archived,
-        "at": _ts(item.at, item.id, 0),
+        "at": ts(data, item.at, item.id, 0),
         "creator_id": item.creator_id,
-        "server_deleted_at": _ts(item.server_deleted_at, item.id, 1),
+        "server_deleted_at": ts(data, item.server_deleted_at, item.id, 1),
     }
     if item.notes is not None:
         payload["notes"] = item.notes
     return payload
 
 
-def project(item: Project) -> Json:
+def project(data: Dataset, item: Project) -> Json:
     """GET /workspaces/{id}/projects item, with legacy `wid`/`cid` beside the new names."""
     estimated_seconds = None if item.estimated_hours is None else item.estimated_hours * 3600
     actual_hours = None if item.actual_seconds is None else item.actual_seconds // 3600
+    roll = seeded.mix(data.seed, item.id)
+    first_entry = None if roll % 4 == 0 else item.start_date + (roll >> 8) % 97 * 3600
     payload: Json = {
         "id": item.id,
         "workspace_id": item.workspace_id,
@@ -200,26 +301,36 @@ def project(item: Project) -> Json:
         "name": item.name,
         "is_private": item.is_private,
         "active": item.active,
-        "at": _ts(item.at, item.id, 0),
-        "created_at": _ts(item.created_at, item.id, 1),
-        "server_deleted_at": _ts(item.server_deleted_at, item.id, 2),
+        "at": ts(data, item.at, item.id, 0),
+        "created_at": ts(data, item.created_at, item.id, 1),
+        "server_deleted_at": ts(data, item.server_deleted_at, item.id, 2),
         "color": item.color,
         "billable": item.billable,
         "template": item.template,
+        "template_id": None,
         "auto_estimates": item.auto_estimates,
         "estimated_hours": item.estimated_hours,
         "estimated_seconds": estimated_seconds,
         "rate": item.rate,
-        "rate_last_updated": _ts(item.rate_last_updated, item.id, 3),
+        "rate_last_updated": ts(data, item.rate_last_updated, item.id, 3),
         "currency": item.currency,
         "recurring": item.recurring,
         "recurring_parameters": item.recurring_parameters,
+        "current_period": (
+            {"start_date": format_date(item.start_date), "end_date": None}
+            if item.recurring
+            else None
+        ),
         "fixed_fee": item.fixed_fee,
         "actual_hours": actual_hours,
         "actual_seconds": item.actual_seconds,
         "start_date": format_date(item.start_date),
         "status": "active" if item.active else "archived",
-        "can_track_time": True,
+        "pinned": item.pinned,
+        "is_shared": False,
+        "can_track_time": item.active and item.server_deleted_at is None,
+        "tasks_count": data.task_counts().get(item.id, 0),
+        "first_time_entry": ts(data, first_entry, item.id, 4),
         "permissions": None,
     }
     if item.end_date is not None:
@@ -227,7 +338,7 @@ def project(item: Project) -> Json:
     return payload
 
 
-def task(item: Task) -> Json:
+def task(data: Dataset, item: Task) -> Json:
     """GET /workspaces/{id}/tasks item."""
     return {
         "id": item.id,
@@ -237,21 +348,21 @@ def task(item: Task) -> Json:
         "user_id": item.user_id,
         "recurring": item.recurring,
         "active": item.active,
-        "at": _ts(item.at, item.id, 0),
-        "server_deleted_at": _ts(item.server_deleted_at, item.id, 1),
+        "at": ts(data, item.at, item.id, 0),
+        "server_deleted_at": ts(data, item.server_deleted_at, item.id, 1),
         "estimated_seconds": item.estimated_seconds,
         "tracked_seconds": item.tracked_seconds,
-        "integration_provider": None,
+        "integration_provider": item.integration_provider,
     }
 
 
-def tag(item: Tag) -> Json:
+def tag(data: Dataset, item: Tag) -> Json:
     """GET /workspaces/{id}/tags item."""
     return {
         "id": item.id,
         "workspace_id": item.workspace_id,
         "name": item.name,
-        "at": _ts(item.at, item.id, 0),
+        "at": ts(data, item.at, item.id, 0),
         "creator_id": item.creator_id,
     }
 
@@ -281,22 +392,23 @@ def time_entry(data: Dataset, pos: int) -> Json:
     description = store.value(pos, "description")
     deleted_us = store.value(pos, "deleted_us")
     tags = entry_tags(data, workspace_id, store.value(pos, "tags"))
+    offsets = data.offsets
     payload: Json = {
         "id": entry_id,
         "workspace_id": workspace_id,
         "project_id": project_id or None,
         "task_id": task_id or None,
         "billable": bool(store.value(pos, "billable")),
-        "start": format_ts(start, entry_id),
-        "stop": None if stop == RUNNING else format_ts(stop, entry_id + 1),
+        "start": format_ts_us(start * 1_000_000, entry_id, offsets),
+        "stop": None if stop == RUNNING else format_ts_us(stop * 1_000_000, entry_id + 1, offsets),
         "duration": -start if stop == RUNNING else stop - start,
         "description": None if description < 0 else store.descriptions[description],
         "tags": [t.name for t in tags],
         "tag_ids": [t.id for t in tags],
         "duronly": bool(store.value(pos, "duronly")),
-        "at": format_ts(store.value(pos, "at_us") / 1e6, entry_id + 2),
+        "at": format_ts_us(store.value(pos, "at_us"), entry_id + 2, offsets),
         "server_deleted_at": (
-            None if deleted_us == 0 else format_ts(deleted_us / 1e6, entry_id + 3)
+            None if deleted_us == 0 else format_ts_us(deleted_us, entry_id + 3, offsets)
         ),
         "user_id": user_id,
         "uid": user_id,
