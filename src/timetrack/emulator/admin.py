@@ -66,8 +66,8 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     ) -> web.StreamResponse:
         if request.path == "/_emulator" or request.path.startswith("/_emulator/"):
             refusal = _refusal(emulator, request)
-            if refusal is not None:
-                return error_response(refusal)
+            if refusal is not None:  # a JSON string, also for 401 (unlike the public API)
+                return json_response(refusal.message, refusal.status)
         return await handler(request)
 
     app.middlewares.append(guard)
