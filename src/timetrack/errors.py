@@ -2,6 +2,9 @@
 
 TimetrackError                  every error the package raises on purpose; the CLI prints one line
  +-- ConfigurationError         a bad option or setting, fixable by the user
+ +-- RunStopped                 the run was asked to stop (Ctrl-C, a service failing every retry):
+ |                              what was fetched lands, the next run resumes
+ +-- QuotaStopped               a run stopped for the hourly quota with its progress saved (75)
  +-- EmulatorError              the local emulator could not start or was misused
  +-- ApiError                   the service refused or failed a request
       +-- AuthenticationError   the token was rejected (or none was given)
@@ -22,6 +25,25 @@ class TimetrackError(Exception):
 
 class ConfigurationError(TimetrackError):
     """A setting or option is invalid."""
+
+
+NO_TOKEN = (
+    "no API token: set SOURCES__TIMETRACK__API_TOKEN or api_token in "
+    ".dlt/secrets.toml under [sources.timetrack]"
+)
+"""The one message for a missing token, wherever it is found missing."""
+
+
+class RunStopped(TimetrackError):
+    """Sending was stopped for the rest of the run; resources end cleanly on it."""
+
+
+class QuotaStopped(TimetrackError):
+    """The run landed what it fetched and stopped for the hourly quota: run again later.
+
+    The CLI exits with EXIT_TEMPFAIL so that a scheduler retries instead of alerting."""
+
+    exit_code = 75
 
 
 class EmulatorError(TimetrackError):

@@ -1,11 +1,17 @@
 """The HTTP client: authentication, pacing, retries, quota and errors in one place.
 
 Every request of a run goes through one ApiClient, so pacing is shared by all of them and the
-run summary can count requests, retries and waits.
+run summary can count requests, retries and waits. A request is one loop around two small
+parts, as httpx and singer-sdk split theirs: `_attempt` sends once and reads the whole answer
+within a deadline; `classify` turns what came back into a `Decision` (done, retry after N s,
+wait for the quota, or this error) without any I/O, so the retry policy is tested without a
+server.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 import time
 from collections import Counter
@@ -21,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from timetrack.errors import (
+    NO_TOKEN,
     AccessDeniedError,
     ApiError,
     AuthenticationError,
@@ -29,12 +36,28 @@ from timetrack.errors import (
     FeatureNotOnPlanError,
     NotFoundError,
     QuotaExhaustedError,
+    RunStopped,
     ServiceError,
 )
 from timetrack.source import settings
 from timetrack.source.settings import Layout
 
 Sleep = Callable[[float], None]
+Shape = Callable[[Any], bool]
+"""Whether a payload has the shape an endpoint answers with."""
+
+
+def is_object(payload: Any) -> bool:
+    """A single record."""
+    return isinstance(payload, dict)
+
+
+def is_list_or_null(payload: Any) -> bool:
+    """A list, the task list's wrapper around one, or `null`: the service answers an empty
+    list as `null` (seen for tasks; expected anywhere)."""
+    if isinstance(payload, dict):
+        return "data" in payload and (payload["data"] is None or isinstance(payload["data"], list))
+    return payload is None or isinstance(payload, list)
 
 
 @dataclass(frozen=True)
@@ -48,7 +71,11 @@ class ClientSettings:
     backoff_factor: float = settings.BACKOFF_FACTOR
     max_retry_delay: float = settings.MAX_RETRY_DELAY
     max_quota_wait: float = settings.MAX_QUOTA_WAIT
+    max_quota_waits: int = settings.MAX_QUOTA_WAITS
+    """Quota waits one request may make before the run stops for the quota."""
     timeout: float = settings.TIMEOUT
+    deadline: float = settings.REQUEST_DEADLINE
+    """Seconds one attempt may take in all, however slowly its body trickles in."""
 
     def validate(self) -> None:
         """Refuse settings no run could work with."""
@@ -73,9 +100,17 @@ class RequestStats:
     pacing_seconds: float = 0.0
     by_status: Counter[str] = field(default_factory=Counter)
     rows: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Records that could not land (no key), per table: kept in `rejected_records`."""
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     """Parts of the run that failed while the rest loaded (a feature not on the plan)."""
+    quota_stops: dict[str, QuotaExhaustedError] = field(default_factory=dict)
+    """Quota windows spent beyond waiting, by key (`me`, `org:ID`): their scopes resume later."""
+    deferred: list[str] = field(default_factory=list)
+    """Scopes left for the next run because their quota was spent."""
+    stop_reason: str | None = None
+    """Set (by Ctrl-C, or by the service failing again and again) to stop sending."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def error(self, message: str) -> None:
@@ -90,6 +125,17 @@ class RequestStats:
             if message not in self.warnings:
                 self.warnings.append(message)
 
+    def defer(self, scope: str) -> None:
+        """Note a scope left for the next run (its quota is spent)."""
+        with self.lock:
+            if scope not in self.deferred:
+                self.deferred.append(scope)
+
+    def stop(self, reason: str) -> None:
+        """Ask every request from now on to stop the run instead of being sent."""
+        with self.lock:
+            self.stop_reason = self.stop_reason or reason
+
     def count(self, status: str) -> None:
         """Count one attempt and its outcome."""
         with self.lock:
@@ -100,6 +146,11 @@ class RequestStats:
         """Count rows handed to dlt."""
         with self.lock:
             self.rows[table] += n
+
+    def reject(self, table: str, n: int = 1) -> None:
+        """Count records that could not land."""
+        with self.lock:
+            self.rejected[table] += n
 
 
 class Pacer:
@@ -131,42 +182,166 @@ class Pacer:
         return delay
 
 
-def _header(headers: Mapping[str, str], suffix: str) -> str | None:
+# --- the retry policy, free of I/O ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Done:
+    """The answer is good: its parsed JSON body (None when empty)."""
+
+    body: Any
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Try again after a backoff, or after `after` seconds when the service said so."""
+
+    reason: str
+    after: float | None = None
+
+
+@dataclass(frozen=True)
+class WaitForQuota:
+    """The hourly quota is spent; it resets in `seconds` (inf: the service did not say)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Fail:
+    """Give up on this request with this error."""
+
+    error: ApiError
+
+
+Decision = Done | Retry | WaitForQuota | Fail
+
+
+def header(headers: Mapping[str, str], suffix: str) -> str | None:
     """A header by the end of its name: the service prefixes quota headers with its brand."""
+    suffix = suffix.lower()
     for name, value in headers.items():
         if name.lower().endswith(suffix):
             return value
     return None
 
 
-def _seconds(value: str | None) -> float | None:
-    """A header holding seconds; None when absent or not a number."""
+def delay_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a header holding either seconds or an HTTP date (Retry-After's
+    two forms); None when absent or unreadable, inf when it names no finite time."""
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if math.isnan(seconds):
+            return None
+        return max(0.0, seconds)
     try:
         moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if moment.tzinfo is None:  # asctime and "-0000" dates are UTC by definition
         moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
 
 
-def _never_connected(error: Exception) -> bool:
+def message_of(content: bytes, reason: str, status: int) -> str:
+    """The service's error text: a JSON string body, or the raw text, on one short line."""
+    try:
+        body: Any = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        body = content.decode("utf-8", "replace")
+    text = body if isinstance(body, str) else str(body)
+    text = " ".join(text.split())
+    return text[:200] or reason or str(status)
+
+
+def classify(
+    method: str, where: str, status: int, headers: Mapping[str, str], content: bytes
+) -> Decision:
+    """What to do with one answer of the service."""
+    if 200 <= status < 300:
+        if not content:
+            return Done(None)
+        try:
+            return Done(orjson.loads(content))
+        except orjson.JSONDecodeError:
+            return Retry("a truncated or non-JSON body")
+    if status in settings.RETRY_STATUSES:
+        return Retry(f"HTTP {status}", delay_seconds(headers.get("Retry-After")))
+    message = message_of(content, "", status)
+    if status == 402:
+        resets = delay_seconds(header(headers, "quota-resets-in"))
+        if resets is None:  # no quota headers: a feature the plan lacks, never retried
+            return Fail(
+                FeatureNotOnPlanError(
+                    f"{method} {where}: not included in the organization's plan (402: {message})",
+                    402,
+                )
+            )
+        return WaitForQuota(resets)
+    if status == 401 or (status == 403 and "password" in message.lower()):
+        return Fail(
+            AuthenticationError(
+                "the API token was rejected: check SOURCES__TIMETRACK__API_TOKEN "
+                f"(HTTP {status}: {message if status == 403 else 'no credentials'})",
+                status,
+            )
+        )
+    if status == 403:
+        return Fail(AccessDeniedError(f"{method} {where}: no access ({message})", status))
+    if status == 404:
+        return Fail(NotFoundError(f"{method} {where}: not found ({message})", status))
+    return Fail(ApiError(f"{method} {where} failed with HTTP {status}: {message}", status))
+
+
+def backoff(attempt: int, factor: float, retry_after: float | None, cap: float) -> float:
+    """Seconds before retry `attempt` (1, 2, ...): factor * 2**(attempt-1), or what the service
+    asked for, never more than `cap`."""
+    delay = factor * 2 ** (attempt - 1) if retry_after is None else retry_after
+    return min(delay, cap)
+
+
+def quota_message(where: str, seconds: float, now: datetime) -> QuotaExhaustedError:
+    """The error that stops the run for the hourly quota, saying when to run again."""
+    if not math.isfinite(seconds) or seconds > settings.MAX_SANE_RESET:
+        return QuotaExhaustedError(
+            f"the hourly API quota is spent ({where}) and the service gave no usable reset "
+            "time: run again in an hour",
+            3600,
+        )
+    at = now + timedelta(seconds=seconds)
+    return QuotaExhaustedError(
+        f"the hourly API quota is spent ({where}); it resets in {math.ceil(seconds / 60)} min: "
+        f"run again after {at:%H:%M} UTC",
+        math.ceil(seconds),
+    )
+
+
+# --- the transport --------------------------------------------------------------------------
+
+
+class _TransportFailure(Exception):
+    """One attempt got no complete answer: refused, reset, timed out, cut short."""
+
+    def __init__(self, reason: str, never_connected: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.never_connected = never_connected
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Mapping[str, str]
+    content: bytes
+    reason: str
+
+
+def _never_connected(error: BaseException) -> bool:
     """Whether the connection was never made (refused, unknown host), unlike a dropped one."""
     pending: list[BaseException] = [error]
     visited: set[int] = set()
@@ -185,15 +360,8 @@ def _never_connected(error: Exception) -> bool:
     return False
 
 
-def _message(response: requests.Response) -> str:
-    """The service's error text: a JSON string body, or the raw text, shortened."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = response.text
-    text = body if isinstance(body, str) else str(body)
-    text = " ".join(text.split())
-    return text[:200] or response.reason or str(response.status_code)
+_QUOTA_SCOPE = re.compile(r"^/(organizations|workspaces)/(\d+)")
+_REPORT_SCOPE = re.compile(r"/workspace/(\d+)/search/")
 
 
 class ApiClient:
@@ -208,13 +376,13 @@ class ApiClient:
         stats: RequestStats | None = None,
     ) -> None:
         if not api_token or not api_token.strip():
-            raise ConfigurationError(
-                "no API token: set SOURCES__TIMETRACK__API_TOKEN or api_token in "
-                ".dlt/secrets.toml under [sources.timetrack]"
-            )
+            raise ConfigurationError(NO_TOKEN)
         config.validate()
         self.config = config
         self.stats = stats if stats is not None else RequestStats()
+        self.organization_of: dict[int, int] = {}
+        """Workspace id -> organization id, filled by discovery: the quota is per organization."""
+        self._failures_in_a_row = 0
         self._sleep = sleep
         self._pacer = Pacer(config.requests_per_second, sleep)
         self._base = config.base_url.rstrip("/")
@@ -233,40 +401,33 @@ class ApiClient:
         """The URL of an API path in the configured layout."""
         return self._base + settings.PREFIXES[self.config.layout] + path
 
-    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        """GET an API path; returns the payload with the layout's envelope removed."""
-        body, _ = self.request("GET", self.url(path), params=params)
+    def get(
+        self, path: str, params: Mapping[str, Any] | None = None, shape: Shape | None = None
+    ) -> Any:
+        """GET an API path; returns the payload with the layout's envelope removed. With
+        `shape`, an answer whose payload fails it is retried like a broken one, then fails."""
+        body, _ = self.request("GET", self.url(path), params=params, shape=shape)
+        return self.unwrap(body)
+
+    def unwrap(self, body: Any) -> Any:
+        """The payload inside the envelope layout's `{"data": ...}`."""
         if self.config.layout == "envelope" and isinstance(body, dict) and "data" in body:
             return body["data"]
         return body
 
-    def pages(
-        self, path: str, params: Mapping[str, Any] | None = None, per_page: int = settings.PER_PAGE
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Every page of a paged list, stopping at a short page or at `total_count`."""
-        page = 1
-        seen = 0
-        while True:
-            payload = self.get(path, {**(params or {}), "page": page, "per_page": per_page})
-            total: int | None = None
-            if isinstance(payload, dict):  # the task list keeps its own wrapper
-                total = payload.get("total_count")
-                payload = payload.get("data") or []
-            items: list[dict[str, Any]] = list(payload or [])
-            seen += len(items)
-            if items:
-                yield items
-            if len(items) < per_page or (total is not None and seen >= total):
-                return
-            page += 1
+    def _fits(self, body: Any, shape: Shape) -> bool:
+        if self.config.layout == "envelope" and not (isinstance(body, dict) and "data" in body):
+            return False  # an envelope without its data says nothing, not "nothing"
+        return shape(self.unwrap(body))
 
     def report(self, workspace_id: int, body: Mapping[str, Any]) -> tuple[Any, Mapping[str, str]]:
-        """One page of the report search; returns its rows and the response headers."""
+        """One page of the report search: its rows (a list, or None for a `null` answer) and
+        the response headers."""
         path = settings.REPORT_PATHS[self.config.layout].format(workspace_id=workspace_id)
-        payload, headers = self.request("POST", self._base + path, json=dict(body))
-        if self.config.layout == "envelope" and isinstance(payload, dict):
-            payload = payload.get("data")
-        return payload or [], headers
+        payload, headers = self.request(
+            "POST", self._base + path, json=dict(body), shape=is_list_or_null
+        )
+        return self.unwrap(payload), headers
 
     def server_now(self) -> datetime:
         """The service's current time, from the Date header of its answers (asking /me once
@@ -275,19 +436,24 @@ class ApiClient:
             self.get("/me")
         return datetime.now(UTC) + timedelta(seconds=self._clock_offset or 0.0)
 
-    def _note_clock(self, headers: Mapping[str, str]) -> None:
-        value = headers.get("Date")
-        if not value:
-            return
-        try:
-            served = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return
-        if served.tzinfo is None:
-            served = served.replace(tzinfo=UTC)
-        offset = (served - datetime.now(UTC)).total_seconds()
-        # Date has whole seconds: ignore sub-second noise so the clock does not jitter.
-        self._clock_offset = offset if abs(offset) > 2 else 0.0
+    def stop(self, reason: str) -> None:
+        """Send nothing more: every later request raises RunStopped with this reason."""
+        self.stats.stop(reason)
+
+    def quota_key(self, url: str) -> str | None:
+        """The quota window a URL counts against: `me`, `org:ID`, or None when unknown."""
+        path = url.removeprefix(self._base)
+        prefix = settings.PREFIXES[self.config.layout]
+        if path.startswith(prefix + "/me"):
+            return "me"
+        found = _QUOTA_SCOPE.match(path.removeprefix(prefix))
+        if found and found.group(1) == "organizations":
+            return f"org:{found.group(2)}"
+        report = _REPORT_SCOPE.search(path)
+        workspace = int(found.group(2)) if found else int(report.group(1)) if report else None
+        if workspace is not None and workspace in self.organization_of:
+            return f"org:{self.organization_of[workspace]}"
+        return None
 
     # --- the one place requests are sent -------------------------------------------------------
 
@@ -298,91 +464,173 @@ class ApiClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        shape: Shape | None = None,
     ) -> tuple[Any, Mapping[str, str]]:
         """Send with pacing and retries; returns the parsed JSON body and the headers."""
         where = url.removeprefix(self._base)
+        key = self.quota_key(url)
         attempt = 0
         quota_waits = 0
         while True:
-            paced = self._pacer.wait()
+            self._check_go_on(key)
             with self.stats.lock:
-                self.stats.pacing_seconds += paced
-            retry_after: float | None = None
+                self.stats.pacing_seconds += self._pacer.wait()
             try:
-                response = self._session.request(
-                    method, url, params=params, json=json, timeout=self.config.timeout
-                )
-            except (requests.ConnectionError, requests.Timeout) as error:
+                answer = self._attempt(method, url, params, json)
+            except _TransportFailure as failure:
                 self.stats.count("connection error")
-                failure = type(error).__name__
-                if attempt == 0 and _never_connected(error):
+                if attempt == 0 and failure.never_connected:
                     raise ConnectionFailedError(
                         f"cannot reach {self._base}: check base_url and the network"
                     ) from None
+                decision: Decision = Retry(failure.reason)
             else:
-                status = response.status_code
-                self.stats.count(str(status))
-                self._note_clock(response.headers)
-                if 200 <= status < 300:
-                    if not response.content:
-                        return None, response.headers
-                    try:
-                        return orjson.loads(response.content), response.headers
-                    except orjson.JSONDecodeError:
-                        failure = "a truncated or non-JSON body"
-                elif status in settings.RETRY_STATUSES:
-                    failure = f"HTTP {status}"
-                    retry_after = _retry_after(response.headers)
-                elif status == 402:
-                    resets = _seconds(_header(response.headers, "quota-resets-in"))
-                    if resets is None:
-                        raise FeatureNotOnPlanError(
-                            f"{method} {where}: not included in the organization's plan "
-                            f"(402: {_message(response)})",
-                            402,
-                        )
-                    wait = resets + 1
-                    if wait <= self.config.max_quota_wait and quota_waits < 3:
-                        quota_waits += 1
-                        self._wait(wait)
-                        continue
-                    at = datetime.now(UTC) + timedelta(seconds=wait)
-                    raise QuotaExhaustedError(
-                        f"the hourly API quota is spent ({where}); it resets in "
-                        f"{round(wait / 60)} min: run again after {at:%H:%M} UTC",
-                        int(wait),
-                    )
-                else:
-                    raise self._error(method, where, response)
+                self.stats.count(str(answer.status))
+                self._note_clock(answer.headers)
+                decision = classify(method, where, answer.status, answer.headers, answer.content)
+                if isinstance(decision, Done) and shape and not self._fits(decision.body, shape):
+                    decision = Retry("an answer of the wrong shape")
+            if isinstance(decision, Done):
+                self._failures_in_a_row = 0
+                return decision.body, answer.headers
+            if isinstance(decision, Fail):
+                raise self._explain(decision.error, url)
+            if isinstance(decision, WaitForQuota):
+                wait = decision.seconds + 1  # the reset is counted in whole seconds
+                if wait <= self.config.max_quota_wait and quota_waits < self.config.max_quota_waits:
+                    quota_waits += 1
+                    self._wait(wait)
+                    continue
+                error = quota_message(where, decision.seconds, self.server_now())
+                if key is not None:
+                    with self.stats.lock:
+                        self.stats.quota_stops.setdefault(key, error)
+                raise error
             if attempt >= self.config.max_retries:
+                self._failures_in_a_row += 1
+                if self._failures_in_a_row >= settings.FAILURES_BEFORE_STOP:
+                    self.stop("the service failed every retry of several requests in a row")
                 raise ServiceError(
-                    f"{method} {where} failed {attempt + 1} times, last with {failure}; "
+                    f"{method} {where} failed {attempt + 1} times, last with {decision.reason}; "
                     "the service may be down: try again later"
                 )
             attempt += 1
             with self.stats.lock:
                 self.stats.retries += 1
-            delay = self.config.backoff_factor * 2 ** (attempt - 1)
-            if retry_after is not None:
-                delay = retry_after
-            self._wait(min(delay, self.config.max_retry_delay))
+            self._wait(
+                backoff(
+                    attempt, self.config.backoff_factor, decision.after, self.config.max_retry_delay
+                )
+            )
+
+    def _check_go_on(self, key: str | None) -> None:
+        if self.stats.stop_reason is not None:
+            raise RunStopped(self.stats.stop_reason)
+        spent = self.stats.quota_stops.get(key) if key is not None else None
+        if spent is not None:  # known spent: asking again would only cost another refusal
+            raise spent
+
+    def _attempt(
+        self, method: str, url: str, params: Mapping[str, Any] | None, json: Any
+    ) -> _Answer:
+        """Send once and read the whole body before the deadline; raises _TransportFailure."""
+        deadline = time.monotonic() + self.config.deadline
+        try:
+            response = self._session.request(
+                method,
+                url,
+                params=params,
+                json=json,
+                timeout=(min(10.0, self.config.timeout), self.config.timeout),
+                stream=True,
+            )
+            with response:
+                chunks = []
+                for chunk in response.iter_content(65536):
+                    chunks.append(chunk)
+                    if time.monotonic() > deadline:
+                        raise _TransportFailure(
+                            f"an answer slower than {self.config.deadline:.0f} s", False
+                        )
+                return _Answer(
+                    response.status_code, response.headers, b"".join(chunks), response.reason
+                )
+        except requests.RequestException as error:
+            # Refused, reset, timed out, or a body shorter than its Content-Length.
+            raise _TransportFailure(type(error).__name__, _never_connected(error)) from None
+
+    def _explain(self, error: ApiError, url: str) -> ApiError:
+        """Add the URL asked for to a 'not found', and hint at a doubled path prefix."""
+        if isinstance(error, NotFoundError):
+            prefix = settings.PREFIXES[self.config.layout]
+            hint = ""
+            if self._base.endswith(prefix) or self._base.endswith("/api"):
+                hint = f"; base_url should be the service's root, without {prefix}"
+            return NotFoundError(f"{error} at {url.split('?')[0]}{hint}", error.status)
+        return error
 
     def _wait(self, seconds: float) -> None:
         with self.stats.lock:
             self.stats.waits.append(seconds)
         self._sleep(seconds)
 
-    def _error(self, method: str, where: str, response: requests.Response) -> ApiError:
-        status = response.status_code
-        message = _message(response)
-        if status == 401 or (status == 403 and "password" in message.lower()):
-            return AuthenticationError(
-                "the API token was rejected: check SOURCES__TIMETRACK__API_TOKEN "
-                f"(HTTP {status}: {message if status == 403 else 'no credentials'})",
-                status,
+    def _note_clock(self, headers: Mapping[str, str]) -> None:
+        value = headers.get("Date")
+        if not value:
+            return
+        try:
+            served = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return
+        if served.tzinfo is None:
+            served = served.replace(tzinfo=UTC)
+        offset = (served - datetime.now(UTC)).total_seconds()
+        # Date has whole seconds: ignore sub-second noise so the clock does not jitter.
+        self._clock_offset = offset if abs(offset) > 2 else 0.0
+
+
+def pages_of(
+    client: ApiClient,
+    path: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    first_page: int = 1,
+    per_page: int = settings.PER_PAGE,
+) -> Iterator[tuple[int, list[Any] | None]]:
+    """(page number, items) of every page of a paged list from `first_page`, stopping at a
+    short page or at `total_count`; items None for a `null` answer. Raises ServiceError for a
+    page of the wrong shape or a service that ignores `page` and answers the same page again."""
+    page = first_page
+    seen = (first_page - 1) * per_page
+    previous: list[Any] | None = None
+    while True:
+        where = f"GET {path} page {page}"
+        payload = client.get(
+            path, {**(params or {}), "page": page, "per_page": per_page}, shape=is_list_or_null
+        )
+        items, total = list_payload(payload)
+        yield page, items
+        count = len(items or [])
+        seen += count
+        if items and previous is not None and items == previous:
+            raise ServiceError(
+                f"{where}: the service answered the same page again (it ignores `page`); "
+                "stopped instead of looping"
             )
-        if status == 403:
-            return AccessDeniedError(f"{method} {where}: no access ({message})", status)
-        if status == 404:
-            return NotFoundError(f"{method} {where}: not found ({message})", status)
-        return ApiError(f"{method} {where} failed with HTTP {status}: {message}", status)
+        if count < per_page or (total is not None and seen >= total):
+            return
+        if page - first_page >= settings.MAX_PAGES:
+            raise ServiceError(f"{where}: more than {settings.MAX_PAGES} pages; stopped")
+        previous = items
+        page += 1
+
+
+def list_payload(payload: Any) -> tuple[list[Any] | None, int | None]:
+    """The items of a list answer (None for `null`) and its `total_count`, if it has one;
+    the payload has passed `is_list_or_null`."""
+    total: int | None = None
+    if isinstance(payload, dict):  # the task list keeps its own wrapper
+        count = payload.get("total_count")
+        total = count if isinstance(count, int) and not isinstance(count, bool) else None
+        payload = payload.get("data")
+    return payload, total

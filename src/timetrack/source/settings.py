@@ -26,7 +26,20 @@ REQUESTS_PER_SECOND = 1.0
 """The service's sustained rate: pacing at it provokes no 429."""
 MAX_QUOTA_WAIT = 300.0
 """Seconds a run may sleep for the hourly quota to reset before it gives up."""
+MAX_QUOTA_WAITS = 3
+"""Quota waits one request may make: a quota that never resets must not hold a run forever."""
+WAIT_FOR_QUOTA_WAITS = 48
+"""With wait_for_quota: a day and a half of hourly resets, then the run stops anyway."""
+MAX_SANE_RESET = 7 * 86400.0
+"""A quota reset further away than this (or inf) is no usable time: say "an hour"."""
 TIMEOUT = 60.0
+"""Seconds to wait for any byte of an answer."""
+REQUEST_DEADLINE = 180.0
+"""Seconds one attempt may take in all: a body trickling in byte by byte is cut off."""
+FAILURES_BEFORE_STOP = 3
+"""Requests in a row that fail every retry before the run stops sending (the service is down)."""
+MAX_PAGES = 10_000
+"""A list longer than this many pages is taken for a service that never stops paging."""
 
 PER_PAGE = 200
 """The maximum page size of every paged list: the fewest requests."""
