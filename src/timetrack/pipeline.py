@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
+import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination import Destination
 
-from timetrack.errors import ConfigurationError, TimetrackError, find_timetrack_error
+from timetrack.errors import (
+    NO_TOKEN,
+    ConfigurationError,
+    TimetrackError,
+    find_timetrack_error,
+    mask_secret,
+)
 from timetrack.source import RequestStats, source_tables, timetrack_source
+from timetrack.source.endpoints import REJECTED_TABLE
+
+EXIT_OK, EXIT_FAILED, EXIT_QUOTA, EXIT_INTERRUPTED = 0, 1, 75, 130
+"""Exit codes: 75 (EX_TEMPFAIL) tells a scheduler to retry later rather than alert; 130 is the
+shell's code for Ctrl-C."""
 
 
 @dataclass
@@ -30,6 +46,8 @@ class RunOptions:
     resources: list[str] = field(default_factory=list)
     full_refresh: bool = False
     progress_every: float = 10.0
+    strict: bool = False
+    """Exit non-zero when records were rejected."""
     source_args: dict[str, Any] = field(default_factory=dict)
     """Overrides of the source's settings (api_token, base_url, layout, ...)."""
 
@@ -43,6 +61,44 @@ class RunSummary:
     elapsed: float
     destination: str
     dataset: str
+    strict: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything landed; 1 for errors (and, with strict, rejected records); 75
+        when the quota stopped the run with its progress saved; 130 after Ctrl-C."""
+        if self.stats.stop_reason == INTERRUPTED:
+            return EXIT_INTERRUPTED
+        if self.stats.errors or (self.strict and self.stats.rejected):
+            return EXIT_FAILED
+        if self.stats.deferred or self.stats.quota_stops:
+            return EXIT_QUOTA
+        return EXIT_OK
+
+    def closing_lines(self) -> list[str]:
+        """The lines that say why the run did not end cleanly, for stderr."""
+        out = [f"Error: {message}" for message in self.stats.errors]
+        rejected = sum(self.stats.rejected.values())
+        if self.strict and rejected:
+            out.append(f"Error: {rejected} records could not land (--strict); see {REJECTED_TABLE}")
+        if self.exit_code == EXIT_INTERRUPTED:
+            out.append(
+                "interrupted: what was fetched before Ctrl-C has landed; the next run resumes "
+                "from there"
+            )
+        elif self.stats.quota_stops or self.stats.deferred:
+            soonest = min(
+                (e for e in self.stats.quota_stops.values()),
+                key=lambda e: e.resets_in,
+                default=None,
+            )
+            landed = sum(self.rows.values())
+            when = f"; {soonest}" if soonest is not None else ""
+            out.append(
+                f"stopped for the hourly API quota with progress saved: {landed:,} rows landed, "
+                f"{len(self.stats.deferred)} parts left for the next run{when}"
+            )
+        return out
 
     def lines(self) -> list[str]:
         """The summary printed at the end of every run."""
@@ -58,6 +114,13 @@ class RunSummary:
             f"requests {self.stats.requests:,}, retries {self.stats.retries}, "
             f"waits {len(waits)} ({sum(waits):.1f} s), pacing {self.stats.pacing_seconds:.1f} s"
         )
+        rejected = sum(self.stats.rejected.values())
+        if rejected:
+            by_table = ", ".join(f"{t} {n}" for t, n in sorted(self.stats.rejected.items()))
+            out.append(
+                f"warning: {rejected} records could not land (no usable key): {by_table}; "
+                f"kept with their reasons in {REJECTED_TABLE}"
+            )
         out += [f"warning: {message}" for message in self.stats.warnings]
         return out
 
@@ -74,13 +137,72 @@ flat with no loss of speed (bench/run --incremental). Settings in dlt's configur
 (destination.duckdb.credentials.global_config) win over these."""
 
 
+_RUN_SETTINGS = {
+    "EXTRACT__NEXT_ITEM_MODE": "fifo",
+    "DESTINATION__POSTGRES__CREATE_INDEXES": "false",
+}
+"""Settings of dlt every run uses unless the user set them:
+- resources are extracted in their declared order, cheap tables first, so that a run stopped
+  by the quota still leaves a usable dataset (dlt's default interleaves them);
+- no UNIQUE index on PostgreSQL's `_dlt_id`: a load cut off mid-COPY leaves rows in the staging
+  table, and the retried job then hits that index for good (`UniqueViolation ..._dlt_id_key`),
+  --full-refresh included; merges deduplicate on the primary key without it."""
+
+_DUCKDB_CONFIG = "destination.duckdb.credentials.global_config"
+_written_duckdb_config: dict[str, Any] | None = None
+"""What the last run wrote: read back later, it is ours, not the user's."""
+
+
 def _cap_duckdb_memory() -> None:
-    key = "destination.duckdb.credentials.global_config"
-    configured: Any = dlt.config.get(key)  # reads every provider, secrets included
+    global _written_duckdb_config
+    configured: Any = dlt.config.get(_DUCKDB_CONFIG)  # reads every provider, secrets included
     if isinstance(configured, str):
         configured = json.loads(configured)
+    if configured == _written_duckdb_config:
+        configured = None  # our own earlier write, not a setting of the user's
+    merged = {**DUCKDB_SETTINGS, **(configured or {})}
     # Credentials are secrets to dlt: their parts may only live in a secrets provider.
-    dlt.secrets[key] = {**DUCKDB_SETTINGS, **(configured or {})}
+    dlt.secrets[_DUCKDB_CONFIG] = merged
+    _written_duckdb_config = merged
+
+
+@contextmanager
+def _run_settings() -> Iterator[None]:
+    """dlt settings for the length of one run, set where the user has not set them and put
+    back afterwards, so that nothing leaks into the next run of the process."""
+    values = {key: value for key, value in _RUN_SETTINGS.items() if key not in os.environ}
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+INTERRUPTED = "interrupted by Ctrl-C"
+
+
+@contextmanager
+def _stop_on_ctrl_c(stats: RequestStats) -> Iterator[None]:
+    """The first Ctrl-C stops sending requests: what was fetched still lands, with the state
+    that says where each walk stood. A second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only (a scheduler may run us in another)
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        stats.stop(INTERRUPTED)
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _file_format(destination: Any) -> str | None:
@@ -115,16 +237,24 @@ def _progress(stats: RequestStats, every: float, out: TextIO) -> Iterator[None]:
 
 
 def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
-    """Extract, normalize and load; raises TimetrackError with a one-line message on failure."""
+    """Extract, normalize and load; raises TimetrackError with a one-line message on failure.
+
+    A run the quota or Ctrl-C stopped halfway still loads what it fetched: its summary's
+    `exit_code` says so."""
     stats = RequestStats()
     try:
-        source = timetrack_source(stats=stats, **options.source_args)
+        file_format = _file_format(options.destination)
+    except Exception as error:  # dlt raises many kinds for an unknown destination
+        raise ConfigurationError(
+            f"cannot use destination {options.destination!r}: {_one_line(error)}"
+        ) from None
+    try:
+        source = timetrack_source(
+            stats=stats, arrow=file_format == "parquet", **options.source_args
+        )
     except ConfigFieldMissingException as error:
         if "api_token" in str(error):
-            raise ConfigurationError(
-                "no API token: set SOURCES__TIMETRACK__API_TOKEN or api_token in "
-                ".dlt/secrets.toml under [sources.timetrack]"
-            ) from None
+            raise ConfigurationError(NO_TOKEN) from None
         raise ConfigurationError(f"missing setting: {error.fields}") from None
     if options.resources:
         unknown = sorted(set(options.resources) - set(source_tables()))
@@ -132,7 +262,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
             raise ConfigurationError(
                 f"unknown resource {', '.join(unknown)}; choose from {', '.join(source_tables())}"
             )
-        source = source.with_resources(*options.resources)
+        source = source.with_resources(*options.resources, REJECTED_TABLE)
     if options.destination == "duckdb" and options.dataset == options.pipeline_name:
         duckdb_file: Any = dlt.secrets.get("destination.duckdb.credentials")
         if not duckdb_file:  # the file is then NAME.duckdb, and DuckDB mixes up the two
@@ -150,15 +280,18 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
         if options.pipelines_dir:
             settings["pipelines_dir"] = options.pipelines_dir
         pipeline = dlt.pipeline(**settings)
-        file_format = _file_format(options.destination)
         _cap_duckdb_memory()
     except Exception as error:  # dlt raises many kinds for an unknown destination
         raise ConfigurationError(
-            f"cannot use destination {options.destination!r}: {error}"
+            f"cannot use destination {options.destination!r}: {_one_line(error)}"
         ) from None
     started = time.monotonic()
     try:
-        with _progress(stats, options.progress_every, out):
+        with (
+            _run_settings(),
+            _stop_on_ctrl_c(stats),
+            _progress(stats, options.progress_every, out),
+        ):
             if pipeline.has_pending_data:
                 # An earlier run was interrupted after extracting: land its data first, so
                 # this run starts from the state that data carries.
@@ -173,17 +306,66 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
         found = find_timetrack_error(error)
         if found is not None:
             raise found from None
-        raise TimetrackError(f"the run failed: {_one_line(error)}") from None
+        log = _write_log(pipeline, error, options)
+        raise TimetrackError(f"the run failed: {_cause(error)} (full detail: {log})") from None
     elapsed = time.monotonic() - started
     trace = pipeline.last_trace
     normalize = trace.last_normalize_info if trace else None
     counts = dict(normalize.row_counts) if normalize else {}
     rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
     return RunSummary(
-        rows, stats, elapsed, str(pipeline.destination.destination_name), options.dataset
+        rows,
+        stats,
+        elapsed,
+        str(pipeline.destination.destination_name),
+        options.dataset,
+        strict=options.strict,
     )
 
 
-def _one_line(error: BaseException) -> str:
+def _one_line(error: BaseException, limit: int = 400) -> str:
+    """An error on one line, cut at a word boundary if it must be cut at all."""
     text = " ".join(str(error).split())
-    return text[:300]
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " ..."
+
+
+def _cause(error: BaseException) -> str:
+    """What went wrong, from the innermost exception dlt wrapped, with the table named when a
+    job of one table failed."""
+    innermost: BaseException = error
+    seen = {id(error)}
+    while True:
+        nested = getattr(innermost, "exception", None) or innermost.__cause__
+        if not isinstance(nested, BaseException) or id(nested) in seen:
+            break
+        seen.add(id(nested))
+        innermost = nested
+    text = " ".join(str(error).split())
+    step = text.split("`step=", 1)[1].split("`", 1)[0] if "`step=" in text else None
+    job = text.split("job_id=", 1)[1].split(".", 1)[0] if "job_id=" in text else None
+    message = " ".join(str(innermost).split())
+    if "with message:" in message:
+        message = message.split("with message:", 1)[1].strip()
+    where = " ".join(
+        p for p in (f"at {step}" if step else "", f"in table {job}" if job else "") if p
+    )
+    return _one_line(Exception(f"{where + ': ' if where else ''}{message}"), 300)
+
+
+def _write_log(pipeline: Any, error: BaseException, options: RunOptions) -> str:
+    """Write the whole error to a file beside the pipeline's state; returns its path. The
+    token, if it appears anywhere, is masked."""
+    text = "".join(traceback.format_exception(error))
+    token = options.source_args.get("api_token") or os.environ.get("SOURCES__TIMETRACK__API_TOKEN")
+    if token:
+        text = text.replace(str(token), mask_secret(str(token)))
+    try:
+        folder = Path(pipeline.working_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+    except Exception:
+        folder = Path(tempfile.gettempdir())
+    path = folder / "last_error.log"
+    path.write_text(text)
+    return str(path)

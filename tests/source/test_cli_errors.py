@@ -96,8 +96,13 @@ def test_quota_spent(cli: Cli, make_emulator: Callable[..., EmulatorServer]) -> 
     server = make_emulator(
         EmulatorConfig(token=SECRET, limits=Limits(quota=True, quota_per_hour=3))
     )
-    line = _one_error_line(cli("run", "--max-quota-wait", "0", base_url=server.base_url))
-    assert "hourly API quota is spent" in line and "run again after" in line
+    result = cli("run", "--max-quota-wait", "0", base_url=server.base_url)
+    assert result.returncode == 75, result.stderr  # a scheduler retries later, no alert
+    assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("stopped for the hourly API quota with progress saved")
+    assert "hourly API quota is spent" in lines[0] and "run again after" in lines[0]
 
 
 @pytest.mark.parametrize(

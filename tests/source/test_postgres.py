@@ -77,9 +77,10 @@ def test_postgres_column_types(emulator: EmulatorServer, sync: Sync, dataset: st
         )
         columns = {(t, c): (kind, nullable) for t, c, kind, nullable in cursor.fetchall()}
     assert columns[("time_entries", "id")] == ("bigint", "NO")
-    assert columns[("time_entries", "start")] == ("timestamp with time zone", "NO")
+    assert columns[("time_entries", "start")] == ("timestamp with time zone", "YES")
     assert columns[("time_entries", "stop")] == ("timestamp with time zone", "YES")
     assert columns[("time_entries", "tags")][0] == "jsonb"
-    assert columns[("workspace_projects", "start_date")] == ("date", "NO")
+    assert columns[("workspace_projects", "start_date")] == ("date", "YES")
+    assert columns[("workspace_projects", "workspace_id")] == ("bigint", "NO")
     assert columns[("workspace_projects", "rate")][0] == "double precision"
     assert ("time_entries", "wid") not in columns

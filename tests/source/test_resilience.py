@@ -161,15 +161,19 @@ def test_plain_402_is_not_retried(make_emulator: Callable[..., EmulatorServer]) 
     assert waits == [] and client.stats.requests == 2
 
 
-def test_a_failed_run_leaves_nothing_half_written(
+def test_a_run_stopped_by_the_quota_lands_what_it_fetched(
     make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
 ) -> None:
     now = float(int(time.time()))  # the source's 90-day window follows the real clock
     stingy = make_emulator(EmulatorConfig(now=now, limits=Limits(quota=True, quota_per_hour=6)))
-    with pytest.raises(QuotaExhaustedError):
-        sync(stingy.base_url, max_quota_wait=0)
+    summary = sync(stingy.base_url, max_quota_wait=0)
+    assert summary.exit_code == 75 and summary.stats.deferred
+    assert summary.stats.quota_stops, "the spent quota is named"
     database = tmp_path / "db.duckdb"
-    assert not database.exists() or db_counts(database) == {}
+    landed = db_counts(database)
+    truth = expected_counts(stingy.base_url)
+    assert landed["organizations"] == truth["organizations"], "cheap tables come first"
+    assert 0 < sum(landed.values()) < sum(truth.values())
     healthy = make_emulator(EmulatorConfig(now=now))
     sync(healthy.base_url)
     assert db_counts(database) == expected_counts(healthy.base_url)
@@ -206,11 +210,11 @@ def test_a_feature_not_on_the_plan_fails_only_its_part(
     ],
 )
 def test_retry_after_dates_in_every_http_form(value: str) -> None:
-    from timetrack.source.client import _retry_after
+    from timetrack.source.client import delay_seconds
 
-    assert _retry_after({"Retry-After": value}) == 0.0  # in the past: retry at once
-    assert _retry_after({"Retry-After": "7"}) == 7.0
-    assert _retry_after({"Retry-After": "soon"}) is None
+    assert delay_seconds(value) == 0.0  # in the past: retry at once
+    assert delay_seconds("7") == 7.0
+    assert delay_seconds("soon") is None
 
 
 def test_default_pacing_provokes_no_429_at_the_services_rate(

@@ -43,5 +43,6 @@ def expected_rows(base_url: str, token: str = "demo-token") -> dict[str, int]:
         "workspace_projects": truth["projects"]["live"],
         "workspace_tasks": truth["tasks"]["live"],
         "workspace_tags": truth["tags"]["live"],
+        "workspace_users": truth["workspace_users"]["live"],
         "report_time_entries": truth["time_entries"]["stopped"],
     }

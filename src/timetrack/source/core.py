@@ -1,24 +1,46 @@
 """The dlt source: `timetrack_source`, every table of the guide and more, complete and typed,
-kept current by incremental runs."""
+kept current by incremental runs, resumable when a run stops halfway."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dlt
+import orjson
 from dlt.sources import DltResource
 
-from timetrack.errors import ApiError, FeatureNotOnPlanError
+from timetrack.errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigurationError,
+    QuotaExhaustedError,
+    RunStopped,
+)
 from timetrack.source import settings
-from timetrack.source.client import ApiClient, ClientSettings, RequestStats
-from timetrack.source.destination import gone_rows, landed_versions
+from timetrack.source.client import (
+    ApiClient,
+    ClientSettings,
+    RequestStats,
+    is_list_or_null,
+    is_object,
+    pages_of,
+)
 from timetrack.source.discovery import Discovery
-from timetrack.source.endpoints import ENDPOINTS, REPORT_TIME_ENTRIES, TIME_ENTRIES, Endpoint
+from timetrack.source.endpoints import BY_TABLE, ENDPOINTS, REJECTED_TABLE, Endpoint
+from timetrack.source.landed import gone_rows, landed_versions
 from timetrack.source.reports import report_rows
-from timetrack.source.schema import Row, column_hints, converter, parse_timestamp
+from timetrack.source.schema import (
+    Rejected,
+    Row,
+    column_hints,
+    converter,
+    parse_timestamp,
+    without_secrets,
+)
 
 _EARLIEST = re.compile(r"not be earlier than (\d{4}-\d{2}-\d{2})")
 _SINCE_TOO_OLD = "since cannot be older"
@@ -33,21 +55,41 @@ def timetrack_source(
     workspace_ids: list[int] | None = None,
     requests_per_second: float = settings.REQUESTS_PER_SECOND,
     max_quota_wait: float = settings.MAX_QUOTA_WAIT,
+    wait_for_quota: bool = False,
     max_retries: int = settings.MAX_RETRIES,
     backoff_factor: float = settings.BACKOFF_FACTOR,
     time_entries_start: str | None = None,
     report_start_date: str | None = None,
     report_trailing_days: int = settings.REPORT_TRAILING_DAYS,
     keep_deleted: bool = False,
+    arrow: bool = False,
     stats: RequestStats | None = None,
 ) -> list[DltResource]:
     """Every table of a time-tracking account, configured under `sources.timetrack`.
 
-    Covers every organization and workspace the token reaches unless `organization_ids` or
-    `workspace_ids` narrow it. After the first run, `time_entries`, `workspace_projects` and
-    `workspace_tasks` ask only for changes (`since`), and `report_time_entries` re-reads the last
-    `report_trailing_days`. Deleted records are removed, or kept with `server_deleted_at` set
-    when `keep_deleted`. Pass `stats` to read what the run cost afterwards.
+    Args:
+        api_token: The API token (a secret: `SOURCES__TIMETRACK__API_TOKEN`).
+        base_url: The service's root URL, without the layout's path prefix.
+        layout: `envelope` (`/v1`, bodies in `{"data": ...}`) or `bare` (`/api/v9`).
+        organization_ids: Only these organizations (default: every one the token reaches).
+        workspace_ids: Only these workspaces (default: every one the token reaches).
+        requests_per_second: Pacing shared by every request of the run; 0 turns it off.
+        max_quota_wait: Seconds to sleep for a spent hourly quota before stopping.
+        wait_for_quota: Sleep through every quota reset until the backfill is done.
+        max_retries: Retries after the first attempt of a failed request.
+        backoff_factor: Retry n waits backoff_factor * 2**(n-1) seconds.
+        time_entries_start: A later first day for `time_entries`' first window (YYYY-MM-DD).
+        report_start_date: Where `report_time_entries`' history starts (YYYY-MM-DD).
+        report_trailing_days: Days of the report re-read by every later run.
+        keep_deleted: Keep deleted records as rows with `server_deleted_at` set.
+        arrow: Hand the report's pages to dlt as Arrow tables: much faster, for destinations
+            loaded from Parquet (`loader_file_format="parquet"`: DuckDB, filesystem).
+        stats: Pass a RequestStats to read what the run cost afterwards.
+
+    After the first run, `time_entries`, `workspace_projects` and `workspace_tasks` ask only for
+    changes (`since`), and `report_time_entries` re-reads the last `report_trailing_days`. A run
+    stopped by the quota, Ctrl-C or a failing service lands what it fetched and saves where
+    every walk stood; the next run goes on from there.
     """
     client = ApiClient(
         api_token,
@@ -55,34 +97,71 @@ def timetrack_source(
             base_url=base_url,
             layout=layout,  # type: ignore[arg-type]
             requests_per_second=requests_per_second,
-            max_quota_wait=max_quota_wait,
+            max_quota_wait=float("inf") if wait_for_quota else max_quota_wait,
+            max_quota_waits=(
+                settings.WAIT_FOR_QUOTA_WAITS if wait_for_quota else settings.MAX_QUOTA_WAITS
+            ),
             max_retries=max_retries,
             backoff_factor=backoff_factor,
         ),
         stats=stats,
     )
-    discovery = Discovery(client, organization_ids, workspace_ids)
-    hard_delete = not keep_deleted
-    resources = [_time_entries(client, discovery, time_entries_start, hard_delete)]
-    resources += [_resource(endpoint, client, discovery, hard_delete) for endpoint in ENDPOINTS]
+    for name, value in (
+        ("time_entries_start", time_entries_start),
+        ("report_start_date", report_start_date),
+    ):
+        if value is not None:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ConfigurationError(f"{name} must be YYYY-MM-DD, not {value!r}") from None
+    sync = Sync(client, Discovery(client, organization_ids, workspace_ids), not keep_deleted)
+    readers: dict[str, Callable[[Endpoint], Iterator[Any]]] = {
+        "organizations": sync.organizations,
+        "workspaces": sync.workspaces,
+        "single": sync.single,
+        "list": sync.whole_list,
+        "paged": sync.whole_list,
+        "since": sync.since,
+        "me": lambda endpoint: sync.my_entries(endpoint, time_entries_start),
+        "report": lambda endpoint: report_rows(
+            client,
+            sync.discovery,
+            sync.reject,
+            start_date=report_start_date,
+            trailing_days=report_trailing_days,
+            arrow=arrow,
+        ),
+    }
+    resources = [
+        _declare(endpoint, sync, readers[endpoint.reader], sync.hard_delete)
+        for endpoint in ENDPOINTS
+    ]
     resources.append(
-        _declare(
-            REPORT_TIME_ENTRIES,
-            lambda: report_rows(
-                client,
-                discovery,
-                start_date=report_start_date,
-                trailing_days=report_trailing_days,
-            ),
-            hard_delete,
+        dlt.resource(
+            lambda: sync.rejected_rows(),
+            name=REJECTED_TABLE,
+            write_disposition="append",
+            columns=column_hints(REJECTED_TABLE),
         )
     )
     return resources
 
 
 def _declare(
-    endpoint: Endpoint, rows: Callable[[], Iterator[Any]], hard_delete: bool = False
+    endpoint: Endpoint,
+    sync: Sync,
+    read: Callable[[Endpoint], Iterator[Any]],
+    hard_delete: bool,
 ) -> DltResource:
+    def rows() -> Iterator[Any]:
+        try:
+            yield from read(endpoint)
+        except QuotaExhaustedError:
+            sync.client.stats.defer(endpoint.table)
+        except RunStopped:
+            return  # what was fetched lands; the state says where to go on
+
     return dlt.resource(
         rows,
         name=endpoint.table,
@@ -93,85 +172,299 @@ def _declare(
     )
 
 
-def _resource(
-    endpoint: Endpoint, client: ApiClient, discovery: Discovery, hard_delete: bool
-) -> DltResource:
-    def rows() -> Iterator[list[Row]]:
-        for batch in _fetch(endpoint, client, discovery):
-            client.stats.add_rows(endpoint.table, len(batch))
+@dataclass
+class Sync:
+    """What every reader of a run shares: the client, the scope, the rejected records."""
+
+    client: ApiClient
+    discovery: Discovery
+    hard_delete: bool
+    rejects: list[Row] = field(default_factory=list)
+
+    # --- records that cannot land ------------------------------------------------------------
+
+    def reject(self, table: str, record: Any, reason: str, key: Any, scope: str) -> None:
+        """Keep a record that cannot land for `rejected_records`, credentials left out."""
+        raw = without_secrets(record) if isinstance(record, dict) else record
+        self.rejects.append(
+            {
+                "table_name": table,
+                "record_key": None if key is None else str(key)[:200],
+                "reason": reason,
+                "record": orjson.dumps(raw, default=str).decode(),
+                "scope": scope,
+            }
+        )
+        self.client.stats.reject(table)
+
+    def rows(
+        self, convert: Callable[[Any], Row], records: list[Any] | None, table: str, scope: str
+    ) -> list[Row]:
+        """Rows of the records that can land; the others are rejected with their reason."""
+        out = []
+        for record in records or []:
+            try:
+                out.append(convert(record))
+            except Rejected as rejected:
+                self.reject(table, record, rejected.reason, rejected.key, scope)
+        return out
+
+    def rejected_rows(self) -> Iterator[list[Row]]:
+        """The rejected records of the run: extracted last, after every other table."""
+        if self.rejects:
+            yield self.rejects
+
+    # --- scopes ------------------------------------------------------------------------------
+
+    def each_scope(
+        self, endpoint: Endpoint, read_scope: Callable[[int], Iterator[list[Row]]]
+    ) -> Iterator[list[Row]]:
+        """Rows of every organization or workspace in scope. One whose answer fails (a feature
+        not on its plan, a workspace gone, a service failing every retry) is noted as an error
+        and the rest still load; one whose quota is spent is left for the next run."""
+        ids = (
+            self.discovery.organization_ids()
+            if endpoint.scope == "organization"
+            else self.discovery.workspace_ids()
+        )
+        for scope_id in ids:
+            label = f"{endpoint.table} of {endpoint.scope} {scope_id}"
+            try:
+                for batch in read_scope(scope_id):
+                    if batch:
+                        self.client.stats.add_rows(endpoint.table, len(batch))
+                        yield batch
+            except QuotaExhaustedError:
+                self.client.stats.defer(label)
+            except (RunStopped, AuthenticationError):
+                raise
+            except ApiError as error:
+                self.client.stats.error(f"{label}: {error}")
+
+    def _landed(self, endpoint: Endpoint, scope_id: int) -> bool:
+        """Whether rows of this scope landed before."""
+        column = endpoint.scope_column
+        return bool(landed_versions(endpoint.table, endpoint.primary_key, column, scope_id))
+
+    def _scope_label(self, endpoint: Endpoint, scope_id: int | None) -> str:
+        return endpoint.scope if scope_id is None else f"{endpoint.scope} {scope_id}"
+
+    def _convert(self, endpoint: Endpoint, scope_id: int | None) -> Callable[[Any], Row]:
+        column = endpoint.scope_column
+        context = {column: scope_id} if column and scope_id is not None else {}
+        return converter(endpoint.table, endpoint.primary_key, **context)
+
+    # --- readers -----------------------------------------------------------------------------
+
+    def organizations(self, endpoint: Endpoint) -> Iterator[list[Row]]:
+        """Every organization in scope, from discovery's one request."""
+        batch = self.rows(
+            self._convert(endpoint, None), self.discovery.organizations(), endpoint.table, "token"
+        )
+        self.client.stats.add_rows(endpoint.table, len(batch))
+        if batch:
             yield batch
 
-    return _declare(endpoint, rows, hard_delete and (endpoint.incremental or _full_list(endpoint)))
+    def workspaces(self, endpoint: Endpoint) -> Iterator[list[Row]]:
+        """Reachable workspaces, plus those that were and are no longer: kept, but marked with
+        `unreachable_since` (and reported) instead of passing for current."""
+        convert = self._convert(endpoint, None)
+        known: dict[str, dict[str, Any]] = dlt.current.source_state().setdefault("workspaces", {})
+        batch = []
+        for record in self.discovery.workspaces():
+            try:
+                row = convert(record)
+            except Rejected as rejected:
+                self.reject(endpoint.table, record, rejected.reason, rejected.key, "token")
+                continue
+            row["unreachable_since"] = None
+            batch.append(row)
+            # All of it but credentials: a row written back from state loses nothing.
+            known[str(row["id"])] = without_secrets(record)
+        if not self.discovery.narrowed:
+            # A run narrowed to some workspaces says nothing about the others.
+            reachable = {str(r["id"]) for r in batch}
+            for key, remembered in list(known.items()):
+                if key in reachable:
+                    continue
+                try:
+                    row = convert(dict(remembered))
+                except Rejected:
+                    continue
+                now = self.client.server_now()
+                row["unreachable_since"] = (
+                    parse_timestamp(remembered.get("unreachable_since")) or now
+                )
+                remembered["unreachable_since"] = row["unreachable_since"].isoformat()
+                self.client.stats.warn(
+                    f"workspace {key} ({remembered.get('name')}) is no longer reachable with this "
+                    "token: its rows are kept as last seen, marked in workspaces.unreachable_since"
+                )
+                batch.append(row)
+        self.client.stats.add_rows(endpoint.table, len(batch))
+        if batch:
+            yield batch
 
+    def single(self, endpoint: Endpoint) -> Iterator[list[Row]]:
+        """One object per scope (a workspace's statistics)."""
 
-def _full_list(endpoint: Endpoint) -> bool:
-    """A list read whole every run: what it no longer lists was deleted at the service."""
-    return endpoint.scope != "token" and not endpoint.single and not endpoint.incremental
+        def read(scope_id: int) -> Iterator[list[Row]]:
+            path = endpoint.path.format(organization_id=scope_id, workspace_id=scope_id)
+            payload = self.client.get(path, endpoint.params or None, shape=is_object)
+            scope = self._scope_label(endpoint, scope_id)
+            yield self.rows(self._convert(endpoint, scope_id), [payload], endpoint.table, scope)
 
+        return self.each_scope(endpoint, read)
 
-def _fetch(endpoint: Endpoint, client: ApiClient, discovery: Discovery) -> Iterator[list[Row]]:
-    """Rows of one endpoint over its whole scope, a page at a time."""
-    if endpoint.table == "organizations":
-        convert = converter(endpoint.table)
-        yield [convert(record) for record in discovery.organizations()]
-        return
-    if endpoint.table == "workspaces":
-        yield _workspaces(client, discovery)
-        return
-    scope_ids = (
-        discovery.organization_ids()
-        if endpoint.scope == "organization"
-        else discovery.workspace_ids()
-    )
-    cursors: dict[str, int] = (
-        dlt.current.resource_state().setdefault("since", {}) if endpoint.incremental else {}
-    )
-    scope_column = "organization_id" if endpoint.scope == "organization" else "workspace_id"
-    for scope_id in scope_ids:
-        try:
-            yield from _fetch_scope(endpoint, client, scope_id, scope_column, cursors)
-        except FeatureNotOnPlanError as error:
-            # One organization's plan lacks this endpoint: load everything else, then fail.
-            client.stats.error(str(error))
+    def whole_list(self, endpoint: Endpoint) -> Iterator[list[Row]]:
+        """A list read whole every run (in pages if it pages); a page that landed in a run
+        stopped halfway is not asked again. Rows that landed before and are no longer listed
+        were deleted at the service: only a complete, well-formed listing in one run proves
+        that, so a resumed or `null` listing deletes nothing."""
+        listings: dict[str, int] = dlt.current.resource_state().setdefault("next_page", {})
 
+        def read(scope_id: int) -> Iterator[list[Row]]:
+            key = str(scope_id)
+            convert = self._convert(endpoint, scope_id)
+            scope = self._scope_label(endpoint, scope_id)
+            path = endpoint.path.format(organization_id=scope_id, workspace_id=scope_id)
+            first = listings.get(key, 1)
+            confirmed = first == 1
+            seen: set[Any] = set()
+            if endpoint.reader == "paged":
+                for page, items in pages_of(self.client, path, endpoint.params, first_page=first):
+                    if page == 1 and items is None and self._landed(endpoint, scope_id):
+                        confirmed = False  # a `null` first page does not delete what landed
+                    batch = self.rows(convert, items, endpoint.table, scope)
+                    seen.update(row[endpoint.primary_key] for row in batch)
+                    yield batch
+                    listings[key] = page + 1
+                listings.pop(key, None)
+            else:
+                items = self.client.get(path, endpoint.params or None, shape=is_list_or_null)
+                if items is None and self._landed(endpoint, scope_id):
+                    # `null` is the service's empty list, and what a broken answer may look
+                    # like: before it deletes what landed, it is asked once more.
+                    items = self.client.get(path, endpoint.params or None, shape=is_list_or_null)
+                batch = self.rows(convert, items, endpoint.table, scope)
+                seen.update(row[endpoint.primary_key] for row in batch)
+                yield batch
+            if confirmed and endpoint.scope_column:
+                landed = landed_versions(
+                    endpoint.table, endpoint.primary_key, endpoint.scope_column, scope_id
+                )
+                now = self.client.server_now()
+                yield gone_rows(endpoint.table, endpoint.primary_key, landed, seen, now)
 
-def _fetch_scope(
-    endpoint: Endpoint,
-    client: ApiClient,
-    scope_id: int,
-    scope_column: str,
-    cursors: dict[str, int],
-) -> Iterator[list[Row]]:
-    """Rows of one endpoint for one organization or workspace."""
-    context = {endpoint.context_key: scope_id} if endpoint.context_key else {}
-    convert = converter(endpoint.table, **context)
-    path = endpoint.path.format(organization_id=scope_id, workspace_id=scope_id)
-    params = dict(endpoint.params)
-    if str(scope_id) in cursors:
-        params["since"] = cursors[str(scope_id)]
-    if endpoint.paged:
-        pages: Iterator[list[dict[str, Any]]] = client.pages(path, params)
-    else:
-        payload = client.get(path, params or None)
-        records = [payload] if endpoint.single else list(payload or [])
-        pages = iter([records] if records else [])
-    latest: datetime | None = None
-    seen: set[Any] = set()
-    for page in pages:
-        batch = [convert(record) for record in page]
-        latest = _latest(batch, latest)
-        seen.update(row.get(endpoint.primary_key) for row in batch)
-        yield batch
-    if endpoint.incremental:
-        _advance(cursors, str(scope_id), latest)
-    elif _full_list(endpoint):
-        # Only a complete listing proves absence: rows that landed before and are no longer
-        # listed were deleted at the service.
-        key = endpoint.primary_key
-        landed = landed_versions(endpoint.table, key, scope_column, scope_id)
-        gone = gone_rows(endpoint.table, key, landed, seen, client.server_now())
-        if gone:
-            yield gone
+        return self.each_scope(endpoint, read)
+
+    def since(self, endpoint: Endpoint) -> Iterator[list[Row]]:
+        """Every page on the first run (resumable), then only what changed (`since`), per
+        scope. The cursor never passes the service's clock, so one far-future timestamp
+        cannot freeze it."""
+        state = dlt.current.resource_state()
+        cursors: dict[str, int] = state.setdefault("since", {})
+        listings: dict[str, dict[str, int]] = state.setdefault("listing", {})
+
+        def changes(path: str, scope_id: int, since: int) -> Iterator[list[Row]]:
+            convert = self._convert(endpoint, scope_id)
+            scope = self._scope_label(endpoint, scope_id)
+            params = {**endpoint.params, "since": since}
+            for _, items in pages_of(self.client, path, params):
+                yield self.rows(convert, items, endpoint.table, scope)
+
+        def read(scope_id: int) -> Iterator[list[Row]]:
+            key = str(scope_id)
+            path = endpoint.path.format(organization_id=scope_id, workspace_id=scope_id)
+            now = int(self.client.server_now().timestamp())
+            if key in cursors and key not in listings:
+                latest: datetime | None = None
+                try:
+                    for batch in changes(path, scope_id, cursors[key]):
+                        latest = _latest(batch, latest)
+                        yield batch
+                except ApiError as error:
+                    if error.status != 400:
+                        raise
+                    # A cursor the service no longer takes (too old): list everything again.
+                    del cursors[key]
+                    yield from read(scope_id)
+                    return
+                _advance(cursors, key, latest, now)
+                return
+            listing = listings.setdefault(key, {"page": 1, "started": now})
+            resumed = listing["page"] > 1
+            convert = self._convert(endpoint, scope_id)
+            scope = self._scope_label(endpoint, scope_id)
+            for page, items in pages_of(
+                self.client, path, endpoint.params, first_page=listing["page"]
+            ):
+                yield self.rows(convert, items, endpoint.table, scope)
+                listing["page"] = page + 1
+            started = listing["started"]
+            del listings[key]
+            cursors[key] = started - settings.SINCE_OVERLAP_SECONDS
+            if resumed or listing["page"] > 2:
+                # Offset pages shift when a record is deleted between two of them: the next
+                # record then falls out of both. Read what changed since the listing began; a
+                # deletion among it means the pages may have shifted, so list once more.
+                found = [row for batch in changes(path, scope_id, cursors[key]) for row in batch]
+                yield found
+                if any(row.get("server_deleted_at") is not None for row in found):
+                    for _, items in pages_of(self.client, path, endpoint.params):
+                        yield self.rows(convert, items, endpoint.table, scope)
+
+        return self.each_scope(endpoint, read)
+
+    def my_entries(self, endpoint: Endpoint, start: str | None) -> Iterator[list[Row]]:
+        """The token owner's entries: the whole 90-day window first, then changes via `since`.
+        A window answered `null` proves nothing, so the next run reads the window again."""
+        client = self.client
+        state = dlt.current.resource_state()
+        now = client.server_now()
+        records = None
+        window_start: datetime | None = None
+        since = state.get("since")
+        if since is not None and since > now.timestamp() - settings.SINCE_MAX_AGE_DAYS * 86400:
+            try:
+                records = client.get(endpoint.path, {"since": since}, shape=is_list_or_null)
+            except ApiError as error:
+                if error.status != 400 or _SINCE_TOO_OLD not in str(error):
+                    raise
+                since = None
+        else:
+            since = None
+        landed: dict[Any, tuple[Any, ...]] = {}
+        if since is None:
+            records, first_day = _window(client, endpoint.path, now.date(), start)
+            window_start = datetime.combine(first_day, datetime.min.time(), UTC)
+            landed = landed_versions(endpoint.table, "id", None, None, (), window_start)
+            if records is None and landed:
+                # `null` is the service's empty list, and what a broken answer may look like:
+                # before it deletes what landed, it is asked once more, then believed.
+                records, _ = _window(client, endpoint.path, now.date(), first_day.isoformat())
+                records = [] if records is None else records
+        batch = self.rows(self._convert(endpoint, None), records, endpoint.table, "token")
+        wanted: set[Any] = set()
+        if self.discovery.narrowed:
+            wanted = set(self.discovery.workspace_ids())
+            batch = [row for row in batch if row.get("workspace_id") in wanted]
+        client.stats.add_rows(endpoint.table, len(batch))
+        if batch:
+            yield batch
+        if records is None and window_start is not None:
+            return  # nothing proven, nothing to delete: the window is read again next run
+        if window_start is not None:
+            # A window lists live entries only: what landed in it and is missing now was
+            # deleted (after a gap too long for `since` to tell).
+            returned = {row["id"] for row in batch}
+            gone = gone_rows(endpoint.table, "id", landed, returned, now)
+            if self.discovery.narrowed:
+                gone = [row for row in gone if row.get("workspace_id") in wanted]
+            if gone:
+                yield gone
+        # The next run asks for what changed after this read began, less the overlap.
+        state["since"] = int(now.timestamp()) - settings.SINCE_OVERLAP_SECONDS
 
 
 def _latest(batch: list[Row], latest: datetime | None) -> datetime | None:
@@ -182,90 +475,16 @@ def _latest(batch: list[Row], latest: datetime | None) -> datetime | None:
     return latest
 
 
-def _advance(cursors: dict[str, int], key: str, latest: datetime | None) -> None:
-    """Move a `since` cursor to the newest change seen, less an overlap for late writers;
-    never backwards. A first run with nothing in it starts the cursor at 0 (everything)."""
+def _advance(cursors: dict[str, int], key: str, latest: datetime | None, now: int) -> None:
+    """Move a `since` cursor to the newest change seen, less an overlap for late writers; never
+    past the service's clock (a far-future `at` would freeze it) and never backwards."""
     if latest is None:
-        cursors.setdefault(key, 0)
         return
-    candidate = int(latest.timestamp()) - settings.SINCE_OVERLAP_SECONDS
+    candidate = min(int(latest.timestamp()), now) - settings.SINCE_OVERLAP_SECONDS
     cursors[key] = max(cursors.get(key, 0), candidate)
 
 
-def _workspaces(client: ApiClient, discovery: Discovery) -> list[Row]:
-    """Reachable workspaces, plus those that were and are no longer: kept, but marked with
-    `unreachable_since` (and reported) instead of passing for current."""
-    convert = converter("workspaces")
-    known: dict[str, dict[str, Any]] = dlt.current.source_state().setdefault("workspaces", {})
-    rows = []
-    for record in discovery.workspaces():
-        row = convert(record)
-        row["unreachable_since"] = None
-        rows.append(row)
-        known[str(row["id"])] = dict(record)  # all of it: a row written back loses nothing
-    if discovery.narrowed:
-        return rows  # a narrowed run says nothing about workspaces outside it
-    reachable = {str(r["id"]) for r in rows}
-    now = client.server_now()
-    for key, remembered in list(known.items()):
-        if key in reachable:
-            continue
-        row = convert(dict(remembered))
-        row["unreachable_since"] = parse_timestamp(remembered.get("unreachable_since")) or now
-        remembered["unreachable_since"] = row["unreachable_since"].isoformat()
-        client.stats.warn(
-            f"workspace {key} ({remembered.get('name')}) is no longer reachable with this token: "
-            "its rows are kept as last seen, marked in workspaces.unreachable_since"
-        )
-        rows.append(row)
-    return rows
-
-
-def _time_entries(
-    client: ApiClient, discovery: Discovery, start: str | None, hard_delete: bool
-) -> DltResource:
-    """The token owner's entries: the whole 90-day window first, then changes via `since`."""
-
-    def rows() -> Iterator[list[Row]]:
-        state = dlt.current.resource_state()
-        now = client.server_now()
-        records = None
-        window_start: datetime | None = None
-        since = state.get("since")
-        if since is not None and since > now.timestamp() - settings.SINCE_MAX_AGE_DAYS * 86400:
-            try:
-                records = client.get(TIME_ENTRIES.path, {"since": since})
-            except ApiError as error:
-                if error.status != 400 or _SINCE_TOO_OLD not in str(error):
-                    raise
-        if records is None:
-            records, first_day = _window(client, now.date(), start)
-            window_start = datetime.combine(first_day, datetime.min.time(), UTC)
-        convert = converter(TIME_ENTRIES.table)
-        batch = [convert(record) for record in records or []]
-        if discovery.narrowed:
-            wanted = set(discovery.workspace_ids())
-            batch = [row for row in batch if row["workspace_id"] in wanted]
-        client.stats.add_rows(TIME_ENTRIES.table, len(batch))
-        if batch:
-            yield batch
-        if window_start is not None:
-            # A window lists live entries only: what landed in it and is missing now was
-            # deleted (after a gap too long for `since` to tell).
-            returned = {row["id"] for row in batch}
-            landed = landed_versions(TIME_ENTRIES.table, "id", None, None, (), window_start)
-            gone = gone_rows(TIME_ENTRIES.table, "id", landed, returned, now)
-            if discovery.narrowed:
-                gone = [row for row in gone if row["workspace_id"] in wanted]
-            if gone:
-                yield gone
-        # The next run asks for what changed after this read began, less the overlap.
-        state["since"] = int(now.timestamp()) - settings.SINCE_OVERLAP_SECONDS
-
-    return _declare(TIME_ENTRIES, rows, hard_delete)
-
-
-def _window(client: ApiClient, today: date, start: str | None) -> tuple[Any, date]:
+def _window(client: ApiClient, path: str, today: date, start: str | None) -> tuple[Any, date]:
     """Every entry /me/time_entries allows, from 90 days back (or a later start) to
     tomorrow; returns them and the first day asked for."""
     begin = today - timedelta(days=settings.HISTORY_DAYS)
@@ -273,19 +492,21 @@ def _window(client: ApiClient, today: date, start: str | None) -> tuple[Any, dat
         begin = max(begin, date.fromisoformat(start))
     params = {"start_date": begin.isoformat(), "end_date": (today + timedelta(days=2)).isoformat()}
     try:
-        return client.get(TIME_ENTRIES.path, params), begin
+        return client.get(path, params, shape=is_list_or_null), begin
     except ApiError as error:
         # The service's clock decides the window; its 400 names the earliest day it takes.
         found = _EARLIEST.search(str(error))
         if error.status != 400 or not found:
             raise
         begin = date.fromisoformat(found.group(1))
-        return client.get(TIME_ENTRIES.path, {**params, "start_date": begin.isoformat()}), begin
+        return client.get(
+            path, {**params, "start_date": begin.isoformat()}, shape=is_list_or_null
+        ), begin
 
 
 def source_tables() -> list[str]:
     """Names of the tables the source can load, in its resource order."""
-    return [TIME_ENTRIES.table, *(e.table for e in ENDPOINTS), REPORT_TIME_ENTRIES.table]
+    return [e.table for e in ENDPOINTS]
 
 
-__all__ = ["source_tables", "timetrack_source"]
+__all__ = ["BY_TABLE", "source_tables", "timetrack_source"]

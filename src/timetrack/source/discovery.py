@@ -6,7 +6,8 @@ import threading
 from typing import Any
 
 from timetrack.errors import ConfigurationError
-from timetrack.source.client import ApiClient
+from timetrack.source.client import ApiClient, is_list_or_null
+from timetrack.source.schema import as_key
 
 
 class Discovery:
@@ -24,23 +25,42 @@ class Discovery:
         self._lock = threading.Lock()
         self._organizations: list[dict[str, Any]] | None = None
         self._workspaces: list[dict[str, Any]] | None = None
+        self._reachable_organizations: list[dict[str, Any]] | None = None
 
     @property
     def narrowed(self) -> bool:
         """Whether the run was limited to named organizations or workspaces."""
         return bool(self.wanted_organizations or self.wanted_workspaces)
 
+    def _list(self, path: str) -> list[dict[str, Any]]:
+        items = self.client.get(path, shape=is_list_or_null)
+        if items is None:
+            # `null` is how the service says "none", and how a broken answer may look: asked
+            # once more, it is believed (and workspaces that were reachable are marked gone).
+            items = self.client.get(path, shape=is_list_or_null)
+        if isinstance(items, dict):
+            items = items.get("data")
+        # Records without a usable id cannot be read from; the tables reject them with reasons.
+        return [r for r in items or [] if isinstance(r, dict) and as_key(r.get("id")) is not None]
+
     def organizations(self) -> list[dict[str, Any]]:
         """Organization records in scope: those named, else those of the named workspaces,
         else every one the token reaches."""
         with self._lock:
             if self._organizations is None:
-                reachable = list(self.client.get("/me/organizations") or [])
+                reachable = self._all_organizations()
                 wanted = self.wanted_organizations
                 if not wanted and self.wanted_workspaces:
-                    wanted = sorted({int(w["organization_id"]) for w in self._all_workspaces()})
+                    wanted = sorted(
+                        {o for o in map(_organization_of, self._all_workspaces()) if o is not None}
+                    )
                 self._organizations = _pick(reachable, wanted, "organization")
             return self._organizations
+
+    def _all_organizations(self) -> list[dict[str, Any]]:
+        if self._reachable_organizations is None:
+            self._reachable_organizations = self._list("/me/organizations")
+        return self._reachable_organizations
 
     def workspaces(self) -> list[dict[str, Any]]:
         """Workspace records in scope: those named, else those of the named organizations,
@@ -50,16 +70,30 @@ class Discovery:
 
     def _all_workspaces(self) -> list[dict[str, Any]]:
         if self._workspaces is None:
-            reachable = list(self.client.get("/me/workspaces") or [])
+            reachable = self._list("/me/workspaces")
+            for record in reachable:
+                organization = _organization_of(record)
+                if organization is not None:  # the quota is counted per organization
+                    self.client.organization_of[int(record["id"])] = organization
             if self.wanted_workspaces:
-                self._workspaces = _pick(reachable, self.wanted_workspaces, "workspace")
+                picked = _pick(reachable, self.wanted_workspaces, "workspace")
+                if self.wanted_organizations:
+                    outside = [
+                        int(w["id"])
+                        for w in picked
+                        if _organization_of(w) not in self.wanted_organizations
+                    ]
+                    if outside:
+                        raise ConfigurationError(
+                            f"workspace {', '.join(map(str, outside))} is not in organization "
+                            f"{', '.join(map(str, self.wanted_organizations))}: name workspaces "
+                            "of the organizations you name, or only one of the two"
+                        )
+                self._workspaces = picked
             elif self.wanted_organizations:
-                known = {int(w["organization_id"]) for w in reachable}
-                missing = [o for o in self.wanted_organizations if o not in known]
-                if missing:
-                    _pick([], missing, "organization")
+                _pick(self._all_organizations(), self.wanted_organizations, "organization")
                 self._workspaces = [
-                    w for w in reachable if int(w["organization_id"]) in self.wanted_organizations
+                    w for w in reachable if _organization_of(w) in self.wanted_organizations
                 ]
             else:
                 self._workspaces = reachable
@@ -67,18 +101,22 @@ class Discovery:
 
     def organization_ids(self) -> list[int]:
         """Ids of the organizations in scope."""
-        return [int(o["id"]) for o in self.organizations()]
+        return [int(as_key(o["id"]) or 0) for o in self.organizations()]
 
     def workspace_ids(self) -> list[int]:
         """Ids of the workspaces in scope."""
-        return [int(w["id"]) for w in self.workspaces()]
+        return [int(as_key(w["id"]) or 0) for w in self.workspaces()]
+
+
+def _organization_of(workspace: dict[str, Any]) -> int | None:
+    return as_key(workspace.get("organization_id"))
 
 
 def _pick(reachable: list[dict[str, Any]], wanted: list[int], label: str) -> list[dict[str, Any]]:
     """The wanted records out of the reachable ones; a clear error for any the token misses."""
     if not wanted:
         return reachable
-    by_id = {int(r["id"]): r for r in reachable}
+    by_id = {int(as_key(r["id"]) or 0): r for r in reachable}
     missing = [i for i in wanted if i not in by_id]
     if missing:
         known = ", ".join(str(i) for i in sorted(by_id)) or "none"

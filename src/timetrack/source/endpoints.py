@@ -1,7 +1,10 @@
 """The resources, declared as data beside the configuration guide's shape.
 
 Each entry says which path feeds which table, its key, its scope (the token, each organization,
-each workspace), the filters that make it complete, and why a special case exists.
+each workspace), how it is read, the filters that make it complete, and why a special case
+exists. Adding a table touches this file and `schema.py` only. The order is the order of
+extraction: cheap, small tables first, so that a run stopped by a short quota still leaves a
+usable dataset; the report's history, the largest, last.
 """
 
 from __future__ import annotations
@@ -10,6 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Scope = Literal["token", "organization", "workspace"]
+
+Reader = Literal["organizations", "workspaces", "single", "list", "paged", "since", "me", "report"]
+"""How a table is read:
+- organizations, workspaces: discovery's own lists (what the token reaches), read once a run;
+- single: one object per scope;
+- list: a whole list per scope, every run; what it no longer holds was deleted;
+- paged: the same, in pages;
+- since: pages on the first run, then only changes and deletions (`since`, per scope);
+- me: the token owner's entries, a 90-day window then `since`;
+- report: the report search, every member's entries, walked window by window."""
 
 
 @dataclass(frozen=True)
@@ -20,47 +33,37 @@ class Endpoint:
     path: str
     primary_key: str
     scope: Scope
+    reader: Reader
     params: dict[str, Any] = field(default_factory=dict)
-    paged: bool = False
-    single: bool = False
-    """The path answers one object, not a list."""
-    context_key: str | None = None
-    """A column added from the scope, for payloads that lack their parent's id."""
-    incremental: bool = False
-    """After the first run, ask with `since` per workspace: changes and deletions only."""
     why: str = ""
+
+    @property
+    def scope_column(self) -> str | None:
+        """The column every row gets from the scope it was read from."""
+        return {"organization": "organization_id", "workspace": "workspace_id"}.get(self.scope)
+
+    @property
+    def full_list(self) -> bool:
+        """Read whole every run: what it no longer lists was deleted at the service."""
+        return self.reader in ("list", "paged")
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "organizations",
-        "/organizations/{organization_id}",
+        "/me/organizations",
         "id",
-        "organization",
-        single=True,
-        why="read from /me/organizations, which returns the same records in one request",
-    ),
-    Endpoint(
-        "organizations_users",
-        "/organizations/{organization_id}/users",
-        "id",
-        "organization",
-        paged=True,
-        why="pages of at most 200; the guide's unpaged call stops after the first 50",
-    ),
-    Endpoint(
-        "organizations_groups",
-        "/organizations/{organization_id}/groups",
-        "group_id",
-        "organization",
-        context_key="organization_id",
-        why="keyed by group_id: groups have no id field; organization_id added for joins",
+        "token",
+        "organizations",
+        why="/me/organizations returns every organization in one request, where the guide's "
+        "/organizations/{organization_id} needs one per organization",
     ),
     Endpoint(
         "workspaces",
         "/me/workspaces",
         "id",
         "token",
+        "workspaces",
         why="discovery: the workspaces the token reaches, read once per run",
     ),
     Endpoint(
@@ -68,8 +71,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/workspaces/{workspace_id}/statistics",
         "workspace_id",
         "workspace",
-        single=True,
-        context_key="workspace_id",
+        "single",
         why="statistics have no id of their own: keyed by the workspace they describe",
     ),
     Endpoint(
@@ -77,17 +79,43 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/workspaces/{workspace_id}/clients",
         "id",
         "workspace",
+        "list",
         params={"status": "both"},
         why="status=both: the default leaves archived clients out",
+    ),
+    Endpoint("workspace_tags", "/workspaces/{workspace_id}/tags", "id", "workspace", "list"),
+    Endpoint(
+        "organizations_groups",
+        "/organizations/{organization_id}/groups",
+        "group_id",
+        "organization",
+        "list",
+        why="keyed by group_id: groups have no id field; organization_id added for joins",
+    ),
+    Endpoint(
+        "workspace_users",
+        "/workspaces/{workspace_id}/workspace_users",
+        "id",
+        "workspace",
+        "list",
+        why="(not in the guide) per-workspace rates, labor costs and working hours",
+    ),
+    Endpoint(
+        "organizations_users",
+        "/organizations/{organization_id}/users",
+        "id",
+        "organization",
+        "paged",
+        why="pages of at most 200; the guide's unpaged call stops after the first 50; the "
+        "service's records lack organization_id, added from the path",
     ),
     Endpoint(
         "workspace_projects",
         "/workspaces/{workspace_id}/projects",
         "id",
         "workspace",
+        "since",
         params={"active": "both"},
-        paged=True,
-        incremental=True,
         why="active=both and every page: the defaults leave inactive projects and page 2+ out",
     ),
     Endpoint(
@@ -95,37 +123,29 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/workspaces/{workspace_id}/tasks",
         "id",
         "workspace",
+        "since",
         params={"active": "both"},
-        paged=True,
-        incremental=True,
         why="active=both and every page (the guide pages by 50; 200 costs a quarter of the calls)",
     ),
     Endpoint(
-        "workspace_tags",
-        "/workspaces/{workspace_id}/tags",
+        "time_entries",
+        "/me/time_entries",
+        "id",
+        "token",
+        "me",
+        why="the guide's bare call returns 9 days; the source asks for the whole 90-day window",
+    ),
+    Endpoint(
+        "report_time_entries",
+        "(report search)",
         "id",
         "workspace",
+        "report",
+        why="every member's entries and the full history: only the report search has them",
     ),
 )
 
-TIME_ENTRIES = Endpoint(
-    "time_entries",
-    "/me/time_entries",
-    "id",
-    "token",
-    why="the guide's bare call returns 9 days; the source asks for the whole 90-day window",
-)
+BY_TABLE: dict[str, Endpoint] = {e.table: e for e in ENDPOINTS}
 
-REPORT_TIME_ENTRIES = Endpoint(
-    "report_time_entries",
-    "(report search)",
-    "id",
-    "workspace",
-    why="every member's entries and the full history: only the report search has them",
-)
-
-ALL_TABLES: tuple[str, ...] = (
-    TIME_ENTRIES.table,
-    *(e.table for e in ENDPOINTS),
-    REPORT_TIME_ENTRIES.table,
-)
+REJECTED_TABLE = "rejected_records"
+"""Records that could not land (no key): table, key, reason, the raw JSON, and dlt's load id."""

@@ -12,6 +12,7 @@ until a `--full-refresh`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,13 +21,19 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from timetrack.errors import FeatureNotOnPlanError
+from timetrack.errors import (
+    ApiError,
+    AuthenticationError,
+    QuotaExhaustedError,
+    RunStopped,
+    ServiceError,
+)
 from timetrack.source import settings
-from timetrack.source.client import ApiClient
-from timetrack.source.destination import gone_rows, landed_versions
+from timetrack.source.client import ApiClient, header
 from timetrack.source.discovery import Discovery
+from timetrack.source.landed import gone_rows, landed_versions
 from timetrack.source.prefetch import prefetch
-from timetrack.source.schema import arrow_schema, parse_timestamp
+from timetrack.source.schema import arrow_schema, as_key, parse_timestamp
 
 TABLE = "report_time_entries"
 PAGE_SIZE = 1000
@@ -34,37 +41,87 @@ WINDOW_DAYS = 365
 """Dates in a window: start and end are both inclusive, and their span must stay within 366."""
 
 
-_SCHEMA = arrow_schema(TABLE)
+_SCHEMA = arrow_schema(TABLE).set(
+    arrow_schema(TABLE).get_field_index("tag_ids"), pa.field("tag_ids", pa.list_(pa.int64()))
+)
+"""The table's schema, tag ids as an Arrow list: dlt reads that as the declared json type."""
 _UTC_US = pa.timestamp("us", tz="UTC")
+_ROW_FIELDS = frozenset(
+    {
+        "user_id",
+        "username",
+        "project_id",
+        "task_id",
+        "description",
+        "billable",
+        "tag_ids",
+        "hourly_rate_in_cents",
+        "billable_amount_in_cents",
+        "currency",
+        "time_entries",
+        "row_number",
+    }
+)
+_ENTRY_FIELDS = frozenset({"id", "seconds", "start", "stop", "at"})
 
 
 Keep = Callable[[dict[str, Any], dict[str, Any], int | None], bool]
 """Decides per entry (entry, its report row, its billable amount) whether it goes in the table."""
+Reject = Callable[[str, Any, str, Any, str], None]
+"""Keeps a record that cannot land: (table, record, reason, key, scope)."""
 
 
-def _amount(row: dict[str, Any], seconds: int) -> int | None:
-    rate = row.get("hourly_rate_in_cents")
-    return seconds * int(rate) // 3600 if row.get("billable") and rate is not None else None
+def _amount(row: dict[str, Any], seconds: Any) -> int | None:
+    rate = as_key(row.get("hourly_rate_in_cents"))
+    seconds = as_key(seconds)
+    if not row.get("billable") or rate is None or seconds is None:
+        return None
+    return int(seconds * rate // 3600)
 
 
-def page_table(rows: list[dict[str, Any]], workspace_id: int, keep: Keep | None = None) -> pa.Table:
+def page_table(
+    rows: list[Any], workspace_id: int, keep: Keep | None = None, reject: Reject | None = None
+) -> pa.Table:
     """One report page (rows grouping entries by user, description, project, task, tags and
     billable) as an Arrow table of one row per time entry, typed by the table's schema; with
     `keep`, only the entries it accepts.
 
-    Built column by column: dlt then writes it to Parquet as is, without normalizing rows."""
+    Built column by column, so dlt writes it to Parquet as is, without normalizing rows. A page
+    that departs from the contract (a value of another type, a field it does not name, an entry
+    without id) takes a slower path that coerces what it can, keeps new fields as columns, and
+    hands entries without a usable id to `reject`."""
+    try:
+        if _contract_shaped(rows):
+            return _fast_table(rows, workspace_id, keep)
+    except (KeyError, TypeError, ValueError, AttributeError, pa.ArrowException):
+        pass
+    return _careful_table(rows, workspace_id, keep, reject)
+
+
+def _contract_shaped(rows: list[Any]) -> bool:
+    if not all(isinstance(row, dict) for row in rows):
+        return False
+    if set().union(*(row.keys() for row in rows)) - _ROW_FIELDS:
+        return False
+    entries = [e for row in rows for e in row.get("time_entries") or ()]
+    return all(isinstance(e, dict) for e in entries) and not (
+        set().union(*(e.keys() for e in entries)) - _ENTRY_FIELDS
+    )
+
+
+def _fast_table(rows: list[dict[str, Any]], workspace_id: int, keep: Keep | None) -> pa.Table:
     cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
     for row in rows:
         rate = row.get("hourly_rate_in_cents")
-        billable = bool(row.get("billable"))
-        tag_ids = orjson.dumps(row.get("tag_ids") or []).decode()
+        billable = row.get("billable")
+        tag_ids = row.get("tag_ids") or []
         for entry in row.get("time_entries") or []:
-            seconds = int(entry["seconds"])
+            seconds = entry["seconds"]
             amount = _amount(row, seconds)
             if keep is not None and not keep(entry, row, amount):
                 continue
             cols["id"].append(entry["id"])
-            cols["user_id"].append(row["user_id"])
+            cols["user_id"].append(row.get("user_id"))
             cols["username"].append(row.get("username"))
             cols["project_id"].append(row.get("project_id"))
             cols["task_id"].append(row.get("task_id"))
@@ -74,10 +131,14 @@ def page_table(rows: list[dict[str, Any]], workspace_id: int, keep: Keep | None 
             cols["hourly_rate_in_cents"].append(rate)
             cols["billable_amount_in_cents"].append(amount)
             cols["currency"].append(row.get("currency"))
-            cols["start"].append(entry["start"])
-            cols["stop"].append(entry["stop"])
+            cols["start"].append(entry.get("start"))
+            cols["stop"].append(entry.get("stop"))
             cols["seconds"].append(seconds)
-            cols["at"].append(entry["at"])
+            cols["at"].append(entry.get("at"))
+    return _build(cols, workspace_id, {})
+
+
+def _build(cols: dict[str, list[Any]], workspace_id: int, extra: dict[str, list[Any]]) -> pa.Table:
     size = len(cols["id"])
     cols["workspace_id"] = [workspace_id] * size
     cols["server_deleted_at"] = [None] * size
@@ -85,20 +146,120 @@ def page_table(rows: list[dict[str, Any]], workspace_id: int, keep: Keep | None 
     for field in _SCHEMA:
         values = cols[field.name]
         if field.type == _UTC_US:
-            # Arrow's ISO 8601 cast reads every spelling the service uses (Z, +00:00, with or
-            # without microseconds), far faster than parsing each in Python.
+            # Arrow's ISO 8601 cast reads every spelling the service uses (Z, any offset, with
+            # or without fractions), far faster than parsing each in Python.
             arrays.append(pc.cast(pa.array(values, pa.string()), _UTC_US))
+        elif field.type == pa.string():
+            # PostgreSQL refuses NUL in text (and fails every later load of the package).
+            arrays.append(pc.replace_substring(pa.array(values, pa.string()), "\x00", ""))
         else:
             arrays.append(pa.array(values, field.type))
-    return pa.Table.from_arrays(arrays, schema=_SCHEMA)
+    table = pa.Table.from_arrays(arrays, schema=_SCHEMA)
+    for name, values in sorted(extra.items()):
+        table = table.append_column(pa.field(name, pa.string()), pa.array(values, pa.string()))
+    return table
+
+
+def _careful_table(
+    rows: list[Any], workspace_id: int, keep: Keep | None, reject: Reject | None
+) -> pa.Table:
+    """The slow path for a page that departs from the contract: every value coerced to its
+    column's type; one that cannot be lands as null, with what came in `<column>__raw`."""
+    cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
+    extra: dict[str, list[Any]] = {}
+    scope = f"workspace {workspace_id}"
+    for row in rows:
+        if not isinstance(row, dict):
+            if reject is not None:
+                reject(TABLE, row, "a report row that is not an object", None, scope)
+            continue
+        entries = row.get("time_entries")
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict) or as_key(entry.get("id")) is None:
+                if reject is not None:
+                    raw_id = entry.get("id") if isinstance(entry, dict) else None
+                    reason = "no id" if raw_id is None else f"id is not an integer: {raw_id!r}"
+                    reject(TABLE, {**row, "time_entries": [entry]}, reason, raw_id, scope)
+                continue
+            amount = _amount(row, entry.get("seconds"))
+            if keep is not None and not keep(entry, row, amount):
+                continue
+            values = {
+                **{k: v for k, v in row.items() if k != "time_entries"},
+                **entry,
+                "billable_amount_in_cents": amount,
+            }
+            position = len(cols["id"])
+            for name, field_type in _FIELD_TYPES.items():
+                raw = values.get(name)
+                value, ok = _coerce(raw, field_type)
+                cols[name].append(value)
+                if not ok:
+                    extra.setdefault(f"{name}__raw", [None] * position)
+            for name in extra:
+                if len(extra[name]) == position:
+                    base = name.removesuffix("__raw")
+                    raw_value = (
+                        values.get(base)
+                        if name.endswith("__raw") and base in _FIELD_TYPES
+                        else values.get(name)
+                    )
+                    extra[name].append(None if raw_value is None else _text(raw_value))
+            for name, raw in values.items():
+                if name in _FIELD_TYPES or name in ("row_number",) or name in extra:
+                    continue
+                column = extra.setdefault(name, [None] * position)
+                column.append(None if raw is None else _text(raw))
+            for column in extra.values():
+                if len(column) == position:
+                    column.append(None)
+    return _build(cols, workspace_id, extra)
+
+
+_FIELD_TYPES: dict[str, pa.DataType] = {
+    f.name: f.type for f in _SCHEMA if f.name not in ("workspace_id", "server_deleted_at")
+}
+
+
+def _text(value: Any) -> str:
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    return text.replace("\x00", "")
+
+
+def _coerce(value: Any, field_type: pa.DataType) -> tuple[Any, bool]:
+    """A value of the column's type (None stays None); (None, False) when it cannot be one."""
+    if value is None:
+        return None, True
+    if field_type == pa.int64():
+        found = as_key(value)
+        return found, found is not None
+    if field_type == pa.bool_():
+        if isinstance(value, bool):
+            return value, True
+        if value in (0, 1, "true", "false"):
+            return value in (1, "true"), True
+        return None, False
+    if field_type == pa.string():
+        return (value, True) if isinstance(value, str) else (None, False)
+    if field_type == _UTC_US:
+        moment = parse_timestamp(value)
+        return (None, False) if moment is None else (moment.isoformat(), True)
+    if pa.types.is_list(field_type):
+        if isinstance(value, list) and all(as_key(v) is not None for v in value):
+            return [as_key(v) for v in value], True
+        return None, False
+    return None, False
 
 
 def tombstones(rows: list[dict[str, Any]]) -> pa.Table:
     """Rows read back and marked deleted (see `gone_rows`), as a table of the page schema."""
     for row in rows:
-        if not isinstance(row["tag_ids"], str):
-            row["tag_ids"] = orjson.dumps(row["tag_ids"] or []).decode()
-    return pa.Table.from_pylist(rows, schema=_SCHEMA)
+        tags = row.get("tag_ids")
+        row["tag_ids"] = orjson.loads(tags) if isinstance(tags, str) else tags
+    names = set(_SCHEMA.names)
+    return pa.Table.from_pylist(
+        [{k: v for k, v in r.items() if k in names} for r in rows], schema=_SCHEMA
+    )
 
 
 def windows(first: date, last: date) -> Iterator[tuple[date, date]]:
@@ -113,50 +274,100 @@ def windows(first: date, last: date) -> Iterator[tuple[date, date]]:
 def report_rows(
     client: ApiClient,
     discovery: Discovery,
+    reject: Reject,
     *,
     start_date: str | None,
     trailing_days: int,
-) -> Iterator[pa.Table]:
-    """Rows of every workspace; per-workspace progress lives in the resource state."""
-    state: dict[str, Any] = dlt.current.resource_state().setdefault("complete_through", {})
+    arrow: bool = True,
+) -> Iterator[pa.Table | list[dict[str, Any]]]:
+    """Rows of every workspace. Where each walk stands (window, cursor inside it) is saved in
+    the resource state after every page that landed, so a run stopped halfway goes on from
+    there next time; a workspace's history is complete once its walk reaches today."""
+    state = dlt.current.resource_state()
+    complete: dict[str, str] = state.setdefault("complete_through", {})
+    walks: dict[str, dict[str, Any]] = state.setdefault("walk", {})
     now = client.server_now()
     today = now.date()
-    for workspace in discovery.workspaces():
-        ws_id = int(workspace["id"])
-        done = state.get(str(ws_id))
+    for workspace_id in discovery.workspace_ids():
+        try:
+            for table in _workspace_rows(
+                client, workspace_id, complete, walks, reject, start_date, trailing_days, now
+            ):
+                # Arrow tables go to Parquet as they are; a destination that loads other
+                # formats (PostgreSQL's CSV cannot hold the tag list) gets rows.
+                yield table if arrow else table.to_pylist()
+        except QuotaExhaustedError:
+            client.stats.defer(f"{TABLE} of workspace {workspace_id}")
+        except (RunStopped, AuthenticationError):
+            raise
+        except ApiError as error:
+            client.stats.error(f"{TABLE} of workspace {workspace_id}: {error}")
+    del today
+
+
+def _workspace_rows(
+    client: ApiClient,
+    ws_id: int,
+    complete: dict[str, str],
+    walks: dict[str, dict[str, Any]],
+    reject: Reject,
+    start_date: str | None,
+    trailing_days: int,
+    now: datetime,
+) -> Iterator[pa.Table]:
+    key = str(ws_id)
+    today = now.date()
+    walk = walks.get(key)
+    if walk is None:
+        done = complete.get(key)
         if done is None:
             first = date.fromisoformat(start_date or settings.REPORT_HISTORY_START)
-            reread = False
         else:
             first = min(date.fromisoformat(done), today - timedelta(days=trailing_days))
-            reread = True
-        landed: dict[Any, tuple[Any, ...]] = {}
-        if reread:
-            since = datetime.combine(first, datetime.min.time(), UTC)
-            landed = _normalized(
-                landed_versions(TABLE, "id", "workspace_id", ws_id, COMPARED, since)
-            )
-        seen: set[int] = set()
-        pages = (
-            page
-            for window_start, window_end in windows(first, today + timedelta(days=1))
-            for page in _walk(client, ws_id, window_start, window_end)
+        walk = {"from": first.isoformat(), "window": first.isoformat(), "cursor": None}
+        walk["reread"] = done is not None
+        fresh = True
+    else:
+        fresh = False  # resumed: rows of earlier runs were not seen by this one
+    if walk["reread"]:
+        since = datetime.combine(date.fromisoformat(walk["from"]), datetime.min.time(), UTC)
+        landed = _normalized(landed_versions(TABLE, "id", "workspace_id", ws_id, COMPARED, since))
+    else:
+        landed = {}
+    seen: set[int] = set()
+    keep = _changed(landed, seen) if landed else None
+    pages = (
+        page
+        for window_start, window_end in windows(
+            date.fromisoformat(walk["window"]), today + timedelta(days=1)
         )
-        keep = _changed(landed, seen) if landed else None
-        try:
-            for rows in prefetch(pages):
-                batch = page_table(rows, ws_id, keep)
-                if batch.num_rows:
-                    client.stats.add_rows(TABLE, batch.num_rows)
-                    yield batch
-        except FeatureNotOnPlanError as error:
-            client.stats.error(str(error))
-            continue
+        for page in _walk(
+            client,
+            ws_id,
+            window_start,
+            window_end,
+            walk["cursor"] if window_start.isoformat() == walk["window"] else None,
+        )
+    )
+    for page in prefetch(pages):
+        batch = page_table(page.rows, ws_id, keep, reject)
+        if batch.num_rows:
+            client.stats.add_rows(TABLE, batch.num_rows)
+            yield batch
+        walks[key] = walk
+        if page.next_cursor is None:  # the window is done: the next one starts fresh
+            walk["window"] = (page.window_end + timedelta(days=1)).isoformat()
+            walk["cursor"] = None
+        else:
+            walk["window"] = page.window_start.isoformat()
+            walk["cursor"] = page.next_cursor
+    if walk["reread"] and fresh:
         gone = gone_rows(TABLE, "id", landed, seen, now)
         if gone:
             client.stats.add_rows(TABLE, len(gone))
             yield tombstones(gone)
-        state[str(ws_id)] = today.isoformat()
+    walks.pop(key, None)
+    complete[key] = today.isoformat()
 
 
 COMPARED = (
@@ -192,42 +403,70 @@ def _changed(landed: dict[Any, tuple[Any, ...]], seen: set[int]) -> Keep:
     so an unchanged window costs requests but no writes."""
 
     def keep(entry: dict[str, Any], row: dict[str, Any], amount: int | None) -> bool:
-        seen.add(entry["id"])
+        seen.add(as_key(entry["id"]) or 0)
         current = (
-            parse_timestamp(entry["at"]),
+            parse_timestamp(entry.get("at")),
             row.get("username"),
-            row.get("hourly_rate_in_cents"),
+            as_key(row.get("hourly_rate_in_cents")),
             amount,
             row.get("currency"),
             row.get("tag_ids") or [],
             row.get("project_id"),
             row.get("task_id"),
             row.get("description"),
-            bool(row.get("billable")),
+            row.get("billable"),
         )
-        return landed.get(entry["id"]) != current
+        return landed.get(as_key(entry["id"])) != current
 
     return keep
 
 
+@dataclass(frozen=True)
+class _Page:
+    rows: list[Any]
+    window_start: date
+    window_end: date
+    next_cursor: dict[str, int] | None
+    """Where the next page of this window starts; None after the window's last page."""
+
+
 def _walk(
-    client: ApiClient, workspace_id: int, first: date, last: date
-) -> Iterator[list[dict[str, Any]]]:
-    """Every page of one window, following X-Next-ID / X-Next-Row-Number / X-Next-Timestamp."""
+    client: ApiClient,
+    workspace_id: int,
+    first: date,
+    last: date,
+    cursor: dict[str, int] | None = None,
+) -> Iterator[_Page]:
+    """Every page of one window from `cursor` (or its start), following X-Next-ID /
+    X-Next-Row-Number / X-Next-Timestamp. A cursor that comes back again would loop for ever:
+    it stops the walk with an error instead."""
     body: dict[str, Any] = {
         "start_date": first.isoformat(),
         "end_date": last.isoformat(),
         "page_size": PAGE_SIZE,
+        **(cursor or {}),
     }
+    visited: set[tuple[int, ...]] = set()
     while True:
         rows, headers = client.report(workspace_id, body)
-        if rows:
-            yield rows
-        next_id = headers.get("X-Next-ID")
-        if not next_id:
+        if rows is None:
+            # `null` may be an empty page or a broken one: asked once more before it counts.
+            rows, headers = client.report(workspace_id, body)
+        next_id = as_key(header(headers, "x-next-id"))
+        if next_id is None:
+            yield _Page(list(rows or []), first, last, None)
             return
-        body.update(
-            first_id=int(next_id),
-            first_row_number=int(headers.get("X-Next-Row-Number") or 1),
-            first_timestamp=int(headers.get("X-Next-Timestamp") or 0),
-        )
+        following = {
+            "first_id": next_id,
+            "first_row_number": as_key(header(headers, "x-next-row-number")) or 1,
+            "first_timestamp": as_key(header(headers, "x-next-timestamp")) or 0,
+        }
+        mark = tuple(following.values())
+        if mark in visited or all(body.get(k) == v for k, v in following.items()):
+            raise ServiceError(
+                f"the report search of workspace {workspace_id} ({first}..{last}) answered a "
+                "cursor it had answered before; stopped instead of looping"
+            )
+        visited.add(mark)
+        yield _Page(list(rows or []), first, last, following)
+        body.update(following)

@@ -46,54 +46,57 @@ BIGINT, TEXT, BOOL, TS, DATE, DOUBLE, JSON = (
     "double",
     "json",
 )
-K = False  # not nullable
+K = False
+"""Not nullable: only what the source itself guarantees (keys, and the scope ids it adds from
+the path it read). Everything the service sends may be missing or null in a real answer, and a
+declared not-null column that meets a null fails the whole load."""
 
 TABLES: dict[str, dict[str, Column]] = {
     "time_entries": {
         "id": _c(BIGINT, K),
-        "workspace_id": _c(BIGINT, K),
+        "workspace_id": _c(BIGINT),
         "project_id": _c(BIGINT),
         "task_id": _c(BIGINT),
-        "user_id": _c(BIGINT, K),
-        "billable": _c(BOOL, K),
-        "start": _c(TS, K),
+        "user_id": _c(BIGINT),
+        "billable": _c(BOOL),
+        "start": _c(TS),
         "stop": _c(TS),
-        "duration": _c(BIGINT, K),
+        "duration": _c(BIGINT),
         "description": _c(TEXT),
         "tags": _c(JSON),
         "tag_ids": _c(JSON),
-        "duronly": _c(BOOL, K),
-        "at": _c(TS, K),
+        "duronly": _c(BOOL),
+        "at": _c(TS),
         "server_deleted_at": _c(TS),
     },
     "organizations": {
         "id": _c(BIGINT, K),
-        "name": _c(TEXT, K),
-        "pricing_plan_id": _c(BIGINT, K),
-        "user_count": _c(BIGINT, K),
-        "max_workspaces": _c(BIGINT, K),
-        "created_at": _c(TS, K),
-        "at": _c(TS, K),
+        "name": _c(TEXT),
+        "pricing_plan_id": _c(BIGINT),
+        "user_count": _c(BIGINT),
+        "max_workspaces": _c(BIGINT),
+        "created_at": _c(TS),
+        "at": _c(TS),
         "server_deleted_at": _c(TS),
         "suspended_at": _c(TS),
-        "is_multi_workspace_enabled": _c(BOOL, K),
-        "is_unified": _c(BOOL, K),
-        "admin": _c(BOOL, K),
-        "owner": _c(BOOL, K),
+        "is_multi_workspace_enabled": _c(BOOL),
+        "is_unified": _c(BOOL),
+        "admin": _c(BOOL),
+        "owner": _c(BOOL),
         "trial_info": _c(JSON),
     },
     "organizations_users": {
         "id": _c(BIGINT, K),
-        "user_id": _c(BIGINT, K),
+        "user_id": _c(BIGINT),
         "organization_id": _c(BIGINT, K),
-        "name": _c(TEXT, K),
-        "email": _c(TEXT, K),
-        "avatar_url": _c(TEXT, K),
-        "inactive": _c(BOOL, K),
-        "joined": _c(BOOL, K),
-        "admin": _c(BOOL, K),
-        "owner": _c(BOOL, K),
-        "can_edit_email": _c(BOOL, K),
+        "name": _c(TEXT),
+        "email": _c(TEXT),
+        "avatar_url": _c(TEXT),
+        "inactive": _c(BOOL),
+        "joined": _c(BOOL),
+        "admin": _c(BOOL),
+        "owner": _c(BOOL),
+        "can_edit_email": _c(BOOL),
         "invitation_code": _c(TEXT),
         "groups": _c(JSON),
         "workspaces": _c(JSON),
@@ -102,54 +105,56 @@ TABLES: dict[str, dict[str, Column]] = {
     "organizations_groups": {
         "group_id": _c(BIGINT, K),
         "organization_id": _c(BIGINT, K),
-        "name": _c(TEXT, K),
-        "at": _c(TS, K),
+        "name": _c(TEXT),
+        "at": _c(TS),
         "users": _c(JSON),
         "workspaces": _c(JSON),
         "server_deleted_at": _c(TS),
     },
     "workspaces": {
         "id": _c(BIGINT, K),
-        "organization_id": _c(BIGINT, K),
-        "name": _c(TEXT, K),
-        "premium": _c(BOOL, K),
-        "admin": _c(BOOL, K),
+        "organization_id": _c(BIGINT),
+        "name": _c(TEXT),
+        "premium": _c(BOOL),
+        "admin": _c(BOOL),
         "default_currency": _c(TEXT),
-        "at": _c(TS, K),
+        "at": _c(TS),
         "server_deleted_at": _c(TS),
         "unreachable_since": _c(TS),
+        "ical_enabled": _c(BOOL),
+        "working_hours_in_minutes": _c(BIGINT),
     },
     "report_time_entries": {
         "id": _c(BIGINT, K),
         "workspace_id": _c(BIGINT, K),
-        "user_id": _c(BIGINT, K),
+        "user_id": _c(BIGINT),
         "username": _c(TEXT),
         "project_id": _c(BIGINT),
         "task_id": _c(BIGINT),
         "description": _c(TEXT),
-        "billable": _c(BOOL, K),
+        "billable": _c(BOOL),
         "tag_ids": _c(JSON),
         "hourly_rate_in_cents": _c(BIGINT),
         "billable_amount_in_cents": _c(BIGINT),
         "currency": _c(TEXT),
-        "start": _c(TS, K),
-        "stop": _c(TS, K),
-        "seconds": _c(BIGINT, K),
-        "at": _c(TS, K),
+        "start": _c(TS),
+        "stop": _c(TS),
+        "seconds": _c(BIGINT),
+        "at": _c(TS),
         "server_deleted_at": _c(TS),
     },
     "workspace": {
         "workspace_id": _c(BIGINT, K),
         "admins": _c(JSON),
-        "groups_count": _c(BIGINT, K),
-        "members_count": _c(BIGINT, K),
+        "groups_count": _c(BIGINT),
+        "members_count": _c(BIGINT),
     },
     "workspace_clients": {
         "id": _c(BIGINT, K),
         "workspace_id": _c(BIGINT, K),
-        "name": _c(TEXT, K),
-        "archived": _c(BOOL, K),
-        "at": _c(TS, K),
+        "name": _c(TEXT),
+        "archived": _c(BOOL),
+        "at": _c(TS),
         "creator_id": _c(BIGINT),
         "notes": _c(TEXT),
         "server_deleted_at": _c(TS),
@@ -158,18 +163,18 @@ TABLES: dict[str, dict[str, Column]] = {
         "id": _c(BIGINT, K),
         "workspace_id": _c(BIGINT, K),
         "client_id": _c(BIGINT),
-        "name": _c(TEXT, K),
-        "color": _c(TEXT, K),
-        "status": _c(TEXT, K),
-        "active": _c(BOOL, K),
-        "is_private": _c(BOOL, K),
-        "billable": _c(BOOL, K),
-        "recurring": _c(BOOL, K),
+        "name": _c(TEXT),
+        "color": _c(TEXT),
+        "status": _c(TEXT),
+        "active": _c(BOOL),
+        "is_private": _c(BOOL),
+        "billable": _c(BOOL),
+        "recurring": _c(BOOL),
         "template": _c(BOOL),
         "auto_estimates": _c(BOOL),
-        "at": _c(TS, K),
-        "created_at": _c(TS, K),
-        "start_date": _c(DATE, K),
+        "at": _c(TS),
+        "created_at": _c(TS),
+        "start_date": _c(DATE),
         "end_date": _c(DATE),
         "currency": _c(TEXT),
         "estimated_hours": _c(BIGINT),
@@ -185,21 +190,56 @@ TABLES: dict[str, dict[str, Column]] = {
     "workspace_tasks": {
         "id": _c(BIGINT, K),
         "workspace_id": _c(BIGINT, K),
-        "project_id": _c(BIGINT, K),
+        "project_id": _c(BIGINT),
         "user_id": _c(BIGINT),
         "estimated_seconds": _c(BIGINT),
-        "name": _c(TEXT, K),
-        "active": _c(BOOL, K),
-        "recurring": _c(BOOL, K),
-        "tracked_seconds": _c(BIGINT, K),
-        "at": _c(TS, K),
+        "name": _c(TEXT),
+        "active": _c(BOOL),
+        "recurring": _c(BOOL),
+        "tracked_seconds": _c(BIGINT),
+        "at": _c(TS),
         "server_deleted_at": _c(TS),
+    },
+    "workspace_users": {
+        "id": _c(BIGINT, K),
+        "workspace_id": _c(BIGINT, K),
+        "user_id": _c(BIGINT),
+        "name": _c(TEXT),
+        "email": _c(TEXT),
+        "timezone": _c(TEXT),
+        "active": _c(BOOL),
+        "inactive": _c(BOOL),
+        "admin": _c(BOOL),
+        "organization_admin": _c(BOOL),
+        "workspace_admin": _c(BOOL),
+        "role": _c(TEXT),
+        "role_id": _c(BIGINT),
+        "group_ids": _c(JSON),
+        "rate": _c(DOUBLE),
+        "rate_last_updated": _c(TS),
+        "labor_cost": _c(DOUBLE),
+        "labor_cost_last_updated": _c(TS),
+        "working_hours_in_minutes": _c(BIGINT),
+        "at": _c(TS),
+        "invitation_code": _c(TEXT),
+        "is_direct": _c(BOOL),
+        "avatar_file_name": _c(TEXT),
+        "view_edit_billable_rates": _c(BOOL),
+        "view_edit_labor_costs": _c(BOOL),
+        "server_deleted_at": _c(TS),
+    },
+    "rejected_records": {
+        "table_name": _c(TEXT, K),
+        "record_key": _c(TEXT),
+        "reason": _c(TEXT, K),
+        "record": _c(TEXT),
+        "scope": _c(TEXT),
     },
     "workspace_tags": {
         "id": _c(BIGINT, K),
         "workspace_id": _c(BIGINT, K),
-        "name": _c(TEXT, K),
-        "at": _c(TS, K),
+        "name": _c(TEXT),
+        "at": _c(TS),
         "creator_id": _c(BIGINT),
         "server_deleted_at": _c(TS),
     },
@@ -224,47 +264,125 @@ def column_hints(table: str, *, hard_delete: bool = False) -> dict[str, dict[str
     return hints
 
 
+class Rejected(Exception):
+    """A record that cannot land at all (no usable key); it goes to `rejected_records`."""
+
+    def __init__(self, reason: str, key: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.key = key
+
+
+SECRET_FIELDS = frozenset({"api_token", "ical_url", "invite_url"})
+"""Fields that hold credentials (a workspace's own API token, private calendar and invitation
+links with their secret in the path): dropped before anything is written, state included."""
+
+
+def is_secret(name: str) -> bool:
+    """Whether a field holds a credential: the known ones, and any `*token`, `*secret` or
+    `*password` a future answer may add."""
+    lowered = name.lower()
+    return name in SECRET_FIELDS or lowered.endswith(("token", "secret", "password"))
+
+
+def without_secrets(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with every credential field left out."""
+    return {k: v for k, v in record.items() if not is_secret(k)}
+
+
 def parse_timestamp(value: Any) -> datetime | None:
-    """An RFC3339 timestamp in any of the service's spellings, as an aware UTC datetime."""
-    if value is None or isinstance(value, datetime):
-        return value
-    moment = datetime.fromisoformat(str(value))
+    """A timestamp in any of the service's spellings (RFC3339 with any offset, with or without
+    fractions; unix seconds) as an aware UTC datetime; None when absent or unreadable."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC) if moment.utcoffset() else moment
+    return moment.astimezone(UTC)
 
 
 def parse_day(value: Any) -> date | None:
-    """A YYYY-MM-DD date (or the date part of a timestamp)."""
+    """A YYYY-MM-DD date (or the date part of a timestamp); None when absent or unreadable."""
     if value is None or isinstance(value, date):
         return value
-    return date.fromisoformat(str(value)[:10])
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
 
 
-def converter(table: str, **context: Any) -> Callable[[dict[str, Any]], Row]:
-    """A function turning one API record into a row of `table`, adding `context` columns."""
+def as_key(value: Any) -> int | None:
+    """An integer key from an int, or a string of digits; None when it is no usable key."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def converter(table: str, key: str, **context: Any) -> Callable[[Any], Row]:
+    """A function turning one API record into a row of `table`, adding `context` columns (the
+    scope the record was read from, which wins over what the record says).
+
+    Raises Rejected for a record that cannot land: not an object, or without a usable `key`.
+    Any other departure from the contract passes: a value of another type lands in a variant
+    column of dlt's, a value of a declared time that cannot be read stays as it came, fields
+    the contract does not name land as new columns."""
     columns = TABLES[table]
     stamps = [name for name, col in columns.items() if col.data_type == TS]
     days = [name for name, col in columns.items() if col.data_type == DATE]
+    key_from_context = key in context
 
-    def convert(record: dict[str, Any]) -> Row:
-        # Unknown fields land as new columns; unknown nulls are dropped, since no type can be
-        # inferred from them (and the service leaves keys out as often as it nulls them).
-        row = {k: v for k, v in record.items() if v is not None or k in columns}
+    def convert(record: Any) -> Row:
+        if not isinstance(record, dict):
+            raise Rejected(f"not an object: {type(record).__name__}")
+        # Unknown nulls are dropped, since no type can be inferred from them (and the service
+        # leaves keys out as often as it nulls them); credentials never pass.
+        # NUL is no text to PostgreSQL, which then refuses the whole load, for good.
+        row = {
+            k: v.replace("\x00", "") if isinstance(v, str) else v
+            for k, v in record.items()
+            if (v is not None or k in columns) and not is_secret(k)
+        }
         for alias, neutral in LEGACY_ALIASES.items():
             if alias in row:
                 value = row.pop(alias)
-                if row.get(neutral) is None:
+                if row.get(neutral) is None:  # the neutral field wins; the alias only fills in
                     row[neutral] = value
         for name in stamps:
             value = row.get(name)
             if value is not None:
-                row[name] = parse_timestamp(value)
+                parsed = parse_timestamp(value)
+                row[name] = value if parsed is None else parsed
         for name in days:
             value = row.get(name)
             if value is not None:
-                row[name] = parse_day(value)
+                parsed_day = parse_day(value)
+                row[name] = value if parsed_day is None else parsed_day
         row.update(context)
+        if not key_from_context:
+            raw = row.get(key)
+            found = as_key(raw)
+            if found is None:
+                reason = f"no {key}" if raw is None else f"{key} is not an integer: {raw!r}"
+                raise Rejected(reason[:200], raw)
+            row[key] = found
         return row
 
     return convert
