@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import fields
 from datetime import date
 from typing import Any
 
 import click
 
 from timetrack import __version__
-from timetrack.emulator.config import FAULT_KINDS, EmulatorConfig, Faults, Limits, Scale
-from timetrack.emulator.timefmt import parse_date_or_ts
+from timetrack.emulator.config import FAULT_KINDS, Drift, EmulatorConfig, Faults, Limits, Scale
 from timetrack.errors import TimetrackError, mask_secret
 
 
@@ -47,9 +48,26 @@ def _parse_fault(
     return rates
 
 
+def _scale_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One option per field of Scale, with the default, help and range its metadata gives."""
+    for item in reversed(fields(Scale)):
+        meta = item.metadata
+        command = click.option(
+            "--" + item.name.replace("_", "-"),
+            item.name,
+            default=item.default,
+            show_default=True,
+            type=click.IntRange(meta.get("min"), meta.get("max")),
+            help=meta.get("help"),
+        )(command)
+    return command
+
+
 def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
     if value is None:
         return None
+    from timetrack.emulator.timefmt import parse_date_or_ts
+
     try:
         return parse_date_or_ts(value)
     except ValueError:
@@ -90,76 +108,7 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
     metavar="TIME",
     help="Start the clock at this time instead of the real time.",
 )
-@click.option(
-    "--organizations",
-    default=Scale.organizations,
-    show_default=True,
-    type=click.IntRange(1),
-    help="Organizations.",
-)
-@click.option(
-    "--workspaces",
-    default=Scale.workspaces,
-    show_default=True,
-    type=click.IntRange(1),
-    help="Workspaces, spread over the organizations.",
-)
-@click.option(
-    "--users",
-    default=Scale.users,
-    show_default=True,
-    type=click.IntRange(3),
-    help="Users, spread over the organizations.",
-)
-@click.option(
-    "--groups-per-organization",
-    default=Scale.groups_per_organization,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Groups in each organization.",
-)
-@click.option(
-    "--clients-per-workspace",
-    default=Scale.clients_per_workspace,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Clients in each workspace (a quarter archived).",
-)
-@click.option(
-    "--projects-per-workspace",
-    default=Scale.projects_per_workspace,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Projects in each workspace (some inactive, some deleted).",
-)
-@click.option(
-    "--tasks-per-workspace",
-    default=Scale.tasks_per_workspace,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Tasks in each workspace (some inactive, some deleted).",
-)
-@click.option(
-    "--tags-per-workspace",
-    default=Scale.tags_per_workspace,
-    show_default=True,
-    type=click.IntRange(1, 60),
-    help="Tags in each workspace.",
-)
-@click.option(
-    "--time-entries",
-    default=Scale.time_entries,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Time entries in all workspaces together.",
-)
-@click.option(
-    "--days",
-    default=Scale.days,
-    show_default=True,
-    type=click.IntRange(1),
-    help="Days of history the time entries cover.",
-)
+@_scale_options
 @click.option(
     "--rate-limit",
     default=0.0,
@@ -223,6 +172,31 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
     type=click.FloatRange(0),
     help="Delay of a 'slow' fault.",
 )
+@click.option(
+    "--drift",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of records, on every endpoint, served departing from the contract (a field "
+    "dropped, null, retyped or new; a few without their key); see /_emulator/drift.",
+)
+@click.option(
+    "--alias-quirks",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of records whose legacy aliases (wid, uid, pid, tid, cid) are stale or stand "
+    "alone.",
+)
+@click.option(
+    "--utc-only", is_flag=True, help="Spell timestamps in UTC only (no +02:00-style offsets)."
+)
+@click.option("--empty-lists", is_flag=True, help="Answer empty lists as [] instead of null.")
+@click.option(
+    "--admin-token",
+    help="Require this token in the X-Emulator-Admin-Token header on every /_emulator/ "
+    "request; needed to listen beyond localhost.",
+)
 def emulator(
     host: str,
     port: int,
@@ -230,16 +204,6 @@ def emulator(
     partial_token: str,
     seed: int,
     now: float | None,
-    organizations: int,
-    workspaces: int,
-    users: int,
-    groups_per_organization: int,
-    clients_per_workspace: int,
-    projects_per_workspace: int,
-    tasks_per_workspace: int,
-    tags_per_workspace: int,
-    time_entries: int,
-    days: int,
     rate_limit: float,
     burst: int,
     retry_after: bool,
@@ -249,6 +213,12 @@ def emulator(
     restricted: tuple[str, ...],
     faults: dict[str, float],
     slow_seconds: float,
+    drift: float,
+    alias_quirks: float,
+    utc_only: bool,
+    empty_lists: bool,
+    admin_token: str | None,
+    **scale: int,
 ) -> None:
     """Serve a local emulator of the time-tracking API until Ctrl-C.
 
@@ -262,18 +232,7 @@ def emulator(
         partial_token=partial_token,
         seed=seed,
         now=now,
-        scale=Scale(
-            organizations=organizations,
-            workspaces=workspaces,
-            users=users,
-            groups_per_organization=groups_per_organization,
-            clients_per_workspace=clients_per_workspace,
-            projects_per_workspace=projects_per_workspace,
-            tasks_per_workspace=tasks_per_workspace,
-            tags_per_workspace=tags_per_workspace,
-            time_entries=time_entries,
-            days=days,
-        ),
+        scale=Scale(**scale),
         limits=Limits(
             rate_per_second=rate_limit,
             burst=burst,
@@ -284,14 +243,24 @@ def emulator(
             restricted_features=frozenset(restricted),
         ),
         faults=Faults(rates=faults, slow_seconds=slow_seconds),
+        drift=Drift(rate=drift, alias_rate=alias_quirks),
+        offsets=not utc_only,
+        empty_lists_null=not empty_lists,
+        admin_token=admin_token,
     )
     instance = Emulator(config)
 
     def ready(bound: int) -> None:
         click.echo(f"emulator serving at http://{host}:{bound} (envelope /v1, bare /api/v9)")
+        # The emulator's own demo tokens are no secrets (a user needs them to point `run` at
+        # it); a token the user chose may be one used elsewhere: masked.
+        shown = [
+            t if t == default else mask_secret(t)
+            for t, default in ((token, EmulatorConfig.token), (partial_token, "partial-token"))
+        ]
         click.echo(
-            f"tokens: {mask_secret(token)} (everything), {mask_secret(partial_token)} (one "
-            "workspace); ground truth at /_emulator/truth; Ctrl-C stops"
+            f"tokens: {shown[0]} (everything), {shown[1]} (one workspace); ground truth at "
+            "/_emulator/truth; Ctrl-C stops"
         )
 
     serve_forever(instance, host, port, ready)
@@ -387,6 +356,18 @@ _layout = click.option(
     help="Seconds to wait for a spent hourly quota to reset before stopping (default 300).",
 )
 @click.option(
+    "--wait-for-quota",
+    is_flag=True,
+    default=None,
+    help="Sleep through every hourly quota reset until the sync is done, instead of stopping "
+    "(exit 75) with the progress saved.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit non-zero when records that cannot land (no usable key) were rejected.",
+)
+@click.option(
     "--keep-deleted",
     is_flag=True,
     default=None,
@@ -422,6 +403,8 @@ def run(
     workspace_ids: tuple[int, ...],
     requests_per_second: float | None,
     max_quota_wait: float | None,
+    wait_for_quota: bool | None,
+    strict: bool,
     keep_deleted: bool | None,
     report_start_date: str | None,
     report_trailing_days: int | None,
@@ -443,6 +426,7 @@ def run(
         resources=list(resources),
         full_refresh=full_refresh,
         progress_every=progress_every,
+        strict=strict,
         source_args=_source_args(
             base_url=base_url,
             layout=layout,
@@ -450,6 +434,7 @@ def run(
             workspace_ids=workspace_ids,
             requests_per_second=requests_per_second,
             max_quota_wait=max_quota_wait,
+            wait_for_quota=wait_for_quota,
             keep_deleted=keep_deleted,
             report_start_date=_date_option(report_start_date, "--report-start-date"),
             report_trailing_days=report_trailing_days,
@@ -458,10 +443,10 @@ def run(
     summary = run_pipeline(options)
     for line in summary.lines():
         click.echo(line)
-    if summary.stats.errors:
-        for message in summary.stats.errors:
-            click.echo(f"Error: {message}", err=True)
-        raise SystemExit(1)
+    for line in summary.closing_lines():
+        click.echo(line, err=True)
+    if summary.exit_code:
+        raise SystemExit(summary.exit_code)
 
 
 @cli.command()

@@ -29,14 +29,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import orjson
 from aiohttp import web
 
 from timetrack.emulator import views
 from timetrack.emulator.api import report_row_of
 from timetrack.emulator.drift import ALIASES, KEY_FIELDS
 from timetrack.emulator.generator import workspace_user
-from timetrack.emulator.http import ApiError, error_response, json_response
+from timetrack.emulator.http import ErrorReply, error_response, json_object, json_response
 from timetrack.emulator.model import RUNNING, Client, Dataset, Project, Tag, Task
 from timetrack.emulator.timefmt import format_ts, parse_date_or_ts
 
@@ -77,10 +76,10 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
             try:
                 result: web.StreamResponse = await handler(emulator, request)
                 return result
-            except ApiError as error:
+            except ErrorReply as error:
                 return error_response(error)
             except (ValueError, TypeError, KeyError, OverflowError) as error:
-                return error_response(ApiError(400, f"Bad request: {error}"))
+                return error_response(ErrorReply(400, f"Bad request: {error}"))
 
         return run
 
@@ -103,17 +102,17 @@ def add_routes(app: web.Application, emulator: Emulator) -> None:
     )
 
 
-def _refusal(emulator: Emulator, request: web.Request) -> ApiError | None:
+def _refusal(emulator: Emulator, request: web.Request) -> ErrorReply | None:
     """Why an admin request is refused before it reaches its handler, if it is."""
     expected = emulator.config.admin_token
     if expected is not None:
         given = request.headers.get(ADMIN_TOKEN_HEADER, "")
         if not hmac.compare_digest(given.encode(), expected.encode()):
-            return ApiError(401, f"missing or wrong {ADMIN_TOKEN_HEADER} header")
+            return ErrorReply(401, f"missing or wrong {ADMIN_TOKEN_HEADER} header")
     has_body = bool(request.content_length) or request.headers.get("Transfer-Encoding")
     changes = request.method in _CHANGES and (request.method != "DELETE" or has_body)
     if changes and request.content_type != "application/json":
-        return ApiError(415, "admin requests that change things must be application/json")
+        return ErrorReply(415, "admin requests that change things must be application/json")
     return None
 
 
@@ -122,7 +121,7 @@ def _int_path(request: web.Request, name: str, label: str) -> int:
     try:
         return int(request.match_info[name])
     except ValueError:
-        raise ApiError(404, f"Invalid {label} ID") from None
+        raise ErrorReply(404, f"Invalid {label} ID") from None
 
 
 class Scope:
@@ -133,7 +132,7 @@ class Scope:
         if token is not None:
             user = data.user_for_token(token)
             if user is None:
-                raise ApiError(404, "Unknown token")
+                raise ErrorReply(404, "Unknown token")
             self.user_id = user.id
             self.org_ids = set(data.organization_ids_of(user.id))
             self.ws_ids = set(data.workspace_ids_of(user.id))
@@ -305,7 +304,7 @@ async def records(emulator: Emulator, request: web.Request) -> web.Response:
                 mask &= store.col("user_id") == viewer
             items = [views.time_entry(data, int(pos)) for pos in np.flatnonzero(mask)]
     else:
-        raise ApiError(404, f"Unknown entity {entity}")
+        raise ErrorReply(404, f"Unknown entity {entity}")
     return json_response(items)
 
 
@@ -331,13 +330,13 @@ async def clock_get(emulator: Emulator, request: web.Request) -> web.Response:
 def _clock_number(raw: Any, name: str) -> float:
     """A finite number of seconds (or numeric string); 400 otherwise."""
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise ApiError(400, f"{name} must be a number of seconds")
+        raise ErrorReply(400, f"{name} must be a number of seconds")
     try:
         value = float(raw)
     except (ValueError, OverflowError):
-        raise ApiError(400, f"{name} must be a number of seconds") from None
+        raise ErrorReply(400, f"{name} must be a number of seconds") from None
     if not math.isfinite(value):
-        raise ApiError(400, f"{name} must be a finite number of seconds")
+        raise ErrorReply(400, f"{name} must be a finite number of seconds")
     return value
 
 
@@ -347,13 +346,13 @@ async def clock_set(emulator: Emulator, request: web.Request) -> web.Response:
     Everything is checked before anything moves: nonsense (NaN, infinities, times before the
     epoch or after the year 3000, non-boolean `frozen`) is a 400 and leaves the clock as it was.
     """
-    body = await _body(request)
+    body = await json_object(request)
     unknown = set(body) - {"now", "frozen", "advance"}
     if unknown:
-        raise ApiError(400, f"unknown clock field(s): {', '.join(sorted(unknown))}")
+        raise ErrorReply(400, f"unknown clock field(s): {', '.join(sorted(unknown))}")
     frozen = body.get("frozen", False)
     if not isinstance(frozen, bool):
-        raise ApiError(400, "frozen must be true or false")
+        raise ErrorReply(400, "frozen must be true or false")
     target = emulator.clock.now()
     now: float | None = None
     if "now" in body:
@@ -362,13 +361,13 @@ async def clock_set(emulator: Emulator, request: web.Request) -> web.Response:
             try:
                 now = parse_date_or_ts(raw)
             except (ValueError, OverflowError):
-                raise ApiError(400, "now must be unix seconds or an RFC3339 time") from None
+                raise ErrorReply(400, "now must be unix seconds or an RFC3339 time") from None
         else:
             now = _clock_number(raw, "now")
         target = now
     advance = _clock_number(body["advance"], "advance") if "advance" in body else 0.0
     if not 0 <= target + advance <= CLOCK_MAX:
-        raise ApiError(400, "the clock must stay between 1970 and 3000")
+        raise ErrorReply(400, "the clock must stay between 1970 and 3000")
     if now is not None:
         emulator.clock.set(now, frozen=frozen)
     if advance:
@@ -376,21 +375,10 @@ async def clock_set(emulator: Emulator, request: web.Request) -> web.Response:
     return await clock_get(emulator, request)
 
 
-async def _body(request: web.Request) -> Json:
-    raw = await request.read()
-    try:
-        body = orjson.loads(raw) if raw else {}
-    except orjson.JSONDecodeError:
-        raise ApiError(400, "Invalid JSON input") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "JSON body must be an object")
-    return body
-
-
 def _entity_kind(request: web.Request) -> str:
     entity = request.match_info["entity"]
     if entity not in EDITABLE:
-        raise ApiError(404, f"Only {', '.join(EDITABLE)} can be edited here")
+        raise ErrorReply(404, f"Only {', '.join(EDITABLE)} can be edited here")
     return entity
 
 
@@ -438,39 +426,39 @@ def _accepts(kind: Any, value: Any) -> bool:
 def _checked(data: Dataset, cls: type[Any], workspace_id: int, body: Json) -> Json:
     """Validate a create or change body against the entity's fields: names, types, times and
     references (a task's project, a project's client, in the same workspace). Returns the
-    values to set; raises ApiError(400) before anything is changed."""
+    values to set; raises ErrorReply(400) before anything is changed."""
     hints = typing.get_type_hints(cls)
     values: Json = {}
     for key, value in body.items():
         if key not in hints or key in _FIXED:
-            raise ApiError(400, f"Field {key} cannot be set")
+            raise ErrorReply(400, f"Field {key} cannot be set")
         kind = hints[key]
         if key in _TIME_FIELDS and value is not None:
             if isinstance(value, str):
                 try:
                     value = parse_date_or_ts(value)
                 except (ValueError, OverflowError):
-                    raise ApiError(400, f"{key} must be an RFC3339 time or a date") from None
+                    raise ErrorReply(400, f"{key} must be an RFC3339 time or a date") from None
             elif not _accepts(float, value):
-                raise ApiError(400, f"{key} must be an RFC3339 time, a date or unix seconds")
+                raise ErrorReply(400, f"{key} must be an RFC3339 time, a date or unix seconds")
             value = float(value)
             if not 0 <= value <= CLOCK_MAX:
-                raise ApiError(400, f"{key} must lie between 1970 and 3000")
+                raise ErrorReply(400, f"{key} must lie between 1970 and 3000")
         if not _accepts(kind, value):
-            raise ApiError(400, f"{key} has the wrong type ({type(value).__name__})")
+            raise ErrorReply(400, f"{key} has the wrong type ({type(value).__name__})")
         if kind is float and value is not None:
             value = float(value)
         if key == "name" and not value:
-            raise ApiError(400, "name must not be empty")
+            raise ErrorReply(400, "name must not be empty")
         values[key] = value
     if "project_id" in values:
         project = data.projects.get(values["project_id"])
         if project is None or project.workspace_id != workspace_id:
-            raise ApiError(400, "project_id must name a project of this workspace")
+            raise ErrorReply(400, "project_id must name a project of this workspace")
     if values.get("client_id") is not None:
         client = data.clients.get(values["client_id"])
         if client is None or client.workspace_id != workspace_id:
-            raise ApiError(400, "client_id must name a client of this workspace")
+            raise ErrorReply(400, "client_id must name a client of this workspace")
     return values
 
 
@@ -486,8 +474,8 @@ async def entity_create(emulator: Emulator, request: web.Request) -> web.Respons
     entity = _entity_kind(request)
     ws = data.workspaces.get(_int_path(request, "workspace_id", "workspace"))
     if ws is None:
-        raise ApiError(404, "Invalid workspace ID")
-    body = await _body(request)
+        raise ErrorReply(404, "Invalid workspace ID")
+    body = await json_object(request)
     body.pop("workspace_id", None)
     values = _checked(data, EDITABLE[entity], ws.id, body)
     now = emulator.clock.now()
@@ -521,7 +509,7 @@ async def entity_create(emulator: Emulator, request: web.Request) -> web.Respons
         )
     elif entity == "tasks":
         if "project_id" not in values:
-            raise ApiError(400, "A task needs a project_id of this workspace")
+            raise ErrorReply(400, "A task needs a project_id of this workspace")
         item = Task(
             data.new_id("task"),
             ws.id,
@@ -536,7 +524,7 @@ async def entity_create(emulator: Emulator, request: web.Request) -> web.Respons
         )
     else:
         if len(data.workspace_tags[ws.id]) >= 60:
-            raise ApiError(400, "Too many tags in this workspace")
+            raise ErrorReply(400, "Too many tags in this workspace")
         item = Tag(data.new_id("tag"), ws.id, "new-tag", now, creator)
         data.workspace_tags[ws.id].append(item.id)
     _set(item, values, now)
@@ -563,7 +551,7 @@ def _find(emulator: Emulator, request: web.Request) -> tuple[str, Any]:
     except ValueError:
         item = None
     if item is None:
-        raise ApiError(404, f"No such {entity.removesuffix('s')}")
+        raise ErrorReply(404, f"No such {entity.removesuffix('s')}")
     return entity, item
 
 
@@ -571,7 +559,9 @@ async def entity_update(emulator: Emulator, request: web.Request) -> web.Respons
     """Change fields of one client, project, task or tag; `at` moves to now. A field of the
     wrong type, an unknown field or a dangling reference is a 400 and changes nothing."""
     entity, item = _find(emulator, request)
-    values = _checked(emulator.data, EDITABLE[entity], item.workspace_id, await _body(request))
+    values = _checked(
+        emulator.data, EDITABLE[entity], item.workspace_id, await json_object(request)
+    )
     _set(item, values, emulator.clock.now())
     emulator.data.touch()
     return json_response(_render(emulator.data, entity, item))
@@ -609,11 +599,11 @@ async def member_put(emulator: Emulator, request: web.Request) -> web.Response:
     ws = data.workspaces.get(_int_path(request, "workspace_id", "workspace"))
     user_id = _int_path(request, "user_id", "user")
     if ws is None or user_id not in data.users:
-        raise ApiError(404, "Unknown workspace or user")
-    body = await _body(request)
+        raise ErrorReply(404, "Unknown workspace or user")
+    body = await json_object(request)
     role = body.get("role", "user")
     if role not in ("user", "admin"):
-        raise ApiError(400, "role must be 'user' or 'admin'")
+        raise ErrorReply(400, "role must be 'user' or 'admin'")
     now = emulator.clock.now()
     ws.members[user_id] = role
     member = data.workspace_users.get((ws.id, user_id))
@@ -637,7 +627,7 @@ async def member_delete(emulator: Emulator, request: web.Request) -> web.Respons
     data = emulator.data
     ws = data.workspaces.get(_int_path(request, "workspace_id", "workspace"))
     if ws is None:
-        raise ApiError(404, "Unknown workspace")
+        raise ErrorReply(404, "Unknown workspace")
     user_id = _int_path(request, "user_id", "user")
     ws.members.pop(user_id, None)
     data.workspace_users.pop((ws.id, user_id), None)
@@ -677,7 +667,7 @@ async def drift_listing(emulator: Emulator, request: web.Request) -> web.Respons
     viewer = scope.user_id or data.tokens[emulator.config.token]
     wanted = request.query.get("entity")
     if wanted is not None and wanted not in KEY_FIELDS:
-        raise ApiError(404, f"Unknown entity {wanted}")
+        raise ErrorReply(404, f"Unknown entity {wanted}")
     out: Json = {
         "rate": plan.rate,
         "alias_rate": plan.alias_rate,

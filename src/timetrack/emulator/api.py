@@ -1,6 +1,6 @@
 """The public API: one handler per endpoint of the contract, layout-agnostic.
 
-Each handler returns a Reply or raises ApiError; the server wraps it in the layout's envelope.
+Each handler returns a Reply or raises ErrorReply; the server wraps it in the layout's envelope.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import orjson
 from aiohttp import web
 
 from timetrack.emulator import views
 from timetrack.emulator.drift import DriftPlan
-from timetrack.emulator.http import ApiError, Reply, int_param, page_params, tristate
+from timetrack.emulator.http import ErrorReply, Reply, int_param, json_object, page_params, tristate
 from timetrack.emulator.model import (
     NO_ID,
     RUNNING,
@@ -61,16 +60,7 @@ class Ctx:
 
     async def body(self) -> dict[str, Any]:
         """The JSON object body; 400 when it is not one."""
-        raw = await self.request.read()
-        if not raw:
-            return {}
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise ApiError(400, "Invalid JSON input") from None
-        if not isinstance(body, dict):
-            raise ApiError(400, "JSON body must be an object")
-        return body
+        return await json_object(self.request)
 
 
 Handler = Callable[[Ctx], Awaitable[Reply]]
@@ -80,7 +70,7 @@ def _path_id(ctx: Ctx, name: str, label: str) -> int:
     try:
         return int(ctx.request.match_info[name])
     except ValueError:
-        raise ApiError(404, f"Invalid {label} ID") from None
+        raise ErrorReply(404, f"Invalid {label} ID") from None
 
 
 def organization_of(ctx: Ctx) -> tuple[Organization, Membership]:
@@ -88,10 +78,10 @@ def organization_of(ctx: Ctx) -> tuple[Organization, Membership]:
     org_id = _path_id(ctx, "organization_id", "organization")
     org = ctx.data.organizations.get(org_id)
     if org is None:
-        raise ApiError(404, "Invalid organization ID")
+        raise ErrorReply(404, "Invalid organization ID")
     member = ctx.data.memberships[org_id].get(ctx.user.id)
     if member is None or member.inactive:
-        raise ApiError(403, "User does not have access to this resource.")
+        raise ErrorReply(403, "User does not have access to this resource.")
     return org, member
 
 
@@ -100,15 +90,15 @@ def workspace_of(ctx: Ctx) -> Workspace:
     ws_id = _path_id(ctx, "workspace_id", "workspace")
     ws = ctx.data.workspaces.get(ws_id)
     if ws is None:
-        raise ApiError(404, "Invalid workspace ID")
+        raise ErrorReply(404, "Invalid workspace ID")
     if ctx.user.id not in ws.members:
-        raise ApiError(403, "User does not have access to this resource.")
+        raise ErrorReply(403, "User does not have access to this resource.")
     return ws
 
 
 def _feature_gate(ctx: Ctx, org: Organization, feature: str) -> None:
     if feature in ctx.restricted_features and org.plan.id == 0:
-        raise ApiError(402, "This feature is not available on your organization's plan.")
+        raise ErrorReply(402, "This feature is not available on your organization's plan.")
 
 
 def _since(ctx: Ctx) -> int | None:
@@ -166,21 +156,21 @@ async def me_time_entries(ctx: Ctx) -> Reply:
         deleted = store.col("deleted_us")[rows] != 0
         if "since" in query:
             if "before" in query:
-                raise ApiError(400, "since and before cannot be used together")
+                raise ErrorReply(400, "since and before cannot be used together")
             since = int_param(query, "since")
             assert since is not None
             if since < ctx.now - HISTORY_DAYS * DAY:
-                raise ApiError(400, "since cannot be older than 3 months")
+                raise ErrorReply(400, "since cannot be older than 3 months")
             keep = store.col("at_us")[rows] >= since * 1_000_000
         elif "start_date" in query or "end_date" in query:
             if "start_date" not in query or "end_date" not in query:
-                raise ApiError(400, "start_date and end_date must be given together")
+                raise ErrorReply(400, "start_date and end_date must be given together")
             begin = _parse_time(query["start_date"], "start_date")
             end = _parse_time(query["end_date"], "end_date")
             if begin < oldest:
-                raise ApiError(400, f"start_date must not be earlier than {format_date(oldest)}")
+                raise ErrorReply(400, f"start_date must not be earlier than {format_date(oldest)}")
             if end < begin:
-                raise ApiError(400, "end_date must not be earlier than start_date")
+                raise ErrorReply(400, "end_date must not be earlier than start_date")
             keep = ~deleted & (start >= begin) & (start < end)
         elif "before" in query:
             before = _parse_time(query["before"], "before")
@@ -200,7 +190,7 @@ def _parse_time(text: str, name: str) -> float:
     try:
         return parse_date_or_ts(text)
     except ValueError:
-        raise ApiError(400, f"{name} must be a date (YYYY-MM-DD) or an RFC3339 time") from None
+        raise ErrorReply(400, f"{name} must be a date (YYYY-MM-DD) or an RFC3339 time") from None
 
 
 async def organization(ctx: Ctx) -> Reply:
@@ -351,18 +341,18 @@ def _tag_bits(ctx: Ctx, ws: Workspace, body: dict[str, Any]) -> int | None:
     names = body.get("tags") or []
     tag_ids = body.get("tag_ids") or []
     if not isinstance(names, list) or not isinstance(tag_ids, list):
-        raise ApiError(400, "tags and tag_ids must be lists")
+        raise ErrorReply(400, "tags and tag_ids must be lists")
     order = ctx.data.workspace_tags[ws.id]
     live = [t for t in order if ctx.data.tags[t].server_deleted_at is None]
     by_name = {ctx.data.tags[t].name: t for t in live}
     bits = 0
     for name in names:
         if not isinstance(name, str) or not name:
-            raise ApiError(400, "tags must be non-empty strings")
+            raise ErrorReply(400, "tags must be non-empty strings")
         tag_id = by_name.get(name)
         if tag_id is None:
             if len(order) >= 60:
-                raise ApiError(400, "Too many tags in this workspace")
+                raise ErrorReply(400, "Too many tags in this workspace")
             tag_id = ctx.data.new_id("tag")
             ctx.data.tags[tag_id] = Tag(tag_id, ws.id, name, ctx.now, ctx.user.id)
             ctx.data.touch()
@@ -371,7 +361,7 @@ def _tag_bits(ctx: Ctx, ws: Workspace, body: dict[str, Any]) -> int | None:
         bits |= 1 << order.index(tag_id)
     for tag_id in tag_ids:
         if tag_id not in live:
-            raise ApiError(400, f"Tag {tag_id} does not belong to this workspace")
+            raise ErrorReply(400, f"Tag {tag_id} does not belong to this workspace")
         bits |= 1 << order.index(tag_id)
     return bits
 
@@ -386,28 +376,28 @@ def _entry_values(
         start = int(_parse_time(str(body["start"]), "start"))
         values["start"] = start
     if start is None:
-        raise ApiError(400, "start is required")
+        raise ErrorReply(400, "start is required")
     stop: int | None = current.get("stop")
     if "stop" in body and body["stop"] is not None:
         stop = int(_parse_time(str(body["stop"]), "stop"))
     elif "duration" in body:
         duration = body["duration"]
         if not isinstance(duration, int) or isinstance(duration, bool):
-            raise ApiError(400, "duration must be an integer")
+            raise ErrorReply(400, "duration must be an integer")
         stop = RUNNING if duration < 0 else start + duration
     elif "stop" in body:
         stop = RUNNING
     if stop is None:
-        raise ApiError(400, "duration or stop is required")
+        raise ErrorReply(400, "duration or stop is required")
     if stop != RUNNING and stop < start:
-        raise ApiError(400, "stop must not be before start")
+        raise ErrorReply(400, "stop must not be before start")
     if not MIN_UNIX <= start <= MAX_UNIX or (stop != RUNNING and stop > MAX_UNIX):
-        raise ApiError(400, "start and stop must lie in the years 1 to 9999")
+        raise ErrorReply(400, "start and stop must lie in the years 1 to 9999")
     values["stop"] = stop
     if "description" in body:
         description = body["description"]
         if description is not None and not isinstance(description, str):
-            raise ApiError(400, "description must be a string")
+            raise ErrorReply(400, "description must be a string")
         values["description"] = ctx.data.entries.description_id(description)
     project_id = current.get("project_id", NO_ID)
     if "project_id" in body:
@@ -415,7 +405,7 @@ def _entry_values(
         if project_id != NO_ID:
             project = ctx.data.projects.get(project_id)
             if project is None or project.workspace_id != ws.id or project.server_deleted_at:
-                raise ApiError(400, "Invalid project_id")
+                raise ErrorReply(400, "Invalid project_id")
         values["project_id"] = project_id
     if "task_id" in body or ("project_id" in body and project_id != current.get("project_id")):
         # A task belongs to one project: moving the entry drops a task it does not name anew.
@@ -423,12 +413,12 @@ def _entry_values(
         if task_id != NO_ID:
             task = ctx.data.tasks.get(task_id)
             if task is None or task.workspace_id != ws.id or task.project_id != project_id:
-                raise ApiError(400, "Invalid task_id")
+                raise ErrorReply(400, "Invalid task_id")
         values["task_id"] = task_id
     for flag in ("billable", "duronly"):
         if flag in body:
             if not isinstance(body[flag], bool):
-                raise ApiError(400, f"{flag} must be a boolean")
+                raise ErrorReply(400, f"{flag} must be a boolean")
             values[flag] = body[flag]
     bits = _tag_bits(ctx, ws, body)
     if bits is not None:
@@ -476,10 +466,10 @@ def _entry_of(ctx: Ctx, ws: Workspace) -> int:
     store = ctx.data.entries
     pos = store.position(entry_id)
     if pos is None or store.value(pos, "workspace_id") != ws.id or store.value(pos, "deleted_us"):
-        raise ApiError(404, "Time entry not found")
+        raise ErrorReply(404, "Time entry not found")
     owner = store.value(pos, "user_id")
     if owner != ctx.user.id and ws.members.get(ctx.user.id) != "admin":
-        raise ApiError(403, "User does not have access to this resource.")
+        raise ErrorReply(403, "User does not have access to this resource.")
     return pos
 
 
@@ -504,7 +494,7 @@ async def stop_time_entry(ctx: Ctx) -> Reply:
     with store.lock:
         pos = _entry_of(ctx, ws)
         if store.value(pos, "stop") != RUNNING:
-            raise ApiError(409, "Time entry is already stopped")
+            raise ErrorReply(409, "Time entry is already stopped")
         stop = max(int(ctx.now), store.value(pos, "start"))
         store.update(pos, {"stop": stop, "at_us": int(ctx.now * 1_000_000)})
         return Reply(_entry_out(ctx, pos))
@@ -528,20 +518,20 @@ async def report_search(ctx: Ctx) -> Reply:
     _feature_gate(ctx, ctx.data.organizations[ws.organization_id], "reports")
     body = await ctx.body()
     if not body.get("start_date"):
-        raise ApiError(400, "start_date is required")
+        raise ErrorReply(400, "start_date is required")
     try:
         begin = parse_date(str(body["start_date"]))
         end = parse_date(str(body.get("end_date") or format_date(ctx.now)))
     except ValueError:
-        raise ApiError(400, "start_date and end_date must be dates (YYYY-MM-DD)") from None
+        raise ErrorReply(400, "start_date and end_date must be dates (YYYY-MM-DD)") from None
     if end < begin:
-        raise ApiError(400, "end_date must not be earlier than start_date")
+        raise ErrorReply(400, "end_date must not be earlier than start_date")
     if (end - begin) / DAY > REPORT_MAX_SPAN_DAYS:
-        raise ApiError(400, f"Maximum allowed date range is {REPORT_MAX_SPAN_DAYS} days")
+        raise ErrorReply(400, f"Maximum allowed date range is {REPORT_MAX_SPAN_DAYS} days")
     page_size = int_param(body, "page_size", 50)
     assert page_size is not None
     if page_size < 1:
-        raise ApiError(400, "page_size must be at least 1")
+        raise ErrorReply(400, "page_size must be at least 1")
     page_size = min(page_size, 1000)
     first_id = int_param(body, "first_id", 0) or 0
     first_row = int_param(body, "first_row_number", 1) or 1

@@ -16,18 +16,39 @@ FAULT_KINDS = ("429", "500", "502", "503", "504", "slow", "drop", "truncate")
 
 @dataclass(frozen=True)
 class Scale:
-    """How much data the generator makes."""
+    """How much data the generator makes; each field's metadata gives the CLI option's help
+    and least value (`timetrack emulator --help` is built from them)."""
 
-    organizations: int = 2
-    workspaces: int = 3
-    users: int = 120
-    groups_per_organization: int = 3
-    clients_per_workspace: int = 8
-    projects_per_workspace: int = 160
-    tasks_per_workspace: int = 120
-    tags_per_workspace: int = 8
-    time_entries: int = 4000
-    days: int = 120
+    organizations: int = field(default=2, metadata={"help": "Organizations.", "min": 1})
+    workspaces: int = field(
+        default=3, metadata={"help": "Workspaces, spread over the organizations.", "min": 1}
+    )
+    users: int = field(
+        default=120, metadata={"help": "Users, spread over the organizations.", "min": 3}
+    )
+    groups_per_organization: int = field(
+        default=3, metadata={"help": "Groups in each organization.", "min": 0}
+    )
+    clients_per_workspace: int = field(
+        default=8, metadata={"help": "Clients in each workspace (a quarter archived).", "min": 0}
+    )
+    projects_per_workspace: int = field(
+        default=160,
+        metadata={"help": "Projects in each workspace (some inactive, some deleted).", "min": 0},
+    )
+    tasks_per_workspace: int = field(
+        default=120,
+        metadata={"help": "Tasks in each workspace (some inactive, some deleted).", "min": 0},
+    )
+    tags_per_workspace: int = field(
+        default=8, metadata={"help": "Tags in each workspace.", "min": 1, "max": 60}
+    )
+    time_entries: int = field(
+        default=4000, metadata={"help": "Time entries in all workspaces together.", "min": 0}
+    )
+    days: int = field(
+        default=120, metadata={"help": "Days of history the time entries cover.", "min": 1}
+    )
 
     def validate(self) -> None:
         """Refuse sizes the data model cannot hold."""

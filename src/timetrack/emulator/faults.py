@@ -1,4 +1,5 @@
-"""Fault injection, reproducible from the seed whatever the order requests arrive in.
+"""Fault injection, reproducible from the seed whatever the order requests arrive in: which
+fault hits a request, and what each fault does to it.
 
 The draw for a request depends on the seed, the request itself and how many identical requests
 came before it, so a retry gets a fresh draw and two runs of the same client see the same faults.
@@ -6,11 +7,31 @@ came before it, so a retry gets a fresh draw and two runs of the same client see
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 from collections import Counter
 
+from aiohttp import web
+
 from timetrack.emulator.config import FAULT_KINDS, Faults
+from timetrack.emulator.http import json_response
+
+FAULT_MESSAGES = {
+    "429": "Too Many Requests",
+    "500": "Internal Server Error",
+    "502": "Bad Gateway",
+    "503": "Service Unavailable",
+    "504": "Gateway Timeout",
+}
+"""The faults that answer with an HTTP status, and their bodies."""
+
+
+def status_fault(kind: str, headers: dict[str, str], send_retry_after: bool) -> web.Response:
+    """The answer of a status fault (a gateway's, before the API sees the request)."""
+    if send_retry_after and kind in ("429", "503"):
+        headers = {**headers, "Retry-After": "1"}
+    return json_response(FAULT_MESSAGES[kind], int(kind), headers)
 
 
 class FaultPlan:
@@ -47,3 +68,21 @@ class FaultPlan:
                     self.injected[kind] += 1
                 return kind
         return None
+
+    async def before_answer(self, kind: str | None, request: web.Request) -> str | None:
+        """Apply a fault that acts before the answer: a slow one waits (then answers normally),
+        a dropped one closes the connection without an answer. Returns the fault still to act."""
+        if kind == "slow":
+            await asyncio.sleep(self.faults.slow_seconds)
+            return None
+        if kind == "drop":
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
+        return kind
+
+    def after_answer(self, kind: str | None, response: web.StreamResponse) -> None:
+        """Apply a fault that acts on the answer: a truncated one loses half its JSON body."""
+        if kind == "truncate" and isinstance(response, web.Response) and response.body:
+            raw = bytes(response.body)  # type: ignore[arg-type]
+            response.body = raw[: max(1, len(raw) // 2)]

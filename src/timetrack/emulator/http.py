@@ -9,8 +9,9 @@ import orjson
 from aiohttp import web
 
 
-class ApiError(Exception):
-    """An error answer: status and a message sent as a JSON string body."""
+class ErrorReply(Exception):
+    """An error answer: status and a message sent as a JSON string body. (Named apart from
+    `timetrack.errors.ApiError`, the source's error for such an answer.)"""
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -44,11 +45,25 @@ def json_response(
     )
 
 
-def error_response(error: ApiError) -> web.Response:
+def error_response(error: ErrorReply) -> web.Response:
     """The service's error shape: a JSON string, or nothing for 401."""
     if error.status == 401:
         return web.Response(status=401, headers=error.headers)
     return json_response(error.message, error.status, error.headers)
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """A request's JSON object body ({} when empty); 400 when it is not one."""
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ErrorReply(400, "Invalid JSON input") from None
+    if not isinstance(body, dict):
+        raise ErrorReply(400, "JSON body must be an object")
+    return body
 
 
 def int_param(query: dict[str, str] | Any, name: str, default: int | None = None) -> int | None:
@@ -57,11 +72,11 @@ def int_param(query: dict[str, str] | Any, name: str, default: int | None = None
     if raw is None or raw == "":
         return default
     if isinstance(raw, bool):
-        raise ApiError(400, f"{name} must be an integer")
+        raise ErrorReply(400, f"{name} must be an integer")
     try:
         return int(raw)
     except (TypeError, ValueError):
-        raise ApiError(400, f"{name} must be an integer") from None
+        raise ErrorReply(400, f"{name} must be an integer") from None
 
 
 def page_params(query: Any, default_per_page: int, max_per_page: int) -> tuple[int, int]:
@@ -70,9 +85,9 @@ def page_params(query: Any, default_per_page: int, max_per_page: int) -> tuple[i
     per_page = int_param(query, "per_page", default_per_page)
     assert page is not None and per_page is not None
     if page < 1:
-        raise ApiError(400, "page must be at least 1")
+        raise ErrorReply(400, "page must be at least 1")
     if per_page < 1:
-        raise ApiError(400, "per_page must be at least 1")
+        raise ErrorReply(400, "per_page must be at least 1")
     return page, min(per_page, max_per_page)
 
 
@@ -80,5 +95,5 @@ def tristate(query: Any, name: str, default: str, values: tuple[str, ...]) -> st
     """A filter with a closed set of values (`status`, `active`)."""
     value = str(query.get(name, default)).lower()
     if value not in values:
-        raise ApiError(400, f"{name} must be one of: {', '.join(values)}")
+        raise ErrorReply(400, f"{name} must be one of: {', '.join(values)}")
     return value

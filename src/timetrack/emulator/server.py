@@ -3,7 +3,6 @@ faults, authentication, the rate limit and the quota in the order the real servi
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import math
@@ -20,9 +19,9 @@ from timetrack.emulator.api import PREFIXES, REPORT_PATHS, ROUTES, Ctx, Handler,
 from timetrack.emulator.clock import Clock
 from timetrack.emulator.config import EmulatorConfig
 from timetrack.emulator.drift import DriftPlan
-from timetrack.emulator.faults import FaultPlan
+from timetrack.emulator.faults import FAULT_MESSAGES, FaultPlan, status_fault
 from timetrack.emulator.generator import generate
-from timetrack.emulator.http import ApiError, error_response, json_response
+from timetrack.emulator.http import ErrorReply, error_response
 from timetrack.emulator.limits import HourlyQuota, LeakyBucket, QuotaState
 from timetrack.emulator.model import User
 
@@ -99,16 +98,16 @@ class Emulator:
     def _authenticate(self, request: web.Request) -> tuple[str, User]:
         header = request.headers.get("Authorization")
         if not header:
-            raise ApiError(401, "", {"X-Authorization-Missing": "true"})
+            raise ErrorReply(401, "", {"X-Authorization-Missing": "true"})
         scheme, _, encoded = header.partition(" ")
         try:
             decoded = base64.b64decode(encoded, validate=True).decode()
         except ValueError:
-            raise ApiError(403, "Incorrect username and/or password") from None
+            raise ErrorReply(403, "Incorrect username and/or password") from None
         token, _, password = decoded.partition(":")
         user = self.data.user_for_token(token)
         if scheme.lower() != "basic" or password != "api_token" or user is None:
-            raise ApiError(403, "Incorrect username and/or password")
+            raise ErrorReply(403, "Incorrect username and/or password")
         return token, user
 
     def _quota_bucket(self, request: web.Request, bucket: str) -> tuple[str | None, int]:
@@ -141,20 +140,13 @@ class Emulator:
         body = await request.read()
         digest = hashlib.blake2b(body, digest_size=8).hexdigest()
         fault = self.faults.draw(f"{request.method} {request.path_qs} {digest}")
-        if fault == "slow":
-            await asyncio.sleep(self.config.faults.slow_seconds)
-            fault = None
         if fault == "drop":
             self.log.record(route, request.method, request.path, "dropped")
-            if request.transport is not None:
-                request.transport.abort()
-            raise asyncio.CancelledError
+        fault = await self.faults.before_answer(fault, request)
         response = await self._answer(handler, envelope, bucket, request, fault)
         # The Date header tells the service's time, as a real server's does: the settable clock.
         response.headers["Date"] = formatdate(self.clock.now(), usegmt=True)
-        if fault == "truncate" and isinstance(response, web.Response) and response.body:
-            raw = bytes(response.body)  # type: ignore[arg-type]
-            response.body = raw[: max(1, len(raw) // 2)]
+        self.faults.after_answer(fault, response)
         self.log.record(route, request.method, request.path, str(response.status))
         return response
 
@@ -164,8 +156,8 @@ class Emulator:
         limits = self.config.limits
         try:
             token, user = self._authenticate(request)
-        except ApiError as error:
-            if fault in _FAULT_MESSAGES:  # the gateway fails before anyone checks credentials
+        except ErrorReply as error:
+            if fault in FAULT_MESSAGES:  # the gateway fails before anyone checks credentials
                 return self._fault(fault or "", {})
             return error_response(error)
         window, limit = self._quota_bucket(request, bucket)
@@ -173,13 +165,13 @@ class Emulator:
         # Every answer to a known token carries the quota headers; only counted requests
         # (those that reach the API) use the quota up.
         peek = self.quota.charge(token, window, limit, self.clock.now(), enforce=True, count=False)
-        if fault in _FAULT_MESSAGES:
+        if fault in FAULT_MESSAGES:
             return self._fault(fault or "", _quota_headers(peek))
         wait = self.bucket.admit(token)
         if wait is not None:
             retry = {"Retry-After": str(max(1, math.ceil(wait)))} if limits.send_retry_after else {}
             return error_response(
-                ApiError(429, "Too Many Requests", {**retry, **_quota_headers(peek)})
+                ErrorReply(429, "Too Many Requests", {**retry, **_quota_headers(peek)})
             )
         counted = window is not None
         state = self.quota.charge(
@@ -188,7 +180,7 @@ class Emulator:
         quota_headers = _quota_headers(state)
         if not state.allowed:
             return error_response(
-                ApiError(
+                ErrorReply(
                     402,
                     "You have hit your hourly limit for API calls. "
                     f"Try again in {state.resets_in} seconds.",
@@ -200,7 +192,7 @@ class Emulator:
         )
         try:
             reply = await handler(ctx)
-        except ApiError as error:
+        except ErrorReply as error:
             if error.status != 402:
                 # The plain 402 of a feature not on the plan is told apart by lacking them.
                 error.headers.update(quota_headers)
@@ -224,19 +216,8 @@ class Emulator:
         )
 
     def _fault(self, fault: str, headers: dict[str, str]) -> web.Response:
-        if self.config.limits.send_retry_after and fault in ("429", "503"):
-            headers = {**headers, "Retry-After": "1"}
-        return json_response(_FAULT_MESSAGES[fault], int(fault), headers)
+        return status_fault(fault, headers, self.config.limits.send_retry_after)
 
 
 def _quota_headers(state: QuotaState) -> dict[str, str]:
     return {"X-Quota-Remaining": str(state.remaining), "X-Quota-Resets-In": str(state.resets_in)}
-
-
-_FAULT_MESSAGES = {
-    "429": "Too Many Requests",
-    "500": "Internal Server Error",
-    "502": "Bad Gateway",
-    "503": "Service Unavailable",
-    "504": "Gateway Timeout",
-}
