@@ -1,14 +1,22 @@
-"""`timetrack check`: does the token work, and what does it reach?"""
+"""`timetrack check`: does the token work, what does it reach, and what will a first sync cost?"""
 
 from __future__ import annotations
 
+import math
+from datetime import date
 from typing import Any
 
 import dlt
 
-from timetrack.errors import ConfigurationError
+from timetrack.errors import NO_TOKEN, ConfigurationError
 from timetrack.source import settings
-from timetrack.source.client import ApiClient, ClientSettings
+from timetrack.source.client import ApiClient, ClientSettings, header, is_object
+from timetrack.source.discovery import Discovery
+from timetrack.source.reports import PAGE_SIZE, WINDOW_DAYS
+
+PLAN_QUOTAS = {0: 30, 1: 240, 2: 600}
+"""Requests an hour by pricing plan id, as the contract gives them (ours: the service does not
+send the limit itself, only what is left of it)."""
 
 
 def _setting(name: str, given: Any, default: Any) -> Any:
@@ -19,13 +27,11 @@ def _setting(name: str, given: Any, default: Any) -> Any:
 
 
 def check_token(base_url: str | None = None, layout: str | None = None) -> list[str]:
-    """Lines describing the token's user, organizations and workspaces; raises on any fault."""
+    """Lines describing the token's user, organizations (with their quota now and what a first
+    sync needs) and workspaces; raises on any fault."""
     token: Any = dlt.secrets.get("sources.timetrack.api_token")
     if not token:
-        raise ConfigurationError(
-            "no API token: set SOURCES__TIMETRACK__API_TOKEN or api_token in "
-            ".dlt/secrets.toml under [sources.timetrack]"
-        )
+        raise ConfigurationError(NO_TOKEN)
     client = ApiClient(
         str(token),
         ClientSettings(
@@ -37,15 +43,39 @@ def check_token(base_url: str | None = None, layout: str | None = None) -> list[
             max_quota_wait=0,
         ),
     )
-    me = client.get("/me")
-    organizations = client.get("/me/organizations") or []
-    workspaces = client.get("/me/workspaces") or []
+    me = client.get("/me", shape=is_object)
+    discovery = Discovery(client)
+    organizations = discovery.organizations()
+    workspaces = discovery.workspaces()
+    start = str(_setting("report_start_date", None, settings.REPORT_HISTORY_START))
+    windows = math.ceil((date.today() - date.fromisoformat(start)).days / (WINDOW_DAYS + 1)) + 1
     lines = [
         f"token OK: user {me.get('fullname')} (id {me.get('id')}) at {client.config.base_url}",
         f"organizations: {len(organizations)}",
     ]
     for org in organizations:
-        lines.append(f"  {org['id']}  {org.get('name')}")
+        org_id = org.get("id")
+        own = [w for w in workspaces if w.get("organization_id") == org_id]
+        count = org.get("user_count")
+        users = count if isinstance(count, int) else 0
+        # At least: statistics, clients, tags, members, projects, tasks and the report's
+        # windows per workspace; users' pages and groups per organization. A report page holds
+        # up to 1,000 entries, which the service does not count in advance.
+        needed = len(own) * (6 + windows) + math.ceil(max(users, 1) / settings.PER_PAGE) + 1
+        _, headers = client.request("GET", client.url(f"/organizations/{org_id}"))
+        left = header(headers, "quota-remaining")
+        resets = header(headers, "quota-resets-in")
+        plan = PLAN_QUOTAS.get(org.get("pricing_plan_id"))  # type: ignore[arg-type]
+        lines.append(f"  {org_id}  {org.get('name')}")
+        lines.append(
+            f"      quota: {plan or 'unknown'} requests an hour on its plan; {left or '?'} left "
+            f"now (resets in {resets or '?'} s)"
+        )
+        hours = f", about {math.ceil(needed / plan)} h at that quota" if plan else ""
+        lines.append(
+            f"      a first sync needs at least {needed} requests (plus one per {PAGE_SIZE:,} "
+            f"report entries){hours}"
+        )
     lines.append(f"workspaces: {len(workspaces)}")
     for ws in workspaces:
         lines.append(f"  {ws['id']}  {ws.get('name')}  (organization {ws.get('organization_id')})")
