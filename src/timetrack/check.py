@@ -7,10 +7,12 @@ from datetime import date
 from typing import Any
 
 import dlt
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from timetrack.errors import NO_TOKEN, ConfigurationError
 from timetrack.source import settings
-from timetrack.source.client import ApiClient, ClientSettings, header, is_object
+from timetrack.source.client import header, is_object
+from timetrack.source.core import configured_client
 from timetrack.source.discovery import Discovery
 from timetrack.source.reports import PAGE_SIZE, WINDOW_DAYS
 
@@ -19,35 +21,23 @@ PLAN_QUOTAS = {0: 30, 1: 240, 2: 600}
 send the limit itself, only what is left of it)."""
 
 
-def _setting(name: str, given: Any, default: Any) -> Any:
-    if given is not None:
-        return given
-    value: Any = dlt.config.get(f"sources.timetrack.{name}")
-    return default if value is None else value
-
-
 def check_token(base_url: str | None = None, layout: str | None = None) -> list[str]:
     """Lines describing the token's user, organizations (with their quota now and what a first
     sync needs) and workspaces; raises on any fault."""
-    token: Any = dlt.secrets.get("sources.timetrack.api_token")
-    if not token:
-        raise ConfigurationError(NO_TOKEN)
-    client = ApiClient(
-        str(token),
-        ClientSettings(
-            base_url=str(_setting("base_url", base_url, settings.DEFAULT_BASE_URL)),
-            layout=_setting("layout", layout, "envelope"),
-            requests_per_second=0,
-            max_retries=1,
-            backoff_factor=0.5,
-            max_quota_wait=0,
-        ),
-    )
+    given = {k: v for k, v in (("base_url", base_url), ("layout", layout)) if v is not None}
+    try:
+        # A quick look: no pacing, one retry, no quota waits.
+        client = configured_client(
+            **given, requests_per_second=0, max_retries=1, backoff_factor=0.5, max_quota_wait=0
+        )
+    except ConfigFieldMissingException:
+        raise ConfigurationError(NO_TOKEN) from None
     me = client.get("/me", shape=is_object)
     discovery = Discovery(client)
     organizations = discovery.organizations()
     workspaces = discovery.workspaces()
-    start = str(_setting("report_start_date", None, settings.REPORT_HISTORY_START))
+    configured: Any = dlt.config.get("sources.timetrack.report_start_date")
+    start = str(configured or settings.REPORT_HISTORY_START)
     windows = math.ceil((date.today() - date.fromisoformat(start)).days / (WINDOW_DAYS + 1)) + 1
     lines = [
         f"token OK: user {me.get('fullname')} (id {me.get('id')}) at {client.config.base_url}",

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
 from timetrack import __version__
 from timetrack.emulator.config import FAULT_KINDS, Drift, EmulatorConfig, Faults, Limits, Scale
 from timetrack.errors import TimetrackError, mask_secret
+
+if TYPE_CHECKING:
+    from timetrack.source.core import SourceArgs
 
 
 class _Group(click.Group):
@@ -275,14 +278,14 @@ def _date_option(value: str | None, name: str) -> str | None:
         raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=name) from None
 
 
-def _source_args(**given: Any) -> dict[str, Any]:
+def _source_args(**given: Any) -> SourceArgs:
     """Only the options the user gave: the rest comes from dlt's configuration."""
     out: dict[str, Any] = {}
     for key, value in given.items():
         if value is None or value == ():
             continue
         out[key] = list(value) if isinstance(value, tuple) else value
-    return out
+    return cast("SourceArgs", out)
 
 
 _base_url = click.option(

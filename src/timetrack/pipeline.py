@@ -28,6 +28,7 @@ from timetrack.errors import (
     mask_secret,
 )
 from timetrack.source import RequestStats, source_tables, timetrack_source
+from timetrack.source.core import SourceArgs
 from timetrack.source.endpoints import REJECTED_TABLE
 
 EXIT_OK, EXIT_FAILED, EXIT_QUOTA, EXIT_INTERRUPTED = 0, 1, 75, 130
@@ -48,7 +49,7 @@ class RunOptions:
     progress_every: float = 10.0
     strict: bool = False
     """Exit non-zero when records were rejected."""
-    source_args: dict[str, Any] = field(default_factory=dict)
+    source_args: SourceArgs = field(default_factory=lambda: SourceArgs())
     """Overrides of the source's settings (api_token, base_url, layout, ...)."""
 
 

@@ -7,10 +7,11 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import dlt
 import orjson
+from dlt.common.configuration.inject import with_config
 from dlt.sources import DltResource
 
 from timetrack.errors import (
@@ -44,6 +45,42 @@ from timetrack.source.schema import (
 
 _EARLIEST = re.compile(r"not be earlier than (\d{4}-\d{2}-\d{2})")
 _SINCE_TOO_OLD = "since cannot be older"
+
+
+class SourceArgs(TypedDict, total=False):
+    """Settings of `timetrack_source` given in code; what is left out comes from dlt's
+    configuration (`sources.timetrack.*`)."""
+
+    api_token: str
+    base_url: str
+    layout: str
+    organization_ids: list[int]
+    workspace_ids: list[int]
+    requests_per_second: float
+    max_quota_wait: float
+    wait_for_quota: bool
+    max_retries: int
+    backoff_factor: float
+    time_entries_start: str
+    report_start_date: str
+    report_trailing_days: int
+    keep_deleted: bool
+
+
+@with_config(sections=("sources", "timetrack"))
+def configured_client(
+    api_token: str = dlt.secrets.value,
+    base_url: str = settings.DEFAULT_BASE_URL,
+    layout: str = "envelope",
+    **overrides: Any,
+) -> ApiClient:
+    """A client resolved the way the source resolves its settings (arguments, then dlt's
+    configuration under `sources.timetrack`), for commands that talk to the service outside a
+    run; `overrides` set ClientSettings fields."""
+    return ApiClient(
+        api_token,
+        ClientSettings(base_url=base_url, layout=layout, **overrides),  # type: ignore[arg-type]
+    )
 
 
 @dlt.source(name="timetrack", section="timetrack", max_table_nesting=0)
@@ -509,4 +546,4 @@ def source_tables() -> list[str]:
     return [e.table for e in ENDPOINTS]
 
 
-__all__ = ["BY_TABLE", "source_tables", "timetrack_source"]
+__all__ = ["BY_TABLE", "SourceArgs", "configured_client", "source_tables", "timetrack_source"]
