@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -228,6 +229,29 @@ def _progress(stats: RequestStats, every: float, out: TextIO) -> Iterator[None]:
                 flush=True,
             )
 
+    done_at_last_wait = [0]
+    per_hour_seen = [0]
+
+    def waiting(seconds: float, window: str) -> None:
+        remaining = stats.estimate_remaining() if stats.estimate_remaining else None
+        resumes = datetime.now(UTC) + timedelta(seconds=seconds)
+        # What one hour's quota allowed (a short wait in a sliding window counts less).
+        per_hour_seen[0] = max(per_hour_seen[0], stats.requests - done_at_last_wait[0])
+        per_hour = per_hour_seen[0]
+        done_at_last_wait[0] = stats.requests
+        pause = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+        line = (
+            f"... hourly quota spent ({window}): waiting {pause} until {resumes:%H:%M:%S} UTC; "
+            f"{stats.requests:,} requests done"
+        )
+        if remaining is not None:
+            line += f", about {remaining:,} still needed"
+            if per_hour > 0:
+                finish = resumes + timedelta(hours=max(0, -(-remaining // per_hour) - 1))
+                line += f", done around {finish:%Y-%m-%d %H:%M} UTC"
+        print(line, file=out, flush=True)
+
+    stats.on_quota_wait = waiting
     thread = threading.Thread(target=report, daemon=True)
     if every > 0:
         thread.start()

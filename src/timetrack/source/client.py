@@ -43,6 +43,13 @@ from timetrack.source import settings
 from timetrack.source.settings import Layout
 
 Sleep = Callable[[float], None]
+
+
+def _sleep(seconds: float) -> None:
+    """time.sleep, looked up when called (a test may stand in a clock of its own)."""
+    time.sleep(seconds)
+
+
 Shape = Callable[[Any], bool]
 """Whether a payload has the shape an endpoint answers with."""
 
@@ -111,6 +118,10 @@ class RequestStats:
     """Scopes left for the next run because their quota was spent."""
     stop_reason: str | None = None
     """Set (by Ctrl-C, or by the service failing again and again) to stop sending."""
+    on_quota_wait: Callable[[float, str], None] | None = field(default=None, repr=False)
+    """Told (seconds, quota window) before each quota wait: the run shows its progress."""
+    estimate_remaining: Callable[[], int | None] | None = field(default=None, repr=False)
+    """Requests the run still needs, about; set by the source."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def error(self, message: str) -> None:
@@ -162,9 +173,9 @@ class Pacer:
 
     MARGIN = 1.05
 
-    def __init__(self, rate: float, sleep: Sleep = time.sleep) -> None:
+    def __init__(self, rate: float, sleep: Sleep | None = None) -> None:
         self.interval = self.MARGIN / rate if rate > 0 else 0.0
-        self._sleep = sleep
+        self._sleep = sleep or _sleep
         self._next = 0.0
         self._lock = threading.Lock()
 
@@ -372,7 +383,7 @@ class ApiClient:
         api_token: str,
         config: ClientSettings,
         *,
-        sleep: Sleep = time.sleep,
+        sleep: Sleep | None = None,
         stats: RequestStats | None = None,
     ) -> None:
         if not api_token or not api_token.strip():
@@ -383,7 +394,7 @@ class ApiClient:
         self.organization_of: dict[int, int] = {}
         """Workspace id -> organization id, filled by discovery: the quota is per organization."""
         self._failures_in_a_row = 0
-        self._sleep = sleep
+        self._sleep = sleep or _sleep
         self._pacer = Pacer(config.requests_per_second, sleep)
         self._base = config.base_url.rstrip("/")
         self._session = requests.Session()
@@ -499,6 +510,8 @@ class ApiClient:
                 wait = decision.seconds + 1  # the reset is counted in whole seconds
                 if wait <= self.config.max_quota_wait and quota_waits < self.config.max_quota_waits:
                     quota_waits += 1
+                    if self.stats.on_quota_wait is not None:
+                        self.stats.on_quota_wait(wait, key or where)
                     self._wait(wait)
                     continue
                 error = quota_message(where, decision.seconds, self.server_now())

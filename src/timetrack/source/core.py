@@ -153,6 +153,8 @@ def timetrack_source(
             except ValueError:
                 raise ConfigurationError(f"{name} must be YYYY-MM-DD, not {value!r}") from None
     sync = Sync(client, Discovery(client, organization_ids, workspace_ids), not keep_deleted)
+    sync.report_start = date.fromisoformat(report_start_date or settings.REPORT_HISTORY_START)
+    client.stats.estimate_remaining = sync.estimate_remaining
     readers: dict[str, Callable[[Endpoint], Iterator[Any]]] = {
         "organizations": sync.organizations,
         "workspaces": sync.workspaces,
@@ -192,12 +194,15 @@ def _declare(
     hard_delete: bool,
 ) -> DltResource:
     def rows() -> Iterator[Any]:
+        sync.state = dlt.current.source_state()
         try:
             yield from read(endpoint)
         except QuotaExhaustedError:
             sync.client.stats.defer(endpoint.table)
         except RunStopped:
             return  # what was fetched lands; the state says where to go on
+        finally:
+            sync.finished.add(endpoint.table)
 
     return dlt.resource(
         rows,
@@ -217,6 +222,46 @@ class Sync:
     discovery: Discovery
     hard_delete: bool
     rejects: list[Row] = field(default_factory=list)
+    finished: set[str] = field(default_factory=set)
+    state: dict[str, Any] = field(default_factory=dict)
+    """The source's state, kept from the first resource that ran: the progress estimate reads
+    the report's walks from it outside any resource."""
+    report_start: date = date(2006, 1, 1)
+
+    def estimate_remaining(self) -> int | None:
+        """Requests the run still needs, about: one per scope of each table not read yet (more
+        for long lists), and one per report window not walked yet (more for busy ones)."""
+        try:
+            organizations = len(self.discovery.organization_ids())
+            workspaces = len(self.discovery.workspace_ids())
+            walks = self.state.get("resources", {}).get("report_time_entries", {})
+        except Exception:  # asked before discovery could run: no estimate yet
+            return None
+        today = self.client.server_now().date()
+        needed = 0
+        for endpoint in ENDPOINTS:
+            if endpoint.table in self.finished:
+                continue
+            if endpoint.reader == "report":
+                for workspace_id in self.discovery.workspace_ids():
+                    key = str(workspace_id)
+                    walk = walks.get("walk", {}).get(key)
+                    done = walks.get("complete_through", {}).get(key)
+                    first = (
+                        date.fromisoformat(walk["window"])
+                        if walk
+                        else date.fromisoformat(done)
+                        if done
+                        else self.report_start
+                    )
+                    needed += (today - first).days // 366 + 1
+            elif endpoint.scope == "organization":
+                needed += organizations
+            elif endpoint.scope == "workspace":
+                needed += workspaces
+            else:
+                needed += 1
+        return needed
 
     # --- records that cannot land ------------------------------------------------------------
 
