@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -271,9 +272,15 @@ def message_of(content: bytes, reason: str, status: int) -> str:
 
 
 def classify(
-    method: str, where: str, status: int, headers: Mapping[str, str], content: bytes
+    method: str,
+    where: str,
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    now: datetime | None = None,
 ) -> Decision:
-    """What to do with one answer of the service."""
+    """What to do with one answer of the service; `now` is the service's clock, which a
+    Retry-After date is read against."""
     if 200 <= status < 300:
         if not content:
             return Done(None)
@@ -282,7 +289,7 @@ def classify(
         except orjson.JSONDecodeError:
             return Retry("a truncated or non-JSON body")
     if status in settings.RETRY_STATUSES:
-        return Retry(f"HTTP {status}", delay_seconds(headers.get("Retry-After")))
+        return Retry(f"HTTP {status}", delay_seconds(headers.get("Retry-After"), now))
     message = message_of(content, "", status)
     if status == 402:
         resets = delay_seconds(header(headers, "quota-resets-in"))
@@ -350,6 +357,21 @@ class _Answer:
     headers: Mapping[str, str]
     content: bytes
     reason: str
+
+
+def _cut_off(response: requests.Response, late: threading.Event) -> None:
+    """Shut the socket under a response still being read, so the blocked read ends."""
+    late.set()
+    connection = getattr(response.raw, "connection", None) or getattr(
+        response.raw, "_connection", None
+    )
+    sock = getattr(connection, "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+        response.close()
+    except OSError:
+        pass
 
 
 def _never_connected(error: BaseException) -> bool:
@@ -447,6 +469,10 @@ class ApiClient:
             self.get("/me")
         return datetime.now(UTC) + timedelta(seconds=self._clock_offset or 0.0)
 
+    def _now(self) -> datetime:
+        """The service's clock as last seen in a Date header (ours until one was seen)."""
+        return datetime.now(UTC) + timedelta(seconds=self._clock_offset or 0.0)
+
     def stop(self, reason: str) -> None:
         """Send nothing more: every later request raises RunStopped with this reason."""
         self.stats.stop(reason)
@@ -498,7 +524,9 @@ class ApiClient:
             else:
                 self.stats.count(str(answer.status))
                 self._note_clock(answer.headers)
-                decision = classify(method, where, answer.status, answer.headers, answer.content)
+                decision = classify(
+                    method, where, answer.status, answer.headers, answer.content, self._now()
+                )
                 if isinstance(decision, Done) and shape and not self._fits(decision.body, shape):
                     decision = Retry("an answer of the wrong shape")
             if isinstance(decision, Done):
@@ -514,7 +542,7 @@ class ApiClient:
                         self.stats.on_quota_wait(wait, key or where)
                     self._wait(wait)
                     continue
-                error = quota_message(where, decision.seconds, self.server_now())
+                error = quota_message(where, decision.seconds, datetime.now(UTC))
                 if key is not None:
                     with self.stats.lock:
                         self.stats.quota_stops.setdefault(key, error)
@@ -548,6 +576,7 @@ class ApiClient:
     ) -> _Answer:
         """Send once and read the whole body before the deadline; raises _TransportFailure."""
         deadline = time.monotonic() + self.config.deadline
+        late = threading.Event()
         try:
             response = self._session.request(
                 method,
@@ -557,18 +586,28 @@ class ApiClient:
                 timeout=(min(10.0, self.config.timeout), self.config.timeout),
                 stream=True,
             )
-            with response:
-                chunks = []
-                for chunk in response.iter_content(65536):
-                    chunks.append(chunk)
-                    if time.monotonic() > deadline:
-                        raise _TransportFailure(
-                            f"an answer slower than {self.config.deadline:.0f} s", False
-                        )
-                return _Answer(
-                    response.status_code, response.headers, b"".join(chunks), response.reason
+            # A body that trickles in byte by byte resets the read timeout with every byte: a
+            # watchdog shuts the socket when the whole attempt outlives its deadline.
+            watchdog = threading.Timer(
+                max(0.0, deadline - time.monotonic()), _cut_off, (response, late)
+            )
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                with response:
+                    content = b"".join(response.iter_content(65536))
+            finally:
+                watchdog.cancel()
+            if late.is_set():
+                raise _TransportFailure(
+                    f"an answer slower than {self.config.deadline:.0f} s", False
                 )
+            return _Answer(response.status_code, response.headers, content, response.reason)
         except requests.RequestException as error:
+            if late.is_set():
+                raise _TransportFailure(
+                    f"an answer slower than {self.config.deadline:.0f} s", False
+                ) from None
             # Refused, reset, timed out, or a body shorter than its Content-Length.
             raise _TransportFailure(type(error).__name__, _never_connected(error)) from None
 
@@ -622,14 +661,17 @@ def pages_of(
             path, {**(params or {}), "page": page, "per_page": per_page}, shape=is_list_or_null
         )
         items, total = list_payload(payload)
-        yield page, items
-        count = len(items or [])
-        seen += count
         if items and previous is not None and items == previous:
+            # Checked before the page is handed on: a caller saving "page N done" must not.
             raise ServiceError(
                 f"{where}: the service answered the same page again (it ignores `page`); "
                 "stopped instead of looping"
             )
+        yield page, items
+        count = len(items or [])
+        seen += count
+        if count > per_page:
+            return  # more than a page: the service does not page this list, it sent it all
         if count < per_page or (total is not None and seen >= total):
             return
         if page - first_page >= settings.MAX_PAGES:

@@ -167,6 +167,8 @@ def timetrack_source(
             client,
             sync.discovery,
             sync.reject,
+            sync.known_complete,
+            sync.completed,
             start_date=report_start_date,
             trailing_days=report_trailing_days,
             arrow=arrow,
@@ -223,6 +225,7 @@ class Sync:
     hard_delete: bool
     rejects: list[Row] = field(default_factory=list)
     finished: set[str] = field(default_factory=set)
+    done_now: dict[str, set[str]] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     """The source's state, kept from the first resource that ran: the progress estimate reads
     the report's walks from it outside any resource."""
@@ -247,14 +250,13 @@ class Sync:
                     key = str(workspace_id)
                     walk = walks.get("walk", {}).get(key)
                     done = walks.get("complete_through", {}).get(key)
-                    first = (
-                        date.fromisoformat(walk["window"])
-                        if walk
-                        else date.fromisoformat(done)
-                        if done
-                        else self.report_start
-                    )
-                    needed += (today - first).days // 366 + 1
+                    if walk:
+                        first = date.fromisoformat(walk["from"])
+                        last = date.fromisoformat(walk["before"] or walk["to"])
+                    else:
+                        first = date.fromisoformat(done) if done else self.report_start
+                        last = today
+                    needed += max(0, (last - first).days) // 366 + 1
             elif endpoint.scope == "organization":
                 needed += organizations
             elif endpoint.scope == "workspace":
@@ -292,9 +294,30 @@ class Sync:
         return out
 
     def rejected_rows(self) -> Iterator[list[Row]]:
-        """The rejected records of the run: extracted last, after every other table."""
+        """The rejected records of the run: extracted last, after every other table. Being
+        last, it also closes the backfill cycle, or keeps it open when the run stopped early."""
+        stats = self.client.stats
+        cycle = dlt.current.source_state().setdefault("backfill", {"open": False, "done": {}})
+        if stats.deferred or stats.quota_stops or stats.stop_reason:
+            cycle["open"] = True
+            for table, keys in self.done_now.items():
+                cycle["done"][table] = sorted(set(cycle["done"].get(table, [])) | keys)
+        else:
+            cycle.update(open=False, done={})
         if self.rejects:
             yield self.rejects
+
+    # --- a backfill that takes several runs ---------------------------------------------------
+
+    def known_complete(self, table: str, scope: str) -> bool:
+        """Whether this scope of this table was read whole by an earlier run of a backfill the
+        quota (or Ctrl-C) stopped: until the backfill is done, it is not read again."""
+        cycle = self.state.get("backfill", {})
+        return bool(cycle.get("open")) and scope in cycle.get("done", {}).get(table, ())
+
+    def completed(self, table: str, scope: str) -> None:
+        """Note a scope of a table read whole in this run."""
+        self.done_now.setdefault(table, set()).add(scope)
 
     # --- scopes ------------------------------------------------------------------------------
 
@@ -311,11 +334,14 @@ class Sync:
         )
         for scope_id in ids:
             label = f"{endpoint.table} of {endpoint.scope} {scope_id}"
+            if self.known_complete(endpoint.table, str(scope_id)):
+                continue
             try:
                 for batch in read_scope(scope_id):
                     if batch:
                         self.client.stats.add_rows(endpoint.table, len(batch))
                         yield batch
+                self.completed(endpoint.table, str(scope_id))
             except QuotaExhaustedError:
                 self.client.stats.defer(label)
             except (RunStopped, AuthenticationError):
@@ -340,9 +366,8 @@ class Sync:
 
     def organizations(self, endpoint: Endpoint) -> Iterator[list[Row]]:
         """Every organization in scope, from discovery's one request."""
-        batch = self.rows(
-            self._convert(endpoint, None), self.discovery.organizations(), endpoint.table, "token"
-        )
+        records = [*self.discovery.organizations(), *self.discovery.unusable.get(endpoint.path, [])]
+        batch = self.rows(self._convert(endpoint, None), records, endpoint.table, "token")
         self.client.stats.add_rows(endpoint.table, len(batch))
         if batch:
             yield batch
@@ -353,7 +378,10 @@ class Sync:
         convert = self._convert(endpoint, None)
         known: dict[str, dict[str, Any]] = dlt.current.source_state().setdefault("workspaces", {})
         batch = []
-        for record in self.discovery.workspaces():
+        for record in [
+            *self.discovery.workspaces(),
+            *self.discovery.unusable.get(endpoint.path, []),
+        ]:
             try:
                 row = convert(record)
             except Rejected as rejected:
@@ -502,6 +530,8 @@ class Sync:
         """The token owner's entries: the whole 90-day window first, then changes via `since`.
         A window answered `null` proves nothing, so the next run reads the window again."""
         client = self.client
+        if self.known_complete(endpoint.table, "token"):
+            return
         state = dlt.current.resource_state()
         now = client.server_now()
         records = None
@@ -547,6 +577,7 @@ class Sync:
                 yield gone
         # The next run asks for what changed after this read began, less the overlap.
         state["since"] = int(now.timestamp()) - settings.SINCE_OVERLAP_SECONDS
+        self.completed(endpoint.table, "token")
 
 
 def _latest(batch: list[Row], latest: datetime | None) -> datetime | None:

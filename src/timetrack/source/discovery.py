@@ -22,6 +22,8 @@ class Discovery:
         self.client = client
         self.wanted_organizations = [int(i) for i in organization_ids or []]
         self.wanted_workspaces = [int(i) for i in workspace_ids or []]
+        self.unusable: dict[str, list[Any]] = {}
+        """Records of /me/organizations and /me/workspaces without a usable id, by path."""
         self._lock = threading.Lock()
         self._organizations: list[dict[str, Any]] | None = None
         self._workspaces: list[dict[str, Any]] | None = None
@@ -40,8 +42,10 @@ class Discovery:
             items = self.client.get(path, shape=is_list_or_null)
         if isinstance(items, dict):
             items = items.get("data")
-        # Records without a usable id cannot be read from; the tables reject them with reasons.
-        return [r for r in items or [] if isinstance(r, dict) and as_key(r.get("id")) is not None]
+        usable = [r for r in items or [] if isinstance(r, dict) and as_key(r.get("id")) is not None]
+        # Records without a usable id cannot be read from; their tables reject them with reasons.
+        self.unusable[path] = [r for r in items or [] if not any(r is u for u in usable)]
+        return usable
 
     def organizations(self) -> list[dict[str, Any]]:
         """Organization records in scope: those named, else those of the named workspaces,

@@ -275,6 +275,8 @@ def report_rows(
     client: ApiClient,
     discovery: Discovery,
     reject: Reject,
+    known_complete: Callable[[str, str], bool],
+    completed: Callable[[str, str], None],
     *,
     start_date: str | None,
     trailing_days: int,
@@ -289,6 +291,8 @@ def report_rows(
     now = client.server_now()
     today = now.date()
     for workspace_id in discovery.workspace_ids():
+        if known_complete(TABLE, str(workspace_id)):
+            continue
         try:
             for table in _workspace_rows(
                 client, workspace_id, complete, walks, reject, start_date, trailing_days, now
@@ -296,6 +300,7 @@ def report_rows(
                 # Arrow tables go to Parquet as they are; a destination that loads other
                 # formats (PostgreSQL's CSV cannot hold the tag list) gets rows.
                 yield table if arrow else table.to_pylist()
+            completed(TABLE, str(workspace_id))
         except QuotaExhaustedError:
             client.stats.defer(f"{TABLE} of workspace {workspace_id}")
         except (RunStopped, AuthenticationError):
@@ -324,8 +329,15 @@ def _workspace_rows(
             first = date.fromisoformat(start_date or settings.REPORT_HISTORY_START)
         else:
             first = min(date.fromisoformat(done), today - timedelta(days=trailing_days))
-        walk = {"from": first.isoformat(), "window": first.isoformat(), "cursor": None}
-        walk["reread"] = done is not None
+        walk = {
+            "from": first.isoformat(),
+            "to": (today + timedelta(days=1)).isoformat(),
+            "before": None,  # windows starting on or after this day are done
+            "current": None,  # the window the cursor is in
+            "cursor": None,
+            "reread": done is not None,
+            "started": today.isoformat(),
+        }
         fresh = True
     else:
         fresh = False  # resumed: rows of earlier runs were not seen by this one
@@ -336,17 +348,24 @@ def _workspace_rows(
         landed = {}
     seen: set[int] = set()
     keep = _changed(landed, seen) if landed else None
+    # Newest window first: a run the quota stops still lands the most recent history, and
+    # the empty years at the start of the service come last.
+    todo = [
+        (first_day, last_day)
+        for first_day, last_day in reversed(
+            list(windows(date.fromisoformat(walk["from"]), date.fromisoformat(walk["to"])))
+        )
+        if walk["before"] is None or first_day.isoformat() < walk["before"]
+    ]
     pages = (
         page
-        for window_start, window_end in windows(
-            date.fromisoformat(walk["window"]), today + timedelta(days=1)
-        )
+        for window_start, window_end in todo
         for page in _walk(
             client,
             ws_id,
             window_start,
             window_end,
-            walk["cursor"] if window_start.isoformat() == walk["window"] else None,
+            walk["cursor"] if window_start.isoformat() == walk["current"] else None,
         )
     )
     for page in prefetch(pages):
@@ -355,11 +374,11 @@ def _workspace_rows(
             client.stats.add_rows(TABLE, batch.num_rows)
             yield batch
         walks[key] = walk
-        if page.next_cursor is None:  # the window is done: the next one starts fresh
-            walk["window"] = (page.window_end + timedelta(days=1)).isoformat()
-            walk["cursor"] = None
+        if page.next_cursor is None:  # the window is done
+            walk["before"] = page.window_start.isoformat()
+            walk["current"] = walk["cursor"] = None
         else:
-            walk["window"] = page.window_start.isoformat()
+            walk["current"] = page.window_start.isoformat()
             walk["cursor"] = page.next_cursor
     if walk["reread"] and fresh:
         gone = gone_rows(TABLE, "id", landed, seen, now)
@@ -367,7 +386,8 @@ def _workspace_rows(
             client.stats.add_rows(TABLE, len(gone))
             yield tombstones(gone)
     walks.pop(key, None)
-    complete[key] = today.isoformat()
+    # Complete through the day the walk began: what changed since is in the next re-read.
+    complete[key] = walk["started"]
 
 
 COMPARED = (
