@@ -150,6 +150,9 @@ def compare(entries: int) -> dict[str, Any]:
             )
             print(_line(name, results[name]), flush=True)
         matches = _matches_truth(server.base_url, root / "bench_timetrack.duckdb")
+        unchanged = _variant(
+            "incremental", server.base_url, root / "timetrack", root / "bench_timetrack.duckdb"
+        )
     tt, base, fl = results["timetrack"], results["baseline"], results["floor"]
     figures = {
         "scale": entries,
@@ -169,11 +172,19 @@ def compare(entries: int) -> dict[str, Any]:
         "baseline_peak_rss_mb": round(base["peak_rss_mb"]),
         "floor_peak_rss_mb": round(fl["peak_rss_mb"]),
         "timetrack_requests": tt["requests"],
+        "first_sync_requests_per_100k": round(tt["requests"] * 100_000 / entries),
+        "unchanged_sync_requests": unchanged["requests"],
+        "unchanged_sync_requests_per_100k": round(unchanged["requests"] * 100_000 / entries),
         "tables_match_truth": matches,
     }
     print(
         f"timetrack/baseline: {figures['ratio_vs_baseline']}x rows/s   "
         f"timetrack/floor: {figures['ratio_vs_floor']}x rows/s   tables match truth: {matches}"
+    )
+    print(
+        f"requests per 100,000 entries: first sync {figures['first_sync_requests_per_100k']}, "
+        f"unchanged sync {figures['unchanged_sync_requests_per_100k']} "
+        f"({unchanged['requests']} requests in all)"
     )
     return figures
 

@@ -114,7 +114,7 @@ def floor(base_url: str, db: str, workdir: str) -> dict[str, Any]:
         page = 1
         while True:
             body = get(path, page=page, per_page=200, **params)
-            items = body["data"] if isinstance(body, dict) else body
+            items = (body["data"] if isinstance(body, dict) else body) or []  # null: empty
             insert(
                 f"workspace_{table}" if "workspaces" in path else f"organizations_{table}", items
             )
@@ -122,26 +122,27 @@ def floor(base_url: str, db: str, workdir: str) -> dict[str, Any]:
                 return
             page += 1
 
-    organizations = get("/me/organizations")
-    workspaces = get("/me/workspaces")
+    organizations = get("/me/organizations") or []
+    workspaces = get("/me/workspaces") or []
     insert("organizations", organizations)
     insert("workspaces", workspaces)
     for org in organizations:
         pages(f"/organizations/{org['id']}/users")
-        insert("organizations_groups", get(f"/organizations/{org['id']}/groups"))
+        insert("organizations_groups", get(f"/organizations/{org['id']}/groups") or [])
     today = datetime.now(UTC).date()
     window = {
         "start_date": (today - timedelta(days=90)).isoformat(),
         "end_date": (today + timedelta(days=2)).isoformat(),
     }
-    insert("time_entries", get("/me/time_entries", **window))
+    insert("time_entries", get("/me/time_entries", **window) or [])
     for ws in workspaces:
         ws_id = ws["id"]
         insert("workspace", [{"workspace_id": ws_id, **get(f"/workspaces/{ws_id}/statistics")}])
-        insert("workspace_clients", get(f"/workspaces/{ws_id}/clients", status="both"))
+        insert("workspace_clients", get(f"/workspaces/{ws_id}/clients", status="both") or [])
         pages(f"/workspaces/{ws_id}/projects", active="both")
         pages(f"/workspaces/{ws_id}/tasks", active="both")
-        insert("workspace_tags", get(f"/workspaces/{ws_id}/tags"))
+        insert("workspace_tags", get(f"/workspaces/{ws_id}/tags") or [])
+        insert("workspace_users", get(f"/workspaces/{ws_id}/workspace_users") or [])
         start = date(2006, 1, 1)
         while start <= today + timedelta(days=1):
             end = min(start + timedelta(days=365), today + timedelta(days=1))
@@ -154,7 +155,7 @@ def floor(base_url: str, db: str, workdir: str) -> dict[str, Any]:
                 response = session.post(
                     f"{base_url}/v1/reports/workspace/{ws_id}/search/time_entries", json=body
                 )
-                rows = orjson.loads(response.content)["data"]
+                rows = orjson.loads(response.content)["data"] or []  # null: empty
                 insert(
                     "report_time_entries",
                     [
