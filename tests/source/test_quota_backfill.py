@@ -1,0 +1,380 @@
+"""Issue 9, smaller: a first sync that needs several hours of an organization's hourly API quota.
+
+Every run is made with `max_quota_wait=0` and the emulator's clock is moved 3,700 s between
+runs (the source takes "now" from the service's Date header). Each run must land what it
+fetched and go on where the last one stood, until the dataset equals the truth in about as many
+runs as the quota strictly needs."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import requests
+
+from tests.source.conftest import Sync, db_counts, expected_counts
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
+from timetrack.pipeline import RunSummary
+
+HOUR = 3700
+"""Seconds the clock moves between runs: a little more than the quota's sliding hour."""
+SCALE = Scale(
+    organizations=1,
+    workspaces=2,
+    users=30,
+    groups_per_organization=2,
+    projects_per_workspace=40,
+    tasks_per_workspace=30,
+    time_entries=3000,
+    days=3 * 365,
+)
+"""One organization, two workspaces, 3,000 entries over three years."""
+Q = 30
+"""The quota of the main scenario (a free plan's size): about three hours for a first sync."""
+KEYS = {"organizations_groups": "group_id", "workspace": "workspace_id"}
+REPORT_ROUTE = "POST /v1/reports/workspace/{workspace_id}/search/time_entries"
+HELPER = Path(__file__).with_name("killable_run.py")
+
+
+def _now() -> float:
+    return float(int(time.time()))
+
+
+def _advance(server: EmulatorServer, seconds: float = HOUR) -> None:
+    response = requests.post(
+        server.base_url + "/_emulator/clock", json={"advance": seconds}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+
+
+def _log(server: EmulatorServer) -> dict[str, Any]:
+    log: dict[str, Any] = requests.get(server.base_url + "/_emulator/requests", timeout=30).json()
+    return log
+
+
+def _clear_log(server: EmulatorServer) -> None:
+    requests.delete(server.base_url + "/_emulator/requests", timeout=30)
+
+
+def _records(server: EmulatorServer, entity: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = requests.get(
+        f"{server.base_url}/_emulator/records/{entity}", timeout=120
+    ).json()
+    return found
+
+
+def _duplicates(db: Path) -> dict[str, int]:
+    out = {}
+    with duckdb.connect(str(db), read_only=True) as connection:
+        for table in db_counts(db):
+            key = KEYS.get(table, "id")
+            row = connection.execute(
+                f'select count(*) - count(distinct "{key}") from timetrack."{table}"'
+            ).fetchone()
+            assert row is not None
+            if row[0]:
+                out[table] = int(row[0])
+    return out
+
+
+def _scoped_count(db: Path, table: str, column: str, ids: set[int]) -> int:
+    with duckdb.connect(str(db), read_only=True) as connection:
+        marks = ",".join("?" * len(ids))
+        row = connection.execute(
+            f'select count(*) from timetrack."{table}" where "{column}" in ({marks})', sorted(ids)
+        ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def _requests_of(log: dict[str, Any], ids: set[int]) -> int:
+    """Requests of the log whose path names one of these organization or workspace ids."""
+    total = 0
+    for path, count in log["by_path"].items():
+        numbers = {int(p) for p in path.split()[-1].split("/") if p.isdigit()}
+        if numbers & ids:
+            total += count
+    return total
+
+
+def _runs(
+    sync: Sync, server: EmulatorServer, db: Path, name: str, most: int
+) -> tuple[list[RunSummary], list[int]]:
+    summaries: list[RunSummary] = []
+    rows: list[int] = []
+    for _ in range(most):
+        summary = sync(server.base_url, name=name, max_quota_wait=0)
+        summaries.append(summary)
+        rows.append(sum(db_counts(db).values()))
+        _advance(server)
+        if summary.exit_code != 75:
+            break
+    return summaries, rows
+
+
+def _unlimited_cost(sync: Sync, server: EmulatorServer) -> tuple[dict[str, Any], int]:
+    """The request log of one complete sync without a quota, and the requests of the
+    incremental run an hour later."""
+    first = sync(server.base_url, name="unlimited")
+    assert first.exit_code == 0, first.closing_lines()
+    log = _log(server)
+    _advance(server)
+    _clear_log(server)
+    assert sync(server.base_url, name="unlimited").exit_code == 0
+    incremental = int(_log(server)["total"])
+    return log, incremental
+
+
+def test_a_backfill_under_a_small_quota_converges_run_by_run(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    now = _now()
+    unlimited = make_emulator(EmulatorConfig(now=now, scale=SCALE))
+    log, unlimited_incremental = _unlimited_cost(sync, unlimited)
+    n = int(log["total"])
+    report_pages = int(log["by_route"][REPORT_ROUTE])
+    assert n > 2 * Q, f"the scenario needs several hours: {n} requests for a quota of {Q}"
+
+    stingy = make_emulator(
+        EmulatorConfig(now=now, scale=SCALE, limits=Limits(quota=True, quota_per_hour=Q))
+    )
+    db = tmp_path / "db.duckdb"
+    bound = math.ceil(n / Q) + 1
+    summaries, rows = _runs(sync, stingy, db, "db", most=3 * bound)
+
+    # converged: every table equals the truth, no key twice
+    assert summaries[-1].exit_code == 0, summaries[-1].closing_lines()
+    assert db_counts(db) == expected_counts(stingy.base_url)
+    assert _duplicates(db) == {}
+    # every run before the last was stopped by the quota, with its progress saved
+    for summary in summaries[:-1]:
+        assert summary.exit_code == 75
+        assert set(summary.stats.quota_stops) == {"org:9000001"}
+        assert summary.stats.deferred
+        assert not summary.stats.errors
+    # no landed report page was asked again: as many answered pages as one unlimited walk,
+    # give or take an empty (`null`) page per stop, whose confirming second ask was refused
+    answered = _log(stingy)["by_path_status"]
+    report_ok = sum(
+        count
+        for path, count in answered.items()
+        if "/search/time_entries" in path and path.endswith(" 200")
+    )
+    stops = len(summaries) - 1
+    assert report_pages <= report_ok <= report_pages + stops, (report_ok, report_pages, stops)
+
+    # an incremental run afterwards costs what it costs without a quota
+    _clear_log(stingy)
+    after = sync(stingy.base_url, max_quota_wait=0)
+    assert after.exit_code == 0, after.closing_lines()
+    assert _log(stingy)["total"] <= unlimited_incremental + 2, (
+        _log(stingy)["total"],
+        unlimited_incremental,
+    )
+    assert db_counts(db) == expected_counts(stingy.base_url)
+
+    # as few runs as the quota needs, each landing something new
+    assert len(summaries) <= bound, (
+        f"{len(summaries)} runs for {n} requests at {Q} an hour (at most {bound}); "
+        f"requests per run {[s.stats.requests for s in summaries]}, rows after each {rows}"
+    )
+    # The report walks newest window first, so runs land new rows until only the empty years
+    # at the start of the service are left to walk: a run that lands nothing is never
+    # followed by one that lands something.
+    grew = [b > a for a, b in itertools.pairwise([0, *rows])]
+    assert grew[0] and grew == sorted(grew, reverse=True), (
+        f"a run landed nothing new before history was complete: rows after each run {rows}"
+    )
+
+
+def test_a_free_plan_organization_backfills_while_the_paid_ones_land_at_once(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    now = _now()
+    scale = Scale(
+        organizations=3,
+        workspaces=6,
+        users=30,
+        groups_per_organization=2,
+        projects_per_workspace=20,
+        tasks_per_workspace=20,
+        time_entries=1500,
+        days=2 * 365,
+    )
+    unlimited = make_emulator(EmulatorConfig(now=now, scale=scale))
+    free = next(o["id"] for o in _records(unlimited, "organizations") if o["pricing_plan_id"] == 0)
+    free_ws = {w["id"] for w in _records(unlimited, "workspaces") if w["organization_id"] == free}
+    log, _ = _unlimited_cost(sync, unlimited)
+    n_free = _requests_of(log, {free} | free_ws)
+    assert n_free > 30, f"the free organization must need more than an hour: {n_free} requests"
+
+    planned = make_emulator(EmulatorConfig(now=now, scale=scale, limits=Limits(quota=True)))
+    db = tmp_path / "db.duckdb"
+    bound = math.ceil(n_free / 30) + 1
+    summaries, rows = _runs(sync, planned, db, "db", most=3 * bound)
+
+    first = summaries[0]
+    assert first.exit_code == 75
+    assert set(first.stats.quota_stops) == {f"org:{free}"}
+    named = {
+        int(word) for label in first.stats.deferred for word in label.split() if word.isdigit()
+    }
+    assert named and named <= {free} | free_ws, first.stats.deferred
+    assert summaries[-1].exit_code == 0, summaries[-1].closing_lines()
+    assert db_counts(db) == expected_counts(planned.base_url)
+    assert _duplicates(db) == {}
+    assert len(summaries) <= bound, (len(summaries), bound, rows)
+
+
+def test_two_organizations_one_spent_the_other_lands_in_the_same_run(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    now = _now()
+    scale = Scale(
+        organizations=2,
+        workspaces=3,  # the first organization has two workspaces, the second one
+        users=30,
+        groups_per_organization=2,
+        projects_per_workspace=20,
+        tasks_per_workspace=20,
+        time_entries=1500,
+        days=2 * 365,
+    )
+    unlimited = make_emulator(EmulatorConfig(now=now, scale=scale))
+    workspaces = _records(unlimited, "workspaces")
+    big, small = (o["id"] for o in _records(unlimited, "organizations"))
+    big_ws = {w["id"] for w in workspaces if w["organization_id"] == big}
+    small_ws = {w["id"] for w in workspaces if w["organization_id"] == small}
+    log, _ = _unlimited_cost(sync, unlimited)
+    n_big, n_small = _requests_of(log, {big} | big_ws), _requests_of(log, {small} | small_ws)
+    quota = n_small + 3
+    assert quota < n_big, (n_small, n_big)
+
+    server = make_emulator(
+        EmulatorConfig(now=now, scale=scale, limits=Limits(quota=True, quota_per_hour=quota))
+    )
+    db = tmp_path / "db.duckdb"
+    first = sync(server.base_url, max_quota_wait=0)
+    assert first.exit_code == 75
+    assert set(first.stats.quota_stops) == {f"org:{big}"}
+    named = {
+        int(word) for label in first.stats.deferred for word in label.split() if word.isdigit()
+    }
+    assert named and named <= {big} | big_ws, first.stats.deferred
+    # everything of the small organization landed in this run
+    truth = requests.get(server.base_url + "/_emulator/truth", timeout=60).json()
+    for table, entity, state in (
+        ("workspace_clients", "clients", "live"),
+        ("workspace_projects", "projects", "live"),
+        ("workspace_tasks", "tasks", "live"),
+        ("workspace_tags", "tags", "live"),
+        ("workspace_users", "workspace_users", "live"),
+        ("report_time_entries", "time_entries", "stopped"),
+    ):
+        expected = sum(truth[entity]["by_workspace"][str(w)][state] for w in small_ws)
+        assert _scoped_count(db, table, "workspace_id", small_ws) == expected, table
+    assert _scoped_count(db, "workspace", "workspace_id", small_ws) == len(small_ws)
+    for table, entity, state in (
+        ("organizations_groups", "groups", "live"),
+        ("organizations_users", "organization_users", "total"),
+    ):
+        expected = truth[entity]["by_organization"][str(small)][state]
+        assert _scoped_count(db, table, "organization_id", {small}) == expected, table
+    # and the big one converges later
+    _advance(server)
+    summaries, _ = _runs(sync, server, db, "db", most=6)
+    assert summaries[-1].exit_code == 0, summaries[-1].closing_lines()
+    assert db_counts(db) == expected_counts(server.base_url)
+    assert _duplicates(db) == {}
+
+
+def test_a_plan_change_between_runs(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    """The emulator cannot change an organization's plan while it runs (plans come from the
+    generator, `Limits` is frozen, no admin endpoint changes either); two emulators of the same
+    seed, clock and scale serve the same data, so the plan change is a switch between them."""
+    now = _now()
+    plans = {
+        quota: make_emulator(
+            EmulatorConfig(now=now, scale=SCALE, limits=Limits(quota=True, quota_per_hour=quota))
+        )
+        for quota in (40, 25, 600)
+    }
+    db = tmp_path / "db.duckdb"
+    outcomes = []
+    for quota in (40, 25, 600):  # a downgrade, then an upgrade
+        summary = sync(plans[quota].base_url, max_quota_wait=0)
+        outcomes.append((quota, summary.exit_code, sum(db_counts(db).values())))
+        for server in plans.values():  # one service: its clocks move together
+            _advance(server)
+    assert [code for _, code, _ in outcomes] == [75, 75, 0], outcomes
+    assert outcomes[0][2] <= outcomes[1][2] <= outcomes[2][2], outcomes
+    for server in plans.values():
+        assert db_counts(db) == expected_counts(server.base_url)
+    assert _duplicates(db) == {}
+    # what the first two plans answered was not asked again on the third
+    answered = sum(
+        count
+        for server in plans.values()
+        for path, count in _log(server)["by_path_status"].items()
+        if "/search/time_entries" in path and path.endswith(" 200")
+    )
+    single = make_emulator(EmulatorConfig(now=now, scale=SCALE))
+    sync(single.base_url, name="single")
+    # give or take an empty (`null`) page per stopped run, whose confirming ask was refused
+    once = _log(single)["by_route"][REPORT_ROUTE]
+    assert once <= answered <= once + 2, (answered, once)
+
+
+def _killable(server: EmulatorServer, tmp_path: Path, kill_at: str = "never", n: int = 0) -> int:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(HELPER),
+            server.base_url,
+            str(tmp_path / "db.duckdb"),
+            str(tmp_path / "state"),
+            kill_at,
+            str(n),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if kill_at == "never":
+        assert result.returncode == 0, result.stderr
+    return result.returncode
+
+
+def test_a_resumed_backfill_killed_with_sigkill_converges(
+    make_emulator: Callable[..., EmulatorServer], tmp_path: Path
+) -> None:
+    server = make_emulator(
+        EmulatorConfig(now=_now(), scale=SCALE, limits=Limits(quota=True, quota_per_hour=Q))
+    )
+    db = tmp_path / "db.duckdb"
+    _killable(server, tmp_path)  # stopped by the quota (its default wait is far too short)
+    first = sum(db_counts(db).values())
+    assert 0 < first < sum(expected_counts(server.base_url).values())
+    _advance(server)
+    # the second run resumes the report walk (after discovery and the whole lists) and dies
+    _clear_log(server)
+    assert _killable(server, tmp_path, "extract", 22) == -signal.SIGKILL
+    assert _log(server)["by_route"].get(REPORT_ROUTE, 0) >= 2, "killed inside the report walk"
+    _advance(server)
+    for _ in range(8):
+        _killable(server, tmp_path)
+        _advance(server)
+        if db_counts(db) == expected_counts(server.base_url):
+            break
+    assert db_counts(db) == expected_counts(server.base_url)
+    assert _duplicates(db) == {}
