@@ -276,3 +276,34 @@ class UnkindProxy:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=10)
+
+
+def duckdb_columns(
+    path: Path, dataset: str = "timetrack"
+) -> dict[str, dict[str, tuple[str, bool]]]:
+    """table -> column -> (DuckDB type, nullable) of a dataset in a DuckDB file."""
+    with duckdb.connect(str(path), read_only=True) as db:
+        rows = db.execute(
+            "select table_name, column_name, data_type, is_nullable "
+            "from information_schema.columns where table_schema = ?",
+            [dataset],
+        ).fetchall()
+    return _columns(rows)
+
+
+def postgres_columns(dataset: str) -> dict[str, dict[str, tuple[str, bool]]]:
+    """table -> column -> (PostgreSQL type, nullable) of a schema."""
+    with psycopg2.connect(DSN) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "select table_name, column_name, data_type, is_nullable "
+            "from information_schema.columns where table_schema = %s",
+            [dataset],
+        )
+        return _columns(cursor.fetchall())
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, tuple[str, bool]]]:
+    out: dict[str, dict[str, tuple[str, bool]]] = {}
+    for table, column, kind, nullable in rows:
+        out.setdefault(table, {})[column] = (kind, nullable == "YES")
+    return out

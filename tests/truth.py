@@ -205,6 +205,56 @@ CONTRACT: dict[str, dict[str, str]] = {
     },
 }
 
+DUCKDB_TYPES = {
+    "bigint": "BIGINT",
+    "text": "VARCHAR",
+    "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+    "date": "DATE",
+    "double": "DOUBLE",
+    "json": "JSON",
+}
+POSTGRES_TYPES = {
+    "bigint": "bigint",
+    "text": "character varying",
+    "bool": "boolean",
+    "timestamp": "timestamp with time zone",
+    "date": "date",
+    "double": "double precision",
+    "json": "jsonb",
+}
+SCOPE = {
+    "organizations_users": "organization_id",
+    "organizations_groups": "organization_id",
+    "workspace_clients": "workspace_id",
+    "workspace_projects": "workspace_id",
+    "workspace_tasks": "workspace_id",
+    "workspace_tags": "workspace_id",
+    "report_time_entries": "workspace_id",
+}
+"""The organization or workspace a row belongs to: never null, like the key."""
+
+
+def type_problems(
+    columns: dict[str, dict[str, tuple[str, bool]]], types: dict[str, str]
+) -> list[str]:
+    """Where the landed columns differ from the contract: a missing column, a wrong type, a
+    nullable key or scope id, a legacy alias that landed."""
+    problems = []
+    for table, contract in CONTRACT.items():
+        landed = columns.get(table, {})
+        for name, kind in contract.items():
+            if name not in landed:
+                problems.append(f"{table}.{name} missing")
+            elif landed[name][0] != types[kind]:
+                problems.append(f"{table}.{name} is {landed[name][0]}, not {types[kind]}")
+        for name in (KEYS[table], SCOPE.get(table)):
+            if name in landed and landed[name][1]:
+                problems.append(f"{table}.{name} is nullable")
+        problems += [f"{table}.{alias} landed" for alias in set(LEGACY.values()) & set(landed)]
+    return problems
+
+
 LEGACY = {
     "workspace_id": "wid",
     "user_id": "uid",

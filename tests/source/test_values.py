@@ -16,10 +16,11 @@ from tests.helpers import (
     UnkindProxy,
     duckdb_rows,
     fast_options,
+    postgres_columns,
     postgres_dataset,
     postgres_rows,
 )
-from tests.truth import differences, expected_tables
+from tests.truth import POSTGRES_TYPES, differences, expected_tables, type_problems
 from timetrack.emulator import EmulatorServer
 from timetrack.pipeline import run
 
@@ -55,7 +56,9 @@ def test_postgres_holds_the_records_value_by_value(
             )
         )
         problems = differences(expected_tables(emulator.base_url, token), postgres_rows(dataset))
+        types = type_problems(postgres_columns(dataset), POSTGRES_TYPES)
     assert not problems, _verdict(problems)
+    assert types == []
 
 
 def test_offsets_and_stale_aliases_still_give_the_records(
