@@ -307,3 +307,46 @@ def _columns(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, tuple[str, bool
     for table, column, kind, nullable in rows:
         out.setdefault(table, {})[column] = (kind, nullable == "YES")
     return out
+
+
+class StubServer:
+    """A server that answers every request with the next of `answers` (status, headers, JSON
+    body), the last one over and over: for what the emulator cannot be made to send."""
+
+    def __init__(self, answers: list[tuple[int, dict[str, str], Any]]) -> None:
+        remaining = list(answers)
+        self.requests = 0
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                stub.requests += 1
+                status, headers, body = remaining.pop(0) if len(remaining) > 1 else remaining[0]
+                content = orjson.dumps(body)
+                self.send_response_only(status)
+                headers = {"Date": self.date_time_string(), **headers}
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> StubServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=10)
