@@ -1,5 +1,6 @@
-"""Helpers for source tests: fast runs against an emulator, reading back what landed in DuckDB
-and PostgreSQL, the emulator's clock as the only time, and an unkind proxy in front of it."""
+"""Helpers for tests, imported from here (never from a conftest): the tokens and a client of
+the emulator's API, fast runs against an emulator, reading back what landed in DuckDB and
+PostgreSQL, the emulator's clock as the only time, an unkind proxy and a stub server."""
 
 from __future__ import annotations
 
@@ -20,11 +21,72 @@ import psycopg2
 import pytest
 import requests
 
-from tests.conftest import TOKEN
 from tests.truth import LEGACY
-from timetrack.pipeline import RunOptions, RunSummary, run
+from timetrack.emulator.expected import expected_rows
+from timetrack.pipeline import RunOptions, RunSummary
 
 Row = dict[str, Any]
+Sync = Callable[..., RunSummary]
+"""The `sync` fixture: run the source against an emulator into the test's own DuckDB file."""
+
+TOKEN = "demo-token"
+PARTIAL_TOKEN = "partial-token"
+PREFIX = {"envelope": "/v1", "bare": "/api/v9"}
+REPORT = {
+    "envelope": "/v1/reports/workspace/{ws}/search/time_entries",
+    "bare": "/reports/api/v3/workspace/{ws}/search/time_entries",
+}
+
+
+class Api:
+    """Requests against one emulator in one layout; `data()` unwraps the envelope."""
+
+    def __init__(self, base_url: str, layout: str, token: str | None = TOKEN) -> None:
+        self.base_url = base_url
+        self.layout = layout
+        self.token = token
+        self.session = requests.Session()
+
+    def url(self, path: str) -> str:
+        return self.base_url + PREFIX[self.layout] + path
+
+    def call(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        token = token or self.token
+        auth = (token, "api_token") if token else None
+        return self.session.request(method, self.url(path), auth=auth, timeout=30, **kwargs)
+
+    def get(self, path: str, token: str | None = None, **params: Any) -> requests.Response:
+        return self.call("GET", path, token=token, params=params)
+
+    def data(self, response: requests.Response) -> Any:
+        assert response.status_code == 200, (response.status_code, response.text)
+        body = response.json()
+        if self.layout == "envelope" and "total_count" not in body:
+            assert set(body) == {"data"}, body
+            return body["data"]
+        return body
+
+    def ok(self, path: str, token: str | None = None, **params: Any) -> Any:
+        return self.data(self.get(path, token=token, **params))
+
+    def report(self, ws: int, body: dict[str, Any], token: str | None = None) -> requests.Response:
+        token = token or self.token
+        return self.session.post(
+            self.base_url + REPORT[self.layout].format(ws=ws),
+            json=body,
+            auth=(token, "api_token"),
+            timeout=30,
+        )
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.session.request(
+            method, self.base_url + "/_emulator" + path, timeout=60, **kwargs
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
 
 DSN = "postgresql://postgres:postgres@127.0.0.1:5432/test"
 """Trust auth ignores the password; dlt insists on one."""
@@ -38,6 +100,7 @@ def fast_options(
     token: str = TOKEN,
     destination: Any = None,
     dataset: str = "timetrack",
+    pipeline_name: str | None = None,
     resources: list[str] | None = None,
     full_refresh: bool = False,
     **source_args: Any,
@@ -47,7 +110,7 @@ def fast_options(
     return RunOptions(
         destination=destination or dlt.destinations.duckdb(str(root / f"{name}.duckdb")),
         dataset=dataset,
-        pipeline_name=f"test_{name}",
+        pipeline_name=pipeline_name or f"test_{name}",
         pipelines_dir=str(root / "state"),
         resources=resources or [],
         full_refresh=full_refresh,
@@ -61,13 +124,26 @@ def fast_options(
     )
 
 
-def sync_change_sync(
-    options: RunOptions, change: Callable[[], None]
-) -> tuple[RunSummary, RunSummary]:
-    """Sync, change the service (through its admin API or as a user), sync again."""
-    first = run(options)
-    change()
-    return first, run(options)
+def db_counts(path: Path, dataset: str = "timetrack") -> dict[str, int]:
+    """Rows per table of a DuckDB file (dlt's own tables left out)."""
+    with duckdb.connect(str(path), read_only=True) as db:
+        tables = [
+            t
+            for (t,) in db.execute(
+                "select table_name from information_schema.tables where table_schema = ?",
+                [dataset],
+            ).fetchall()
+            if not t.startswith("_dlt")
+        ]
+        return {
+            t: db.execute(f'select count(*) from {dataset}."{t}"').fetchone()[0]  # type: ignore[index]
+            for t in tables
+        }
+
+
+def expected_counts(base_url: str, token: str = "demo-token") -> dict[str, int]:
+    """What every table must hold for `token`, from the emulator's ground truth."""
+    return expected_rows(base_url, token)
 
 
 # --- the emulator's clock -----------------------------------------------------------------------

@@ -8,8 +8,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.conftest import PARTIAL_TOKEN, TOKEN
-from tests.source.conftest import Sync, db_counts, expected_counts
+from tests.helpers import PARTIAL_TOKEN, TOKEN, Sync, db_counts, expected_counts
 from timetrack.emulator import EmulatorServer
 
 

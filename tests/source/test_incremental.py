@@ -11,9 +11,7 @@ import duckdb
 import pytest
 import requests
 
-from tests.conftest import Api
-from tests.helpers import clock
-from tests.source.conftest import Sync, db_counts, expected_counts
+from tests.helpers import Api, Sync, clock, db_counts, expected_counts
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 
 INCREMENTAL_ROUTES = (

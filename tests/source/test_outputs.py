@@ -10,8 +10,7 @@ import dlt
 import pyarrow.parquet as pq
 import pytest
 
-from tests.helpers import fast_options
-from tests.source.conftest import expected_counts
+from tests.helpers import expected_counts, fast_options
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults
 from timetrack.pipeline import run
 

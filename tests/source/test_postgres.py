@@ -11,8 +11,7 @@ import dlt
 import psycopg2
 import pytest
 
-from tests.helpers import DSN, postgres_dataset
-from tests.source.conftest import Sync, expected_counts
+from tests.helpers import DSN, Sync, expected_counts, postgres_dataset
 from timetrack.emulator import EmulatorServer
 
 pytestmark = pytest.mark.postgres

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import ClockSleep, FakeTime, StubServer, clock
-from tests.source.conftest import Sync, db_counts, expected_counts
+from tests.helpers import ClockSleep, FakeTime, StubServer, Sync, clock, db_counts, expected_counts
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults, Limits
 from timetrack.errors import FeatureNotOnPlanError, QuotaExhaustedError, ServiceError
 from timetrack.source.client import ApiClient, ClientSettings

@@ -10,9 +10,10 @@ from pathlib import Path
 import dlt
 import pytest
 
-from tests.conftest import PARTIAL_TOKEN, TOKEN
 from tests.helpers import (
     DSN,
+    PARTIAL_TOKEN,
+    TOKEN,
     UnkindProxy,
     duckdb_rows,
     fast_options,
