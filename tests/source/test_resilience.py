@@ -176,6 +176,31 @@ def test_a_quota_that_never_resets_stops_after_three_waits(
     assert client.stats.by_status["402"] == 4
 
 
+def test_a_run_against_a_quota_that_never_resets_stops_with_the_quota_message(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = make_emulator(EmulatorConfig(limits=Limits(quota=True, me_quota_per_hour=3)))
+    clock(server.base_url, now=float(int(clock(server.base_url))), frozen=True)
+    other = requests.Session()
+
+    def spend() -> None:
+        """Another client of the same token takes whatever the quota frees."""
+        while (
+            other.get(
+                server.base_url + "/api/v9/me", auth=("demo-token", "api_token"), timeout=10
+            ).status_code
+            != 402
+        ):
+            pass
+
+    sleep = ClockSleep(server.base_url, then=spend)
+    monkeypatch.setattr("timetrack.source.core.ApiClient", partial(ApiClient, sleep=sleep))
+    spend()
+    with pytest.raises(QuotaExhaustedError, match=r"hourly API quota is spent .* run again after"):
+        sync(server.base_url, max_quota_wait=4000)
+    assert sleep.waits == [3601.0, 3601.0, 3601.0]
+
+
 def test_retry_after_as_a_future_http_date_is_waited_for() -> None:
     later = formatdate(time.time() + 120, usegmt=True)
     with StubServer([(503, {"Retry-After": later}, "busy"), (200, {}, {"id": 1})]) as stub:
