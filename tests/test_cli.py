@@ -6,7 +6,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -94,14 +93,12 @@ def test_port_in_use_is_a_clean_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        started = time.monotonic()
         result = subprocess.run(
             [sys.executable, "-m", "timetrack", "emulator", "--port", str(port)],
             capture_output=True,
             text=True,
             timeout=60,
         )
-    assert time.monotonic() - started < 60
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"Error: cannot listen on 127.0.0.1:{port}: address already in use"

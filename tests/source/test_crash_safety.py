@@ -12,8 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import Api
-from tests.source.conftest import db_counts, expected_counts
+from tests.helpers import Api, db_counts, expected_counts
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 
 HELPER = Path(__file__).with_name("killable_run.py")

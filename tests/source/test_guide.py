@@ -9,7 +9,7 @@ import dlt
 import requests
 from dlt.sources.rest_api import rest_api_source
 
-from tests.source.conftest import db_counts
+from tests.helpers import db_counts
 from timetrack.emulator import EmulatorServer
 from timetrack.guide import guide_config
 

@@ -11,8 +11,7 @@ import duckdb
 import pytest
 import requests
 
-from tests.conftest import Api
-from tests.source.conftest import Sync, db_counts, expected_counts
+from tests.helpers import Api, Sync, clock, db_counts, expected_counts
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 
 INCREMENTAL_ROUTES = (
@@ -131,10 +130,40 @@ def test_changes_between_runs_converge_to_the_truth(
     ) == [(True,)]
 
 
+def _freeze_later(server: EmulatorServer) -> float:
+    """Freeze the emulator's clock two days ahead, on a whole second: no generated record
+    changed near it, so what changed around it is only what a test writes there."""
+    later = float(int(clock(server.base_url)) + 2 * 86400)
+    return clock(server.base_url, now=later, frozen=True)
+
+
+def _write_at(server: EmulatorServer, moment: float, write: Callable[[], Any]) -> Any:
+    """Make a write stamped `moment` by the service, then put the clock back where it was."""
+    was = clock(server.base_url)
+    clock(server.base_url, now=moment, frozen=True)
+    try:
+        return write()
+    finally:
+        clock(server.base_url, now=was, frozen=True)
+
+
 def test_an_unchanged_run_costs_one_request_per_incremental_endpoint_per_workspace(
     world: tuple[EmulatorServer, Api], sync: Sync
 ) -> None:
     server, api = world
+    began = _freeze_later(server)
+    # one of the owner's entries changed a minute before the first run: inside the overlap
+    late = _write_at(
+        server,
+        began - 60,
+        lambda: api.data(
+            api.call(
+                "POST",
+                "/workspaces/4000001/time_entries",
+                json={"start": _iso(datetime.fromtimestamp(began - 7200, UTC)), "duration": 60},
+            )
+        ),
+    )
     sync(server.base_url)
     api.admin("DELETE", "/requests")
     summary = sync(server.base_url)
@@ -148,8 +177,79 @@ def test_an_unchanged_run_costs_one_request_per_incremental_endpoint_per_workspa
     assert summary.stats.requests == sum(routes.values())
     # the re-read window found nothing new or changed, so nothing was written
     assert summary.rows.get("report_time_entries", 0) == 0
-    assert summary.rows.get("time_entries", 0) <= 1  # only the overlap may be re-sent
+    # only what changed within the overlap before the first run is sent again
+    overlap = [
+        r["id"]
+        for r in api.admin("GET", "/records/time_entries", params={"user": "me"})
+        if datetime.fromisoformat(r["at"]).timestamp() >= began - 300
+    ]
+    assert overlap == [late["id"]]
+    assert summary.rows.get("time_entries", 0) == 1
     assert f"requests {summary.stats.requests}" in "\n".join(summary.lines())
+
+
+def test_own_entries_written_inside_the_overlap_arrive(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    """A write the service stamps shortly before a run began, but that the run did not see
+    (it committed while the run read), arrives with the next run."""
+    server, api = world
+    began = _freeze_later(server)
+    sync(server.base_url)
+    late = _write_at(
+        server,
+        began - 120,
+        lambda: api.data(
+            api.call(
+                "POST",
+                "/workspaces/4000001/time_entries",
+                json={
+                    "start": _iso(datetime.fromtimestamp(began - 7200, UTC)),
+                    "duration": 900,
+                    "description": "late writer",
+                },
+            )
+        ),
+    )
+    clock(server.base_url, now=began + 600, frozen=True)
+    sync(server.base_url)
+    db = tmp_path / "db.duckdb"
+    assert _rows(db, "select description from timetrack.time_entries where id = ?", late["id"]) == [
+        ("late writer",)
+    ]
+
+
+def test_projects_and_tasks_changed_inside_the_overlap_arrive(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    """Projects and tasks are asked `since` the newest change seen, less five minutes: a change
+    stamped 100 s before the newest one the first run saw still arrives."""
+    server, api = world
+    began = _freeze_later(server)
+    sync(server.base_url)
+    ws = 4000001
+    changed = {}
+    for entity in ("projects", "tasks"):
+        live = [
+            r
+            for r in api.admin("GET", f"/records/{entity}")
+            if r["workspace_id"] == ws and r["server_deleted_at"] is None
+        ]
+        newest = max(datetime.fromisoformat(r["at"]).timestamp() for r in live)
+        target = min(live, key=lambda r: r["at"])  # any but the newest
+        _write_at(
+            server,
+            newest - 100,
+            lambda e=entity, t=target: api.admin("PATCH", f"/{e}/{t['id']}", json={"name": "late"}),
+        )
+        changed[entity] = target["id"]
+    clock(server.base_url, now=began + 600, frozen=True)
+    sync(server.base_url)
+    db = tmp_path / "db.duckdb"
+    for entity, table in (("projects", "workspace_projects"), ("tasks", "workspace_tasks")):
+        assert _rows(db, f"select name from timetrack.{table} where id = ?", changed[entity]) == [
+            ("late",)
+        ], entity
 
 
 def test_keep_deleted_keeps_rows_marked(

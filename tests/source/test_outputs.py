@@ -10,26 +10,14 @@ import dlt
 import pyarrow.parquet as pq
 import pytest
 
-from tests.source.conftest import expected_counts
+from tests.helpers import expected_counts, fast_options
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults
-from timetrack.pipeline import RunOptions, run
+from timetrack.pipeline import run
 
 
 def test_parquet_files_hold_every_row(emulator: EmulatorServer, tmp_path: Path) -> None:
-    summary = run(
-        RunOptions(
-            destination=dlt.destinations.filesystem(bucket_url=str(tmp_path / "lake")),
-            dataset="timetrack",
-            pipeline_name="parquet",
-            pipelines_dir=str(tmp_path / "state"),
-            progress_every=0,
-            source_args={
-                "api_token": "demo-token",
-                "base_url": emulator.base_url,
-                "requests_per_second": 0,
-            },
-        )
-    )
+    lake = dlt.destinations.filesystem(bucket_url=str(tmp_path / "lake"))
+    summary = run(fast_options(emulator.base_url, tmp_path, name="parquet", destination=lake))
     expected = expected_counts(emulator.base_url)
     assert summary.rows == expected
     for table, count in expected.items():
@@ -43,20 +31,9 @@ def test_long_runs_show_progress(
 ) -> None:
     server = make_emulator(EmulatorConfig(faults=Faults(rates={"slow": 1.0}, slow_seconds=0.05)))
     out = io.StringIO()
-    summary = run(
-        RunOptions(
-            destination=dlt.destinations.duckdb(str(tmp_path / "db.duckdb")),
-            pipeline_name="progress",
-            pipelines_dir=str(tmp_path / "state"),
-            progress_every=0.2,
-            source_args={
-                "api_token": "demo-token",
-                "base_url": server.base_url,
-                "requests_per_second": 0,
-            },
-        ),
-        out=out,
-    )
+    options = fast_options(server.base_url, tmp_path, name="progress")
+    options.progress_every = 0.2
+    summary = run(options, out=out)
     lines = out.getvalue().splitlines()
     assert len(lines) >= 2
     assert all(line.startswith("... ") and "requests" in line for line in lines)
@@ -69,23 +46,20 @@ def test_duckdb_memory_is_capped_unless_configured(
     emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def limit(name: str) -> str:
-        run(
-            RunOptions(
-                destination=dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb")),
-                pipeline_name=name,
-                pipelines_dir=str(tmp_path / "state"),
-                resources=["workspace_tags"],
-                progress_every=0,
-                source_args={
-                    "api_token": "demo-token",
-                    "base_url": emulator.base_url,
-                    "requests_per_second": 0,
-                },
-            )
+        path = tmp_path / f"{name}.duckdb"
+        run(fast_options(emulator.base_url, tmp_path, name=name, resources=["workspace_tags"]))
+        # Reopen the very file that was loaded: dlt.attach() would open <cwd>/<name>.duckdb.
+        pipeline = dlt.pipeline(
+            f"test_{name}",
+            destination=dlt.destinations.duckdb(str(path)),
+            pipelines_dir=str(tmp_path / "state"),
         )
-        pipeline = dlt.attach(name, pipelines_dir=str(tmp_path / "state"))
         with pipeline.sql_client() as client:
+            files = client.execute_sql("select path from duckdb_databases() where path is not null")
             rows = client.execute_sql("select current_setting('memory_limit')")
+            tags = client.execute_sql("select count(*) from timetrack.workspace_tags")
+        assert [Path(f).resolve() for (f,) in files] == [path.resolve()]  # type: ignore[union-attr]
+        assert tags[0][0] > 0  # type: ignore[index]
         return str(rows[0][0])  # type: ignore[index]
 
     assert limit("capped") == "91.5 MiB"

@@ -5,35 +5,23 @@ These tests never skip: without the server they fail, loudly, as CI must.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import dlt
 import psycopg2
 import pytest
 
-from tests.source.conftest import Sync, expected_counts
+from tests.helpers import DSN, Sync, expected_counts, postgres_dataset
 from timetrack.emulator import EmulatorServer
 
-DSN = "postgresql://postgres:postgres@127.0.0.1:5432/test"
-"""Trust auth ignores the password; dlt insists on one."""
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def dataset() -> Iterator[str]:
     """A fresh schema, dropped afterwards."""
-    try:
-        connection = psycopg2.connect(DSN, connect_timeout=5)
-    except psycopg2.OperationalError as error:
-        pytest.fail(f"PostgreSQL is not reachable at {DSN}: {error}")
-    name = f"tt_{uuid.uuid4().hex[:10]}"
-    yield name
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(f'drop schema if exists "{name}" cascade')
-        cursor.execute(f'drop schema if exists "{name}_staging" cascade')
-    connection.close()
+    with postgres_dataset() as name:
+        yield name
 
 
 def _counts(dataset: str) -> dict[str, int]:

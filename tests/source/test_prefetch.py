@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -29,22 +28,23 @@ def test_an_error_in_the_producer_reaches_the_consumer() -> None:
 
 def test_closing_early_stops_the_producer() -> None:
     produced = []
+    blocked = threading.Event()
 
     def endless() -> Iterator[int]:
         n = 0
         while True:
             produced.append(n)
+            if n == 3:  # 0 consumed, 1 and 2 buffered: 3 waits for room that never comes
+                blocked.set()
             yield n
             n += 1
 
     iterator = prefetch(endless(), depth=2)
     assert next(iterator) == 0
-    threading.Event().wait(0.2)  # let the producer fill the buffer and block on it
-    started = time.monotonic()
+    assert blocked.wait(timeout=30), "the producer fills the buffer"
     iterator.close()  # type: ignore[attr-defined]
-    assert time.monotonic() - started < 1.0, "closing does not wait for a blocked producer"
-    assert not any(t.name == "timetrack-prefetch" for t in threading.enumerate())
-    settled = len(produced)
-    threading.Event().wait(0.3)
-    assert settled <= 5, "the producer stays at most a few items ahead"
-    assert len(produced) == settled, "and stops once the consumer is gone"
+    # close() returns only after the producer thread has ended (or gave up waiting for it)
+    assert not any(t.name == "timetrack-prefetch" for t in threading.enumerate()), (
+        "closing stops a producer blocked on a full buffer"
+    )
+    assert produced == [0, 1, 2, 3], "the producer stays depth + 1 ahead and stops with close"

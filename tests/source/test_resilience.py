@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from email.utils import formatdate
+from functools import partial
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.source.conftest import Sync, db_counts, expected_counts
+from tests.helpers import ClockSleep, FakeTime, StubServer, Sync, clock, db_counts, expected_counts
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults, Limits
 from timetrack.errors import FeatureNotOnPlanError, QuotaExhaustedError, ServiceError
 from timetrack.source.client import ApiClient, ClientSettings
@@ -93,41 +96,143 @@ def test_a_fault_then_success_returns_the_data(
     assert client.stats.retries == len(waits) > 0
 
 
-def test_pacing_avoids_429(make_emulator: Callable[..., EmulatorServer]) -> None:
+def test_pacing_avoids_429(
+    make_emulator: Callable[..., EmulatorServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pacer and the emulator's leaky bucket read one fake clock that only the client's
+    # sleeps move: arrival times are exactly what pacing makes them, with no real waiting.
+    fake = FakeTime()
+    monkeypatch.setattr("timetrack.source.client.time", fake)
+    monkeypatch.setattr("timetrack.emulator.limits.time", fake)
     server = make_emulator(EmulatorConfig(limits=Limits(rate_per_second=8, burst=1)))
     unpaced = ApiClient(
         "demo-token",
         ClientSettings(base_url=server.base_url, requests_per_second=0, backoff_factor=0.1),
+        sleep=fake.sleep,
     )
     for _ in range(10):
         unpaced.get("/me")
     assert unpaced.stats.by_status["429"] > 0, "without pacing the limit is hit"
     paced = ApiClient(
-        "partial-token", ClientSettings(base_url=server.base_url, requests_per_second=8)
+        "partial-token",
+        ClientSettings(base_url=server.base_url, requests_per_second=8),
+        sleep=fake.sleep,
     )
     for _ in range(24):
         paced.get("/me")
     assert paced.stats.by_status["429"] == 0
-    assert paced.stats.pacing_seconds > 1.0
+    assert paced.stats.requests == 24
+    # 23 gaps, each a little longer than 1/8 s
+    assert 23 / 8 < paced.stats.pacing_seconds < 23 / 8 * 1.1
 
 
-def test_quota_waits_for_the_reset_when_it_is_close(
+def test_quota_waits_for_the_reset_and_a_second_more(
     make_emulator: Callable[..., EmulatorServer],
 ) -> None:
     server = make_emulator(EmulatorConfig(limits=Limits(quota=True, me_quota_per_hour=4)))
-
-    def advance(seconds: float) -> None:
-        waits.append(seconds)
-        requests.post(server.base_url + "/_emulator/clock", json={"advance": seconds}, timeout=10)
-
-    waits: list[float] = []
+    clock(server.base_url, now=float(int(clock(server.base_url))), frozen=True)
+    sleep = ClockSleep(server.base_url)
     client = ApiClient(
         "demo-token",
         ClientSettings(base_url=server.base_url, requests_per_second=0, max_quota_wait=4000),
-        sleep=advance,
+        sleep=sleep,
     )
     assert [client.get("/me")["id"] for _ in range(6)] == [6000001] * 6
-    assert len(waits) == 1 and 3590 <= waits[0] <= 3602
+    # the four requests were made at one frozen instant: the quota resets 3,600 s later, and
+    # the client waits one second more, as the header's whole seconds may round down
+    assert sleep.waits == [3601.0]
+
+
+def test_a_quota_that_never_resets_stops_after_three_waits(
+    make_emulator: Callable[..., EmulatorServer],
+) -> None:
+    server = make_emulator(EmulatorConfig(limits=Limits(quota=True, me_quota_per_hour=2)))
+    clock(server.base_url, now=float(int(clock(server.base_url))), frozen=True)
+    other = requests.Session()
+
+    def spend() -> None:
+        """Another client of the same token takes whatever the quota frees."""
+        for _ in range(10):
+            answer = other.get(
+                server.base_url + "/api/v9/me", auth=("demo-token", "api_token"), timeout=10
+            )
+            if answer.status_code == 402:
+                return
+        raise AssertionError("the quota does not run out")
+
+    spend()
+    sleep = ClockSleep(server.base_url, then=spend)
+    client = ApiClient(
+        "demo-token",
+        ClientSettings(base_url=server.base_url, requests_per_second=0, max_quota_wait=4000),
+        sleep=sleep,
+    )
+    with pytest.raises(
+        QuotaExhaustedError,
+        match=r"hourly API quota is spent \(/v1/me\); it resets in 60 min: "
+        r"run again after \d\d:\d\d UTC",
+    ):
+        client.get("/me")
+    assert sleep.waits == [3601.0, 3601.0, 3601.0]
+    assert client.stats.by_status["402"] == 4
+
+
+def test_a_run_against_a_quota_that_never_resets_stops_with_the_quota_message(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = make_emulator(EmulatorConfig(limits=Limits(quota=True, me_quota_per_hour=3)))
+    clock(server.base_url, now=float(int(clock(server.base_url))), frozen=True)
+    other = requests.Session()
+
+    def spend() -> None:
+        """Another client of the same token takes whatever the quota frees."""
+        while (
+            other.get(
+                server.base_url + "/api/v9/me", auth=("demo-token", "api_token"), timeout=10
+            ).status_code
+            != 402
+        ):
+            pass
+
+    sleep = ClockSleep(server.base_url, then=spend)
+    monkeypatch.setattr("timetrack.source.core.ApiClient", partial(ApiClient, sleep=sleep))
+    spend()
+    summary = sync(server.base_url, max_quota_wait=4000)
+    assert summary.exit_code == 75, "stopped for the quota, progress saved: retry later"
+    [closing] = summary.closing_lines()
+    assert re.search(r"hourly API quota is spent .* run again after", closing), closing
+    assert sleep.waits == [3601.0, 3601.0, 3601.0]
+
+
+def test_retry_after_as_a_future_http_date_is_waited_for() -> None:
+    later = formatdate(time.time() + 120, usegmt=True)
+    with StubServer([(503, {"Retry-After": later}, "busy"), (200, {}, {"id": 1})]) as stub:
+        waits: list[float] = []
+        client = ApiClient(
+            "demo-token",
+            ClientSettings(base_url=stub.base_url, requests_per_second=0),
+            sleep=waits.append,
+        )
+        assert client.get("/me") == {"id": 1}
+    assert len(waits) == 1
+    assert 115 <= waits[0] <= 120, waits  # the date has whole seconds
+
+
+def test_retry_after_as_a_date_follows_the_services_clock() -> None:
+    served = time.time() + 86400  # the service's clock runs a day ahead of ours
+    headers = {
+        "Date": formatdate(served, usegmt=True),
+        "Retry-After": formatdate(served + 30, usegmt=True),
+    }
+    with StubServer([(503, headers, "busy"), (200, {"Date": headers["Date"]}, {"id": 1})]) as stub:
+        waits: list[float] = []
+        client = ApiClient(
+            "demo-token",
+            ClientSettings(base_url=stub.base_url, requests_per_second=0),
+            sleep=waits.append,
+        )
+        assert client.get("/me") == {"id": 1}
+    assert len(waits) == 1 and 28 <= waits[0] <= 31, waits
 
 
 def test_quota_beyond_the_limit_stops_with_when_to_run_again(
@@ -218,8 +323,13 @@ def test_retry_after_dates_in_every_http_form(value: str) -> None:
 
 
 def test_default_pacing_provokes_no_429_at_the_services_rate(
-    make_emulator: Callable[..., EmulatorServer], sync: Sync
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # One fake clock for the source's pacer and the emulator's leaky bucket (see above).
+    fake = FakeTime()
+    monkeypatch.setattr("timetrack.source.client.time", fake)
+    monkeypatch.setattr("timetrack.emulator.limits.time", fake)
+    monkeypatch.setattr("timetrack.source.core.ApiClient", partial(ApiClient, sleep=fake.sleep))
     server = make_emulator(EmulatorConfig(limits=Limits(rate_per_second=1, burst=1)))
     summary = sync(
         server.base_url,
@@ -231,3 +341,4 @@ def test_default_pacing_provokes_no_429_at_the_services_rate(
     assert log["total"] >= 4
     assert "429" not in log["by_status"]
     assert summary.stats.retries == 0
+    assert summary.stats.pacing_seconds >= log["total"] - 1

@@ -281,14 +281,17 @@ async def records(emulator: Emulator, request: web.Request) -> web.Response:
             for w in sorted(scope.ws_ids)
         ]
     elif entity == "organization_users":
+        # The API's records lack the organization (it is only in the path); the truth has it.
         items = [
-            views.organization_user(data, m)
+            {**views.organization_user(data, m), "organization_id": o}
             for o in sorted(scope.org_ids)
             for m in data.memberships[o].values()
         ]
     elif entity == "groups":
         items = [
-            views.group(data, g) for g in data.groups.values() if g.organization_id in scope.org_ids
+            {**views.group(data, g), "organization_id": g.organization_id}
+            for g in data.groups.values()
+            if g.organization_id in scope.org_ids
         ]
     elif entity in ("clients", "projects", "tasks", "tags"):
         items = [

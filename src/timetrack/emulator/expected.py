@@ -1,6 +1,8 @@
 """What a complete sync of an emulator must hold, table by table, from its ground truth.
 
 Shared by the demo, the tests and the benchmark, which all check a destination against it.
+It takes nothing from `timetrack.source`: the window is the emulator's own, so a wrong window in
+the source cannot become the truth too.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
-from timetrack.source import settings
+from timetrack.emulator.api import HISTORY_DAYS
 
 
 def expected_rows(base_url: str, token: str = "demo-token") -> dict[str, int]:
@@ -23,7 +25,7 @@ def expected_rows(base_url: str, token: str = "demo-token") -> dict[str, int]:
     me = truth["user_id"]
     now = datetime.fromisoformat(truth["now"])
     first_day = datetime.combine(
-        now.date() - timedelta(days=settings.HISTORY_DAYS), datetime.min.time(), UTC
+        now.date() - timedelta(days=HISTORY_DAYS), datetime.min.time(), UTC
     )
     mine = [
         r

@@ -234,19 +234,19 @@ class Sync:
     def estimate_remaining(self) -> int | None:
         """Requests the run still needs, about: one per scope of each table not read yet (more
         for long lists), and one per report window not walked yet (more for busy ones)."""
-        try:
-            organizations = len(self.discovery.organization_ids())
-            workspaces = len(self.discovery.workspace_ids())
-            walks = self.state.get("resources", {}).get("report_time_entries", {})
-        except Exception:  # asked before discovery could run: no estimate yet
+        known = self.discovery.known_ids()
+        if known is None:  # asked before discovery ran: no estimate yet
             return None
-        today = self.client.server_now().date()
+        organization_ids, workspace_ids = known
+        organizations, workspaces = len(organization_ids), len(workspace_ids)
+        walks = self.state.get("resources", {}).get("report_time_entries", {})
+        today = datetime.now(UTC).date()
         needed = 0
         for endpoint in ENDPOINTS:
             if endpoint.table in self.finished:
                 continue
             if endpoint.reader == "report":
-                for workspace_id in self.discovery.workspace_ids():
+                for workspace_id in workspace_ids:
                     key = str(workspace_id)
                     walk = walks.get("walk", {}).get(key)
                     done = walks.get("complete_through", {}).get(key)

@@ -103,6 +103,17 @@ class Discovery:
                 self._workspaces = reachable
         return self._workspaces
 
+    def known_ids(self) -> tuple[list[int], list[int]] | None:
+        """Organization and workspace ids in scope if discovery has run, without waiting for
+        it or asking the service (safe inside a request of discovery's own)."""
+        organizations, workspaces = self._organizations, self._workspaces
+        if organizations is None or workspaces is None:
+            return None
+        return (
+            [int(as_key(o["id"]) or 0) for o in organizations],
+            [int(as_key(w["id"]) or 0) for w in workspaces],
+        )
+
     def organization_ids(self) -> list[int]:
         """Ids of the organizations in scope."""
         return [int(as_key(o["id"]) or 0) for o in self.organizations()]

@@ -1,0 +1,428 @@
+"""Helpers for tests, imported from here (never from a conftest): the tokens and a client of
+the emulator's API, fast runs against an emulator, reading back what landed in DuckDB and
+PostgreSQL, the emulator's clock as the only time, an unkind proxy and a stub server."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import orjson
+import psycopg2
+import pytest
+import requests
+
+from tests.truth import LEGACY
+from timetrack.emulator.expected import expected_rows
+from timetrack.pipeline import RunOptions, RunSummary
+
+Row = dict[str, Any]
+Sync = Callable[..., RunSummary]
+"""The `sync` fixture: run the source against an emulator into the test's own DuckDB file."""
+
+TOKEN = "demo-token"
+PARTIAL_TOKEN = "partial-token"
+PREFIX = {"envelope": "/v1", "bare": "/api/v9"}
+REPORT = {
+    "envelope": "/v1/reports/workspace/{ws}/search/time_entries",
+    "bare": "/reports/api/v3/workspace/{ws}/search/time_entries",
+}
+
+
+class Api:
+    """Requests against one emulator in one layout; `data()` unwraps the envelope."""
+
+    def __init__(self, base_url: str, layout: str, token: str | None = TOKEN) -> None:
+        self.base_url = base_url
+        self.layout = layout
+        self.token = token
+        self.session = requests.Session()
+
+    def url(self, path: str) -> str:
+        return self.base_url + PREFIX[self.layout] + path
+
+    def call(
+        self, method: str, path: str, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        token = token or self.token
+        auth = (token, "api_token") if token else None
+        return self.session.request(method, self.url(path), auth=auth, timeout=30, **kwargs)
+
+    def get(self, path: str, token: str | None = None, **params: Any) -> requests.Response:
+        return self.call("GET", path, token=token, params=params)
+
+    def data(self, response: requests.Response) -> Any:
+        assert response.status_code == 200, (response.status_code, response.text)
+        body = response.json()
+        if self.layout == "envelope" and "total_count" not in body:
+            assert set(body) == {"data"}, body
+            return body["data"]
+        return body
+
+    def ok(self, path: str, token: str | None = None, **params: Any) -> Any:
+        return self.data(self.get(path, token=token, **params))
+
+    def report(self, ws: int, body: dict[str, Any], token: str | None = None) -> requests.Response:
+        token = token or self.token
+        return self.session.post(
+            self.base_url + REPORT[self.layout].format(ws=ws),
+            json=body,
+            auth=(token, "api_token"),
+            timeout=30,
+        )
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.session.request(
+            method, self.base_url + "/_emulator" + path, timeout=60, **kwargs
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+DSN = "postgresql://postgres:postgres@127.0.0.1:5432/test"
+"""Trust auth ignores the password; dlt insists on one."""
+
+
+def fast_options(
+    base_url: str,
+    root: Path,
+    *,
+    name: str = "db",
+    token: str = TOKEN,
+    destination: Any = None,
+    dataset: str = "timetrack",
+    pipeline_name: str | None = None,
+    resources: list[str] | None = None,
+    full_refresh: bool = False,
+    **source_args: Any,
+) -> RunOptions:
+    """RunOptions for a run against an emulator with no pacing (requests_per_second=0), into
+    `root/<name>.duckdb` unless another destination is given, with state under `root/state`."""
+    return RunOptions(
+        destination=destination or dlt.destinations.duckdb(str(root / f"{name}.duckdb")),
+        dataset=dataset,
+        pipeline_name=pipeline_name or f"test_{name}",
+        pipelines_dir=str(root / "state"),
+        resources=resources or [],
+        full_refresh=full_refresh,
+        progress_every=0,
+        source_args={
+            "api_token": token,
+            "base_url": base_url,
+            "requests_per_second": 0,
+            **source_args,
+        },
+    )
+
+
+def db_counts(path: Path, dataset: str = "timetrack") -> dict[str, int]:
+    """Rows per table of a DuckDB file (dlt's own tables left out)."""
+    with duckdb.connect(str(path), read_only=True) as db:
+        tables = [
+            t
+            for (t,) in db.execute(
+                "select table_name from information_schema.tables where table_schema = ?",
+                [dataset],
+            ).fetchall()
+            if not t.startswith("_dlt")
+        ]
+        return {
+            t: db.execute(f'select count(*) from {dataset}."{t}"').fetchone()[0]  # type: ignore[index]
+            for t in tables
+        }
+
+
+def expected_counts(base_url: str, token: str = "demo-token") -> dict[str, int]:
+    """What every table must hold for `token`, from the emulator's ground truth."""
+    return expected_rows(base_url, token)
+
+
+# --- the emulator's clock -----------------------------------------------------------------------
+
+
+def clock(base_url: str, **body: Any) -> float:
+    """Read (no body), set (`now`, `frozen`) or move (`advance`) the emulator's clock; returns
+    its unix time."""
+    if body:
+        response = requests.post(f"{base_url}/_emulator/clock", json=body, timeout=10)
+    else:
+        response = requests.get(f"{base_url}/_emulator/clock", timeout=10)
+    assert response.status_code == 200, response.text
+    now: float = response.json()["unix"]
+    return now
+
+
+class ClockSleep:
+    """A `sleep` for the client that moves the emulator's clock instead of waiting, and notes
+    every wait; `then` runs after each move (another client spending the quota, say)."""
+
+    def __init__(self, base_url: str, then: Callable[[], None] | None = None) -> None:
+        self.base_url = base_url
+        self.then = then
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if len(self.waits) > 10:
+            raise AssertionError(f"the client keeps waiting: {self.waits}")
+        clock(self.base_url, advance=seconds)
+        if self.then is not None:
+            self.then()
+
+
+class FakeTime:
+    """One monotonic clock for the client's pacer and the emulator's leaky bucket, moved only by
+    the client's sleeps: pacing is checked in arrival times, without waiting for them."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self._lock = threading.Lock()
+
+    def monotonic(self) -> float:
+        with self._lock:
+            return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+    def __getattr__(self, name: str) -> Any:  # everything else of the time module stays real
+        return getattr(time, name)
+
+
+# --- reading back what landed -------------------------------------------------------------------
+
+
+def duckdb_rows(path: Path, dataset: str = "timetrack") -> dict[str, list[Row]]:
+    """Every row of every table of a dataset in a DuckDB file (dlt's own tables and columns
+    left out); timestamps come back in UTC."""
+    with duckdb.connect(str(path), read_only=True) as db:
+        db.execute("set TimeZone = 'UTC'")
+        tables = [
+            t
+            for (t,) in db.execute(
+                "select table_name from information_schema.tables where table_schema = ?",
+                [dataset],
+            ).fetchall()
+            if not t.startswith("_dlt")
+        ]
+        out = {}
+        for table in tables:
+            cursor = db.execute(f'select * from "{dataset}"."{table}"')
+            names = [d[0] for d in cursor.description]
+            out[table] = [_row(names, values) for values in cursor.fetchall()]
+        return out
+
+
+def postgres_rows(dataset: str) -> dict[str, list[Row]]:
+    """Every row of every table of a PostgreSQL schema (dlt's own left out)."""
+    with psycopg2.connect(DSN) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "select table_name from information_schema.tables where table_schema = %s",
+            [dataset],
+        )
+        tables = [t for (t,) in cursor.fetchall() if not t.startswith("_dlt")]
+        out = {}
+        for table in tables:
+            cursor.execute(f'select * from "{dataset}"."{table}"')
+            names = [d[0] for d in cursor.description]
+            out[table] = [_row(names, values) for values in cursor.fetchall()]
+        return out
+
+
+def _row(names: list[str], values: tuple[Any, ...]) -> Row:
+    return {n: v for n, v in zip(names, values, strict=True) if not n.startswith("_dlt")}
+
+
+@contextmanager
+def postgres_dataset() -> Iterator[str]:
+    """A fresh schema name in the test database, dropped afterwards; fails (never skips) when
+    the server is not there."""
+    try:
+        connection = psycopg2.connect(DSN, connect_timeout=5)
+    except psycopg2.OperationalError as error:
+        pytest.fail(f"PostgreSQL is not reachable at {DSN}: {error}")
+    name = f"tt_{uuid.uuid4().hex[:10]}"
+    try:
+        yield name
+    finally:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f'drop schema if exists "{name}" cascade')
+            cursor.execute(f'drop schema if exists "{name}_staging" cascade')
+        connection.close()
+
+
+# --- an unkind service ----------------------------------------------------------------------------
+
+STAMPS = frozenset(
+    {
+        "at",
+        "start",
+        "stop",
+        "created_at",
+        "updated_at",
+        "server_deleted_at",
+        "suspended_at",
+        "rate_last_updated",
+    }
+)
+OFFSET = timezone(timedelta(hours=5, minutes=30))
+DROPPED = ("content-length", "content-encoding", "transfer-encoding", "connection")
+"""Headers the proxy sets itself: it sends the body decoded, rewritten, in one piece."""
+
+
+def unkind(value: Any) -> Any:
+    """The same data as a less tidy service may send it: every timestamp at a +05:30 offset
+    (the same instant), and legacy aliases that disagree with the neutral field beside them
+    (the neutral field is the one to believe)."""
+    if isinstance(value, list):
+        return [unkind(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: unkind(v) for k, v in value.items()}
+    for name in STAMPS & out.keys():
+        if isinstance(out[name], str) and "T" in out[name]:
+            moment = datetime.fromisoformat(out[name]).astimezone(UTC)
+            out[name] = moment.astimezone(OFFSET).isoformat()
+    for neutral, alias in LEGACY.items():
+        if alias in out and isinstance(out.get(neutral), int):
+            out[alias] = out[neutral] + 1
+    return out
+
+
+class UnkindProxy:
+    """An HTTP proxy in front of an emulator that passes everything through (status, Date,
+    quota and cursor headers) but rewrites API answers with `unkind`."""
+
+    def __init__(self, upstream: str) -> None:
+        local = threading.local()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self) -> None:
+                if not hasattr(local, "session"):
+                    local.session = requests.Session()
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() in ("authorization", "content-type", "accept")
+                }
+                answer = local.session.request(
+                    self.command, upstream + self.path, data=body, headers=headers, timeout=60
+                )
+                content = answer.content
+                if answer.status_code == 200 and content and not self.path.startswith("/_"):
+                    content = orjson.dumps(unkind(orjson.loads(content)))
+                self.send_response_only(answer.status_code)  # no Date of our own
+                for name, value in answer.headers.items():
+                    if name.lower() not in DROPPED:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> UnkindProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=10)
+
+
+def duckdb_columns(
+    path: Path, dataset: str = "timetrack"
+) -> dict[str, dict[str, tuple[str, bool]]]:
+    """table -> column -> (DuckDB type, nullable) of a dataset in a DuckDB file."""
+    with duckdb.connect(str(path), read_only=True) as db:
+        rows = db.execute(
+            "select table_name, column_name, data_type, is_nullable "
+            "from information_schema.columns where table_schema = ?",
+            [dataset],
+        ).fetchall()
+    return _columns(rows)
+
+
+def postgres_columns(dataset: str) -> dict[str, dict[str, tuple[str, bool]]]:
+    """table -> column -> (PostgreSQL type, nullable) of a schema."""
+    with psycopg2.connect(DSN) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "select table_name, column_name, data_type, is_nullable "
+            "from information_schema.columns where table_schema = %s",
+            [dataset],
+        )
+        return _columns(cursor.fetchall())
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, tuple[str, bool]]]:
+    out: dict[str, dict[str, tuple[str, bool]]] = {}
+    for table, column, kind, nullable in rows:
+        out.setdefault(table, {})[column] = (kind, nullable == "YES")
+    return out
+
+
+class StubServer:
+    """A server that answers every request with the next of `answers` (status, headers, JSON
+    body), the last one over and over: for what the emulator cannot be made to send."""
+
+    def __init__(self, answers: list[tuple[int, dict[str, str], Any]]) -> None:
+        remaining = list(answers)
+        self.requests = 0
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                stub.requests += 1
+                status, headers, body = remaining.pop(0) if len(remaining) > 1 else remaining[0]
+                content = orjson.dumps(body)
+                self.send_response_only(status)
+                headers = {"Date": self.date_time_string(), **headers}
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> StubServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=10)
