@@ -8,11 +8,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.helpers import PARTIAL_TOKEN, TOKEN, Api
+from tests.helpers import Api
 from timetrack.emulator import EmulatorConfig, EmulatorServer
-
-__all__ = ["PARTIAL_TOKEN", "TOKEN", "Api"]
-"""Re-exported for the emulator tests, which import them from here."""
 
 
 @pytest.fixture(scope="session")

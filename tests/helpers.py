@@ -4,6 +4,8 @@ PostgreSQL, the emulator's clock as the only time, an unkind proxy and a stub se
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -22,6 +24,7 @@ import pytest
 import requests
 
 from tests.truth import LEGACY
+from timetrack.emulator import EmulatorServer
 from timetrack.emulator.expected import expected_rows
 from timetrack.pipeline import RunOptions, RunSummary
 
@@ -426,3 +429,28 @@ class StubServer:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=10)
+
+
+KILLABLE = Path(__file__).parent / "source" / "killable_run.py"
+"""A run in a process of its own that SIGKILLs itself at a chosen moment."""
+
+
+def killable_run(server: EmulatorServer, tmp_path: Path, kill_at: str = "never", n: int = 0) -> int:
+    """Run tests/source/killable_run.py on the emulator into tmp_path; its exit code."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(KILLABLE),
+            server.base_url,
+            str(tmp_path / "db.duckdb"),
+            str(tmp_path / "state"),
+            kill_at,
+            str(n),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if kill_at == "never":
+        assert result.returncode == 0, result.stderr
+    return result.returncode

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PARTIAL_TOKEN, Api
+from tests.helpers import PARTIAL_TOKEN, Api
 
 
 def test_missing_authorization_is_401_with_marker_header_and_empty_body(api: Api) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import PARTIAL_TOKEN, Api
+from tests.helpers import PARTIAL_TOKEN, Api
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")

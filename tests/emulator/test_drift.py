@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
+from tests.helpers import Api
 from timetrack.emulator import Drift, EmulatorConfig, EmulatorServer
 from timetrack.errors import EmulatorError
 

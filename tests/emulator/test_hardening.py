@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import Api
+from tests.helpers import Api
 from timetrack.emulator import EmulatorConfig, EmulatorServer, check_host
 from timetrack.errors import EmulatorError
 

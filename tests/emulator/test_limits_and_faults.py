@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 import requests
 
-from tests.conftest import Api
+from tests.helpers import Api
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults, Limits, Scale
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
+from tests.helpers import Api
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.conftest import Api
+from tests.helpers import Api
 
 
 def _now(api: Api) -> float:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from tests.conftest import Api
+from tests.helpers import Api
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 
 NOW = 1_790_000_000.0

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PARTIAL_TOKEN, TOKEN, Api
+from tests.helpers import PARTIAL_TOKEN, TOKEN, Api
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 
 

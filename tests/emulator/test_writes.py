@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import PARTIAL_TOKEN, Api
+from tests.helpers import PARTIAL_TOKEN, Api
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 
 

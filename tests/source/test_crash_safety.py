@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,30 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.helpers import Api, db_counts, expected_counts
+from tests.helpers import Api, db_counts, expected_counts, killable_run
 from timetrack.emulator import EmulatorConfig, EmulatorServer
-
-HELPER = Path(__file__).with_name("killable_run.py")
-
-
-def _run(server: EmulatorServer, tmp_path: Path, kill_at: str = "never", n: int = 0) -> int:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(HELPER),
-            server.base_url,
-            str(tmp_path / "db.duckdb"),
-            str(tmp_path / "state"),
-            kill_at,
-            str(n),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if kill_at == "never":
-        assert result.returncode == 0, result.stderr
-    return result.returncode
 
 
 def _assert_converged(server: EmulatorServer, db: Path) -> None:
@@ -72,11 +48,11 @@ def test_killed_runs_converge(
     server = make_emulator(EmulatorConfig())
     api = Api(server.base_url, "envelope")
     # a first run killed, then finished
-    assert _run(server, tmp_path, kill_at, n) == -signal.SIGKILL
-    _run(server, tmp_path)
+    assert killable_run(server, tmp_path, kill_at, n) == -signal.SIGKILL
+    killable_run(server, tmp_path)
     _assert_converged(server, tmp_path / "db.duckdb")
     # an incremental run killed after changes, then finished
     _change(api)
-    assert _run(server, tmp_path, kill_at, n) == -signal.SIGKILL
-    _run(server, tmp_path)
+    assert killable_run(server, tmp_path, kill_at, n) == -signal.SIGKILL
+    killable_run(server, tmp_path)
     _assert_converged(server, tmp_path / "db.duckdb")

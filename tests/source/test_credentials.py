@@ -27,7 +27,7 @@ import pytest
 import requests
 from dlt.common.versioned_state import decompress_state
 
-from tests.source.conftest import Sync
+from tests.helpers import Sync
 from timetrack.emulator import Drift, EmulatorConfig, EmulatorServer, Scale
 
 TOKEN = "cred-test-token-5c1f9e"

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 import requests
 
-from tests.source.conftest import Sync, db_counts, expected_counts
+from tests.helpers import Sync, db_counts, expected_counts
 from timetrack.emulator import Drift, EmulatorConfig, EmulatorServer, Scale
 from timetrack.pipeline import RunOptions, RunSummary, run
 from timetrack.source import settings

@@ -24,8 +24,7 @@ import psycopg2
 import pytest
 import requests
 
-from tests.conftest import Api
-from tests.source.conftest import Sync, db_counts, expected_counts
+from tests.helpers import Api, Sync, db_counts, expected_counts
 from tests.source.proxies import Forward, HttpProxy, Reply, Seen, TcpProxy, json_reply
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 from timetrack.emulator.config import Scale

@@ -10,8 +10,6 @@ from __future__ import annotations
 import itertools
 import math
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 import duckdb
 import requests
 
-from tests.source.conftest import Sync, db_counts, expected_counts
+from tests.helpers import Sync, db_counts, expected_counts, killable_run
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
 from timetrack.pipeline import RunSummary
 
@@ -41,7 +39,6 @@ Q = 30
 """The quota of the main scenario (a free plan's size): about three hours for a first sync."""
 KEYS = {"organizations_groups": "group_id", "workspace": "workspace_id"}
 REPORT_ROUTE = "POST /v1/reports/workspace/{workspace_id}/search/time_entries"
-HELPER = Path(__file__).with_name("killable_run.py")
 
 
 def _now() -> float:
@@ -335,26 +332,6 @@ def test_a_plan_change_between_runs(
     assert once <= answered <= once + 2, (answered, once)
 
 
-def _killable(server: EmulatorServer, tmp_path: Path, kill_at: str = "never", n: int = 0) -> int:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(HELPER),
-            server.base_url,
-            str(tmp_path / "db.duckdb"),
-            str(tmp_path / "state"),
-            kill_at,
-            str(n),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if kill_at == "never":
-        assert result.returncode == 0, result.stderr
-    return result.returncode
-
-
 def test_a_resumed_backfill_killed_with_sigkill_converges(
     make_emulator: Callable[..., EmulatorServer], tmp_path: Path
 ) -> None:
@@ -362,17 +339,17 @@ def test_a_resumed_backfill_killed_with_sigkill_converges(
         EmulatorConfig(now=_now(), scale=SCALE, limits=Limits(quota=True, quota_per_hour=Q))
     )
     db = tmp_path / "db.duckdb"
-    _killable(server, tmp_path)  # stopped by the quota (its default wait is far too short)
+    killable_run(server, tmp_path)  # stopped by the quota (its default wait is far too short)
     first = sum(db_counts(db).values())
     assert 0 < first < sum(expected_counts(server.base_url).values())
     _advance(server)
     # the second run resumes the report walk (after discovery and the whole lists) and dies
     _clear_log(server)
-    assert _killable(server, tmp_path, "extract", 22) == -signal.SIGKILL
+    assert killable_run(server, tmp_path, "extract", 22) == -signal.SIGKILL
     assert _log(server)["by_route"].get(REPORT_ROUTE, 0) >= 2, "killed inside the report walk"
     _advance(server)
     for _ in range(8):
-        _killable(server, tmp_path)
+        killable_run(server, tmp_path)
         _advance(server)
         if db_counts(db) == expected_counts(server.base_url):
             break
