@@ -1,28 +1,34 @@
 # Two jobs a newcomer needs: `make demo` (the main job, on DuckDB) and `make check` (everything CI
-# runs). Both create the virtual environment on first use.
+# runs). Both create the virtual environment on first use, from the pinned constraints.txt:
+# `demo` installs the package alone, `check` adds the dev tools.
 VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
+PIP = $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
 .PHONY: demo check test lint types clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.runtime: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(PIP) -e .
 	touch $@
 
-demo: $(VENV)/.installed
+$(VENV)/.dev: $(VENV)/.runtime
+	$(PIP) -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.runtime
 	$(BIN)/timetrack demo
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.dev
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 
-types: $(VENV)/.installed
+types: $(VENV)/.dev
 	$(BIN)/mypy
 
-test: $(VENV)/.installed
+test: $(VENV)/.dev
 	$(BIN)/pytest
 
 check: lint types test
