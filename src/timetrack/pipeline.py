@@ -13,7 +13,6 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,6 +27,7 @@ from timetrack.errors import (
     find_timetrack_error,
     mask_secret,
 )
+from timetrack.progress import RunProgress
 from timetrack.source import RequestStats, source_tables, timetrack_source
 from timetrack.source.core import SourceArgs
 from timetrack.source.endpoints import REJECTED_TABLE
@@ -214,53 +214,6 @@ def _file_format(destination: Any) -> str | None:
     return "parquet" if resolved.destination_type.split(".")[-1] in PARQUET_NATIVE else None
 
 
-@contextmanager
-def _progress(stats: RequestStats, every: float, out: TextIO) -> Iterator[None]:
-    """Print a progress line every `every` seconds while the block runs."""
-    done = threading.Event()
-
-    def report() -> None:
-        while not done.wait(every):
-            rows = sum(stats.rows.values())
-            print(
-                f"... {stats.requests:,} requests, {rows:,} rows extracted, "
-                f"{stats.retries} retries",
-                file=out,
-                flush=True,
-            )
-
-    done_at_last_wait = [0]
-    per_hour_seen = [0]
-
-    def waiting(seconds: float, window: str) -> None:
-        remaining = stats.estimate_remaining() if stats.estimate_remaining else None
-        resumes = datetime.now(UTC) + timedelta(seconds=seconds)
-        # What one hour's quota allowed (a short wait in a sliding window counts less).
-        per_hour_seen[0] = max(per_hour_seen[0], stats.requests - done_at_last_wait[0])
-        per_hour = per_hour_seen[0]
-        done_at_last_wait[0] = stats.requests
-        pause = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
-        line = (
-            f"... hourly quota spent ({window}): waiting {pause} until {resumes:%H:%M:%S} UTC; "
-            f"{stats.requests:,} requests done"
-        )
-        if remaining is not None:
-            line += f", about {remaining:,} still needed"
-            if per_hour > 0:
-                finish = resumes + timedelta(hours=max(0, -(-remaining // per_hour) - 1))
-                line += f", done around {finish:%Y-%m-%d %H:%M} UTC"
-        print(line, file=out, flush=True)
-
-    stats.on_quota_wait = waiting
-    thread = threading.Thread(target=report, daemon=True)
-    if every > 0:
-        thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-
-
 def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
     """Extract, normalize and load; raises TimetrackError with a one-line message on failure.
 
@@ -311,22 +264,27 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
             f"cannot use destination {options.destination!r}: {_one_line(error)}"
         ) from None
     started = time.monotonic()
+    progress = RunProgress(stats, options.progress_every, out)
+    counts: dict[str, int] = {}
     try:
-        with (
-            _run_settings(),
-            _stop_on_ctrl_c(stats),
-            _progress(stats, options.progress_every, out),
-        ):
+        with _run_settings(), _stop_on_ctrl_c(stats), progress.shown():
             if pipeline.has_pending_data:
                 # An earlier run was interrupted after extracting: land its data first, so
                 # this run starts from the state that data carries.
                 print("finishing the load of an interrupted run first", file=out, flush=True)
-                pipeline.run()
-            pipeline.run(
+                pipeline.normalize()
+                pipeline.load()
+            progress.step("extract")
+            pipeline.extract(
                 source,
                 loader_file_format=file_format,
                 **({"refresh": "drop_sources"} if options.full_refresh else {}),
             )
+            progress.step("normalize")
+            normalized = pipeline.normalize()
+            counts = dict(normalized.row_counts) if normalized else {}
+            progress.step("load")
+            pipeline.load()
     except Exception as error:
         found = find_timetrack_error(error)
         if found is not None:
@@ -334,9 +292,6 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
         log = _write_log(pipeline, error, options)
         raise TimetrackError(f"the run failed: {_cause(error)} (full detail: {log})") from None
     elapsed = time.monotonic() - started
-    trace = pipeline.last_trace
-    normalize = trace.last_normalize_info if trace else None
-    counts = dict(normalize.row_counts) if normalize else {}
     rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
     return RunSummary(
         rows,

@@ -119,6 +119,8 @@ class RequestStats:
     """Scopes left for the next run because their quota was spent."""
     stop_reason: str | None = None
     """Set (by Ctrl-C, or by the service failing again and again) to stop sending."""
+    phase: str = "discovery"
+    """What the run is reading now, for its progress line."""
     on_quota_wait: Callable[[float, str], None] | None = field(default=None, repr=False)
     """Told (seconds, quota window) before each quota wait: the run shows its progress."""
     estimate_remaining: Callable[[], int | None] | None = field(default=None, repr=False)

@@ -189,6 +189,18 @@ def timetrack_source(
     return resources
 
 
+_PHASES = {
+    "organizations": "discovery",
+    "workspaces": "discovery",
+    "single": "lists",
+    "list": "lists",
+    "paged": "lists",
+    "since": "lists",
+    "me": "your own entries",
+    "report": "report history",
+}
+
+
 def _declare(
     endpoint: Endpoint,
     sync: Sync,
@@ -197,6 +209,7 @@ def _declare(
 ) -> DltResource:
     def rows() -> Iterator[Any]:
         sync.state = dlt.current.source_state()
+        sync.client.stats.phase = f"{_PHASES[endpoint.reader]}: {endpoint.table}"
         try:
             yield from read(endpoint)
         except QuotaExhaustedError:
@@ -509,11 +522,19 @@ class Sync:
             for page, items in pages_of(
                 self.client, path, endpoint.params, first_page=listing["page"]
             ):
-                yield self.rows(convert, items, endpoint.table, scope)
+                batch = self.rows(convert, items, endpoint.table, scope)
+                latest = _latest(batch, None)
+                if latest is not None:
+                    seen = min(int(latest.timestamp()), now)  # never past the service's clock
+                    listing["latest"] = max(listing.get("latest", seen), seen)
+                yield batch
                 listing["page"] = page + 1
-            started = listing["started"]
             del listings[key]
-            cursors[key] = started - settings.SINCE_OVERLAP_SECONDS
+            # The next run asks for what changed since the newest change this listing saw, or
+            # since it began if that is earlier (a listing resumed over hours), less the
+            # overlap for writers whose change is stamped a little before it shows.
+            since = min(listing.get("latest", listing["started"]), listing["started"])
+            cursors[key] = since - settings.SINCE_OVERLAP_SECONDS
             if resumed or listing["page"] > 2:
                 # Offset pages shift when a record is deleted between two of them: the next
                 # record then falls out of both. Read what changed since the listing began; a

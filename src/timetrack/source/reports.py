@@ -369,6 +369,7 @@ def _workspace_rows(
         )
     )
     for page in prefetch(pages):
+        client.stats.phase = f"report history: workspace {ws_id}, {page.window_start.year}"
         batch = page_table(page.rows, ws_id, keep, reject)
         if batch.num_rows:
             client.stats.add_rows(TABLE, batch.num_rows)
