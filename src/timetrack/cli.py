@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import click
@@ -27,11 +29,16 @@ class _Group(click.Group):
             raise click.ClickException(str(error)) from None
 
 
-@click.group(cls=_Group)
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="timetrack")
 def cli() -> None:
     """Load a time-tracking service's data into DuckDB, PostgreSQL, Parquet or any dlt
-    destination, and emulate the service locally."""
+    destination, and emulate the service locally.
+
+    \b
+    Try it with no account:
+      $ timetrack demo
+    """
 
 
 def _parse_fault(
@@ -225,6 +232,10 @@ def emulator(
 ) -> None:
     """Serve a local emulator of the time-tracking API until Ctrl-C.
 
+    \b
+    Example (then point `timetrack run --base-url http://127.0.0.1:8080` at it):
+      $ timetrack emulator --port 8080 --quota --fault 503=0.05
+
     Both URL layouts are served at once: /v1 with the {"data": ...} envelope and /api/v9 bare.
     Admin endpoints under /_emulator/ give the ground truth, the request log and the clock.
     """
@@ -323,7 +334,8 @@ _layout = click.option(
 @click.option(
     "--pipelines-dir",
     type=click.Path(file_okay=False),
-    help="Where dlt keeps pipeline state (default: ~/.dlt/pipelines).",
+    help="Where dlt keeps pipeline state (default: dlt's, ~/.dlt/pipelines, or "
+    "/var/dlt/pipelines when run as root, shared by every pipeline on the machine).",
 )
 @click.option(
     "--resource",
@@ -392,7 +404,17 @@ _layout = click.option(
     default=10.0,
     show_default=True,
     type=click.FloatRange(0),
-    help="Seconds between progress lines on stderr (0: none).",
+    help="Seconds between progress lines on stderr when it is not a terminal (0: none).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show dlt's log (INFO) and the full cause of errors."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the summary as one JSON object on stdout (for schedulers).",
 )
 def run(
     destination: str,
@@ -413,11 +435,26 @@ def run(
     report_trailing_days: int | None,
     full_refresh: bool,
     progress_every: float,
+    quiet: bool,
+    verbose: bool,
+    as_json: bool,
 ) -> None:
     """Sync every table into a destination (DuckDB by default).
 
-    The API token comes from SOURCES__TIMETRACK__API_TOKEN or .dlt/secrets.toml.
+    The API token comes from SOURCES__TIMETRACK__API_TOKEN or .dlt/secrets.toml. Exits 0
+    when everything landed, 75 when the hourly quota stopped the run with its progress saved
+    (run again later), 130 after Ctrl-C (the next run resumes), 1 on errors.
+
+    \b
+    Examples:
+      $ timetrack run --base-url http://127.0.0.1:8080     # a local emulator
+      $ timetrack run --destination postgres --dataset tracking
+      $ timetrack run --resource time_entries --workspace-id 123 --json
     """
+    import os
+
+    if verbose:
+        os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO")
     from timetrack.pipeline import RunOptions
     from timetrack.pipeline import run as run_pipeline
 
@@ -428,7 +465,7 @@ def run(
         pipelines_dir=pipelines_dir,
         resources=list(resources),
         full_refresh=full_refresh,
-        progress_every=progress_every,
+        progress_every=0 if quiet or as_json else progress_every,
         strict=strict,
         source_args=_source_args(
             base_url=base_url,
@@ -443,9 +480,18 @@ def run(
             report_trailing_days=report_trailing_days,
         ),
     )
-    summary = run_pipeline(options)
-    for line in summary.lines():
-        click.echo(line)
+    try:
+        summary = run_pipeline(options)
+    except TimetrackError as error:
+        if verbose and "(full detail: " in str(error):
+            log = str(error).rsplit("(full detail: ", 1)[1].rstrip(")")
+            click.echo(Path(log).read_text(), err=True)
+        raise
+    if as_json:
+        click.echo(json.dumps(summary.as_dict()))
+    elif not quiet:
+        for line in summary.lines():
+            click.echo(line)
     for line in summary.closing_lines():
         click.echo(line, err=True)
     if summary.exit_code:
@@ -456,7 +502,14 @@ def run(
 @_base_url
 @_layout
 def check(base_url: str | None, layout: str | None) -> None:
-    """Check the API token: who it is, which organizations and workspaces it reaches."""
+    """Check the API token: who it is, which organizations and workspaces it reaches, each
+    organization's hourly quota and what a first sync needs.
+
+    \b
+    Example:
+      $ export SOURCES__TIMETRACK__API_TOKEN=demo-token
+      $ timetrack check --base-url http://127.0.0.1:8080
+    """
     from timetrack.check import check_token
 
     for line in check_token(base_url=base_url, layout=layout):
@@ -481,7 +534,12 @@ def check(base_url: str | None, layout: str | None) -> None:
 )
 @click.option("--seed", default=7, show_default=True, type=int, help="Seed of the emulator's data.")
 def demo(path: str, time_entries: int, seed: int) -> None:
-    """Start the emulator in-process, sync it into a local DuckDB file, print rows per table."""
+    """Start the emulator in-process, sync it into a local DuckDB file, print rows per table.
+
+    \b
+    Example:
+      $ timetrack demo --time-entries 20000
+    """
     from timetrack.demo import run_demo
 
     for line in run_demo(path, time_entries=time_entries, seed=seed):

@@ -12,6 +12,9 @@ from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 from timetrack.emulator.expected import expected_rows
 from timetrack.pipeline import RunOptions, run
 
+DATASET = "time_tracking"
+"""The dataset `timetrack run` loads into by default: the demo's tables sit where run's would."""
+
 
 def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
     """Sync a fresh emulator into a new DuckDB file; lines of rows per table against the truth."""
@@ -23,7 +26,7 @@ def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
         summary = run(
             RunOptions(
                 destination=dlt.destinations.duckdb(str(target)),
-                dataset="timetrack",
+                dataset=DATASET,
                 pipeline_name="timetrack_demo",
                 pipelines_dir=state_dir,
                 source_args={
@@ -39,11 +42,14 @@ def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
     lines.append("rows per table in the DuckDB file, against the emulator's truth:")
     with duckdb.connect(str(target), read_only=True) as db:
         for table in sorted(summary.rows):
-            (count,) = db.execute(f'select count(*) from timetrack."{table}"').fetchone() or (0,)
+            (count,) = db.execute(f'select count(*) from {DATASET}."{table}"').fetchone() or (0,)
             want = expected.get(table)
             verdict = (
                 "" if want is None else ("  = truth" if count == want else f"  != truth {want}")
             )
             lines.append(f"  {table:<22} {count:>7,}{verdict}")
-    lines.append(f"explore it: duckdb {target}  (tables in schema 'timetrack')")
+    query = f"select * from {DATASET}.time_entries limit 5"
+    lines.append(
+        f"explore it: python -c \"import duckdb; duckdb.connect('{target}').sql('{query}').show()\""
+    )
     return lines

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination import Destination
+from dlt.common.destination.exceptions import UnknownDestinationModule
 
 from timetrack.errors import (
     NO_TOKEN,
@@ -77,6 +78,26 @@ class RunSummary:
             return EXIT_QUOTA
         return EXIT_OK
 
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as one JSON-ready object, for schedulers (`timetrack run --json`)."""
+        stats = self.stats
+        return {
+            "exit_code": self.exit_code,
+            "destination": self.destination,
+            "dataset": self.dataset,
+            "elapsed_seconds": round(self.elapsed, 3),
+            "rows": dict(sorted(self.rows.items())),
+            "requests": stats.requests,
+            "retries": stats.retries,
+            "waits": len(stats.waits),
+            "wait_seconds": round(sum(stats.waits), 3),
+            "rejected": dict(stats.rejected),
+            "deferred": list(stats.deferred),
+            "warnings": list(stats.warnings),
+            "errors": list(stats.errors),
+            "notes": list(stats.notes),
+        }
+
     def closing_lines(self) -> list[str]:
         """The lines that say why the run did not end cleanly, for stderr."""
         out = [f"Error: {message}" for message in self.stats.errors]
@@ -124,6 +145,7 @@ class RunSummary:
                 f"kept with their reasons in {REJECTED_TABLE}"
             )
         out += [f"warning: {message}" for message in self.stats.warnings]
+        out += [f"note: {message}" for message in self.stats.notes]
         return out
 
 
@@ -222,10 +244,16 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
     stats = RequestStats()
     try:
         file_format = _file_format(options.destination)
-    except Exception as error:  # dlt raises many kinds for an unknown destination
+    except UnknownDestinationModule:
+        raise ConfigurationError(
+            f"unknown destination {options.destination!r}: use duckdb, postgres, filesystem or "
+            "another of dlt's destinations (bigquery, snowflake, motherduck, ...)"
+        ) from None
+    except Exception as error:  # dlt raises many kinds for a destination it cannot use
         raise ConfigurationError(
             f"cannot use destination {options.destination!r}: {_one_line(error)}"
         ) from None
+    _check_pipelines_dir(options.pipelines_dir)
     try:
         source = timetrack_source(
             stats=stats, arrow=file_format == "parquet", **options.source_args
@@ -290,6 +318,9 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
         if found is not None:
             raise found from None
         log = _write_log(pipeline, error, options)
+        missing = _find(error, ConfigFieldMissingException)
+        if missing is not None:
+            raise ConfigurationError(f"{_missing_settings(missing)} (full detail: {log})") from None
         raise TimetrackError(f"the run failed: {_cause(error)} (full detail: {log})") from None
     elapsed = time.monotonic() - started
     rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
@@ -301,6 +332,73 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
         options.dataset,
         strict=options.strict,
     )
+
+
+def _check_pipelines_dir(folder: str | None) -> None:
+    """A pipelines folder that cannot be one (a file stands on its path) is the user's to fix:
+    dlt would blame the destination."""
+    if folder is None:
+        return
+    path = Path(folder)
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                raise ConfigurationError(
+                    f"--pipelines-dir {folder}: {part} is a file, not a folder"
+                )
+            if not os.access(part, os.W_OK):
+                raise ConfigurationError(f"--pipelines-dir {folder}: {part} is not writable")
+            return
+
+
+def _find(error: BaseException, kind: type[BaseException]) -> Any:
+    """The first exception of `kind` in the chain dlt wrapped around `error`."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        nested = getattr(current, "exception", None)
+        pending += [e for e in (nested, current.__cause__, current.__context__) if e is not None]
+    return None
+
+
+def _env_key(lookups: Any) -> str | None:
+    """The most specific environment variable dlt looked for, without a pipeline prefix."""
+    keys = [
+        t.key
+        for t in lookups or []
+        if getattr(t, "provider", "") == "Environment Variables"
+        and str(t.key).startswith(("DESTINATION__", "SOURCES__", "CREDENTIALS__"))
+    ]
+    return max(keys, key=lambda k: k.count("__"), default=None)
+
+
+def _missing_settings(error: ConfigFieldMissingException) -> str:
+    """Which settings a destination lacks, and the environment variables that set them."""
+    names: list[str] = []
+    for field_name, traces in error.traces.items():
+        parts = [getattr(t, "traces", None) for t in traces or []]
+        nested: list[dict[str, Any]] = [p for p in parts if isinstance(p, dict)]
+        if nested:  # credentials, with the parts that are missing
+            names += [
+                _env_key(lookups) or f"{field_name}.{sub}"
+                for found in nested
+                for sub, lookups in found.items()
+            ]
+        else:
+            names.append(_env_key(traces) or field_name)
+    text = f"missing setting{'s' if len(names) > 1 else ''}: set {', '.join(names)}"
+    if any("POSTGRES__CREDENTIALS" in name for name in names):
+        text += (
+            " (or the whole DESTINATION__POSTGRES__CREDENTIALS="
+            "postgresql://USER:PASSWORD@HOST:5432/DATABASE)"
+        )
+    return text
 
 
 def _one_line(error: BaseException, limit: int = 400) -> str:
@@ -326,8 +424,16 @@ def _cause(error: BaseException) -> str:
     step = text.split("`step=", 1)[1].split("`", 1)[0] if "`step=" in text else None
     job = text.split("job_id=", 1)[1].split(".", 1)[0] if "job_id=" in text else None
     message = " ".join(str(innermost).split())
-    if "with message:" in message:
-        message = message.split("with message:", 1)[1].strip()
+    for marker in ("with message:", "The actual reason given is:"):
+        if marker in message:
+            message = message.split(marker, 1)[1].strip()
+    if "Could not set lock on file" in message or "Conflicting lock" in message:
+        return "another run holds this DuckDB file: wait for it to end, or use another file"
+    if "Cannot open file" in message:
+        message += (
+            " (the DuckDB file's folder must exist and be writable: check "
+            "DESTINATION__DUCKDB__CREDENTIALS)"
+        )
     where = " ".join(
         p for p in (f"at {step}" if step else "", f"in table {job}" if job else "") if p
     )

@@ -113,6 +113,8 @@ class RequestStats:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     """Parts of the run that failed while the rest loaded (a feature not on the plan)."""
+    notes: list[str] = field(default_factory=list)
+    """What the user may want to know that is no fault (pacing off for a local server)."""
     quota_stops: dict[str, QuotaExhaustedError] = field(default_factory=dict)
     """Quota windows spent beyond waiting, by key (`me`, `org:ID`): their scopes resume later."""
     deferred: list[str] = field(default_factory=list)

@@ -1,0 +1,228 @@
+"""What a new user meets in the first hour, through the real command line in a subprocess:
+help, quiet and JSON output, local pacing, and one clear line for each fault they can cause."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.helpers import TOKEN, db_counts, expected_counts
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(EmulatorConfig(seed=7)) as running:
+        yield running
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__"))
+    }
+    env["SOURCES__TIMETRACK__API_TOKEN"] = TOKEN
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    def invoke(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "timetrack", *args]
+        if args and args[0] == "run" and "--pipelines-dir" not in args:
+            command += ["--pipelines-dir", str(tmp_path / "state")]
+        return subprocess.run(
+            command, cwd=tmp_path, env=_env(**env), capture_output=True, text=True, timeout=180
+        )
+
+    return invoke
+
+
+def _error(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a fault prints, after checking it is one line, not a traceback."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["run", "check", "demo", "emulator"])
+def test_every_command_takes_h_and_shows_an_example(cli: Cli, command: str) -> None:
+    short, long = cli(command, "-h"), cli(command, "--help")
+    assert short.returncode == 0 and short.stdout == long.stdout
+    assert "Example" in short.stdout and "$ timetrack" in short.stdout
+
+
+def test_json_prints_one_object_that_matches_what_landed(
+    cli: Cli, server: EmulatorServer, tmp_path: Path
+) -> None:
+    result = cli("run", "--base-url", server.base_url, "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)  # the whole of stdout is the one object
+    assert summary["exit_code"] == 0 and summary["errors"] == []
+    assert summary["rows"] == expected_counts(server.base_url)
+    assert db_counts(tmp_path / "timetrack.duckdb", "time_tracking") == summary["rows"]
+    assert summary["requests"] > 0
+    assert any("pacing is off" in note for note in summary["notes"])
+
+
+def test_quiet_prints_nothing_and_a_local_server_is_not_paced(
+    cli: Cli, server: EmulatorServer
+) -> None:
+    quiet = cli("run", "--base-url", server.base_url, "--quiet")
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    loud = cli("run", "--base-url", server.base_url, "--progress-every", "0")
+    assert "note: pacing is off for http://127.0.0.1" in loud.stdout
+    assert "pacing 0.0 s" in loud.stdout
+
+
+def test_the_emulator_prints_its_demo_tokens() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "timetrack", "emulator", "--port", "0", "--time-entries", "10"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()
+        assert "tokens: demo-token (everything), partial-token (one workspace)" in (
+            process.stdout.readline()
+        )
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (
+            ["--destination", "duckdbb"],
+            {},
+            "Error: unknown destination 'duckdbb': use duckdb, postgres, filesystem",
+        ),
+        (
+            ["--destination", "postgres"],
+            {"DESTINATION__POSTGRES__CREDENTIALS": "postgresql://postgres@127.0.0.1:5432/test"},
+            "Error: missing setting: set DESTINATION__POSTGRES__CREDENTIALS__PASSWORD (or the "
+            "whole DESTINATION__POSTGRES__CREDENTIALS=postgresql://USER:PASSWORD@HOST:5432/"
+            "DATABASE)",
+        ),
+        (
+            ["--destination", "filesystem"],
+            {},
+            "Error: missing setting: set DESTINATION__FILESYSTEM__BUCKET_URL",
+        ),
+        (
+            [],
+            {"DESTINATION__DUCKDB__CREDENTIALS": "/nonexistent/folder/x.duckdb"},
+            'Error: the run failed: at extract: IO Error: Cannot open file "/nonexistent/folder/'
+            "x.duckdb\": No such file or directory (the DuckDB file's folder must exist",
+        ),
+        (
+            ["--report-start-date", "2030-01-01"],
+            {},
+            "Error: report_start_date 2030-01-01 is in the future: nothing would load",
+        ),
+        (
+            ["--organization-id", "999"],
+            {},
+            "Error: organization 999 is not reachable with this token "
+            "(it reaches: 9000001, 9000002)",
+        ),
+        (
+            ["--organization-id", "9000002", "--workspace-id", "4000001"],
+            {},
+            "Error: workspace 4000001 is not in organization 9000002",
+        ),
+    ],
+)
+def test_a_fault_the_user_can_cause_is_one_clear_line(
+    cli: Cli, server: EmulatorServer, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    line = _error(cli("run", "--base-url", server.base_url, "--progress-every", "0", *args, **env))
+    assert line.startswith(expected), line
+
+
+def test_a_base_url_with_the_prefix_names_the_url_asked_for(
+    cli: Cli, server: EmulatorServer
+) -> None:
+    line = _error(cli("run", "--base-url", server.base_url + "/v1", "--progress-every", "0"))
+    assert f"{server.base_url}/v1/v1/me" in line, line
+    assert "base_url should be the service's root, without /v1" in line
+
+
+def test_a_pipelines_dir_under_a_file_blames_the_folder(
+    cli: Cli, server: EmulatorServer, tmp_path: Path
+) -> None:
+    (tmp_path / "afile").write_text("")
+    line = _error(
+        cli("run", "--base-url", server.base_url, "--pipelines-dir", str(tmp_path / "afile" / "x"))
+    )
+    folder = tmp_path / "afile"
+    assert line == f"Error: --pipelines-dir {folder / 'x'}: {folder} is a file, not a folder"
+
+
+def test_two_runs_on_one_duckdb_file_say_another_run_holds_it(
+    cli: Cli, server: EmulatorServer, tmp_path: Path
+) -> None:
+    assert cli("run", "--base-url", server.base_url, "--quiet").returncode == 0
+    with duckdb.connect(str(tmp_path / "timetrack.duckdb")):  # another process holds the file
+        line = _error(
+            subprocess.run(
+                [
+                    *(sys.executable, "-m", "timetrack", "run", "--base-url", server.base_url),
+                    *("--pipelines-dir", str(tmp_path / "state2"), "--progress-every", "0"),
+                ],
+                cwd=tmp_path,
+                env=_env(),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        )
+    assert "another run holds this DuckDB file" in line, line
+
+
+def test_ctrl_c_lands_what_was_fetched_exits_130_and_the_next_run_resumes(
+    tmp_path: Path,
+) -> None:
+    slow = EmulatorConfig(seed=7, faults=Faults(rates={"slow": 1.0}, slow_seconds=0.2))
+    with EmulatorServer(slow) as server:
+        command = [sys.executable, "-m", "timetrack", "run", "--base-url", server.base_url]
+        command += ["--pipelines-dir", str(tmp_path / "state"), "--progress-every", "0.5"]
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert process.stderr is not None
+        started = time.monotonic()
+        while b"report history" not in process.stderr.readline():
+            assert time.monotonic() - started < 120, "the run never reached the report"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 130, err
+        assert b"Traceback" not in err
+        assert b"interrupted: what was fetched before Ctrl-C has landed" in err
+        landed = db_counts(tmp_path / "timetrack.duckdb", "time_tracking")
+        assert landed["workspace_clients"] > 0, "what was fetched before Ctrl-C landed"
+        again = subprocess.run(command, cwd=tmp_path, env=_env(), capture_output=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        assert db_counts(tmp_path / "timetrack.duckdb", "time_tracking") == expected_counts(
+            server.base_url
+        )
