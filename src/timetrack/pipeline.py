@@ -229,11 +229,10 @@ def _stop_on_ctrl_c(stats: RequestStats) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _file_format(destination: Any) -> str | None:
+def _destination_type(destination: Any) -> str:
+    """The destination's kind (duckdb, postgres, filesystem, ...)."""
     resolved = Destination.from_reference(destination)
-    if resolved is None:
-        return None
-    return "parquet" if resolved.destination_type.split(".")[-1] in PARQUET_NATIVE else None
+    return "" if resolved is None else str(resolved.destination_type.split(".")[-1])
 
 
 def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
@@ -243,7 +242,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
     `exit_code` says so."""
     stats = RequestStats()
     try:
-        file_format = _file_format(options.destination)
+        kind = _destination_type(options.destination)
     except UnknownDestinationModule:
         raise ConfigurationError(
             f"unknown destination {options.destination!r}: use duckdb, postgres, filesystem or "
@@ -253,11 +252,13 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
         raise ConfigurationError(
             f"cannot use destination {options.destination!r}: {_one_line(error)}"
         ) from None
+    file_format = "parquet" if kind in PARQUET_NATIVE else None
     _check_pipelines_dir(options.pipelines_dir)
     try:
-        source = timetrack_source(
-            stats=stats, arrow=file_format == "parquet", **options.source_args
-        )
+        args = SourceArgs(**options.source_args)
+        if kind == "filesystem":
+            args["keep_deleted"] = True  # appended files cannot delete: deletions are marked
+        source = timetrack_source(stats=stats, arrow=file_format == "parquet", **args)
     except ConfigFieldMissingException as error:
         if "api_token" in str(error):
             raise ConfigurationError(NO_TOKEN) from None
@@ -269,6 +270,11 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
                 f"unknown resource {', '.join(unknown)}; choose from {', '.join(source_tables())}"
             )
         source = source.with_resources(*options.resources, REJECTED_TABLE)
+    if kind == "filesystem":
+        # Plain files cannot merge (dlt would fall back to append, with a warning per table
+        # and load): append is what happens, so it is what is asked for.
+        for resource in source.resources.values():
+            resource.apply_hints(write_disposition="append")
     if options.destination == "duckdb" and options.dataset == options.pipeline_name:
         duckdb_file: Any = dlt.secrets.get("destination.duckdb.credentials")
         if not duckdb_file:  # the file is then NAME.duckdb, and DuckDB mixes up the two
