@@ -19,6 +19,8 @@ import orjson
 import requests
 from aiohttp import web
 
+from timetrack.emulator.runner import AppInThread
+
 Mode = Literal["whole", "reset", "short", "trickle", "trickle-chunked"]
 """How a reply is written: whole; cut mid-body by a TCP reset; closed before its
 Content-Length; or one byte at a time (with a Content-Length, or chunked)."""
@@ -76,23 +78,21 @@ def json_reply(payload: Any, status: int = 200, **headers: str) -> Reply:
     return Reply(status, orjson.dumps(payload), {"Content-Type": "application/json", **headers})
 
 
-class HttpProxy:
+class HttpProxy(AppInThread):
     """A reverse proxy on a free port of 127.0.0.1, in front of `target` (the emulator's
     base URL), that passes every request through `mutation` (None: forward as is)."""
 
     def __init__(self, target: str, mutation: Mutation | None = None) -> None:
+        super().__init__(self._app, "127.0.0.1", 0)
         self.target = target.rstrip("/")
         self.mutation = mutation
         self.seen: list[Seen] = []
-        self.port = 0
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def _app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._serve)
+        return app
 
     def forward(self, seen: Seen) -> Reply:
         """Send a request on to the target as it is; the answer as a Reply."""
@@ -161,55 +161,6 @@ class HttpProxy:
         else:
             transport.close()
         raise asyncio.CancelledError
-
-    def start(self) -> HttpProxy:
-        ready = threading.Event()
-
-        async def setup() -> None:
-            app = web.Application(client_max_size=64 * 1024 * 1024)
-            app.router.add_route("*", "/{tail:.*}", self._serve)
-            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0, shutdown_timeout=1.0)
-            await site.start()
-            server: Any = site._server
-            self.port = int(server.sockets[0].getsockname()[1])
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(setup())
-            ready.set()
-            loop.run_forever()
-            assert self._runner is not None
-            loop.run_until_complete(self._runner.cleanup())
-            loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
-
-        self._thread = threading.Thread(target=serve, name="hostile-proxy", daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("the proxy did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-        self._loop = None
-        self._thread = None
-
-    def __enter__(self) -> HttpProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class TcpProxy:

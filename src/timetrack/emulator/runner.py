@@ -9,7 +9,9 @@ import ipaddress
 import os
 import signal
 import threading
+from collections.abc import Callable
 from types import TracebackType
+from typing import Self
 
 from aiohttp import web
 
@@ -38,8 +40,8 @@ def check_host(host: str, admin_token: str | None) -> None:
         )
 
 
-async def _start_site(emulator: Emulator, host: str, port: int) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(emulator.app(), access_log=None, handle_signals=False)
+async def _start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, shutdown_timeout=1.0)
     try:
@@ -54,30 +56,25 @@ async def _start_site(emulator: Emulator, host: str, port: int) -> tuple[web.App
     return runner, int(bound)
 
 
-class EmulatorServer:
-    """An emulator serving over HTTP from a daemon thread; port 0 picks a free port.
+class AppInThread:
+    """An aiohttp application serving from a daemon thread of its own; port 0 picks a free
+    port. Use as a context manager, or call start() and stop(). The emulator runs on it, and
+    so can any small server a test needs (a proxy in front of the emulator)."""
 
-    Use as a context manager, or call start() and stop().
-    """
-
-    def __init__(
-        self, config: EmulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0
-    ) -> None:
-        self.emulator = Emulator(config)
+    def __init__(self, app: Callable[[], web.Application], host: str, port: int) -> None:
+        self._app = app
         self.host = host
         self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
 
     @property
     def base_url(self) -> str:
         """The root URL clients use as their base URL."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> EmulatorServer:
+    def start(self) -> Self:
         """Start serving; returns once the port is bound."""
-        check_host(self.host, self.emulator.config.admin_token)
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -86,8 +83,8 @@ class EmulatorServer:
             self._loop = loop
             asyncio.set_event_loop(loop)
             try:
-                self._runner, self.port = loop.run_until_complete(
-                    _start_site(self.emulator, self.host, self.port)
+                runner, self.port = loop.run_until_complete(
+                    _start_site(self._app(), self.host, self.port)
                 )
             except BaseException as error:
                 failure.append(error)
@@ -96,10 +93,13 @@ class EmulatorServer:
                 return
             ready.set()
             loop.run_forever()
-            loop.run_until_complete(self._runner.cleanup())
+            loop.run_until_complete(runner.cleanup())
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
-        self._thread = threading.Thread(target=serve, name="timetrack-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=serve, name=f"timetrack-{type(self).__name__}", daemon=True
+        )
         self._thread.start()
         ready.wait()
         if failure:
@@ -114,7 +114,7 @@ class EmulatorServer:
         self._loop = None
         self._thread = None
 
-    def __enter__(self) -> EmulatorServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -124,6 +124,24 @@ class EmulatorServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class EmulatorServer(AppInThread):
+    """An emulator serving over HTTP from a daemon thread; port 0 picks a free port.
+
+    Use as a context manager, or call start() and stop().
+    """
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.emulator = Emulator(config)
+        super().__init__(self.emulator.app, host, port)
+
+    def start(self) -> Self:
+        """Start serving (on loopback unless the config has an admin token)."""
+        check_host(self.host, self.emulator.config.admin_token)
+        return super().start()
 
 
 def serve_forever(emulator: Emulator, host: str, port: int, on_ready: object = None) -> None:
@@ -137,7 +155,7 @@ def serve_forever(emulator: Emulator, host: str, port: int, on_ready: object = N
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        runner, bound = await _start_site(emulator, host, port)
+        runner, bound = await _start_site(emulator.app(), host, port)
         try:
             if callable(on_ready):
                 on_ready(bound)
