@@ -226,3 +226,50 @@ def test_ctrl_c_lands_what_was_fetched_exits_130_and_the_next_run_resumes(
         assert db_counts(tmp_path / "timetrack.duckdb", "time_tracking") == expected_counts(
             server.base_url
         )
+
+
+def test_verbose_shows_the_full_cause_of_an_error(cli: Cli, server: EmulatorServer) -> None:
+    result = cli("run", "--base-url", server.base_url, "--destination", "filesystem", "-v")
+    assert result.returncode == 1
+    assert "Error: missing setting: set DESTINATION__FILESYSTEM__BUCKET_URL" in result.stderr
+    assert "ConfigFieldMissingException" in result.stderr, "the whole error, from the log"
+
+
+def test_a_filesystem_run_prints_no_dlt_warnings(
+    cli: Cli, server: EmulatorServer, tmp_path: Path
+) -> None:
+    bucket = tmp_path / "parquet"
+    result = cli(
+        "run",
+        "--base-url",
+        server.base_url,
+        "--destination",
+        "filesystem",
+        "--quiet",
+        DESTINATION__FILESYSTEM__BUCKET_URL=str(bucket),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "" and result.stdout == ""
+    assert any(bucket.rglob("*.parquet"))
+
+
+def test_the_package_root_offers_what_a_dlt_user_reaches_for() -> None:
+    import timetrack
+
+    assert callable(timetrack.timetrack_source)
+    assert "report_time_entries" in timetrack.source_tables()
+    assert timetrack.EmulatorServer.__name__ == "EmulatorServer"
+
+
+def test_the_demo_matches_the_truth_and_its_hint_works(cli: Cli, tmp_path: Path) -> None:
+    result = cli("demo", "--time-entries", "300", "--file", "demo.duckdb")
+    assert result.returncode == 0, result.stderr
+    table_lines = [line for line in result.stdout.splitlines() if "truth" in line]
+    assert len(table_lines) >= 12 and all("= truth" in line for line in table_lines[1:])
+    hint = result.stdout.strip().splitlines()[-1]
+    assert hint.startswith("explore it: python -c ")
+    code = hint.split("python -c ", 1)[1].strip('"')
+    shown = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0 and "workspace_id" in shown.stdout, shown.stderr
