@@ -109,7 +109,7 @@ def test_quota_spent(cli: Cli, make_emulator: Callable[..., EmulatorServer]) -> 
     ("args", "expected"),
     [
         (["run", "--resource", "nosuch"], "unknown resource nosuch"),
-        (["run", "--destination", "nosuchdb"], "cannot use destination 'nosuchdb'"),
+        (["run", "--destination", "nosuchdb"], "unknown destination 'nosuchdb'"),
         (["run", "--layout", "weird"], "Invalid value for '--layout'"),
         (["run", "--requests-per-second", "-1"], "Invalid value for '--requests-per-second'"),
         (["run", "--base-url", "ftp://x"], "base_url must start with http:// or https://"),
