@@ -183,12 +183,8 @@ def test_a_backfill_under_a_small_quota_converges_run_by_run(
         f"{len(summaries)} runs for {n} requests at {Q} an hour (at most {bound}); "
         f"requests per run {[s.stats.requests for s in summaries]}, rows after each {rows}"
     )
-    # The report walks newest window first, so runs land new rows until only the empty years
-    # at the start of the service are left to walk: a run that lands nothing is never
-    # followed by one that lands something.
-    grew = [b > a for a, b in itertools.pairwise([0, *rows])]
-    assert grew[0] and grew == sorted(grew, reverse=True), (
-        f"a run landed nothing new before history was complete: rows after each run {rows}"
+    assert all(b > a for a, b in itertools.pairwise([0, *rows])), (
+        f"a run landed nothing new: rows after each run {rows}"
     )
 
 
@@ -304,11 +300,11 @@ def test_a_plan_change_between_runs(
         quota: make_emulator(
             EmulatorConfig(now=now, scale=SCALE, limits=Limits(quota=True, quota_per_hour=quota))
         )
-        for quota in (40, 25, 600)
+        for quota in (20, 10, 600)
     }
     db = tmp_path / "db.duckdb"
     outcomes = []
-    for quota in (40, 25, 600):  # a downgrade, then an upgrade
+    for quota in (20, 10, 600):  # a downgrade, then an upgrade
         summary = sync(plans[quota].base_url, max_quota_wait=0)
         outcomes.append((quota, summary.exit_code, sum(db_counts(db).values())))
         for server in plans.values():  # one service: its clocks move together

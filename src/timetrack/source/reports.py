@@ -368,6 +368,8 @@ def _workspace_rows(
             walk["cursor"] if window_start.isoformat() == walk["current"] else None,
         )
     )
+    walk.setdefault("null_windows", [])
+    walk.setdefault("oldest_data", None)
     for page in prefetch(pages):
         client.stats.phase = f"report history: workspace {ws_id}, {page.window_start.year}"
         batch = page_table(page.rows, ws_id, keep, reject)
@@ -375,12 +377,27 @@ def _workspace_rows(
             client.stats.add_rows(TABLE, batch.num_rows)
             yield batch
         walks[key] = walk
+        start = page.window_start.isoformat()
+        if page.rows:
+            walk["oldest_data"] = min(walk["oldest_data"] or start, start)
+        if page.unconfirmed:
+            walk["null_windows"].append(start)
         if page.next_cursor is None:  # the window is done
-            walk["before"] = page.window_start.isoformat()
+            walk["before"] = start
             walk["current"] = walk["cursor"] = None
         else:
-            walk["current"] = page.window_start.isoformat()
+            walk["current"] = start
             walk["cursor"] = page.next_cursor
+    # Windows answered `null` are asked again where a broken answer could have hidden rows.
+    spans = dict(windows(date.fromisoformat(walk["from"]), date.fromisoformat(walk["to"])))
+    for start in _to_confirm(walk["null_windows"], walk["oldest_data"]):
+        first_day = date.fromisoformat(start)
+        for page in _walk(client, ws_id, first_day, spans[first_day], confirm=True):
+            batch = page_table(page.rows, ws_id, keep, reject)
+            if batch.num_rows:
+                client.stats.add_rows(TABLE, batch.num_rows)
+                yield batch
+        walk["null_windows"].remove(start)
     if walk["reread"] and fresh:
         gone = gone_rows(TABLE, "id", landed, seen, now)
         if gone:
@@ -389,6 +406,20 @@ def _workspace_rows(
     walks.pop(key, None)
     # Complete through the day the walk began: what changed since is in the next re-read.
     complete[key] = walk["started"]
+
+
+def _to_confirm(null_windows: list[str], oldest_data: str | None) -> list[str]:
+    """Which windows that answered `null` to ask again. The service answers an empty window
+    as `null` (or `[]`, both are taken), and a broken answer can look the same. Empty windows
+    lie together at the start of an account's history, older than any entry: so a `null`
+    window newer than the oldest one with data is suspect, and so is the newest `null` window
+    older than it (the edge, where a broken answer would hide the oldest entries). The rest,
+    the empty years before the account began, are believed without a second request."""
+    suspects = [w for w in null_windows if oldest_data is not None and w > oldest_data]
+    older = [w for w in null_windows if oldest_data is None or w < oldest_data]
+    if older:
+        suspects.append(max(older))
+    return sorted(set(suspects), reverse=True)
 
 
 COMPARED = (
@@ -449,6 +480,8 @@ class _Page:
     window_end: date
     next_cursor: dict[str, int] | None
     """Where the next page of this window starts; None after the window's last page."""
+    unconfirmed: bool = False
+    """The window's only answer was `null`: empty, or broken (see `_to_confirm`)."""
 
 
 def _walk(
@@ -457,6 +490,7 @@ def _walk(
     first: date,
     last: date,
     cursor: dict[str, int] | None = None,
+    confirm: bool = False,
 ) -> Iterator[_Page]:
     """Every page of one window from `cursor` (or its start), following X-Next-ID /
     X-Next-Row-Number / X-Next-Timestamp. A cursor that comes back again would loop for ever:
@@ -470,12 +504,15 @@ def _walk(
     visited: set[tuple[int, ...]] = set()
     while True:
         rows, headers = client.report(workspace_id, body)
-        if rows is None:
-            # `null` may be an empty page or a broken one: asked once more before it counts.
+        if rows is None and (cursor or visited):
+            # `null` after a page that said "more follows" is a broken answer: asked again.
             rows, headers = client.report(workspace_id, body)
         next_id = as_key(header(headers, "x-next-id"))
         if next_id is None:
-            yield _Page(list(rows or []), first, last, None)
+            # A window whose only answer is `null` is left for `_to_confirm` to judge; asked
+            # again to confirm it, a second `null` means empty.
+            unconfirmed = rows is None and not (cursor or visited or confirm)
+            yield _Page(list(rows or []), first, last, None, unconfirmed)
             return
         following = {
             "first_id": next_id,
