@@ -18,6 +18,10 @@ TimetrackError                  every error the package raises on purpose; the C
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
+
 
 class TimetrackError(Exception):
     """Root of every error timetrack raises; the CLI prints its message as one line."""
@@ -97,17 +101,24 @@ def mask_secret(secret: str) -> str:
     return f"{secret[0]}*****{secret[-1]}"
 
 
+def find_in_chain(error: BaseException, kind: type[E]) -> E | None:
+    """The first exception of `kind` behind one that dlt may have wrapped several times: in
+    its `exception` attribute (dlt's step and job errors), its cause or its context."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        nested = getattr(current, "exception", None)
+        followed = (nested, current.__cause__, current.__context__)
+        pending += [e for e in reversed(followed) if isinstance(e, BaseException)]
+    return None
+
+
 def find_timetrack_error(error: BaseException) -> TimetrackError | None:
     """The TimetrackError behind an exception that dlt may have wrapped several times."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, TimetrackError):
-            return current
-        seen.add(id(current))
-        nested = getattr(current, "exception", None)
-        if isinstance(nested, BaseException) and id(nested) not in seen:
-            current = nested
-            continue
-        current = current.__cause__ or current.__context__
-    return None
+    return find_in_chain(error, TimetrackError)

@@ -25,6 +25,7 @@ from timetrack.errors import (
     NO_TOKEN,
     ConfigurationError,
     TimetrackError,
+    find_in_chain,
     find_timetrack_error,
     mask_secret,
 )
@@ -325,7 +326,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
         if found is not None:
             raise found from None
         log = _write_log(pipeline, error, options)
-        missing = _find(error, ConfigFieldMissingException)
+        missing = find_in_chain(error, ConfigFieldMissingException)
         if missing is not None:
             raise ConfigurationError(f"{_missing_settings(missing)} (full detail: {log})") from None
         raise TimetrackError(f"the run failed: {_cause(error)} (full detail: {log})") from None
@@ -356,22 +357,6 @@ def _check_pipelines_dir(folder: str | None) -> None:
             if not os.access(part, os.W_OK):
                 raise ConfigurationError(f"--pipelines-dir {folder}: {part} is not writable")
             return
-
-
-def _find(error: BaseException, kind: type[BaseException]) -> Any:
-    """The first exception of `kind` in the chain dlt wrapped around `error`."""
-    seen: set[int] = set()
-    pending: list[BaseException] = [error]
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, kind):
-            return current
-        nested = getattr(current, "exception", None)
-        pending += [e for e in (nested, current.__cause__, current.__context__) if e is not None]
-    return None
 
 
 def _env_key(lookups: Any) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import os
 import signal
 import threading
@@ -18,16 +17,7 @@ from aiohttp import web
 from timetrack.emulator.config import EmulatorConfig
 from timetrack.emulator.server import Emulator
 from timetrack.errors import EmulatorError
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` is a loopback name or address (127.0.0.0/8, ::1, localhost)."""
-    if host.strip().lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
+from timetrack.hosts import is_loopback
 
 
 def check_host(host: str, admin_token: str | None) -> None:

@@ -7,7 +7,6 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from ipaddress import ip_address
 from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
@@ -23,6 +22,7 @@ from timetrack.errors import (
     QuotaExhaustedError,
     RunStopped,
 )
+from timetrack.hosts import is_loopback
 from timetrack.source import settings
 from timetrack.source.client import (
     ApiClient,
@@ -134,7 +134,7 @@ def timetrack_source(
     notes = []
     if requests_per_second is None:
         requests_per_second = settings.REQUESTS_PER_SECOND
-        if is_loopback(base_url):
+        if is_loopback(urlsplit(base_url).hostname or ""):
             # Pacing is for the service's rate limit; an emulator on this machine has none
             # unless asked, and 1 a second made a local first run 95% waiting.
             requests_per_second = 0.0
@@ -218,17 +218,6 @@ _PHASES = {
     "me": "your own entries",
     "report": "report history",
 }
-
-
-def is_loopback(base_url: str) -> bool:
-    """Whether a URL names this machine (127.0.0.0/8, ::1, localhost)."""
-    host = (urlsplit(base_url).hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _declare(
