@@ -190,26 +190,17 @@ def _careful_table(
                 "billable_amount_in_cents": amount,
             }
             position = len(cols["id"])
+            extras: dict[str, str] = {}
             for name, field_type in _FIELD_TYPES.items():
-                raw = values.get(name)
-                value, ok = _coerce(raw, field_type)
+                value, ok = _coerce(values.get(name), field_type)
                 cols[name].append(value)
                 if not ok:
-                    extra.setdefault(f"{name}__raw", [None] * position)
-            for name in extra:
-                if len(extra[name]) == position:
-                    base = name.removesuffix("__raw")
-                    raw_value = (
-                        values.get(base)
-                        if name.endswith("__raw") and base in _FIELD_TYPES
-                        else values.get(name)
-                    )
-                    extra[name].append(None if raw_value is None else _text(raw_value))
+                    extras[f"{name}__raw"] = _text(values.get(name))
             for name, raw in values.items():
-                if name in _FIELD_TYPES or name in ("row_number",) or name in extra:
-                    continue
-                column = extra.setdefault(name, [None] * position)
-                column.append(None if raw is None else _text(raw))
+                if name not in _FIELD_TYPES and name != "row_number" and raw is not None:
+                    extras[name] = _text(raw)
+            for name, text in extras.items():
+                extra.setdefault(name, [None] * position).append(text)
             for column in extra.values():
                 if len(column) == position:
                     column.append(None)
@@ -289,7 +280,6 @@ def report_rows(
     complete: dict[str, str] = state.setdefault("complete_through", {})
     walks: dict[str, dict[str, Any]] = state.setdefault("walk", {})
     now = client.server_now()
-    today = now.date()
     for workspace_id in discovery.workspace_ids():
         if known_complete(TABLE, str(workspace_id)):
             continue
@@ -307,7 +297,6 @@ def report_rows(
             raise
         except ApiError as error:
             client.stats.error(f"{TABLE} of workspace {workspace_id}: {error}")
-    del today
 
 
 def _workspace_rows(
