@@ -262,6 +262,7 @@ def postgres_dataset() -> Iterator[str]:
         with connection.cursor() as cursor:
             cursor.execute(f'drop schema if exists "{name}" cascade')
             cursor.execute(f'drop schema if exists "{name}_staging" cascade')
+            cursor.execute(f'drop schema if exists "{name}_analytics" cascade')
         connection.close()
 
 

@@ -731,3 +731,107 @@ def differences(expected: Tables, landed: dict[str, list[Row]], shown: int = 5) 
     for table in sorted(set(landed) - set(expected)):
         problems.append(f"{table}: a table the truth does not know")
     return problems
+
+
+# --- the analytics views --------------------------------------------------------------------------
+
+WORKING_DAYS = 5
+"""The service's working hours are a day's; the utilisation view counts five days a week."""
+
+
+def expected_entries(base_url: str, token: str) -> dict[Any, Row]:
+    """The `entries` view's rows, one per live entry of every member, by id (running entries:
+    the token owner's only, as no endpoint shows another member's).
+
+    A running entry's `seconds` is left None here: it depends on the moment the view was built,
+    which the test brackets itself. Names come from live records only, as deleted ones are gone
+    from the tables the view reads."""
+    from zoneinfo import ZoneInfo
+
+    emulator = Emulator(base_url, token)
+    workspaces = {w["id"]: w for w in _live(emulator.records("workspaces"))}
+    members = {
+        (field(m, "workspace_id"), field(m, "user_id")): m
+        for m in _live(emulator.records("workspace_users"))
+    }
+    org_names = {m["user_id"]: m["name"] for m in emulator.records("organization_users")}
+    all_projects = emulator.records("projects")
+    projects = {p["id"]: p for p in _live(all_projects)}
+    rates = {p["id"]: p.get("rate") for p in all_projects}
+    clients = {c["id"]: c for c in _live(emulator.records("clients"))}
+    tasks = {t["id"]: t for t in _live(emulator.records("tasks"))}
+    tags = {t["id"]: t for t in _live(emulator.records("tags"))}
+    me = emulator.admin("/truth")["user_id"]
+    rows = {}
+    for r in _live(emulator.records("time_entries")):
+        ws_id = field(r, "workspace_id")
+        user_id = field(r, "user_id")
+        project_id = field(r, "project_id")
+        task_id = field(r, "task_id")
+        project = projects.get(project_id)
+        client_id = None if project is None else field(project, "client_id")
+        member = members.get((ws_id, user_id))
+        zone = ZoneInfo(member["timezone"]) if member and member.get("timezone") else UTC
+        start = instant(r["start"])
+        assert start is not None
+        local = start.astimezone(zone).date()
+        running = r.get("stop") is None
+        if running and user_id != me:
+            continue  # the report lists stopped entries; only /me shows a running one
+        workspace = workspaces[ws_id]
+        amount = None
+        if r["billable"] and not running:
+            rate = rates.get(project_id) if project_id is not None else None
+            if rate is None:
+                rate = workspace["default_hourly_rate"]
+            amount = r["duration"] * round(rate * 100) // 3600 / 100
+        names = sorted(tags[t]["name"] for t in r.get("tag_ids") or [] if t in tags)
+        if member:
+            user_name = member["name"]
+        elif running and user_id == me:
+            user_name = None  # /me/time_entries carries no name
+        else:
+            user_name = org_names.get(user_id)
+        rows[r["id"]] = {
+            "id": r["id"],
+            "workspace_id": ws_id,
+            "workspace_name": workspace["name"],
+            "user_id": user_id,
+            "user_name": user_name,
+            "project_id": project_id,
+            "project_name": None if project is None else project["name"],
+            "client_id": client_id,
+            "client_name": clients[client_id]["name"] if client_id in clients else None,
+            "task_id": task_id,
+            "task_name": tasks[task_id]["name"] if task_id in tasks else None,
+            "tag_names": names or None,
+            "description": r.get("description"),
+            "billable": r["billable"],
+            "start": start,
+            "stop": instant(r.get("stop")),
+            "local_date": local,
+            "week": local - timedelta(days=local.weekday()),
+            "seconds": None if running else r["duration"],
+            "billable_amount": amount,
+            "currency": workspace["default_currency"],
+        }
+    return rows
+
+
+def expected_day_minutes(base_url: str, token: str) -> dict[int, int | None]:
+    """Per active member: the longest working day of theirs (their workspace's when they set
+    none), in minutes; None when neither is known."""
+    emulator = Emulator(base_url, token)
+    workspaces = {w["id"]: w for w in _live(emulator.records("workspaces"))}
+    minutes: dict[int, int | None] = {}
+    for m in _live(emulator.records("workspace_users")):
+        if m.get("inactive") or m.get("active") is False:
+            continue
+        own = m.get("working_hours_in_minutes")
+        if own is None:
+            workspace = workspaces.get(field(m, "workspace_id"))
+            own = None if workspace is None else workspace.get("working_hours_in_minutes")
+        user = field(m, "user_id")
+        known = minutes.get(user)
+        minutes[user] = own if known is None else (known if own is None else max(known, own))
+    return minutes

@@ -21,6 +21,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 
+from timetrack.analytics import analytics_schema, build_views
 from timetrack.errors import (
     NO_TOKEN,
     ConfigurationError,
@@ -66,6 +67,8 @@ class RunSummary:
     destination: str
     dataset: str
     strict: bool = False
+    views: list[str] = field(default_factory=list)
+    """The analytics views rebuilt over what landed (schema.view)."""
 
     @property
     def exit_code(self) -> int:
@@ -97,6 +100,7 @@ class RunSummary:
             "warnings": list(stats.warnings),
             "errors": list(stats.errors),
             "notes": list(stats.notes),
+            "views": list(self.views),
         }
 
     def closing_lines(self) -> list[str]:
@@ -145,6 +149,10 @@ class RunSummary:
                 f"warning: {rejected} records could not land (no usable key): {by_table}; "
                 f"kept with their reasons in {REJECTED_TABLE}"
             )
+        if self.views:
+            schema = self.views[0].split(".")[0]
+            names = ", ".join(view.split(".", 1)[1] for view in self.views)
+            out.append(f"analytics views in {schema}: {names}")
         out += [f"warning: {message}" for message in self.stats.warnings]
         out += [f"note: {message}" for message in self.stats.notes]
         return out
@@ -302,6 +310,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
     started = time.monotonic()
     progress = RunProgress(stats, options.progress_every, out)
     counts: dict[str, int] = {}
+    views: list[str] = []
     try:
         with _run_settings(), _stop_on_ctrl_c(stats), progress.shown():
             if pipeline.has_pending_data:
@@ -321,6 +330,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
             counts = dict(normalized.row_counts) if normalized else {}
             progress.step("load")
             pipeline.load()
+            views = _rebuild_views(pipeline, kind, stats, options)
     except Exception as error:
         found = find_timetrack_error(error)
         if found is not None:
@@ -339,7 +349,23 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
         str(pipeline.destination.destination_name),
         options.dataset,
         strict=options.strict,
+        views=views,
     )
+
+
+def _rebuild_views(pipeline: Any, kind: str, stats: RequestStats, options: RunOptions) -> list[str]:
+    """The analytics views over what landed; a failure to build them is a warning, since the
+    data itself is in."""
+    try:
+        return [
+            f"{analytics_schema(options.dataset)}.{name}" for name in build_views(pipeline, kind)
+        ]
+    except Exception as error:
+        log = _write_log(pipeline, error, options)
+        stats.warnings.append(
+            f"the analytics views were not rebuilt: {_cause(error)} (full detail: {log})"
+        )
+        return []
 
 
 def _check_pipelines_dir(folder: str | None) -> None:

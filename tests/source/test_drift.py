@@ -186,6 +186,8 @@ def test_drifting_service_lands_every_record_with_a_key(
     summary = sync(drifting.base_url, layout=layout)
     assert summary.exit_code == 0, (summary.stats.errors, summary.closing_lines())
     assert not summary.stats.errors and not summary.stats.deferred
+    assert not summary.stats.warnings, summary.stats.warnings  # the views built over drift too
+    assert len(summary.views) == 3, summary.views
 
     for table in TABLES:
         truth = set(world.truth(table))

@@ -1,0 +1,350 @@
+"""The analytics views, by value, against the emulator's records, in DuckDB and PostgreSQL.
+
+The truth is computed here and in tests/truth.py from the emulator alone: names, local dates in
+each member's timezone, ISO weeks, hours, amounts, and the weekly sums built from them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import psycopg2
+import pytest
+
+from tests.helpers import DSN, TOKEN, fast_options, postgres_dataset
+from tests.truth import WORKING_DAYS, Emulator, expected_day_minutes, expected_entries
+from timetrack.emulator import EmulatorServer
+from timetrack.pipeline import RunSummary, run
+
+Row = dict[str, Any]
+
+ENTRY_COLUMNS = [
+    "id",
+    "workspace_id",
+    "workspace_name",
+    "user_id",
+    "user_name",
+    "project_id",
+    "project_name",
+    "client_id",
+    "client_name",
+    "task_id",
+    "task_name",
+    "tag_names",
+    "description",
+    "billable",
+    "start",
+    "stop",
+    "local_date",
+    "week",
+    "seconds",
+    "hours",
+    "billable_amount",
+    "currency",
+]
+
+
+class Landed:
+    """One sync's views read back: rows of each view, and when the run began and ended."""
+
+    def __init__(self, views: dict[str, list[Row]], began: float, ended: float) -> None:
+        self.views = views
+        self.began = datetime.fromtimestamp(began, UTC)
+        self.ended = datetime.fromtimestamp(ended, UTC)
+
+
+def _read(fetch: Any, schema: str) -> dict[str, list[Row]]:
+    return {
+        view: fetch(f'select * from "{schema}"."{view}"')
+        for view in ("entries", "hours_by_week", "utilisation_by_week")
+    }
+
+
+def _duckdb_views(path: Path, schema: str) -> dict[str, list[Row]]:
+    with duckdb.connect(str(path), read_only=True) as db:
+        db.execute("set TimeZone = 'UTC'")
+
+        def fetch(query: str) -> list[Row]:
+            cursor = db.execute(query)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+        return _read(fetch, schema)
+
+
+def _postgres_views(schema: str) -> dict[str, list[Row]]:
+    with psycopg2.connect(DSN) as connection, connection.cursor() as cursor:
+        cursor.execute("set timezone = 'UTC'")
+
+        def fetch(query: str) -> list[Row]:
+            cursor.execute(query)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+        return _read(fetch, schema)
+
+
+def _sync(options: Any) -> tuple[RunSummary, float, float]:
+    began = time.time()
+    summary = run(options)
+    return summary, began, time.time()
+
+
+@pytest.fixture(scope="module")
+def in_duckdb(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Landed:
+    root = tmp_path_factory.mktemp("analytics")
+    summary, began, ended = _sync(fast_options(emulator.base_url, root, dataset="tracking"))
+    assert summary.exit_code == 0, summary.lines()
+    assert summary.views == [
+        "tracking_analytics.entries",
+        "tracking_analytics.hours_by_week",
+        "tracking_analytics.utilisation_by_week",
+    ]
+    return Landed(_duckdb_views(root / "db.duckdb", "tracking_analytics"), began, ended)
+
+
+@pytest.fixture(scope="module")
+def in_postgres(
+    emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Landed]:
+    root = tmp_path_factory.mktemp("analytics_pg")
+    with postgres_dataset() as dataset:
+        options = fast_options(
+            emulator.base_url,
+            root,
+            destination=dlt.destinations.postgres(DSN),
+            dataset=dataset,
+            pipeline_name="analytics_pg",
+        )
+        summary, began, ended = _sync(options)
+        assert summary.exit_code == 0, summary.lines()
+        yield Landed(_postgres_views(f"{dataset}_analytics"), began, ended)
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def landed(request: pytest.FixtureRequest) -> Landed:
+    fixture = "in_duckdb" if request.param == "duckdb" else "in_postgres"
+    found: Landed = request.getfixturevalue(fixture)
+    return found
+
+
+@pytest.fixture(scope="module")
+def truth(emulator: EmulatorServer) -> dict[Any, Row]:
+    return expected_entries(emulator.base_url, TOKEN)
+
+
+def _same(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, float) or isinstance(actual, float | Decimal):
+        return (
+            expected is not None
+            and actual is not None
+            and math.isclose(float(expected), float(actual), abs_tol=0.005)
+        )
+    if isinstance(actual, datetime):
+        return expected == actual.astimezone(UTC)
+    if isinstance(actual, list | tuple):
+        return expected == list(actual)
+    return bool(expected == actual)
+
+
+def test_entries_equal_the_records_value_by_value(landed: Landed, truth: dict[Any, Row]) -> None:
+    rows = {row["id"]: row for row in landed.views["entries"]}
+    assert list(landed.views["entries"][0]) == ENTRY_COLUMNS
+    assert set(rows) == set(truth), "entries: ids differ from every member's live entries"
+    problems = []
+    running = 0
+    for key, want in truth.items():
+        got = rows[key]
+        if want["seconds"] is None:  # running: counted up to the run, never negative
+            running += 1
+            low = (landed.began - want["start"]).total_seconds() - 1
+            high = (landed.ended - want["start"]).total_seconds() + 1
+            assert max(0, low) <= got["seconds"] <= high, (key, got["seconds"], low, high)
+            want = {**want, "seconds": got["seconds"]}
+        want = {**want, "hours": want["seconds"] / 3600}
+        problems += [
+            f"{key}.{name}: expected {want[name]!r}, got {got[name]!r}"
+            for name in ENTRY_COLUMNS
+            if not _same(want[name], got[name])
+        ]
+    assert running >= 1, "the emulator's data must hold a running entry for this test to mean it"
+    assert not problems, "\n".join(problems[:30])
+
+
+def test_no_entry_is_negative_or_multiplied(landed: Landed) -> None:
+    entries = landed.views["entries"]
+    assert len({row["id"] for row in entries}) == len(entries)
+    assert min(row["seconds"] for row in entries) >= 0
+
+
+def test_weekly_hours_add_up_to_the_entries(landed: Landed, truth: dict[Any, Row]) -> None:
+    entries = {row["id"]: row for row in landed.views["entries"]}
+    groups: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0])
+    for key, want in truth.items():
+        seconds = want["seconds"] if want["seconds"] is not None else entries[key]["seconds"]
+        group = groups[
+            (
+                want["week"],
+                want["workspace_id"],
+                want["project_id"],
+                want["client_id"],
+                want["user_id"],
+                want["currency"],
+            )
+        ]
+        group[0] += seconds / 3600
+        group[1] += seconds / 3600 if want["billable"] else 0
+        group[2] += want["billable_amount"] or 0
+        group[3] += 1
+    got = {
+        (
+            r["week"],
+            r["workspace_id"],
+            r["project_id"],
+            r["client_id"],
+            r["user_id"],
+            r["currency"],
+        ): r
+        for r in landed.views["hours_by_week"]
+    }
+    assert set(got) == set(groups)
+    for key, (hours, billable_hours, amount, count) in groups.items():
+        row = got[key]
+        assert math.isclose(row["hours"], hours, abs_tol=1e-6), key
+        assert math.isclose(row["billable_hours"], billable_hours, abs_tol=1e-6), key
+        assert math.isclose(float(row["billable_amount"] or 0), amount, abs_tol=0.005), key
+        assert row["entries"] == count, key
+    total_seconds = sum(r["seconds"] for r in landed.views["entries"])
+    assert math.isclose(
+        sum(r["hours"] for r in landed.views["hours_by_week"]), total_seconds / 3600, abs_tol=1e-6
+    )
+    assert sum(r["entries"] for r in landed.views["hours_by_week"]) == len(truth)
+
+
+def test_utilisation_is_hours_against_working_days(
+    landed: Landed, truth: dict[Any, Row], emulator: EmulatorServer
+) -> None:
+    entries = {row["id"]: row for row in landed.views["entries"]}
+    minutes = expected_day_minutes(emulator.base_url, TOKEN)
+    weeks = {want["week"] for want in truth.values()}
+    hours: dict[tuple[Any, Any], float] = defaultdict(float)
+    for key, want in truth.items():
+        seconds = want["seconds"] if want["seconds"] is not None else entries[key]["seconds"]
+        hours[(want["user_id"], want["week"])] += seconds / 3600
+    rows = {(r["user_id"], r["week"]): r for r in landed.views["utilisation_by_week"]}
+    assert set(rows) == {(user, week) for user in minutes for week in weeks}
+    assert any(r["hours"] == 0 for r in rows.values()), "weeks without entries must show"
+    for (user, week), row in rows.items():
+        tracked = hours.get((user, week), 0.0)
+        assert math.isclose(row["hours"], tracked, abs_tol=1e-6), (user, week)
+        day = minutes[user]
+        if day is None:
+            assert row["working_hours"] is None and row["utilisation"] is None
+            continue
+        working = day * WORKING_DAYS / 60
+        assert math.isclose(float(row["working_hours"]), working), (user, week)
+        assert math.isclose(float(row["over_under_hours"]), tracked - working, abs_tol=1e-6)
+        assert math.isclose(float(row["utilisation"]), tracked / working, abs_tol=1e-9)
+
+
+def test_views_rebuild_over_a_few_tables_and_leave_out_what_they_cannot_answer(
+    emulator: EmulatorServer, tmp_path: Path, truth: dict[Any, Row]
+) -> None:
+    options = fast_options(emulator.base_url, tmp_path, resources=["time_entries"])
+    first = run(options)
+    second = run(options)  # rebuilt over the views of the first, not failing on them
+    views = ["timetrack_analytics.entries", "timetrack_analytics.hours_by_week"]
+    assert first.views == second.views == views  # no members table: no utilisation
+    with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as db:
+        rows = db.execute(
+            "select id, user_id, seconds, project_name, tag_names from timetrack_analytics.entries"
+        ).fetchall()
+    owner = Emulator(emulator.base_url, TOKEN).admin("/truth")["user_id"]
+    assert {user for _, user, _, _, _ in rows} == {owner}
+    for key, _, seconds, project_name, tag_names in rows:
+        if truth[key]["seconds"] is not None:
+            assert seconds == truth[key]["seconds"]
+        assert project_name is None and tag_names is None  # no projects or tags landed
+
+
+HOSTILE_TABLES = """
+create table {ds}.report_time_entries (id bigint, workspace_id bigint, user_id bigint,
+  start timestamptz, stop timestamptz, seconds bigint, billable boolean, tag_ids {json});
+create table {ds}.workspace_users (id bigint, workspace_id bigint, user_id bigint, name text,
+  timezone text, working_hours_in_minutes bigint);
+create table {ds}.workspace_tags (id bigint, workspace_id bigint, name text);
+insert into {ds}.report_time_entries values
+  (1, 10, 100, '2026-11-22 23:30:00+00', '2026-11-23 00:30:00+00', 3600, true, '["x", 5, 6.5]'),
+  (2, 10, 100, '2026-11-23 12:00:00+00', '2026-11-23 11:00:00+00', -50, false, '{{"a": 1}}'),
+  (3, 10, 101, '2026-11-23 12:00:00+00', '2026-11-23 13:00:00+00', 3600, false, null);
+insert into {ds}.workspace_users values (1, 10, 100, 'Ann', 'Mars/Olympus', 480),
+  (2, 10, 101, 'Bob', 'Asia/Tokyo', null);
+insert into {ds}.workspace_tags values (5, 10, 'five'), (5, 10, 'five');
+"""
+
+
+@pytest.mark.parametrize(
+    "database", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_hostile_values_read_as_nulls_not_failures(tmp_path: Path, database: str) -> None:
+    """A timezone the database does not know falls back to UTC, tag ids that are no integers
+    and a tag list that is no list are left out, a negative duration counts as running (up
+    to the build, never below zero), a duplicated tag does not multiply its entry."""
+    from timetrack.analytics import build_views
+
+    def check(rows: list[tuple[Any, ...]]) -> None:
+        got = {row[0]: row[1:] for row in rows}
+        assert got[1] == (date(2026, 11, 22), date(2026, 11, 16), ["five"], 3600)  # UTC
+        assert got[2][:3] == (date(2026, 11, 23), date(2026, 11, 23), None)
+        assert got[2][3] >= 0
+        assert got[3][:3] == (date(2026, 11, 23), date(2026, 11, 23), None)  # 21:00 in Tokyo
+        assert len(rows) == 3
+
+    query = "select id, local_date, week, tag_names, seconds from {ds}_analytics.entries"
+    if database == "duckdb":
+        destination: Any = dlt.destinations.duckdb(str(tmp_path / "h.duckdb"))
+        with duckdb.connect(str(tmp_path / "h.duckdb")) as db:
+            db.execute("create schema hostile")
+            db.execute(HOSTILE_TABLES.format(ds="hostile", json="json"))
+        pipeline = dlt.pipeline(
+            "hostile",
+            destination=destination,
+            dataset_name="hostile",
+            pipelines_dir=str(tmp_path / "state"),
+        )
+        assert build_views(pipeline, "duckdb") == [
+            "entries",
+            "hours_by_week",
+            "utilisation_by_week",
+        ]
+        with duckdb.connect(str(tmp_path / "h.duckdb")) as db:
+            check(db.execute(query.format(ds="hostile")).fetchall())
+        return
+    with postgres_dataset() as ds, psycopg2.connect(DSN) as connection:
+        with connection.cursor() as cursor:
+            cursor.execute(f'create schema "{ds}"')
+            cursor.execute(HOSTILE_TABLES.format(ds=ds, json="jsonb"))
+        connection.commit()
+        pipeline = dlt.pipeline(
+            "hostile_pg",
+            destination=dlt.destinations.postgres(DSN),
+            dataset_name=ds,
+            pipelines_dir=str(tmp_path / "state"),
+        )
+        assert build_views(pipeline, "postgres") == [
+            "entries",
+            "hours_by_week",
+            "utilisation_by_week",
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(query.format(ds=ds))
+            check(cursor.fetchall())
