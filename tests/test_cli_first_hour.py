@@ -61,7 +61,7 @@ def _error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("command", ["run", "check", "demo", "emulator"])
+@pytest.mark.parametrize("command", ["run", "check", "demo", "emulator", "report"])
 def test_every_command_takes_h_and_shows_an_example(cli: Cli, command: str) -> None:
     short, long = cli(command, "-h"), cli(command, "--help")
     assert short.returncode == 0 and short.stdout == long.stdout
@@ -266,8 +266,9 @@ def test_the_demo_matches_the_truth_and_its_hint_works(cli: Cli, tmp_path: Path)
     assert result.returncode == 0, result.stderr
     table_lines = [line for line in result.stdout.splitlines() if "truth" in line]
     assert len(table_lines) >= 12 and all("= truth" in line for line in table_lines[1:])
-    hint = result.stdout.strip().splitlines()[-1]
+    *_, hint, report = result.stdout.strip().splitlines()
     assert hint.startswith("explore it: python -c ")
+    assert report.endswith("open demo.html") and (tmp_path / "demo.html").stat().st_size > 10**6
     code = hint.split("python -c ", 1)[1].strip('"')
     shown = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60

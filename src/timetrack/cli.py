@@ -499,6 +499,64 @@ def run(
 
 
 @cli.command()
+@click.option(
+    "--destination",
+    default="duckdb",
+    show_default=True,
+    help="Where `timetrack run` loaded: duckdb or postgres (the views exist there only).",
+)
+@click.option(
+    "--dataset",
+    default="time_tracking",
+    show_default=True,
+    help="The dataset `timetrack run` loaded; the views are in DATASET_analytics.",
+)
+@click.option(
+    "--pipeline-name",
+    default="timetrack",
+    show_default=True,
+    help="The run's pipeline name: for duckdb, the file NAME.duckdb.",
+)
+@click.option(
+    "--weeks",
+    default=12,
+    show_default=True,
+    type=click.IntRange(1, 520),
+    help="ISO weeks to show, up to the current one.",
+)
+@click.option(
+    "--out",
+    "out",
+    default="timetrack-report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="HTML file to write (replaced if present).",
+)
+def report(destination: str, dataset: str, pipeline_name: str, weeks: int, out: str) -> None:
+    """Write one self-contained HTML page of answers from the analytics views: totals, weekly
+    hours by project, billable share, top clients, hours per person per week, the last sync.
+
+    The page needs no network: open it in any browser.
+
+    \b
+    Examples:
+      $ timetrack report                        # from timetrack.duckdb, last 12 weeks
+      $ timetrack report --destination postgres --dataset tracking --weeks 26 --out q.html
+    """
+    import tempfile
+
+    from timetrack.report import open_pipeline, write_report
+
+    with tempfile.TemporaryDirectory() as state_dir:
+        pipeline = open_pipeline(destination, dataset, pipeline_name, state_dir)
+        data = write_report(pipeline, Path(out), weeks=weeks)
+    click.echo(
+        f"wrote {out}: {data.entries:,} entries, {data.hours:,.1f} hours, weeks of "
+        f"{data.first_week} to {data.last_week}"
+    )
+
+
+@cli.command()
 @_base_url
 @_layout
 def check(base_url: str | None, layout: str | None) -> None:

@@ -11,6 +11,7 @@ import duckdb
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 from timetrack.emulator.expected import expected_rows
 from timetrack.pipeline import RunOptions, run
+from timetrack.report import open_pipeline, write_report
 
 DATASET = "time_tracking"
 """The dataset `timetrack run` loads into by default: the demo's tables sit where run's would."""
@@ -48,8 +49,15 @@ def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
                 "" if want is None else ("  = truth" if count == want else f"  != truth {want}")
             )
             lines.append(f"  {table:<22} {count:>7,}{verdict}")
-    query = f"select * from {DATASET}.time_entries limit 5"
+    query = f"select * from {DATASET}_analytics.hours_by_week limit 5"
     lines.append(
         f"explore it: python -c \"import duckdb; duckdb.connect('{target}').sql('{query}').show()\""
+    )
+    page = target.with_suffix(".html")
+    with tempfile.TemporaryDirectory() as state_dir:
+        destination = dlt.destinations.duckdb(str(target))
+        data = write_report(open_pipeline(destination, DATASET, "timetrack_demo", state_dir), page)
+    lines.append(
+        f"report of the last {len(data.weeks)} weeks ({data.entries:,} entries): open {page}"
     )
     return lines

@@ -239,7 +239,7 @@ def _stop_on_ctrl_c(stats: RequestStats) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _destination_type(destination: Any) -> str:
+def destination_kind(destination: Any) -> str:
     """The destination's kind (duckdb, postgres, filesystem, ...)."""
     resolved = Destination.from_reference(destination)
     return "" if resolved is None else str(resolved.destination_type.split(".")[-1])
@@ -252,7 +252,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
     `exit_code` says so."""
     stats = RequestStats()
     try:
-        kind = _destination_type(options.destination)
+        kind = destination_kind(options.destination)
     except UnknownDestinationModule:
         raise ConfigurationError(
             f"unknown destination {options.destination!r}: use duckdb, postgres, filesystem or "
@@ -260,7 +260,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
         ) from None
     except Exception as error:  # dlt raises many kinds for a destination it cannot use
         raise ConfigurationError(
-            f"cannot use destination {options.destination!r}: {_one_line(error)}"
+            f"cannot use destination {options.destination!r}: {one_line(error)}"
         ) from None
     file_format = "parquet" if kind in PARQUET_NATIVE else None
     _check_pipelines_dir(options.pipelines_dir)
@@ -305,7 +305,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
         _cap_duckdb_memory()
     except Exception as error:  # dlt raises many kinds for an unknown destination
         raise ConfigurationError(
-            f"cannot use destination {options.destination!r}: {_one_line(error)}"
+            f"cannot use destination {options.destination!r}: {one_line(error)}"
         ) from None
     started = time.monotonic()
     progress = RunProgress(stats, options.progress_every, out)
@@ -338,7 +338,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
         log = _write_log(pipeline, error, options)
         missing = find_in_chain(error, ConfigFieldMissingException)
         if missing is not None:
-            raise ConfigurationError(f"{_missing_settings(missing)} (full detail: {log})") from None
+            raise ConfigurationError(f"{missing_settings(missing)} (full detail: {log})") from None
         raise TimetrackError(f"the run failed: {_cause(error)} (full detail: {log})") from None
     elapsed = time.monotonic() - started
     rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
@@ -396,7 +396,7 @@ def _env_key(lookups: Any) -> str | None:
     return max(keys, key=lambda k: k.count("__"), default=None)
 
 
-def _missing_settings(error: ConfigFieldMissingException) -> str:
+def missing_settings(error: ConfigFieldMissingException) -> str:
     """Which settings a destination lacks, and the environment variables that set them."""
     names: list[str] = []
     for field_name, traces in error.traces.items():
@@ -419,7 +419,7 @@ def _missing_settings(error: ConfigFieldMissingException) -> str:
     return text
 
 
-def _one_line(error: BaseException, limit: int = 400) -> str:
+def one_line(error: BaseException, limit: int = 400) -> str:
     """An error on one line, cut at a word boundary if it must be cut at all."""
     text = " ".join(str(error).split())
     if len(text) <= limit:
@@ -455,7 +455,7 @@ def _cause(error: BaseException) -> str:
     where = " ".join(
         p for p in (f"at {step}" if step else "", f"in table {job}" if job else "") if p
     )
-    return _one_line(Exception(f"{where + ': ' if where else ''}{message}"), 300)
+    return one_line(Exception(f"{where + ': ' if where else ''}{message}"), 300)
 
 
 def _write_log(pipeline: Any, error: BaseException, options: RunOptions) -> str:

@@ -1,0 +1,209 @@
+"""`timetrack report`: its numbers against the emulator's records, its page in a real browser,
+its command line.
+
+The browser is Debian's Chromium (`.ci/run` installs it when missing), driven by Playwright; a
+missing browser fails the test, it never skips.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+
+from tests.helpers import DSN, TOKEN, expected_counts, fast_options, postgres_dataset
+from tests.truth import Emulator, expected_entries
+from timetrack.emulator import EmulatorServer
+from timetrack.pipeline import run
+from timetrack.report import ReportData, open_pipeline, write_report
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+WEEKS = 6
+
+
+class Synced:
+    """One sync and the report written from it."""
+
+    def __init__(self, data: ReportData, page: Path, began: float, ended: float) -> None:
+        self.data = data
+        self.page = page
+        self.began = datetime.fromtimestamp(began, UTC)
+        self.ended = datetime.fromtimestamp(ended, UTC)
+
+
+def _today(emulator: EmulatorServer) -> date:
+    now = Emulator(emulator.base_url, TOKEN).admin("/truth")["now"]
+    return datetime.fromisoformat(now).astimezone(UTC).date()
+
+
+def _sync_and_report(
+    emulator: EmulatorServer, root: Path, destination: Any, dataset: str
+) -> Synced:
+    began = time.time()
+    options = fast_options(emulator.base_url, root, destination=destination, dataset=dataset)
+    summary = run(options)
+    ended = time.time()
+    assert summary.exit_code == 0, summary.lines()
+    page = root / "report.html"
+    pipeline = open_pipeline(options.destination, dataset, "reader", str(root / "reader"))
+    data = write_report(pipeline, page, weeks=WEEKS, today=_today(emulator))
+    return Synced(data, page, began, ended)
+
+
+@pytest.fixture(scope="module")
+def in_duckdb(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Synced:
+    root = tmp_path_factory.mktemp("report")
+    return _sync_and_report(emulator, root, dlt.destinations.duckdb(str(root / "r.duckdb")), "tt")
+
+
+@pytest.fixture(scope="module")
+def in_postgres(
+    emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Synced]:
+    root = tmp_path_factory.mktemp("report_pg")
+    with postgres_dataset() as dataset:
+        yield _sync_and_report(emulator, root, dlt.destinations.postgres(DSN), dataset)
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def synced(request: pytest.FixtureRequest) -> Synced:
+    found: Synced = request.getfixturevalue(f"in_{request.param}")
+    return found
+
+
+def test_the_numbers_are_the_records_sums(synced: Synced, emulator: EmulatorServer) -> None:
+    data = synced.data
+    today = _today(emulator)
+    monday = today - timedelta(days=today.weekday())
+    weeks = [monday - timedelta(weeks=n) for n in range(WEEKS - 1, -1, -1)]
+    assert data.weeks == weeks
+    truth = [
+        row for row in expected_entries(emulator.base_url, TOKEN).values() if row["week"] in weeks
+    ]
+    running = [row for row in truth if row["seconds"] is None]
+    stopped = [row for row in truth if row["seconds"] is not None]
+    assert running, "the data must hold a running entry in the period for this test to mean it"
+    # A running entry counts up to the sync: bracketed by when the sync began and ended.
+    low = sum((synced.began - row["start"]).total_seconds() - 1 for row in running) / 3600
+    high = sum((synced.ended - row["start"]).total_seconds() + 1 for row in running) / 3600
+    stopped_hours = sum(row["seconds"] for row in stopped) / 3600
+    assert data.entries == len(truth)
+    assert stopped_hours + low <= data.hours <= stopped_hours + high
+    assert data.people == len({row["user_id"] for row in truth})
+
+    amounts: dict[str, float] = defaultdict(float)
+    for row in truth:
+        if row["billable_amount"] is not None:
+            amounts[row["currency"]] += row["billable_amount"]
+    assert set(data.amounts) == set(amounts)
+    for currency, amount in amounts.items():
+        assert math.isclose(data.amounts[currency], amount, abs_tol=0.01), currency
+
+    weekly: dict[date, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for row in stopped:
+        weekly[row["week"]][0 if row["billable"] else 1] += row["seconds"] / 3600
+    stacked = {
+        week: sum(series.get(week, 0.0) for series in data.projects_by_week.values())
+        for week in weeks
+    }
+    for week in weeks:
+        billable, other = data.billable_by_week.get(week, (0.0, 0.0))
+        extra = billable + other - sum(weekly[week])  # the running entry's hours, if any
+        assert -1e-6 <= extra <= high + 1e-6, week
+        assert math.isclose(stacked[week], billable + other, abs_tol=1e-6), week
+    assert len(data.projects_by_week) <= 11
+
+    clients: dict[str, float] = defaultdict(float)
+    for row in stopped:
+        clients[row["client_name"] or "(no client)"] += row["seconds"] / 3600
+    for name, hours, _ in data.clients:
+        assert -1e-6 <= hours - clients[name] <= high + 1e-6, name
+    assert [name for name, _, _ in data.clients][:3] == sorted(clients, key=lambda c: -clients[c])[
+        :3
+    ]
+
+    assert data.row_counts == expected_counts(emulator.base_url)
+    assert data.last_sync is not None and synced.began <= data.last_sync <= synced.ended
+
+
+def test_the_page_renders_every_chart_in_chromium_offline(
+    in_duckdb: Synced, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), "Chromium is missing: .ci/run installs Debian's chromium"
+    problems: list[str] = []
+    fetched: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("request", lambda r: None if r.url.startswith("file:") else fetched.append(r.url))
+        page.goto(in_duckdb.page.as_uri())
+        charts = ["chart-projects", "chart-billable", "chart-clients", "chart-people"]
+        for chart in charts:
+            page.wait_for_selector(f"#{chart} .main-svg", timeout=30_000)
+        drawn = page.evaluate(
+            """ids => ids.map(id => {
+                const el = document.getElementById(id);
+                const box = el.getBoundingClientRect();
+                return [id, el.querySelectorAll('.trace.bars .point path, .hm image').length,
+                        box.width, box.height];
+            })""",
+            charts,
+        )
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        text = page.inner_text("body")
+        browser.close()
+    assert not problems, problems
+    assert not fetched, f"the page fetched from the network: {fetched}"
+    for chart, marks, width, height in drawn:
+        assert marks > 0 and width > 300 and height > 200, (chart, marks, width, height)
+    assert f"{in_duckdb.data.entries:,}" in text and "report_time_entries" in text
+    assert (tmp_path / "report.png").stat().st_size > 50_000
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
+    return subprocess.run(
+        [sys.executable, "-m", "timetrack", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_command_writes_the_page_and_says_what_is_wrong(
+    in_duckdb: Synced, tmp_path: Path
+) -> None:
+    shutil.copy(in_duckdb.page.parent / "r.duckdb", tmp_path / "timetrack.duckdb")
+    done = _cli("report", "--dataset", "tt", "--weeks", "4", "--out", "out.html", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("wrote out.html: ") and "weeks of" in done.stdout
+    assert (tmp_path / "out.html").read_text().count("<script") >= 4
+
+    for args, message in (
+        (["--pipeline-name", "nothing"], "no DuckDB file"),
+        (["--dataset", "elsewhere"], "no analytics views in elsewhere_analytics"),
+        (["--destination", "filesystem"], "built in DuckDB and PostgreSQL only"),
+        (["--weeks", "0"], "--weeks"),
+    ):
+        failed = _cli("report", *args, cwd=tmp_path)
+        assert failed.returncode != 0 and "Traceback" not in failed.stderr, failed.stderr
+        lines = [line for line in failed.stderr.splitlines() if line.strip()]
+        assert message in failed.stderr and lines[-1].startswith("Error"), failed.stderr
+    assert not (tmp_path / "nothing.duckdb").exists()
