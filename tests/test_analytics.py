@@ -60,13 +60,25 @@ class Landed:
         self.views = views
         self.began = datetime.fromtimestamp(began, UTC)
         self.ended = datetime.fromtimestamp(ended, UTC)
+        self.path: Path | None = None
+
+
+RAW_TOTALS = """
+select (select count(*) from "{ds}".report_time_entries) as report_rows,
+  (select sum(seconds) from "{ds}".report_time_entries) as report_seconds,
+  (select count(*) from "{ds}".time_entries as t where not exists
+     (select 1 from "{ds}".report_time_entries as r where r.id = t.id)) as own_only
+"""
+"""What the raw tables hold, for totals that must agree with the views."""
 
 
 def _read(fetch: Any, schema: str) -> dict[str, list[Row]]:
-    return {
+    views = {
         view: fetch(f'select * from "{schema}"."{view}"')
         for view in ("entries", "hours_by_week", "utilisation_by_week")
     }
+    views["raw"] = fetch(RAW_TOTALS.format(ds=schema.removesuffix("_analytics")))
+    return views
 
 
 def _duckdb_views(path: Path, schema: str) -> dict[str, list[Row]]:
@@ -102,14 +114,16 @@ def _sync(options: Any) -> tuple[RunSummary, float, float]:
 @pytest.fixture(scope="module")
 def in_duckdb(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Landed:
     root = tmp_path_factory.mktemp("analytics")
-    summary, began, ended = _sync(fast_options(emulator.base_url, root, dataset="tracking"))
+    summary, began, ended = _sync(fast_options(emulator.base_url, root, dataset="time_tracking"))
     assert summary.exit_code == 0, summary.lines()
     assert summary.views == [
-        "tracking_analytics.entries",
-        "tracking_analytics.hours_by_week",
-        "tracking_analytics.utilisation_by_week",
+        "time_tracking_analytics.entries",
+        "time_tracking_analytics.hours_by_week",
+        "time_tracking_analytics.utilisation_by_week",
     ]
-    return Landed(_duckdb_views(root / "db.duckdb", "tracking_analytics"), began, ended)
+    landed = Landed(_duckdb_views(root / "db.duckdb", "time_tracking_analytics"), began, ended)
+    landed.path = root / "db.duckdb"
+    return landed
 
 
 @pytest.fixture(scope="module")
@@ -180,10 +194,35 @@ def test_entries_equal_the_records_value_by_value(landed: Landed, truth: dict[An
     assert not problems, "\n".join(problems[:30])
 
 
-def test_no_entry_is_negative_or_multiplied(landed: Landed) -> None:
+def test_readme_queries_answer_on_the_demo_dataset(in_duckdb: Landed) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Answers: analytics views", 1)[1].split("\n### ", 1)[0]
+    queries = [
+        q.strip()
+        for block in section.split("```sql")[1:]
+        for q in block.split("```", 1)[0].split(";")
+        if "select" in q
+    ]
+    assert len(queries) == 6  # two per view
+    assert in_duckdb.path is not None
+    with duckdb.connect(str(in_duckdb.path), read_only=True) as db:
+        answered = [db.execute(query).fetchall() for query in queries]
+    assert all(answered[:2]) and all(answered[3:4]), "the queries over all time must answer"
+
+
+def test_no_entry_is_negative_or_multiplied_and_totals_agree_with_the_raw_tables(
+    landed: Landed,
+) -> None:
     entries = landed.views["entries"]
     assert len({row["id"] for row in entries}) == len(entries)
     assert min(row["seconds"] for row in entries) >= 0
+    (raw,) = landed.views["raw"]
+    assert len(entries) == raw["report_rows"] + raw["own_only"]
+    reported = [row for row in entries if row["stop"] is not None]
+    assert sum(row["seconds"] for row in reported) == raw["report_seconds"]
+    assert math.isclose(
+        sum(row["hours"] for row in entries), sum(row["seconds"] for row in entries) / 3600
+    )
 
 
 def test_weekly_hours_add_up_to_the_entries(landed: Landed, truth: dict[Any, Row]) -> None:
