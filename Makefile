@@ -1,6 +1,6 @@
 # Two jobs a newcomer needs: `make demo` (the main job, on DuckDB) and `make check` (everything CI
 # runs). Both create the virtual environment on first use, from the pinned constraints.txt:
-# `demo` installs the package alone, `check` adds the dev tools.
+# `demo` installs the package alone, `check` adds the dev tools and the Dagster extra it tests.
 VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
@@ -15,7 +15,7 @@ $(VENV)/.runtime: pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
-	$(PIP) -e '.[dev]'
+	$(PIP) -e '.[dev,dagster]'
 	touch $@
 
 demo: $(VENV)/.runtime

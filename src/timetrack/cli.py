@@ -16,6 +16,7 @@ from timetrack.emulator.config import FAULT_KINDS, Drift, EmulatorConfig, Faults
 from timetrack.errors import TimetrackError, mask_secret
 
 if TYPE_CHECKING:
+    from timetrack.pipeline import RunOptions
     from timetrack.source.core import SourceArgs
 
 
@@ -400,6 +401,21 @@ _layout = click.option(
 )
 @click.option("--full-refresh", is_flag=True, help="Drop the tables and state, load anew.")
 @click.option(
+    "--accounts",
+    "accounts_file",
+    type=click.Path(dir_okay=False),
+    help="TOML file of accounts ([[account]]: name, api_token_env, optional base_url, layout, "
+    "organization_ids, workspace_ids): each syncs into DATASET_<name> with its own pipeline "
+    "timetrack_<name> (in DuckDB, its own file timetrack_<name>.duckdb).",
+)
+@click.option(
+    "--parallel",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="With --accounts: accounts synced at the same time, each in its own process.",
+)
+@click.option(
     "--progress-every",
     default=10.0,
     show_default=True,
@@ -434,6 +450,8 @@ def run(
     report_start_date: str | None,
     report_trailing_days: int | None,
     full_refresh: bool,
+    accounts_file: str | None,
+    parallel: int,
     progress_every: float,
     quiet: bool,
     verbose: bool,
@@ -450,6 +468,7 @@ def run(
       $ timetrack run --base-url http://127.0.0.1:8080     # a local emulator
       $ timetrack run --destination postgres --dataset tracking
       $ timetrack run --resource time_entries --workspace-id 123 --json
+      $ timetrack run --accounts accounts.toml --parallel 8 --destination postgres
     """
     import os
 
@@ -480,6 +499,20 @@ def run(
             report_trailing_days=report_trailing_days,
         ),
     )
+    if accounts_file is not None:
+        given = {
+            "--pipeline-name": pipeline_name != "timetrack",
+            "--organization-id": bool(organization_ids),
+            "--workspace-id": bool(workspace_ids),
+        }
+        clash = [name for name, set_ in given.items() if set_]
+        if clash:
+            raise click.UsageError(
+                f"{', '.join(clash)} cannot go with --accounts: each account has its own "
+                "pipeline, and its organization_ids and workspace_ids in the file"
+            )
+        _run_accounts(accounts_file, options, parallel, quiet=quiet, as_json=as_json)
+        return
     try:
         summary = run_pipeline(options)
     except TimetrackError as error:
@@ -494,6 +527,25 @@ def run(
             click.echo(line)
     for line in summary.closing_lines():
         click.echo(line, err=True)
+    if summary.exit_code:
+        raise SystemExit(summary.exit_code)
+
+
+def _run_accounts(
+    path: str, options: RunOptions, parallel: int, *, quiet: bool, as_json: bool
+) -> None:
+    from timetrack.accounts import load_accounts, run_accounts
+
+    accounts = load_accounts(path)
+    summary = run_accounts(accounts, options, parallel=parallel)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict()))
+    elif not quiet:
+        for line in summary.lines():
+            click.echo(line)
+    for result in summary.results:
+        if result.exit_code:
+            click.echo(f"Error: account {result.name}: {result.message}", err=True)
     if summary.exit_code:
         raise SystemExit(summary.exit_code)
 

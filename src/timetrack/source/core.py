@@ -7,12 +7,13 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 from urllib.parse import urlsplit
 
 import dlt
 import orjson
 from dlt.common.configuration.inject import with_config
+from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.sources import DltResource
 
 from timetrack.errors import (
@@ -202,7 +203,7 @@ def timetrack_source(
             lambda: sync.rejected_rows(),
             name=REJECTED_TABLE,
             write_disposition="append",
-            columns=column_hints(REJECTED_TABLE),
+            columns=cast(TTableSchemaColumns, column_hints(REJECTED_TABLE)),
         )
     )
     return resources
@@ -244,7 +245,7 @@ def _declare(
         table_name=endpoint.table,
         primary_key=endpoint.primary_key,
         write_disposition="merge",
-        columns=column_hints(endpoint.table, hard_delete=hard_delete),
+        columns=cast(TTableSchemaColumns, column_hints(endpoint.table, hard_delete=hard_delete)),
     )
 
 

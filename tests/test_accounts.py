@@ -1,0 +1,203 @@
+"""Many accounts at once (`timetrack run --accounts FILE --parallel N`): each lands in its own
+dataset and file equal to its own emulator's records, and one failing never stops another."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import TOKEN, duckdb_rows
+from tests.truth import differences, expected_tables
+from timetrack.accounts import Account, load_accounts, run_accounts
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
+from timetrack.errors import ConfigurationError
+from timetrack.pipeline import RunOptions
+
+SCALE = Scale(time_entries=400)
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, EmulatorServer]]:
+    configs = {
+        "a": EmulatorConfig(seed=3, scale=SCALE),
+        "b": EmulatorConfig(seed=5, scale=SCALE),
+        "quota": EmulatorConfig(seed=9, scale=SCALE, limits=Limits(quota=True, quota_per_hour=8)),
+    }
+    started = {name: EmulatorServer(config).start() for name, config in configs.items()}
+    yield started
+    for server in started.values():
+        server.stop()
+
+
+def _file(path: Path, servers: dict[str, EmulatorServer]) -> Path:
+    path.write_text(
+        f"""
+[[account]]
+name = "acme"
+api_token_env = "ACME_TOKEN"
+base_url = "{servers["a"].base_url}"
+
+[[account]]
+name = "globex"
+api_token_env = "GLOBEX_TOKEN"
+base_url = "{servers["b"].base_url}"
+layout = "bare"
+
+[[account]]
+name = "initech"
+api_token_env = "INITECH_TOKEN"
+base_url = "{servers["a"].base_url}"
+
+[[account]]
+name = "umbrella"
+api_token_env = "UMBRELLA_TOKEN"
+base_url = "{servers["a"].base_url}"
+
+[[account]]
+name = "hooli"
+api_token_env = "HOOLI_TOKEN"
+base_url = "{servers["quota"].base_url}"
+"""
+    )
+    return path
+
+
+WRONG = "wrong-token-5e3b"
+
+
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ACME_TOKEN", "GLOBEX_TOKEN", "HOOLI_TOKEN"):
+        monkeypatch.setenv(name, TOKEN)
+    monkeypatch.setenv("INITECH_TOKEN", WRONG)
+    monkeypatch.delenv("UMBRELLA_TOKEN", raising=False)
+
+
+def test_each_account_lands_on_its_own_and_failures_stay_their_own(
+    servers: dict[str, EmulatorServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _env(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    accounts = load_accounts(_file(tmp_path / "accounts.toml", servers))
+    base = RunOptions(
+        dataset="tt",
+        pipelines_dir=str(tmp_path / "state"),
+        progress_every=0,
+        source_args={"requests_per_second": 0, "max_quota_wait": 0},
+    )
+    summary = run_accounts(accounts, base, parallel=3)
+    status = {r.name: r.status for r in summary.results}
+    assert status == {
+        "acme": "ok",
+        "globex": "ok",
+        "initech": "failed",
+        "umbrella": "failed",
+        "hooli": "quota",
+    }, [r.message for r in summary.results]
+    assert summary.exit_code == 1  # 0 only when every account landed
+    messages = {r.name: r.message for r in summary.results}
+    assert "UMBRELLA_TOKEN is not set" in messages["umbrella"]
+    assert "token" in messages["initech"] and WRONG not in "\n".join(summary.lines())
+    assert "quota" in messages["hooli"]
+
+    for name, server in (("acme", servers["a"]), ("globex", servers["b"])):
+        landed = duckdb_rows(tmp_path / f"timetrack_{name}.duckdb", f"tt_{name}")
+        problems = differences(expected_tables(server.base_url, TOKEN), landed)
+        assert not problems, (name, problems[:10])
+    assert (tmp_path / "state" / "timetrack_acme").is_dir()  # a pipeline, and state, each
+    assert (tmp_path / "state" / "timetrack_globex").is_dir()
+
+    again = run_accounts([a for a in accounts if a.name in ("acme", "globex")], base, parallel=2)
+    assert again.exit_code == 0 and {r.status for r in again.results} == {"ok"}
+    lines = again.lines()
+    assert lines[0].startswith("2 accounts in ") and "2 landed, 0 did not" in lines[0]
+    assert all(r.peak_rss_mb > 50 for r in again.results)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "has no [[account]] table"),
+        ('[[account]]\nname = "a b"\napi_token_env = "X"\n', "name must be letters"),
+        ('[[account]]\nname = "a"\n', "api_token_env must name"),
+        (
+            '[[account]]\nname = "a"\napi_token_env = "X"\napi_token = "s"\n',
+            "unknown key api_token",
+        ),
+        (
+            '[[account]]\nname="a"\napi_token_env="X"\n[[account]]\nname="A"\napi_token_env="Y"\n',
+            "appears twice",
+        ),
+        (
+            '[[account]]\nname = "a"\napi_token_env = "X"\nworkspace_ids = ["1"]\n',
+            "list of integers",
+        ),
+        ('[[account]]\nname = "a"\napi_token_env = "X"\nlayout = "flat"\n', "layout must be"),
+        ("[[account]\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_accounts_file_names_its_fault(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "accounts.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match=message.replace("[", r"\[")):
+        load_accounts(path)
+
+
+def test_a_good_file_reads_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        '[[account]]\nname = "acme_2"\napi_token_env = "ACME"\nbase_url = "http://x:1"\n'
+        'layout = "bare"\norganization_ids = [7]\nworkspace_ids = [8, 9]\n'
+        '[[account]]\nname = "b"\napi_token_env = "B"\n'
+    )
+    assert load_accounts(path) == [
+        Account("acme_2", "ACME", "http://x:1", "bare", (7,), (8, 9)),
+        Account("b", "B"),
+    ]
+
+
+def test_the_command_prints_a_line_per_account_and_exits_non_zero_on_any_failure(
+    servers: dict[str, EmulatorServer], tmp_path: Path
+) -> None:
+    path = tmp_path / "two.toml"
+    path.write_text(
+        f'[[account]]\nname = "acme"\napi_token_env = "ACME_TOKEN"\n'
+        f'base_url = "{servers["a"].base_url}"\n'
+        f'[[account]]\nname = "umbrella"\napi_token_env = "UMBRELLA_TOKEN"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
+    env["ACME_TOKEN"] = TOKEN
+    env.pop("UMBRELLA_TOKEN", None)
+    command = [sys.executable, "-m", "timetrack", "run", "--accounts", str(path), "--parallel", "2"]
+    command += ["--pipelines-dir", str(tmp_path / "state"), "--requests-per-second", "0"]
+    done = subprocess.run(
+        [*command, "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["accounts"]["acme"]["status"] == "ok"
+    assert summary["accounts"]["acme"]["rows"]["report_time_entries"] > 0
+    assert summary["accounts"]["umbrella"]["status"] == "failed"
+    assert done.stderr.strip().splitlines()[-1] == (
+        "Error: account umbrella: environment variable UMBRELLA_TOKEN is not set"
+    )
+    assert (tmp_path / "timetrack_acme.duckdb").exists()
+
+    clash = subprocess.run(
+        [*command, "--workspace-id", "1"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert clash.returncode == 2 and "cannot go with --accounts" in clash.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "timetrack", "run", "--accounts", "nope.toml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "Error: no accounts file nope.toml"
