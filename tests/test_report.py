@@ -26,7 +26,7 @@ from tests.helpers import DSN, TOKEN, expected_counts, fast_options, postgres_da
 from tests.truth import Emulator, expected_entries
 from timetrack.emulator import EmulatorServer
 from timetrack.pipeline import run
-from timetrack.report import ReportData, open_pipeline, write_report
+from timetrack.report import ReportData, empty_note, open_pipeline, write_report
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WEEKS = 6
@@ -175,6 +175,22 @@ def test_the_page_renders_every_chart_in_chromium_offline(
     assert (tmp_path / "report.png").stat().st_size > 50_000
 
 
+def test_a_period_without_entries_says_where_the_newest_are(
+    in_duckdb: Synced, tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    database = in_duckdb.page.parent / "r.duckdb"
+    pipeline = open_pipeline(dlt.destinations.duckdb(str(database)), "tt", "later", str(tmp_path))
+    data = write_report(pipeline, tmp_path / "later.html", weeks=2, today=date(2031, 1, 8))
+    newest = max(row["week"] for row in expected_entries(emulator.base_url, TOKEN).values())
+    assert data.entries == 0 and data.newest_week == newest
+    weeks = (date(2031, 1, 6) - newest).days // 7 + 1
+    assert empty_note(data) == (
+        f"no time entries in these weeks; the newest is in the week of {newest} "
+        f"(--weeks {weeks} reaches it)"
+    )
+    assert "No time entries in these weeks" in (tmp_path / "later.html").read_text()
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
     return subprocess.run(
@@ -195,6 +211,7 @@ def test_the_command_writes_the_page_and_says_what_is_wrong(
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("wrote out.html: ") and "weeks of" in done.stdout
     assert (tmp_path / "out.html").read_text().count("<script") >= 4
+    assert "note:" not in done.stdout
 
     for args, message in (
         (["--pipeline-name", "nothing"], "no DuckDB file"),

@@ -597,7 +597,7 @@ def report(destination: str, dataset: str, pipeline_name: str, weeks: int, out: 
     """
     import tempfile
 
-    from timetrack.report import open_pipeline, write_report
+    from timetrack.report import empty_note, open_pipeline, write_report
 
     with tempfile.TemporaryDirectory() as state_dir:
         pipeline = open_pipeline(destination, dataset, pipeline_name, state_dir)
@@ -606,6 +606,8 @@ def report(destination: str, dataset: str, pipeline_name: str, weeks: int, out: 
         f"wrote {out}: {data.entries:,} entries, {data.hours:,.1f} hours, weeks of "
         f"{data.first_week} to {data.last_week}"
     )
+    if empty_note(data):
+        click.echo(f"note: {empty_note(data)}")
 
 
 @cli.command()

@@ -56,6 +56,8 @@ class ReportData:
     people_by_week: dict[str, dict[date, float]] = field(default_factory=dict)
     last_sync: datetime | None = None
     row_counts: dict[str, int] = field(default_factory=dict)
+    newest_week: date | None = None
+    """The week of the newest entry of all, to point at when the period holds none."""
 
 
 def _weeks_ending(today: date, count: int) -> list[date]:
@@ -116,6 +118,8 @@ def read_report_data(query: Query, dataset: str, weeks: int, today: date) -> Rep
             bounds,
         )
     ]
+    ((newest,),) = query(f"SELECT max(week) FROM {entries}", ())
+    data.newest_week = None if newest is None else _as_date(newest)
     data.people_by_week = _people_by_week(query, schema, views, entries, where, bounds)
     data.last_sync, data.row_counts = _last_sync(query, dataset)
     return data
@@ -316,6 +320,7 @@ h1 { font-size: 24px; margin: 0 0 4px; }
 table { border-collapse: collapse; background: white; font-size: 14px; }
 td, th { padding: 4px 12px; text-align: left; border-bottom: 1px solid #eee; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
+.note { background: #fff4d6; border-radius: 8px; padding: 10px 14px; }
 footer { color: #5a6570; font-size: 13px; margin-top: 20px; }
 """
 
@@ -329,6 +334,24 @@ def _card(label: str, value: str) -> str:
         f'<div class="card"><div class="label">{html.escape(label)}</div>'
         f'<div class="value{size}">{shown}</div></div>'
     )
+
+
+def empty_note(data: ReportData) -> str:
+    """What to do when the period holds no entries; empty when it holds some."""
+    if data.entries:
+        return ""
+    if data.newest_week is None:
+        return "no time entries have landed yet"
+    weeks = (data.last_week - data.newest_week).days // 7 + 1
+    return (
+        f"no time entries in these weeks; the newest is in the week of {data.newest_week} "
+        f"(--weeks {weeks} reaches it)"
+    )
+
+
+def _empty_note(data: ReportData) -> str:
+    note = empty_note(data)
+    return f'<p class="note">{html.escape(note.capitalize())}.</p>' if note else ""
 
 
 def render_html(data: ReportData, title: str) -> str:
@@ -369,7 +392,7 @@ def render_html(data: ReportData, title: str) -> str:
 <h1>{html.escape(title)}</h1>
 <p class="sub">Weeks of {data.first_week.isoformat()} to {data.last_week.isoformat()}
 ({len(data.weeks)} weeks); last sync {synced}.</p>
-<div class="cards">{card_html}</div>
+{_empty_note(data)}<div class="cards">{card_html}</div>
 {"".join(charts)}
 <h2>Last sync</h2>
 <p>Completed {synced}. Rows per table:</p>
