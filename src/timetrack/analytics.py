@@ -34,31 +34,6 @@ VIEWS = ("entries", "hours_by_week", "utilisation_by_week")
 WORKING_DAYS_PER_WEEK = 5
 """`working_hours_in_minutes` is a working day's length at the service; a week has five."""
 
-ENTRY_COLUMNS = (
-    "id",
-    "workspace_id",
-    "workspace_name",
-    "user_id",
-    "user_name",
-    "project_id",
-    "project_name",
-    "client_id",
-    "client_name",
-    "task_id",
-    "task_name",
-    "tag_names",
-    "description",
-    "billable",
-    "start",
-    "stop",
-    "local_date",
-    "week",
-    "seconds",
-    "hours",
-    "billable_amount",
-    "currency",
-)
-
 
 def analytics_schema(dataset: str) -> str:
     """The schema the views live in, beside the dataset's raw tables."""
