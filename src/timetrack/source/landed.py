@@ -4,10 +4,12 @@ list or a re-read window are gone, and which re-read ones did not change."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import dlt
+import duckdb
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 
 from timetrack.source.schema import TABLES
@@ -23,7 +25,7 @@ def _query(
     except Exception:
         return [], []  # extracting outside a pipeline run: nothing landed to compare with
     try:
-        with pipeline.sql_client() as client:
+        with _reader(pipeline, table) as client:
             name = client.make_qualified_table_name(table)
             quoted = "*" if columns is None else ", ".join(map(client.escape_column_name, columns))
             deleted = client.escape_column_name("server_deleted_at")
@@ -44,6 +46,43 @@ def _query(
                 return names, list(cursor.fetchall())
     except DestinationUndefinedEntity:
         return [], []
+
+
+@contextmanager
+def _reader(pipeline: Any, table: str) -> Iterator[Any]:
+    """The destination's SQL client; for a Delta table, DuckDB over the table as `deltalake`
+    reads it, since DuckDB's own delta extension is downloaded on first use (not offline)."""
+    lake = None
+    if pipeline.destination.destination_type.endswith("filesystem"):
+        with pipeline.destination_client() as destination:
+            if table not in destination.schema.tables:
+                raise DestinationUndefinedEntity(table)  # not loaded yet: no DuckDB needed
+            if destination.is_open_table("delta", table):
+                lake = destination.load_open_table("delta", table)  # raises before a load
+    if lake is None:
+        with pipeline.sql_client() as client:
+            yield client
+        return
+    with duckdb.connect() as db:
+        db.register(table, lake.to_pyarrow_dataset())
+        yield _DeltaReader(db)
+
+
+class _DeltaReader:
+    """The part of dlt's SQL client `_query` uses, over one registered Delta table."""
+
+    def __init__(self, db: duckdb.DuckDBPyConnection) -> None:
+        self.db = db
+
+    def make_qualified_table_name(self, table: str) -> str:
+        return self.escape_column_name(table)
+
+    def escape_column_name(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    @contextmanager
+    def execute_query(self, sql: str, *args: Any) -> Iterator[duckdb.DuckDBPyConnection]:
+        yield self.db.execute(sql.replace("%s", "?"), list(args))
 
 
 def landed_versions(
