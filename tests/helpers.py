@@ -4,12 +4,13 @@ PostgreSQL, the emulator's clock as the only time, an unkind proxy and a stub se
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,8 @@ import orjson
 import psycopg2
 import pytest
 import requests
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
 
 from tests.truth import LEGACY
 from timetrack.emulator import EmulatorServer
@@ -246,6 +249,21 @@ def _row(names: list[str], values: tuple[Any, ...]) -> Row:
     return {n: v for n, v in zip(names, values, strict=True) if not n.startswith("_dlt")}
 
 
+def delta_rows(
+    table_root: str, tables: Iterable[str], storage_options: dict[str, str] | None = None
+) -> dict[str, list[Row]]:
+    """Every row of the Delta tables `table_root/<table>` that exist, read with `deltalake`
+    (dlt's own columns left out); timestamps come back in UTC."""
+    out = {}
+    for table in tables:
+        try:
+            lake = DeltaTable(f"{table_root}/{table}", storage_options=storage_options)
+        except TableNotFoundError:
+            continue
+        out[table] = [_row(list(r), tuple(r.values())) for r in lake.to_pyarrow_table().to_pylist()]
+    return out
+
+
 @contextmanager
 def postgres_dataset() -> Iterator[str]:
     """A fresh schema name in the test database, dropped afterwards; fails (never skips) when
@@ -455,3 +473,51 @@ def killable_run(server: EmulatorServer, tmp_path: Path, kill_at: str = "never",
     if kill_at == "never":
         assert result.returncode == 0, result.stderr
     return result.returncode
+
+
+class S3Server:
+    """moto's S3-compatible server on 127.0.0.1 in a process of its own (in this process,
+    deltalake's calls that hold the GIL would starve it), with one empty bucket; `env` points
+    dlt's filesystem destination at the bucket, `storage_options` point deltalake at it."""
+
+    def __init__(self, bucket: str = "lake") -> None:
+        self.bucket = bucket
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            "DESTINATION__FILESYSTEM__BUCKET_URL": f"s3://{bucket}",
+            "DESTINATION__FILESYSTEM__CREDENTIALS__AWS_ACCESS_KEY_ID": "test-key",
+            "DESTINATION__FILESYSTEM__CREDENTIALS__AWS_SECRET_ACCESS_KEY": "test-secret",
+            "DESTINATION__FILESYSTEM__CREDENTIALS__ENDPOINT_URL": self.endpoint,
+            "DESTINATION__FILESYSTEM__CREDENTIALS__REGION_NAME": "us-east-1",
+        }
+        self.storage_options = {
+            "aws_access_key_id": "test-key",
+            "aws_secret_access_key": "test-secret",
+            "endpoint_url": self.endpoint,
+            "region": "us-east-1",
+            "aws_allow_http": "true",
+        }
+
+    def __enter__(self) -> S3Server:
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = requests.put(f"{self.endpoint}/{self.bucket}", timeout=2)
+                assert answer.status_code == 200, answer.text
+                return self
+            except requests.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.__exit__()
+                    raise AssertionError("moto's S3 server did not start") from None
+                time.sleep(0.1)
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.helpers import TOKEN, db_counts, expected_counts
+from tests.helpers import TOKEN, db_counts, delta_rows, expected_counts
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
@@ -128,6 +128,19 @@ def test_the_emulator_prints_its_demo_tokens() -> None:
             ["--destination", "filesystem"],
             {},
             "Error: missing setting: set DESTINATION__FILESYSTEM__BUCKET_URL",
+        ),
+        (
+            ["--table-format", "delta"],
+            {},
+            "Error: --table-format delta needs --destination filesystem, not duckdb",
+        ),
+        (
+            ["--destination", "filesystem"],
+            {
+                "DESTINATION__FILESYSTEM__BUCKET_URL": "lake",
+                "DESTINATION__FILESYSTEM__TABLE_FORMAT": "iceberg",
+            },
+            "Error: table format 'iceberg' is not supported: use delta",
         ),
         (
             [],
@@ -251,6 +264,27 @@ def test_a_filesystem_run_prints_no_dlt_warnings(
     assert result.returncode == 0, result.stderr
     assert result.stderr == "" and result.stdout == ""
     assert any(bucket.rglob("*.parquet"))
+
+
+def test_a_filesystem_run_with_table_format_delta_writes_delta_tables(
+    cli: Cli, server: EmulatorServer, tmp_path: Path
+) -> None:
+    bucket = tmp_path / "lake"
+    args = ("run", "--base-url", server.base_url, "--destination", "filesystem")
+    for _ in range(2):
+        result = cli(
+            *args,
+            "--table-format",
+            "delta",
+            "--resource",
+            "workspace_tags",
+            "--quiet",
+            DESTINATION__FILESYSTEM__BUCKET_URL=str(bucket),
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == "" and result.stdout == ""
+    tags = delta_rows(str(bucket / "time_tracking"), ["workspace_tags"])["workspace_tags"]
+    assert len(tags) == expected_counts(server.base_url)["workspace_tags"], "merged, not appended"
 
 
 def test_the_package_root_offers_what_a_dlt_user_reaches_for() -> None:

@@ -317,8 +317,16 @@ _layout = click.option(
     "--destination",
     default="duckdb",
     show_default=True,
-    help="Any dlt destination: duckdb, postgres, filesystem (Parquet files), "
-    "bigquery, snowflake, ... Credentials come from dlt's configuration.",
+    help="Any dlt destination: duckdb, postgres, filesystem (Parquet files, or Delta tables "
+    "with --table-format delta), bigquery, snowflake, ... Credentials come from dlt's "
+    "configuration.",
+)
+@click.option(
+    "--table-format",
+    type=click.Choice(["delta"]),
+    help="With --destination filesystem: Delta tables, which merge on keys and delete what the "
+    "service deleted, as a database does (default: destination.filesystem.table_format in dlt's "
+    "configuration; unset, plain Parquet files, which append).",
 )
 @click.option(
     "--dataset",
@@ -434,6 +442,7 @@ _layout = click.option(
 )
 def run(
     destination: str,
+    table_format: str | None,
     dataset: str,
     pipeline_name: str,
     pipelines_dir: str | None,
@@ -467,6 +476,7 @@ def run(
     Examples:
       $ timetrack run --base-url http://127.0.0.1:8080     # a local emulator
       $ timetrack run --destination postgres --dataset tracking
+      $ timetrack run --destination filesystem --table-format delta
       $ timetrack run --resource time_entries --workspace-id 123 --json
       $ timetrack run --accounts accounts.toml --parallel 8 --destination postgres
     """
@@ -479,6 +489,7 @@ def run(
 
     options = RunOptions(
         destination=destination,
+        table_format=table_format,
         dataset=dataset,
         pipeline_name=pipeline_name,
         pipelines_dir=pipelines_dir,

@@ -21,6 +21,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 
+from timetrack import lake
 from timetrack.analytics import analytics_schema, build_views
 from timetrack.errors import (
     NO_TOKEN,
@@ -55,6 +56,9 @@ class RunOptions:
     """Exit non-zero when records were rejected."""
     source_args: SourceArgs = field(default_factory=lambda: SourceArgs())
     """Overrides of the source's settings (api_token, base_url, layout, ...)."""
+    table_format: str | None = None
+    """"delta": filesystem tables as Delta tables, which merge; None: take it from dlt's
+    configuration (destination.filesystem.table_format), else plain files."""
 
 
 @dataclass
@@ -263,10 +267,11 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
             f"cannot use destination {options.destination!r}: {one_line(error)}"
         ) from None
     file_format = "parquet" if kind in PARQUET_NATIVE else None
+    table_format = lake.table_format(options.table_format, kind)
     _check_pipelines_dir(options.pipelines_dir)
     try:
         args = SourceArgs(**options.source_args)
-        if kind == "filesystem":
+        if kind == "filesystem" and table_format is None:
             args["keep_deleted"] = True  # appended files cannot delete: deletions are marked
         source = timetrack_source(stats=stats, arrow=file_format == "parquet", **args)
     except ConfigFieldMissingException as error:
@@ -280,7 +285,9 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
                 f"unknown resource {', '.join(unknown)}; choose from {', '.join(source_tables())}"
             )
         source = source.with_resources(*options.resources, REJECTED_TABLE)
-    if kind == "filesystem":
+    if table_format is not None:
+        lake.as_lake_tables(source, table_format)
+    elif kind == "filesystem":
         # Plain files cannot merge (dlt would fall back to append, with a warning per table
         # and load): append is what happens, so it is what is asked for.
         for resource in source.resources.values():
@@ -318,6 +325,8 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
                 # this run starts from the state that data carries.
                 print("finishing the load of an interrupted run first", file=out, flush=True)
                 pipeline.normalize()
+                if table_format is not None:
+                    lake.one_row_per_key(pipeline)
                 pipeline.load()
             progress.step("extract")
             pipeline.extract(
@@ -328,6 +337,8 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
             progress.step("normalize")
             normalized = pipeline.normalize()
             counts = dict(normalized.row_counts) if normalized else {}
+            if table_format is not None:
+                lake.one_row_per_key(pipeline)
             progress.step("load")
             pipeline.load()
             views = _rebuild_views(pipeline, kind, stats, options)
