@@ -35,11 +35,15 @@ def servers() -> Iterator[dict[str, EmulatorServer]]:
 
 
 def _definitions(
-    servers: dict[str, EmulatorServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    servers: dict[str, EmulatorServer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    names: tuple[str, ...] = ("north", "south", "spent"),
 ) -> object:
     monkeypatch.chdir(tmp_path)
     accounts = []
-    for name, server in servers.items():
+    for name in names:
+        server = servers[name]
         monkeypatch.setenv(f"{name.upper()}_TOKEN", TOKEN)
         accounts.append(Account(name, f"{name.upper()}_TOKEN", base_url=server.base_url))
     base = RunOptions(
@@ -54,13 +58,13 @@ def _definitions(
 def test_every_partition_materializes_its_account_equal_to_the_truth(
     servers: dict[str, EmulatorServer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    defs = _definitions(servers, tmp_path, monkeypatch)
+    defs = _definitions(servers, tmp_path, monkeypatch, names=("north", "south"))
     job = defs.resolve_job_def(JOB)  # type: ignore[attr-defined]
-    assert job.partitions_def.get_partition_keys() == ["north", "south", "spent"]
+    assert job.partitions_def.get_partition_keys() == ["north", "south"]
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}  # type: ignore[attr-defined]
     assert keys == {f"{GROUP}/{table}" for table in [*source_tables(), "rejected_records"]}
 
-    for name in ("north", "south"):
+    for name in job.partitions_def.get_partition_keys():  # every partition
         result = job.execute_in_process(partition_key=name)
         assert result.success
         materialized = {
