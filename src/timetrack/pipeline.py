@@ -233,7 +233,9 @@ def _stop_on_ctrl_c(stats: RequestStats) -> Iterator[None]:
         return
 
     def handle(signum: int, frame: Any) -> None:
-        stats.stop(INTERRUPTED)
+        # From another thread: the handler interrupts the main thread wherever it is, and it
+        # may be holding the stats' lock (waiting for its pacing slot), which stop() takes.
+        threading.Thread(target=stats.stop, args=(INTERRUPTED,), daemon=True).start()
         signal.signal(signal.SIGINT, previous)
 
     previous = signal.signal(signal.SIGINT, handle)
