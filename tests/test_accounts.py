@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
-from tests.helpers import TOKEN, duckdb_rows
+from tests.helpers import TOKEN, db_counts, duckdb_rows
 from tests.truth import differences, expected_tables
 from timetrack.accounts import Account, load_accounts, run_accounts
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
@@ -201,3 +204,47 @@ def test_the_command_prints_a_line_per_account_and_exits_non_zero_on_any_failure
     )
     assert missing.returncode == 1
     assert missing.stderr.strip() == "Error: no accounts file nope.toml"
+
+
+def test_ctrl_c_reaches_every_running_account_which_lands_what_it_fetched(
+    servers: dict[str, EmulatorServer], tmp_path: Path
+) -> None:
+    (tmp_path / "accounts.toml").write_text(
+        "".join(
+            f'[[account]]\nname = "{name}"\napi_token_env = "T"\nbase_url = "{url}"\n'
+            for name, url in (("first", servers["a"].base_url), ("second", servers["b"].base_url))
+        )
+        + '[[account]]\nname = "third"\napi_token_env = "T"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
+    before = [_requests(servers["a"]), _requests(servers["b"])]
+    command = ["run", "--accounts", "accounts.toml", "--parallel", "2", "--pipelines-dir", "state"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "timetrack", *command, "--requests-per-second", "2"],
+        cwd=tmp_path,
+        env={**env, "T": TOKEN},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    waited = time.monotonic()
+    while _requests(servers["a"]) < before[0] + 6 or _requests(servers["b"]) < before[1] + 6:
+        assert time.monotonic() - waited < 90 and process.poll() is None, "no account started"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)  # to the command only, as a scheduler's stop would
+    out, err = process.communicate(timeout=90)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    lines = out.splitlines()
+    assert "0 landed, 3 did not" in lines[0]
+    status = {line.split()[0]: line.split()[1] for line in lines[1:]}
+    assert status == {"first": "interrupted", "second": "interrupted", "third": "interrupted"}
+    assert "third: not started: interrupted" in err
+    for name in ("first", "second"):
+        landed = db_counts(tmp_path / f"timetrack_{name}.duckdb", f"time_tracking_{name}")
+        assert landed.get("workspaces", 0) > 0, "what was fetched before Ctrl-C landed"
+
+
+def _requests(server: EmulatorServer) -> int:
+    log = requests.get(f"{server.base_url}/_emulator/requests", timeout=10).json()
+    return int(sum(log["by_route"].values()))

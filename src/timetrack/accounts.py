@@ -5,7 +5,8 @@ dataset (`<dataset>_<name>`; in DuckDB its own file `timetrack_<name>.duckdb`), 
 quota-handled on its own token. Accounts run in separate processes, N at a time, so that one
 failing, hanging on its quota or being killed never touches another: dlt's configuration, the
 environment a run sets and DuckDB's settings are per process. A fresh process per account keeps
-each one's memory its own (the summary reports each peak).
+each one's memory its own (the summary reports each peak). Processes are started and watched
+here rather than through a pool, so that Ctrl-C can be passed to each running account once.
 
 The accounts file is TOML, one `[[account]]` table per account; tokens never sit in it, only
 the name of the environment variable that holds each:
@@ -28,12 +29,13 @@ import re
 import resource
 import signal
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from timetrack.errors import ConfigurationError, TimetrackError
@@ -255,7 +257,6 @@ def run_account(account: Account, base: Any) -> AccountResult:
     """Run one account (in its own process); never raises: every outcome is a result."""
     from timetrack.pipeline import run
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # the parent ignores Ctrl-C
     started = time.monotonic()
     try:
         options = account_options(account, base)
@@ -293,38 +294,84 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _child(account: Account, base: Any, results: Any) -> None:
+    """A child process's whole life: one account, its result sent back whatever happens."""
+    os.setpgid(0, 0)  # Ctrl-C at a terminal reaches the parent only; it passes it on, once
+    results.put(run_account(account, base))
+
+
 def run_accounts(
     accounts: Iterable[Account],
     base: Any,
     parallel: int = 4,
     on_done: Callable[[AccountResult], None] | None = None,
 ) -> AccountsSummary:
-    """Run every account, `parallel` at a time, each in a fresh process."""
-    chosen = list(accounts)
+    """Run every account, `parallel` at a time, each in a fresh process.
+
+    Ctrl-C (SIGINT to this process) is passed to every running account, which lands what it
+    fetched and saves where it stood, as a single run does; accounts not started yet are not
+    started. A process that dies (killed, out of memory) is that account's failure only."""
+    pending = list(accounts)
     started = time.monotonic()
     results: list[AccountResult] = []
     context = multiprocessing.get_context("spawn")  # no inherited threads, locks or dlt state
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # children stop cleanly on Ctrl-C
+    queue = context.Queue()
+    running: dict[str, Any] = {}
+    interrupted = False
+
+    def finish(result: AccountResult) -> None:
+        process = running.pop(result.name, None)
+        if process is not None:
+            process.join()
+        results.append(result)
+        if on_done is not None:
+            on_done(result)
+
+    def forward(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+        for process in running.values():
+            if process.is_alive():
+                os.kill(process.pid, signal.SIGINT)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, forward) if in_main else None
     try:
-        with ProcessPoolExecutor(
-            max_workers=max(1, min(parallel, len(chosen))),
-            mp_context=context,
-            max_tasks_per_child=1,
-        ) as pool:
-            futures: dict[Future[AccountResult], Account] = {
-                pool.submit(run_account, account, base): account for account in chosen
-            }
-            for future in as_completed(futures):
-                account = futures[future]
-                try:
-                    result = future.result()
-                except Exception as error:  # the process died (killed, out of memory)
-                    result = AccountResult(
-                        account.name, 1, message=f"its process died: {type(error).__name__}"
-                    )
-                results.append(result)
-                if on_done is not None:
-                    on_done(result)
+        while running or (pending and not interrupted):
+            while pending and len(running) < max(1, parallel) and not interrupted:
+                account = pending.pop(0)
+                process = context.Process(
+                    target=_child, args=(account, base, queue), name=f"timetrack-{account.name}"
+                )
+                process.start()
+                running[account.name] = process
+            try:
+                finish(queue.get(timeout=0.5))
+                continue
+            except Empty:
+                pass
+            for name, process in list(running.items()):
+                if process.exitcode is not None and name in running:
+                    _drain(queue, finish)  # its result may have come in meanwhile
+                    if name in running:
+                        finish(AccountResult(name, 1, message=_died(process.exitcode)))
+        for account in pending:  # interrupted before they started
+            finish(AccountResult(account.name, 130, message="not started: interrupted"))
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return AccountsSummary(results, time.monotonic() - started)
+
+
+def _drain(queue: Any, finish: Callable[[AccountResult], None]) -> None:
+    while True:
+        try:
+            finish(queue.get(timeout=0.2))
+        except Empty:
+            return
+
+
+def _died(exitcode: int) -> str:
+    if exitcode < 0:
+        return f"its process died: {signal.Signals(-exitcode).name}"
+    return f"its process exited with status {exitcode} before it said how the run went"
