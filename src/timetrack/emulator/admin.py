@@ -295,7 +295,7 @@ async def records(emulator: Emulator, request: web.Request) -> web.Response:
         ]
     elif entity in ("clients", "projects", "tasks", "tags"):
         items = [
-            _render(data, entity, i)
+            _marked(data, entity, i)
             for i in getattr(data, entity).values()
             if i.workspace_id in scope.ws_ids
         ]
@@ -534,6 +534,15 @@ async def entity_create(emulator: Emulator, request: web.Request) -> web.Respons
     getattr(data, entity)[item.id] = item
     data.touch()
     return json_response(_render(data, entity, item))
+
+
+def _marked(data: Dataset, entity: str, item: Any) -> Json:
+    """A record in its API shape, marked deleted where the API's own shape cannot say so (a
+    tag's list answer has no `server_deleted_at`: a deleted tag is simply gone from it)."""
+    rendered = _render(data, entity, item)
+    if item.server_deleted_at is not None and rendered.get("server_deleted_at") is None:
+        rendered["server_deleted_at"] = views.ts(data, item.server_deleted_at, item.id, 0)
+    return rendered
 
 
 def _render(data: Dataset, entity: str, item: Any) -> Json:
