@@ -327,3 +327,9 @@ def test_the_key_is_checked_by_its_own_name() -> None:
     with pytest.raises(Rejected) as caught:
         convert({"id": 8})
     assert caught.value.reason == "no group_id"
+
+
+def test_a_key_from_the_scope_is_taken_as_given() -> None:
+    # The scope's ids come from the source itself; only a key read from the record is checked.
+    row = converter("workspace", "workspace_id", workspace_id="9")({})
+    assert row == {"workspace_id": "9"}
