@@ -310,6 +310,8 @@ def test_a_connection_never_made_is_found_anywhere_in_the_chain() -> None:
     assert _never_connected(with_reason)
     deep = ValueError("a", KeyError("b", OSError("c", _refused())))
     assert _never_connected(deep)
+    shared = KeyError("seen twice")
+    assert _never_connected(ValueError(_refused(), shared, shared)), "a repeat ends no walk"
 
 
 def test_a_dropped_connection_is_not_a_connection_never_made() -> None:
@@ -453,6 +455,12 @@ def test_an_envelope_without_data_does_not_fit_any_shape() -> None:
     assert s.slept == [2.0]
 
 
+def test_a_list_holding_the_word_data_is_no_envelope() -> None:
+    s = Scripted([_answer(body=b'["data"]'), _answer(body=b'{"data": []}')])
+    assert s.client.get("/me/workspaces", shape=is_list_or_null) == []
+    assert len(s.sent) == 2
+
+
 def test_a_payload_of_the_wrong_shape_is_retried_then_fails() -> None:
     s = Scripted([_answer(body=b'{"data": {"id": 1}}')], max_retries=1)
     with pytest.raises(ServiceError) as caught:
@@ -484,6 +492,9 @@ def test_a_report_page_is_posted_with_its_body() -> None:
     ]
     bare = Scripted([_answer(body=b"null")], layout="bare")
     assert bare.client.report(8, {}) == (None, {})
+    odd = Scripted([_answer(body=b'{"data": {"id": 1}}'), _answer(body=b'{"data": []}')])
+    assert odd.client.report(7, {})[0] == [], "a page of the wrong shape is asked again"
+    assert len(odd.sent) == 2
     assert bare.sent[0][1] == BASE + "/reports/api/v3/workspace/8/search/time_entries"
 
 
@@ -691,10 +702,11 @@ def test_the_quota_window_of_a_bare_url(path: str, key: str | None) -> None:
 
 def test_pacing_time_is_counted() -> None:
     s = Scripted([_answer(body=b"1")], requests_per_second=1000.0)
-    s.client.get("/me")
-    s.client.get("/me")
-    assert 0 < s.client.stats.pacing_seconds <= 0.00105
-    assert len(s.slept) == 1
+    for _ in range(3):
+        s.client.get("/me")
+    assert len(s.slept) == 2, "the first request leaves at once"
+    assert s.client.stats.pacing_seconds == pytest.approx(sum(s.slept))
+    assert 0 < s.client.stats.pacing_seconds <= 3 * 0.00105, "slots of 1.05 ms, 2.1 ms"
 
 
 def _date(moment: datetime) -> str:
@@ -714,14 +726,12 @@ def test_the_services_clock_is_read_from_its_date_header() -> None:
 
 def test_a_retry_after_date_is_read_against_the_services_clock_in_a_request() -> None:
     behind = datetime.now(UTC) - timedelta(hours=1)
+    later = _date(behind + timedelta(seconds=30))
     s = Scripted(
-        [
-            _answer(503, b"", Date=_date(behind), **{"Retry-After": _date(behind)}),
-            _answer(body=b"1"),
-        ]
+        [_answer(503, b"", Date=_date(behind), **{"Retry-After": later}), _answer(body=b"1")]
     )
     s.client.get("/me")
-    assert s.slept[0] <= 2.0, "a date an hour behind our clock is now at the service"
+    assert 28 <= s.slept[0] <= 30, "30 s at the service, whose clock is an hour behind ours"
 
 
 @pytest.mark.parametrize(
@@ -752,8 +762,28 @@ def test_a_date_within_two_seconds_is_our_own_clock() -> None:
 def test_server_now_without_an_offset_is_our_clock() -> None:
     s = Scripted([_answer(body=b"{}")])
     before = datetime.now(UTC)
+    assert before <= s.client._now() <= datetime.now(UTC), "no Date seen yet"
     now = s.client.server_now()
     assert before <= now <= datetime.now(UTC)
+    assert before <= s.client._now() <= datetime.now(UTC), "a Date within noise"
+
+
+class _Frozen(datetime):
+    """datetime whose now() is a fixed moment, for offsets to the exact second."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> Any:
+        return NOW
+
+
+@pytest.mark.parametrize(("ahead", "offset"), [(1, 0.0), (2, 0.0), (3, 3.0), (-3, -3.0)])
+def test_an_offset_over_two_seconds_is_the_services_clock(
+    monkeypatch: pytest.MonkeyPatch, ahead: int, offset: float
+) -> None:
+    monkeypatch.setattr(client_module, "datetime", _Frozen)
+    s = Scripted([_answer(body=b"{}", Date=_date(NOW + timedelta(seconds=ahead)))])
+    s.client.get("/x")
+    assert s.client._clock_offset == offset
 
 
 # --- real sockets: the one attempt --------------------------------------------------------------
