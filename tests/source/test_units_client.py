@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -646,12 +647,33 @@ def test_a_long_quota_reset_stops_that_window_only() -> None:
     assert s.slept == []
     assert s.client.stats.quota_stops == {"org:4": caught.value}
     assert caught.value.resets_in == 600
+    assert str(caught.value).startswith(
+        "the hourly API quota is spent (/v1/workspaces/9/tags); it resets in 10 min: "
+    )
     with pytest.raises(QuotaExhaustedError) as again:
         s.client.get("/organizations/4/users")
     assert again.value is caught.value
     assert len(s.sent) == 1, "a window known spent is not asked again"
     s.answers = [_answer(body=b"[]")]
     assert s.client.get("/me") == []
+
+
+def test_the_time_to_run_again_is_in_utc_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = Scripted([_answer(402, b"", **{"X-Quota-Resets-In": "3000"})])
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")  # +05:45: no whole-hour coincidence
+    time.tzset()
+    try:
+        before = datetime.now(UTC) + timedelta(seconds=3000)
+        with pytest.raises(QuotaExhaustedError) as caught:
+            s.client.get("/me")
+        after = datetime.now(UTC) + timedelta(seconds=3000)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    said = str(caught.value).rsplit("run again after ", 1)[1]
+    assert said in {f"{before:%H:%M} UTC", f"{after:%H:%M} UTC"}
 
 
 def test_a_reset_at_the_limit_is_waited_for() -> None:
