@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import orjson
 import pytest
 from urllib3.exceptions import NewConnectionError
 
@@ -157,6 +158,15 @@ def test_a_pacer_spaces_requests_a_little_slower_than_the_rate() -> None:
     assert slept == [second, third]
 
 
+def test_a_pacer_of_one_second_intervals_paces_too() -> None:
+    slept: list[float] = []
+    pacer = Pacer(1.05, slept.append)
+    assert pacer.interval == 1.0
+    pacer.wait()
+    assert 0.9 < pacer.wait() <= 1.0
+    assert len(slept) == 1
+
+
 def test_a_pacer_without_a_sleep_uses_the_real_one(monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
     monkeypatch.setattr(client_module.time, "sleep", slept.append)
@@ -233,6 +243,12 @@ def test_outside_2xx_is_an_error_with_its_message(status: int) -> None:
     assert isinstance(decision, Fail) and type(decision.error) is ApiError
     assert str(decision.error) == f"GET /v1/x failed with HTTP {status}: nope"
     assert decision.error.status == status
+
+
+def test_an_error_without_a_body_names_its_status() -> None:
+    decision = _classify(400)
+    assert isinstance(decision, Fail)
+    assert str(decision.error) == "GET /v1/x failed with HTTP 400: 400"
 
 
 def test_a_retry_after_date_is_read_against_the_services_clock() -> None:
@@ -365,6 +381,26 @@ def test_cutting_off_shuts_the_socket_and_closes_the_response() -> None:
     response = _Response(_Raw(failing))
     _cut_off(response, threading.Event())  # type: ignore[arg-type]
     assert failing.how == [socket.SHUT_RDWR] and response.closed == 0, "OSError is swallowed"
+
+
+def test_cutting_off_a_response_without_a_connection_still_closes_it() -> None:
+    response = _Response(type("Raw", (), {})())  # type: ignore[arg-type]
+    late = threading.Event()
+    _cut_off(response, late)  # type: ignore[arg-type]
+    assert late.is_set() and response.closed == 1
+    holder = _Response(_Raw(_Sock()))
+    holder.raw.connection = object()  # type: ignore[attr-defined]
+    _cut_off(holder, threading.Event())  # type: ignore[arg-type]
+    assert holder.closed == 1
+
+
+def test_a_transport_failure_says_its_reason() -> None:
+    failure = _TransportFailure("ReadTimeout", True)
+    assert (str(failure), failure.reason, failure.never_connected) == (
+        "ReadTimeout",
+        "ReadTimeout",
+        True,
+    )
 
 
 def test_list_payload_reads_items_and_total() -> None:
@@ -840,6 +876,48 @@ def test_an_attempt_reads_status_headers_and_body() -> None:
     assert sent[1]["timeout"] == (4.0, 4.0)
 
 
+def test_an_attempt_sends_its_json_and_reads_a_long_body_whole() -> None:
+    long = list(range(40_000))
+    with StubServer([(200, {}, long)]) as stub:
+        client = ApiClient("tok", ClientSettings(base_url=stub.base_url))
+        sent: list[Any] = []
+        real = client._session.request
+
+        def spy(method: str, url: str, **kwargs: Any) -> Any:
+            sent.append(kwargs["json"])
+            return real(method, url, **kwargs)
+
+        client._session.request = spy  # type: ignore[method-assign]
+        answer = client._attempt("GET", stub.base_url + "/v1/x", None, {"a": 1})
+    assert sent == [{"a": 1}]
+    assert len(answer.content) > 3 * 65536
+    assert answer.content == orjson.dumps(long)
+
+
+def test_a_dropped_connection_is_retried_under_its_errors_name() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+
+        def drop() -> None:
+            connection, _ = server.accept()
+            connection.close()
+
+        thread = threading.Thread(target=drop, daemon=True)
+        thread.start()
+        client = ApiClient(
+            "tok", ClientSettings(base_url=f"http://127.0.0.1:{port}", max_retries=0)
+        )
+        with pytest.raises(ServiceError) as caught:
+            client.get("/me")
+        thread.join(timeout=10)
+    assert str(caught.value) == (
+        "GET /v1/me failed 1 times, last with ConnectionError; the service may be down: "
+        "try again later"
+    )
+
+
 def test_a_refused_connection_is_a_connection_never_made() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -868,14 +946,26 @@ def test_an_answer_slower_than_the_deadline_is_cut_off(
         if then_raise:
             raise client_module.requests.ConnectionError("socket shut")
 
+    timers: list[Any] = []
+    real_timer = client_module.threading.Timer
+
+    def timer(interval: float, function: Any, args: Any) -> Any:
+        made = real_timer(interval, function, args)
+        timers.append((interval, made))
+        return made
+
     monkeypatch.setattr(client_module, "_cut_off", cut_off)
     monkeypatch.setattr(client_module.requests.Response, "iter_content", trickle)
+    monkeypatch.setattr(client_module.threading, "Timer", timer)
     with StubServer([(200, {}, [1])]) as stub:
         client = ApiClient("tok", ClientSettings(base_url=stub.base_url, deadline=0.6))
         with pytest.raises(_TransportFailure) as caught:
             client._attempt("GET", stub.base_url + "/v1/me", None, None)
     assert caught.value.reason == "an answer slower than 1 s"
     assert caught.value.never_connected is False
+    ((interval, watchdog),) = timers
+    assert 0 < interval <= 0.6, "what is left of the deadline once the headers are in"
+    assert watchdog.daemon is True, "a watchdog never holds the process open"
 
 
 def test_a_body_within_the_deadline_is_not_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
