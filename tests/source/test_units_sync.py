@@ -417,13 +417,35 @@ def test_no_organizations_no_batch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_workspaces_are_remembered_without_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     service = Service()
-    service.route("/me/workspaces", [{"id": 10, "api_token": "s", "name": "ten"}, {"id": None}])
+    service.route(
+        "/me/workspaces",
+        [{"id": 10, "api_token": "s", "name": "ten"}, {"id": None}, {"id": "w1"}],
+    )
+    service.route("/me/organizations", [{"id": 1}, {"id": "x1"}])
     w = World(monkeypatch, service)
     assert w.read("workspaces") == [[{"id": 10, "name": "ten", "unreachable_since": None}]]
     assert w.source_state == {"workspaces": {"10": {"id": 10, "name": "ten"}}}
-    assert [r["reason"] for r in w.sync.rejects] == ["no id"]
+    assert w.sync.rejects == [
+        {
+            "table_name": "workspaces",
+            "record_key": None,
+            "reason": "no id",
+            "record": '{"id":null}',
+            "scope": "token",
+        },
+        {
+            "table_name": "workspaces",
+            "record_key": "w1",
+            "reason": "id is not an integer: 'w1'",
+            "record": '{"id":"w1"}',
+            "scope": "token",
+        },
+    ]
     assert w.client.stats.warnings == []
     assert w.client.stats.rows == {"workspaces": 1}
+    w.read("organizations")
+    assert w.sync.rejects[2]["record_key"] == "x1"
+    assert w.sync.rejects[2]["table_name"] == "organizations"
 
 
 def test_a_workspace_out_of_reach_is_kept_and_marked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -431,6 +453,7 @@ def test_a_workspace_out_of_reach_is_kept_and_marked(monkeypatch: pytest.MonkeyP
     earlier = "2026-01-01T00:00:00+00:00"
     w.source_state["workspaces"] = {
         "10": {"id": 10, "name": "ten"},
+        "9": {"id": "nine"},
         "12": {"id": 12, "name": "gone"},
         "13": {"id": 13, "name": "long gone", "unreachable_since": earlier},
         "14": {"id": None},
@@ -896,3 +919,89 @@ def test_the_entries_are_noted_complete(monkeypatch: pytest.MonkeyPatch) -> None
     w = World(monkeypatch, service)
     assert w.read("time_entries") == []
     assert w.sync.done_now == {"time_entries": {"token"}}
+
+
+# --- a resource as dlt sees it -------------------------------------------------------------------
+
+
+def test_a_resource_declares_its_table_key_and_hints(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = World(monkeypatch)
+
+    def read(endpoint: Any) -> Iterator[list[dict[str, Any]]]:
+        assert endpoint is BY_TABLE["workspace_tags"]
+        assert w.client.stats.phase == "lists: workspace_tags"
+        yield [{"id": 1, "workspace_id": 3}]
+
+    resource = core._declare(BY_TABLE["workspace_tags"], w.sync, read, True)
+    assert (resource.name, resource.table_name, resource.write_disposition) == (
+        "workspace_tags",
+        "workspace_tags",
+        "merge",
+    )
+    columns = resource.compute_table_schema()["columns"]
+    assert columns["server_deleted_at"]["hard_delete"] is True
+    assert columns["id"]["nullable"] is False
+    assert columns["id"]["primary_key"] is True
+    assert list(resource) == [{"id": 1, "workspace_id": 3}]
+    assert w.sync.finished == {"workspace_tags"}
+    assert w.sync.state is w.source_state
+    kept = core._declare(BY_TABLE["organizations_groups"], w.sync, read, False)
+    assert "hard_delete" not in kept.compute_table_schema()["columns"]["server_deleted_at"]
+    assert kept.compute_table_schema()["columns"]["group_id"]["primary_key"] is True
+
+
+@pytest.mark.parametrize(
+    ("reader", "phase"),
+    [("organizations", "discovery"), ("me", "your own entries"), ("report", "report history")],
+)
+def test_a_resource_shows_its_phase(
+    monkeypatch: pytest.MonkeyPatch, reader: str, phase: str
+) -> None:
+    w = World(monkeypatch)
+    table = {"organizations": "organizations", "me": "time_entries"}.get(
+        reader, "report_time_entries"
+    )
+    seen: list[str] = []
+
+    def read(endpoint: Any) -> Iterator[list[dict[str, Any]]]:
+        seen.append(w.client.stats.phase)
+        yield []
+
+    list(core._declare(BY_TABLE[table], w.sync, read, True))
+    assert seen == [f"{phase}: {table}"]
+
+
+def test_a_resource_whose_quota_is_spent_is_deferred(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = World(monkeypatch)
+
+    def read(endpoint: Any) -> Iterator[list[dict[str, Any]]]:
+        yield [{"id": 1, "workspace_id": 3}]
+        raise QuotaExhaustedError("spent", 60)
+
+    resource = core._declare(BY_TABLE["workspace_tags"], w.sync, read, True)
+    assert list(resource) == [{"id": 1, "workspace_id": 3}]
+    assert w.client.stats.deferred == ["workspace_tags"]
+    assert w.sync.finished == {"workspace_tags"}
+
+
+def test_a_stopped_resource_ends_quietly_and_an_error_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = World(monkeypatch)
+
+    def stopped(endpoint: Any) -> Iterator[list[dict[str, Any]]]:
+        yield [{"id": 1, "workspace_id": 3}]
+        raise RunStopped("Ctrl-C")
+
+    assert list(core._declare(BY_TABLE["workspace_tags"], w.sync, stopped, True)) == [
+        {"id": 1, "workspace_id": 3}
+    ]
+    assert w.client.stats.deferred == []
+
+    def broken(endpoint: Any) -> Iterator[list[dict[str, Any]]]:
+        raise ValueError("a bug")
+        yield []
+
+    with pytest.raises(Exception, match="a bug"):
+        list(core._declare(BY_TABLE["workspace_clients"], w.sync, broken, True))
+    assert w.sync.finished == {"workspace_tags", "workspace_clients"}
