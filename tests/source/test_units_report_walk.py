@@ -287,7 +287,8 @@ def _report_rows(
     client: Client,
     state: dict[str, Any],
     done: set[str] | None = None,
-    arrow: bool = True,
+    rejected: list[Any] | None = None,
+    **arrow: bool,
 ) -> tuple[list[Any], list[str]]:
     monkeypatch.setattr(dlt.current, "resource_state", lambda: state)
     completed: list[str] = []
@@ -295,12 +296,12 @@ def _report_rows(
         report_rows(
             client,  # type: ignore[arg-type]
             Discovery(),  # type: ignore[arg-type]
-            lambda *a: None,
+            lambda *a: (rejected if rejected is not None else []).append(a),
             lambda table, scope: table == "report_time_entries" and scope in (done or set()),
             lambda table, scope: completed.append(f"{table}:{scope}"),
             start_date="2026-06-03",
             trailing_days=30,
-            arrow=arrow,
+            **arrow,
         )
     )
     return out, completed
@@ -314,6 +315,16 @@ def test_every_workspace_is_walked_and_noted_complete(monkeypatch: pytest.Monkey
     assert completed == ["report_time_entries:3", "report_time_entries:5"]
     assert state == {"complete_through": {"3": "2026-11-27", "5": "2026-11-27"}, "walk": {}}
     assert [ws for ws, _ in client.bodies] == [3, 5]
+
+
+def test_arrow_tables_by_default_and_rejects_handed_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = Client({(3, "2026-06-03", None): [_row(1), {"time_entries": [{"id": "x"}]}]})
+    rejected: list[Any] = []
+    out, _ = _report_rows(monkeypatch, client, {}, rejected=rejected)
+    assert isinstance(out[0], pa.Table)
+    assert [(r[0], r[2], r[3], r[4]) for r in rejected] == [
+        ("report_time_entries", "id is not an integer: 'x'", "x", "workspace 3")
+    ]
 
 
 def test_rows_instead_of_arrow_for_other_destinations(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -98,6 +98,7 @@ class World:
         self.resource_state: dict[str, Any] = {}
         self.landed: dict[tuple[str, Any], dict[Any, tuple[Any, ...]]] = {}
         self.gone_calls: list[tuple[Any, ...]] = []
+        self.landed_calls: list[tuple[Any, ...]] = []
         monkeypatch.setattr(dlt.current, "source_state", lambda: self.source_state)
         monkeypatch.setattr(dlt.current, "resource_state", lambda: self.resource_state)
         monkeypatch.setattr(core, "landed_versions", self._landed_versions)
@@ -112,6 +113,7 @@ class World:
         compare: Any = (),
         start_from: Any = None,
     ) -> dict[Any, tuple[Any, ...]]:
+        self.landed_calls.append((table, key, scope_column, scope_id, compare, start_from))
         return self.landed.get((table, scope_id), {})
 
     def _gone_rows(
@@ -603,6 +605,36 @@ def test_a_null_first_page_deletes_nothing_that_landed(monkeypatch: pytest.Monke
 # --- since -----------------------------------------------------------------------------------
 
 
+def _in_turn(*answers: Any) -> Route:
+    """A route answering each of `answers` in turn, then the last again."""
+    left = list(answers)
+    return lambda params: left.pop(0) if len(left) > 1 else left[0]
+
+
+def test_a_list_of_the_wrong_shape_is_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    service = Service()
+    service.route("/workspaces/10/clients", _in_turn({"id": 5}, [{"id": 1}]))
+    w = World(monkeypatch, service)
+    assert w.read("workspace_clients")[0] == [{"id": 1, "workspace_id": 10}]
+    assert service.paths().count("/workspaces/10/clients") == 2
+
+
+def test_a_paged_lists_unusable_records_are_rejected_with_their_scope(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = Service()
+    service.route("/organizations/1/users", [{"id": 1}, {"name": "no id"}])
+    w = World(monkeypatch, service)
+    w.read("organizations_users")
+    assert [(r["table_name"], r["reason"], r["scope"]) for r in w.sync.rejects] == [
+        ("organizations_users", "no id", "organization 1")
+    ]
+    assert w.landed_calls == [
+        ("organizations_users", "id", "organization_id", 1, (), None),
+        ("organizations_users", "id", "organization_id", 2, (), None),
+    ]
+
+
 def _projects(service: Service, **by_workspace: Any) -> None:
     for ws in (10, 11):
         service.route(f"/workspaces/{ws}/projects", by_workspace.get(f"ws{ws}", []))
@@ -789,6 +821,20 @@ def test_the_first_run_reads_the_whole_window(monkeypatch: pytest.MonkeyPatch) -
         ("time_entries", "id", {}, {1}, NOW),
     ]
     assert w.client.stats.rows == {"time_entries": 1}
+    assert w.landed_calls == [
+        ("time_entries", "id", None, None, (), datetime(2026, 8, 29, tzinfo=UTC))
+    ]
+
+
+def test_unusable_entries_are_rejected_for_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    service = Service()
+    service.route("/me/time_entries", _in_turn({"id": 1}, [{"id": 2}, {"id": "x"}]))
+    w = World(monkeypatch, service)
+    assert w.read("time_entries") == [[{"id": 2}]]
+    assert [(r["table_name"], r["record_key"], r["scope"]) for r in w.sync.rejects] == [
+        ("time_entries", "x", "token")
+    ]
+    assert service.paths().count("/me/time_entries") == 2, "an object is no list: asked again"
 
 
 def test_an_entry_missing_from_the_window_was_deleted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -805,7 +851,9 @@ def test_a_later_run_asks_since_its_cursor(monkeypatch: pytest.MonkeyPatch) -> N
     w = World(monkeypatch, service)
     w.resource_state["since"] = STAMP - 3600
     w.landed[("time_entries", None)] = {1: ()}
+    service.route("/me/time_entries", _in_turn({"id": 3}, [{"id": 3}]))
     assert w.read("time_entries") == [[{"id": 3}]]
+    assert w.landed_calls == []
     assert service.asked[-1] == ("/me/time_entries", {"since": STAMP - 3600})
     assert w.gone_calls == [], "changes prove no deletion"
     assert w.resource_state == {"since": STAMP - 300}
@@ -852,11 +900,24 @@ def test_other_refusals_of_a_cursor_are_raised(
     monkeypatch: pytest.MonkeyPatch, error: ApiError
 ) -> None:
     service = Service()
-    service.route("/me/time_entries", error)
+    service.route("/me/time_entries", lambda params: error if "since" in params else [])
     w = World(monkeypatch, service)
     w.resource_state["since"] = STAMP - 3600
     with pytest.raises(ApiError):
         w.read("time_entries")
+
+
+def test_a_null_window_asked_again_may_hold_entries(monkeypatch: pytest.MonkeyPatch) -> None:
+    service = Service()
+    service.route("/me/time_entries", _in_turn(None, [{"id": 1}]))
+    w = World(monkeypatch, service)
+    w.landed[("time_entries", None)] = {1: (), 2: ()}
+    assert w.read("time_entries", start="2026-11-01") == [
+        [{"id": 1}],
+        [{"id": 2, "server_deleted_at": NOW}],
+    ]
+    windows = [p for path, p in service.asked if path == "/me/time_entries"]
+    assert windows == [{"start_date": "2026-11-01", "end_date": "2026-11-29"}] * 2
 
 
 def test_a_null_window_is_asked_again_then_believed(monkeypatch: pytest.MonkeyPatch) -> None:
