@@ -89,6 +89,18 @@ def test_named_workspaces_bring_their_organizations() -> None:
     discovery, _ = _discovery(workspace_ids=[12, 11, 13])
     assert discovery.workspace_ids() == [12, 11, 13], "in the order named"
     assert discovery.organization_ids() == [1, 2], "sorted, and none for a workspace without"
+    one, _ = _discovery(workspace_ids=[12])
+    assert one.organization_ids() == [1], "only the organizations of the named workspaces"
+    assert one.organizations() == [ORGS[0]]
+
+
+def test_a_named_organization_the_token_misses_is_refused() -> None:
+    discovery, _ = _discovery(organization_ids=[3, 1])
+    with pytest.raises(ConfigurationError) as caught:
+        discovery.organizations()
+    assert str(caught.value) == (
+        "organization 3 is not reachable with this token (it reaches: 1, 2)"
+    )
 
 
 def test_named_workspaces_in_named_organizations() -> None:

@@ -171,6 +171,28 @@ def test_keep_decides_per_entry_with_its_amount() -> None:
     assert asked == [(1, 1, 10), (2, 1, 20)], "the careful path asks the same"
 
 
+def test_the_careful_path_computes_the_amount_and_asks_keep_of_every_entry() -> None:
+    rows = [
+        {
+            "billable": True,
+            "hourly_rate_in_cents": 3600,
+            "tag_ids": [],
+            "odd": None,
+            "time_entries": [{"id": 2, "seconds": 30}, {"id": 1, "seconds": 60}],
+        }
+    ]
+    table = page_table(rows, 3, keep=lambda entry, row, amount: entry["id"] == 1)
+    assert _rows(table) == [
+        _row(
+            id=1,
+            billable=True,
+            hourly_rate_in_cents=3600,
+            billable_amount_in_cents=60,
+            seconds=60,
+        )
+    ]
+
+
 def test_a_new_field_takes_the_careful_path_and_lands_as_text() -> None:
     rows = [
         {
@@ -236,8 +258,13 @@ def test_a_contract_shaped_page_with_a_wrong_value_still_lands() -> None:
     assert _rows(page_table(wrong_tags, 3)) == [
         {**_row(id=5, seconds=1, tag_ids=None), "tag_ids__raw": "7"}
     ]
-    not_a_list = [{"user_id": 1, "time_entries": {"id": 5}}]
-    assert page_table(not_a_list, 3).num_rows == 0
+    rejected: list[Any] = []
+    not_a_list = [
+        {"user_id": 1, "time_entries": {"id": 5}},
+        {"user_id": 2, "time_entries": None, "odd": 1},
+    ]
+    assert page_table(not_a_list, 3, reject=lambda *a: rejected.append(a)).num_rows == 0
+    assert rejected == [], "entries that are no list hold nothing to reject"
 
 
 def test_what_cannot_land_is_handed_to_reject() -> None:
