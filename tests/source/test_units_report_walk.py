@@ -139,11 +139,30 @@ def test_null_windows_are_confirmed_where_they_could_hide_rows() -> None:
 
 def test_a_confirmed_window_that_now_has_rows_lands_them() -> None:
     answers: list[Any] = [None, [_row(7)]]
+    answers[1].append({"time_entries": [{"id": "x"}]})
     client = Client()
     client.pages = _Pages({(3, "2026-06-03", None): answers})
-    tables = _walk(client, start_date="2026-06-03")
+    rejected: list[Any] = []
+    tables = _walk(client, start_date="2026-06-03", rejected=rejected)
     assert _ids(tables) == [[7]]
+    assert tables[0].column("workspace_id").to_pylist() == [3]
     assert client.stats.rows == {"report_time_entries": 1}
+    assert [r[2] for r in rejected] == ["id is not an integer: 'x'"]
+
+
+def test_a_confirmed_window_of_a_reread_writes_only_what_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    landed = {1: (at, "Ann", None, None, None, [], None, None, None, None)}
+    monkeypatch.setattr(reports, "landed_versions", lambda *args: landed)
+    gone: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(reports, "gone_rows", lambda *args: gone.append(args) or [])
+    client = Client()
+    client.pages = _Pages({(3, "2026-10-28", None): [None, [_row(1)]]})
+    assert _walk(client, {"3": "2026-11-20"}) == []
+    assert client.windows_asked() == ["2026-10-28", "2026-10-28"]
+    assert gone == [("report_time_entries", "id", landed, {1}, NOW)]
 
 
 class _Pages(dict):  # type: ignore[type-arg]
@@ -177,6 +196,25 @@ def test_each_page_saves_the_walks_place(monkeypatch: pytest.MonkeyPatch) -> Non
     assert walks == {}
 
 
+def test_a_finished_window_moves_the_walk_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = Client({(3, "2026-06-03", None): [_row(1)], (3, "2025-06-02", None): [_row(2)]})
+    walks: dict[str, Any] = {}
+    steps = _workspace_rows(client, 3, {}, walks, lambda *a: None, "2025-06-02", 30, NOW)  # type: ignore[arg-type]
+    next(steps)
+    next(steps)
+    assert walks["3"] == {
+        "from": "2025-06-02",
+        "to": "2026-11-28",
+        "before": "2026-06-03",
+        "current": None,
+        "cursor": None,
+        "reread": False,
+        "started": "2026-11-27",
+        "null_windows": [],
+        "oldest_data": "2026-06-03",
+    }
+
+
 def test_a_stopped_walk_goes_on_from_its_cursor() -> None:
     walk = {
         "from": "2024-06-01",
@@ -200,6 +238,11 @@ def test_a_stopped_walk_goes_on_from_its_cursor() -> None:
         "first_timestamp": 5,
     }
     assert client.windows_asked() == ["2025-06-02", "2024-06-01"]
+    assert client.bodies[1][1] == {
+        "start_date": "2024-06-01",
+        "end_date": "2025-06-01",
+        "page_size": 1000,
+    }, "the cursor belongs to its own window only"
     assert complete == {"3": "2026-11-20"}, "complete through the day the walk began"
 
 

@@ -67,6 +67,8 @@ def _rows(table: pa.Table) -> list[dict[str, Any]]:
         ({"billable": True, "hourly_rate_in_cents": "1000"}, "5400", 1500),
         ({"billable": True, "hourly_rate_in_cents": 1}, 3599, 0),
         ({"billable": True, "hourly_rate_in_cents": 7}, 3600 * 3 + 1, 21),
+        # integer arithmetic: exact where a float division would round
+        ({"billable": True, "hourly_rate_in_cents": 3601}, 10**16, 10002777777777777),
         ({"billable": False, "hourly_rate_in_cents": 1000}, 3600, None),
         ({"hourly_rate_in_cents": 1000}, 3600, None),
         ({"billable": True}, 3600, None),

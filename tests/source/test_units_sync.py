@@ -658,6 +658,57 @@ def test_a_first_listing_sets_the_cursor_at_its_newest_change(
     assert asked == [{"active": "both", "page": 1, "per_page": 200}]
 
 
+def test_a_listing_keeps_the_newest_change_of_all_its_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = Service()
+
+    def projects(params: dict[str, Any]) -> Any:
+        if "since" in params:
+            return []
+        if params["page"] == 1:
+            return [{"id": n, "at": "2026-11-27T11:00:00Z"} for n in range(200)]
+        return [{"id": 500, "at": "2026-11-27T09:00:00Z"}, {"id": "bad"}]
+
+    service.route("/workspaces/10/projects", projects)
+    w = World(monkeypatch, service)
+    batches = w.read("workspace_projects")
+    assert batches[0][0] == {
+        "id": 0,
+        "at": datetime(2026, 11, 27, 11, tzinfo=UTC),
+        "workspace_id": 10,
+    }
+    eleven = int(datetime(2026, 11, 27, 11, tzinfo=UTC).timestamp())
+    assert w.resource_state["since"]["10"] == eleven - 300
+    assert [(r["table_name"], r["record_key"], r["scope"]) for r in w.sync.rejects] == [
+        ("workspace_projects", "bad", "workspace 10")
+    ]
+
+
+def test_changes_keep_the_newest_of_all_their_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    service = Service()
+
+    def projects(params: dict[str, Any]) -> Any:
+        if params["page"] == 1:
+            return [{"id": n, "at": "2026-11-27T11:00:00Z"} for n in range(200)]
+        return [{"id": 500, "at": "2026-11-27T09:00:00Z"}, {"name": "no id"}]
+
+    service.route("/workspaces/10/projects", projects)
+    w = World(monkeypatch, service)
+    w.resource_state.update({"since": {"10": 1000, "11": 2000}, "listing": {}})
+    batches = w.read("workspace_projects")
+    assert batches[1][0] == {
+        "id": 500,
+        "at": datetime(2026, 11, 27, 9, tzinfo=UTC),
+        "workspace_id": 10,
+    }
+    eleven = int(datetime(2026, 11, 27, 11, tzinfo=UTC).timestamp())
+    assert w.resource_state["since"]["10"] == eleven - 300
+    assert [(r["table_name"], r["reason"], r["scope"]) for r in w.sync.rejects] == [
+        ("workspace_projects", "no id", "workspace 10")
+    ]
+
+
 def test_a_future_change_does_not_move_the_cursor_past_the_services_clock(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -755,7 +806,7 @@ def test_a_deletion_during_a_long_listing_lists_once_more(monkeypatch: pytest.Mo
     def projects(params: dict[str, Any]) -> Any:
         if "since" in params:
             return [{"id": 7, "server_deleted_at": "2026-11-27T11:00:00Z"}]
-        return full if params["page"] == 1 else [{"id": 500}]
+        return full if params["page"] == 1 else [{"id": 500}, {"id": None}]
 
     service.route("/workspaces/10/projects", projects)
     service.route("/workspaces/11/projects", [])
@@ -763,6 +814,18 @@ def test_a_deletion_during_a_long_listing_lists_once_more(monkeypatch: pytest.Mo
     batches = w.read("workspace_projects")
     assert [len(b) for b in batches] == [200, 1, 1, 200, 1]
     assert w.resource_state["since"]["10"] == STAMP - 300, "no change seen: since it began"
+    assert batches[2] == [
+        {"id": 7, "server_deleted_at": datetime(2026, 11, 27, 11, tzinfo=UTC), "workspace_id": 10}
+    ]
+    assert batches[3][0] == {"id": 0, "workspace_id": 10}
+    assert [(r["table_name"], r["scope"]) for r in w.sync.rejects] == [
+        ("workspace_projects", "workspace 10")
+    ] * 2, "the listing and the second listing each reject it"
+    asked = [p for path, p in service.asked if path == "/workspaces/10/projects"]
+    assert asked[-2:] == [
+        {"active": "both", "page": 1, "per_page": 200},
+        {"active": "both", "page": 2, "per_page": 200},
+    ], "listed once more, whole, with its filters"
 
 
 def test_a_resumed_listing_goes_on_from_its_page(monkeypatch: pytest.MonkeyPatch) -> None:
