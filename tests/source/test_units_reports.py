@@ -14,6 +14,7 @@ import pyarrow as pa
 import pytest
 
 from timetrack.errors import ServiceError
+from timetrack.source import reports
 from timetrack.source.reports import (
     _amount,
     _changed,
@@ -142,6 +143,67 @@ def test_a_contract_page_becomes_one_row_per_entry() -> None:
             seconds=120,
         ),
     ]
+
+
+def test_a_contract_page_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fast path builds columns straight from the page; the careful one coerces value by
+    # value: a page as the contract says must never cost the careful path.
+    def careful(*args: Any) -> Any:
+        raise AssertionError("a contract page took the careful path")
+
+    monkeypatch.setattr(reports, "_careful_table", careful)
+    asked: list[tuple[Any, Any, Any]] = []
+
+    def keep(entry: dict[str, Any], row: dict[str, Any], amount: int | None) -> bool:
+        asked.append((entry["id"], row["user_id"], amount))
+        return entry["id"] != 2
+
+    rows = [
+        {
+            "user_id": 1,
+            "billable": True,
+            "hourly_rate_in_cents": 7200,
+            "tag_ids": [3],
+            "time_entries": [
+                {"id": 1, "seconds": 90, "start": "2026-01-01T00:00:00Z"},
+                {"id": 2, "seconds": 30},
+            ],
+        },
+        {"user_id": 2, "time_entries": []},
+    ]
+    table = page_table(rows, 3, keep)
+    assert _rows(table) == [
+        _row(
+            id=1,
+            user_id=1,
+            billable=True,
+            tag_ids=[3],
+            hourly_rate_in_cents=7200,
+            billable_amount_in_cents=180,
+            start=datetime(2026, 1, 1, tzinfo=UTC),
+            seconds=90,
+        )
+    ]
+    assert asked == [(1, 1, 180), (2, 1, 60)]
+    assert page_table([], 3).num_rows == 0
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        ["not a row"],
+        [{"time_entries": [], "new": 1}],
+        [{"time_entries": ["not an entry"]}],
+        [{"time_entries": [{"id": 1, "new": 2}]}],
+    ],
+)
+def test_a_page_off_the_contract_takes_the_careful_path(
+    monkeypatch: pytest.MonkeyPatch, rows: list[Any]
+) -> None:
+    taken: list[Any] = []
+    monkeypatch.setattr(reports, "_careful_table", lambda *args: taken.append(args) or "careful")
+    assert page_table(rows, 3) == "careful"
+    assert taken == [(rows, 3, None, None)]
 
 
 def test_an_empty_page_is_an_empty_table() -> None:
