@@ -280,6 +280,24 @@ def test_the_estimate_counts_one_request_per_scope_and_report_window(
     assert w.sync.estimate_remaining() == 2 + 1 * 2 + 3 * 5 + 3
 
 
+class _UtcAheadOfLocal(datetime):
+    """core's clock: NOW in UTC; asked without a zone, the previous evening (UTC-14)."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> Any:
+        return NOW if tz is not None else datetime(2026, 11, 26, 22, 0)
+
+
+def test_the_estimate_counts_report_days_in_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = World(monkeypatch)
+    w.sync.discovery.organizations()
+    w.sync.discovery.workspaces()
+    w.sync.finished.update(e for e in BY_TABLE if e != "report_time_entries")
+    monkeypatch.setattr(core, "datetime", _UtcAheadOfLocal)
+    w.sync.report_start = date(2025, 11, 26)  # 366 days before NOW's day: two windows
+    assert w.sync.estimate_remaining() == 2 * 2
+
+
 def test_the_estimate_follows_each_report_walk(monkeypatch: pytest.MonkeyPatch) -> None:
     w = World(monkeypatch)
     w.sync.discovery.organizations()
@@ -522,9 +540,21 @@ def test_a_whole_list_deletes_what_it_no_longer_holds(monkeypatch: pytest.Monkey
         ("workspace_clients", "id", {1: (), 2: ()}, {1}, NOW),
         ("workspace_clients", "id", {}, set(), NOW),
     ]
-    assert [(r["reason"], r["scope"]) for r in w.sync.rejects] == [
-        ("id is not an integer: 'x'", "workspace 10")
+    assert [(r["table_name"], r["reason"], r["scope"]) for r in w.sync.rejects] == [
+        ("workspace_clients", "id is not an integer: 'x'", "workspace 10")
     ]
+
+
+def test_a_null_list_is_asked_again_with_its_filters_and_shape(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = Service()
+    service.route("/workspaces/10/clients", _in_turn(None, {"id": 9}, [{"id": 2}]))
+    w = World(monkeypatch, service)
+    w.landed[("workspace_clients", 10)] = {2: ()}
+    assert w.read("workspace_clients") == [[{"id": 2, "workspace_id": 10}]]
+    asked = [params for path, params in service.asked if path == "/workspaces/10/clients"]
+    assert asked == [{"status": "both"}] * 3, "null, then an object of the wrong shape"
 
 
 def test_a_null_list_is_asked_again_before_it_deletes(monkeypatch: pytest.MonkeyPatch) -> None:
