@@ -194,7 +194,8 @@ def test_a_contract_page_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) ->
         ["not a row"],
         [{"time_entries": [], "new": 1}],
         [{"time_entries": ["not an entry"]}],
-        [{"time_entries": [{"id": 1, "new": 2}]}],
+        [{"time_entries": [{"id": 1, "seconds": 5, "new": 2}]}],
+        [{"tag_ids": [], "time_entries": [{"id": 1, "seconds": 5}]}, {"new": 1}],
     ],
 )
 def test_a_page_off_the_contract_takes_the_careful_path(
