@@ -4,6 +4,7 @@ and start, whole rows by key (JSON decoded, dlt's columns left out), rows gone."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import dlt
 import pytest
 
+from tests.helpers import DSN, postgres_dataset
 from timetrack.source.landed import gone_rows, landed_rows, landed_versions
 from timetrack.source.schema import column_hints
 
@@ -18,34 +20,47 @@ T1 = datetime(2026, 1, 1, tzinfo=UTC)
 T2 = datetime(2026, 2, 1, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def landed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+@pytest.fixture(
+    scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def landed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The same rows in DuckDB and in PostgreSQL (whose quoted names are case-sensitive, and
+    whose driver reads a list as an array, not as a list of values)."""
     root: Path = tmp_path_factory.mktemp("landed")
-    pipeline = dlt.pipeline(
-        pipeline_name="landed_units",
-        destination=dlt.destinations.duckdb(str(root / "db.duckdb")),
-        dataset_name="units",
-        pipelines_dir=str(root / "state"),
-    )
-    tags = [
-        {"id": 1, "workspace_id": 10, "name": "a"},
-        {"id": 2, "workspace_id": 10, "name": "b", "server_deleted_at": T1},
-        {"id": 3, "workspace_id": 11, "name": "c"},
-        {"id": 4, "workspace_id": 10, "name": "d", "creator_id": 7},
-    ]
-    entries = [
-        {"id": 1, "workspace_id": 10, "start": T1, "tags": ["x", "y"], "description": "one"},
-        {"id": 2, "workspace_id": 10, "start": T2, "tags": [], "description": "two"},
-        {"id": 3, "workspace_id": 11, "start": T2, "description": "three"},
-    ]
-    pipeline.run(
-        [
-            dlt.resource(tags, name="workspace_tags", columns=column_hints("workspace_tags")),
-            dlt.resource(entries, name="time_entries", columns=column_hints("time_entries")),
+    with ExitStack() as stack:
+        if request.param == "duckdb":
+            destination: Any = dlt.destinations.duckdb(str(root / "db.duckdb"))
+            dataset = "units"
+        else:
+            destination = dlt.destinations.postgres(DSN)
+            dataset = stack.enter_context(postgres_dataset())
+        pipeline = dlt.pipeline(
+            pipeline_name=f"landed_units_{request.param}",
+            destination=destination,
+            dataset_name=dataset,
+            pipelines_dir=str(root / "state"),
+        )
+        tags = [
+            {"id": 1, "workspace_id": 10, "name": "a"},
+            {"id": 2, "workspace_id": 10, "name": "b", "server_deleted_at": T1},
+            {"id": 3, "workspace_id": 11, "name": "c"},
+            {"id": 4, "workspace_id": 10, "name": "d", "creator_id": 7},
         ]
-    )
-    yield pipeline
-    pipeline.deactivate()  # later tests must not read this dataset as "what landed"
+        entries = [
+            {"id": 1, "workspace_id": 10, "start": T1, "tags": ["x", "y"], "description": "one"},
+            {"id": 2, "workspace_id": 10, "start": T2, "tags": [], "description": "two"},
+            {"id": 3, "workspace_id": 11, "start": T2, "description": "three"},
+        ]
+        pipeline.run(
+            [
+                dlt.resource(tags, name="workspace_tags", columns=column_hints("workspace_tags")),
+                dlt.resource(entries, name="time_entries", columns=column_hints("time_entries")),
+            ]
+        )
+        yield pipeline
+        pipeline.deactivate()  # later tests must not read this dataset as "what landed"
 
 
 def test_live_rows_of_one_scope(landed: Any) -> None:

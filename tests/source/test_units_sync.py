@@ -188,8 +188,8 @@ def test_rows_convert_what_can_land_and_reject_the_rest(monkeypatch: pytest.Monk
 
     assert w.sync.rows(convert, [1, "bad", 2], "t", "scope") == [{"v": 1}, {"v": 2}]
     assert w.sync.rows(convert, None, "t", "scope") == []
-    assert [(r["reason"], r["record_key"], r["scope"]) for r in w.sync.rejects] == [
-        ("no good", "k", "scope")
+    assert [(r["reason"], r["record_key"], r["scope"], r["record"]) for r in w.sync.rejects] == [
+        ("no good", "k", "scope", '"bad"')
     ]
 
 
