@@ -78,7 +78,7 @@ def test_a_wrapped_list_needs_a_list_or_null_inside(payload: object, fits: bool)
 
 @pytest.mark.parametrize("url", ["http://x", "https://x.test/api", "http://127.0.0.1:8080"])
 def test_settings_take_http_and_https(url: str) -> None:
-    ClientSettings(base_url=url).validate()
+    assert ClientSettings(base_url=url).validate() is None, "accepted"
 
 
 @pytest.mark.parametrize("url", ["ftp://x", "x.test", "HTTP//x", ""])
@@ -106,7 +106,8 @@ def test_settings_refuse_negative_numbers(changes: dict[str, Any]) -> None:
 
 
 def test_settings_take_zeros() -> None:
-    ClientSettings(requests_per_second=0, max_retries=0, backoff_factor=0).validate()
+    settings = ClientSettings(requests_per_second=0, max_retries=0, backoff_factor=0)
+    assert settings.validate() is None, "zero turns pacing, retries and backoff off"
 
 
 def test_request_stats_count_and_deduplicate() -> None:
