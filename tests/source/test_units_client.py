@@ -464,6 +464,17 @@ def test_a_client_sends_the_stripped_token_and_its_name() -> None:
     assert ApiClient("tok", ClientSettings(), stats=stats).stats is stats
 
 
+def test_the_transport_never_retries_by_itself_and_pools_connections() -> None:
+    # Retries are the client's own, counted and paced; requests' adapter must not add any.
+    client = ApiClient("tok", ClientSettings(base_url="http://HOST.X/"))
+    assert client.url("/me") == "http://HOST.X/v1/me", "only the trailing slash is cut"
+    for url in ("http://a.test/x", "https://a.test/x"):
+        adapter = client._session.get_adapter(url)
+        assert adapter.max_retries.total == 0  # type: ignore[attr-defined]
+        assert adapter._pool_connections == 4  # type: ignore[attr-defined]
+        assert adapter._pool_maxsize == 16  # type: ignore[attr-defined]
+
+
 def test_urls_follow_the_layout() -> None:
     bare = ApiClient("tok", ClientSettings(base_url=BASE, layout="bare"))
     assert bare.url("/me/workspaces") == BASE + "/api/v9/me/workspaces"
