@@ -159,6 +159,11 @@ def test_a_pacer_spaces_requests_a_little_slower_than_the_rate() -> None:
     assert slept == [second, third]
 
 
+def test_a_pacer_below_one_request_a_second_paces_too() -> None:
+    assert Pacer(0.5).interval == pytest.approx(2.1)
+    assert Pacer(1.0).interval == pytest.approx(1.05)
+
+
 def test_a_pacer_of_one_second_intervals_paces_too() -> None:
     slept: list[float] = []
     pacer = Pacer(1.05, slept.append)
