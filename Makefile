@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN = $(VENV)/bin
 PIP = $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
-.PHONY: demo check test lint types clean
+.PHONY: demo check test lint types mutation clean
 
 $(VENV)/.runtime: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,15 @@ test: $(VENV)/.dev
 
 check: lint types test
 
+# Mutation score of src/timetrack/source (README, "Mutation score"): slow, never in CI. One
+# worker, niced: the machine has two cores. Per-module figures follow mutmut's own run.
+mutation: $(VENV)/.dev
+	nice -n 15 $(BIN)/mutmut run --max-children 1
+	$(BIN)/mutmut results --all true | awk -F': ' '{ split($$1, p, "."); m = p[3]; \
+	  ok = ($$2 == "killed" || $$2 == "timeout"); if ($$2 == "skipped") next; \
+	  n[m]++; k[m] += ok; t++; tk += ok } \
+	  END { for (m in n) printf "%-10s %5d / %5d  %5.1f%%\n", m, k[m], n[m], 100 * k[m] / n[m]; \
+	  printf "%-10s %5d / %5d  %5.1f%%\n", "total", tk, t, 100 * tk / t }'
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis mutants

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
+from timetrack.source import prefetch as prefetch_module
 from timetrack.source.prefetch import prefetch
 
 
@@ -48,3 +51,39 @@ def test_closing_early_stops_the_producer() -> None:
         "closing stops a producer blocked on a full buffer"
     )
     assert produced == [0, 1, 2, 3], "the producer stays depth + 1 ahead and stops with close"
+
+
+def test_the_producer_is_a_named_daemon_thread() -> None:
+    seen: list[tuple[str, bool]] = []
+
+    def items() -> Iterator[int]:
+        thread = threading.current_thread()
+        seen.append((thread.name, thread.daemon))
+        yield 1
+
+    assert list(prefetch(items())) == [1]
+    assert seen == [("timetrack-prefetch", True)], "a daemon never holds the process open"
+
+
+def test_a_full_buffer_is_waited_for_and_two_items_are_the_default_depth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[int] = []
+
+    class Full(queue.Queue[object]):
+        """A buffer that is full at the first put, as it is while a consumer is busy."""
+
+        def __init__(self, maxsize: int) -> None:
+            super().__init__(maxsize)
+            made.append(maxsize)
+            self.refusals = 1
+
+        def put(self, item: object, block: bool = True, timeout: float | None = None) -> None:
+            if self.refusals:
+                self.refusals -= 1
+                raise queue.Full
+            super().put(item, block, timeout)
+
+    monkeypatch.setattr(prefetch_module, "queue", SimpleNamespace(Queue=Full, Full=queue.Full))
+    assert list(prefetch(iter(range(5)))) == [0, 1, 2, 3, 4]
+    assert made == [2]

@@ -7,6 +7,7 @@ dates. Fields the contract does not name pass through and land as new columns.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -323,6 +324,11 @@ def parse_day(value: Any) -> date | None:
         return None
 
 
+_INTEGER = re.compile(r"-?\d+")
+"""What int() reads as a key: a sign, then decimal digits (not "--1", nor "²", which str.isdigit
+takes for a digit and int() refuses)."""
+
+
 def as_key(value: Any) -> int | None:
     """An integer key from an int, or a string of digits; None when it is no usable key."""
     if isinstance(value, bool):
@@ -331,7 +337,7 @@ def as_key(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value.strip())
     return None
 

@@ -1,0 +1,126 @@
+"""Reading back what landed, on a small DuckDB dataset loaded here by dlt: live rows by scope
+and start, whole rows by key (JSON decoded, dlt's columns left out), rows gone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+
+from tests.helpers import DSN, postgres_dataset
+from timetrack.source.landed import gone_rows, landed_rows, landed_versions
+from timetrack.source.schema import column_hints
+
+T1 = datetime(2026, 1, 1, tzinfo=UTC)
+T2 = datetime(2026, 2, 1, tzinfo=UTC)
+
+
+@pytest.fixture(
+    scope="module", params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def landed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The same rows in DuckDB and in PostgreSQL (whose quoted names are case-sensitive, and
+    whose driver reads a list as an array, not as a list of values)."""
+    root: Path = tmp_path_factory.mktemp("landed")
+    with ExitStack() as stack:
+        if request.param == "duckdb":
+            destination: Any = dlt.destinations.duckdb(str(root / "db.duckdb"))
+            dataset = "units"
+        else:
+            destination = dlt.destinations.postgres(DSN)
+            dataset = stack.enter_context(postgres_dataset())
+        pipeline = dlt.pipeline(
+            pipeline_name=f"landed_units_{request.param}",
+            destination=destination,
+            dataset_name=dataset,
+            pipelines_dir=str(root / "state"),
+        )
+        tags = [
+            {"id": 1, "workspace_id": 10, "name": "a"},
+            {"id": 2, "workspace_id": 10, "name": "b", "server_deleted_at": T1},
+            {"id": 3, "workspace_id": 11, "name": "c"},
+            {"id": 4, "workspace_id": 10, "name": "d", "creator_id": 7},
+        ]
+        entries = [
+            {"id": 1, "workspace_id": 10, "start": T1, "tags": ["x", "y"], "description": "one"},
+            {"id": 2, "workspace_id": 10, "start": T2, "tags": [], "description": "two"},
+            {"id": 3, "workspace_id": 11, "start": T2, "description": "three"},
+        ]
+        pipeline.run(
+            [
+                dlt.resource(tags, name="workspace_tags", columns=column_hints("workspace_tags")),
+                dlt.resource(entries, name="time_entries", columns=column_hints("time_entries")),
+            ]
+        )
+        yield pipeline
+        pipeline.deactivate()  # later tests must not read this dataset as "what landed"
+
+
+def test_live_rows_of_one_scope(landed: Any) -> None:
+    assert landed_versions("workspace_tags", "id", "workspace_id", 10) == {1: (), 4: ()}
+    assert landed_versions("workspace_tags", "id", "workspace_id", 12) == {}
+    assert landed_versions("workspace_tags", "id", None, None, ("name",)) == {
+        1: ("a",),
+        3: ("c",),
+        4: ("d",),
+    }
+
+
+def test_live_rows_from_a_start(landed: Any) -> None:
+    assert landed_versions("time_entries", "id", None, None, ("description",), T2) == {
+        2: ("two",),
+        3: ("three",),
+    }
+    in_scope = landed_versions("time_entries", "id", "workspace_id", 10, ("workspace_id",), T1)
+    assert in_scope == {1: (10,), 2: (10,)}
+
+
+def test_a_table_that_never_landed_has_no_rows(landed: Any) -> None:
+    assert landed_versions("workspace_clients", "id", "workspace_id", 10) == {}
+    assert landed_rows("workspace_clients", "id", [1]) == []
+
+
+def test_whole_rows_by_key_with_json_decoded(landed: Any) -> None:
+    rows = sorted(landed_rows("time_entries", "id", [3, 1, 99]), key=lambda r: r["id"])
+    declared = {
+        *("id", "workspace_id", "project_id", "task_id", "user_id", "billable", "start"),
+        *("stop", "duration", "description", "tags", "tag_ids", "duronly", "at"),
+        "server_deleted_at",
+    }
+    assert [set(r) for r in rows] == [declared] * 2, "every column, none of dlt's"
+    assert rows[0]["tags"] == ["x", "y"]
+    assert rows[0]["start"] == T1
+    assert rows[1]["tags"] is None
+    assert rows[0]["tag_ids"] is None
+    assert landed_rows("time_entries", "id", []) == []
+    deleted = landed_rows("workspace_tags", "id", [2])
+    assert deleted == [], "a row marked deleted is no longer live"
+
+
+def test_whole_rows_in_batches_of_a_thousand(landed: Any) -> None:
+    keys = [*range(1000, 2000), 4, *range(3000, 3999), 1]  # 4 opens the second thousand
+    rows = landed_rows("workspace_tags", "id", keys)
+    assert sorted(r["id"] for r in rows) == [1, 4], "each once: batches neither overlap nor skip"
+    assert {r["id"]: r.get("creator_id") for r in rows} == {1: None, 4: 7}
+
+
+def test_gone_rows_are_the_landed_keys_not_present(landed: Any) -> None:
+    gone = gone_rows("workspace_tags", "id", {1: (), 4: ()}, {1}, T2)
+    assert [(r["id"], r["name"], r["server_deleted_at"]) for r in gone] == [(4, "d", T2)]
+    assert gone_rows("workspace_tags", "id", {1: ()}, {1}, T2) == []
+
+
+def test_outside_a_pipeline_nothing_landed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_pipeline() -> Any:
+        raise RuntimeError("no active pipeline")
+
+    monkeypatch.setattr(dlt.current, "pipeline", no_pipeline)
+    assert landed_versions("workspace_tags", "id", "workspace_id", 10) == {}
+    assert landed_rows("workspace_tags", "id", [1]) == []
