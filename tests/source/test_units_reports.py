@@ -279,6 +279,15 @@ def test_a_new_field_takes_the_careful_path_and_lands_as_text() -> None:
     ]
 
 
+def test_no_tags_land_as_an_empty_list_on_either_path() -> None:
+    fast = page_table([{"user_id": 1, "tag_ids": None, "time_entries": [{"id": 5}]}], 3)
+    careful = page_table(
+        [{"user_id": 1, "time_entries": [{"id": 5, "mood": "ok"}, {"id": 6, "tag_ids": None}]}], 3
+    )
+    assert fast.column("tag_ids").to_pylist() == [[]]
+    assert careful.column("tag_ids").to_pylist() == [[], []]
+
+
 def test_a_value_of_another_type_lands_as_null_beside_its_raw_text() -> None:
     rows = [
         {

@@ -189,6 +189,8 @@ def _careful_table(
                 **entry,
                 "billable_amount_in_cents": amount,
             }
+            if values.get("tag_ids") is None:
+                values["tag_ids"] = []  # the service's null for an empty list, as the fast path
             position = len(cols["id"])
             extras: dict[str, str] = {}
             for name, field_type in _FIELD_TYPES.items():
