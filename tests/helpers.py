@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import dlt
 import duckdb
@@ -322,7 +322,27 @@ def unkind(value: Any) -> Any:
     return out
 
 
-class UnkindProxy:
+class LocalServer:
+    """An HTTP server of the test's own on a free port of 127.0.0.1, served from a thread while
+    the `with` block runs."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=10)
+
+
+class UnkindProxy(LocalServer):
     """An HTTP proxy in front of an emulator that passes everything through (status, Date,
     quota and cursor headers) but rewrites API answers with `unkind`."""
 
@@ -361,19 +381,7 @@ class UnkindProxy:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> UnkindProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=10)
+        super().__init__(Handler)
 
 
 def duckdb_columns(
@@ -407,7 +415,7 @@ def _columns(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, tuple[str, bool
     return out
 
 
-class StubServer:
+class StubServer(LocalServer):
     """A server that answers every request with the next of `answers` (status, headers, JSON
     body), the last one over and over: for what the emulator cannot be made to send."""
 
@@ -435,19 +443,7 @@ class StubServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> StubServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self._thread.join(timeout=10)
+        super().__init__(Handler)
 
 
 KILLABLE = Path(__file__).parent / "source" / "killable_run.py"
