@@ -130,17 +130,18 @@ def fast_options(
     )
 
 
+def _duckdb_tables(db: duckdb.DuckDBPyConnection, dataset: str) -> list[str]:
+    """The tables of a dataset, dlt's own left out."""
+    listed = db.execute(
+        "select table_name from information_schema.tables where table_schema = ?", [dataset]
+    ).fetchall()
+    return [t for (t,) in listed if not t.startswith("_dlt")]
+
+
 def db_counts(path: Path, dataset: str = "timetrack") -> dict[str, int]:
     """Rows per table of a DuckDB file (dlt's own tables left out)."""
     with duckdb.connect(str(path), read_only=True) as db:
-        tables = [
-            t
-            for (t,) in db.execute(
-                "select table_name from information_schema.tables where table_schema = ?",
-                [dataset],
-            ).fetchall()
-            if not t.startswith("_dlt")
-        ]
+        tables = _duckdb_tables(db, dataset)
         return {
             t: db.execute(f'select count(*) from {dataset}."{t}"').fetchone()[0]  # type: ignore[index]
             for t in tables
@@ -213,14 +214,7 @@ def duckdb_rows(path: Path, dataset: str = "timetrack") -> dict[str, list[Row]]:
     left out); timestamps come back in UTC."""
     with duckdb.connect(str(path), read_only=True) as db:
         db.execute("set TimeZone = 'UTC'")
-        tables = [
-            t
-            for (t,) in db.execute(
-                "select table_name from information_schema.tables where table_schema = ?",
-                [dataset],
-            ).fetchall()
-            if not t.startswith("_dlt")
-        ]
+        tables = _duckdb_tables(db, dataset)
         out = {}
         for table in tables:
             cursor = db.execute(f'select * from "{dataset}"."{table}"')
