@@ -258,34 +258,25 @@ def run_account(account: Account, base: Any) -> AccountResult:
     from timetrack.pipeline import run
 
     started = time.monotonic()
+
+    def result(exit_code: int, message: str, **counts: Any) -> AccountResult:
+        elapsed, peak = time.monotonic() - started, _peak_rss_mb()
+        return AccountResult(
+            account.name, exit_code, **counts, elapsed=elapsed, peak_rss_mb=peak, message=message
+        )
+
     try:
         options = account_options(account, base)
         summary = run(options, out=_Prefixed(account.name, sys.stderr))  # type: ignore[arg-type]
     except TimetrackError as error:
-        return AccountResult(
-            account.name,
-            1,
-            elapsed=time.monotonic() - started,
-            peak_rss_mb=_peak_rss_mb(),
-            message=str(error),
-        )
+        return result(1, str(error))
     except Exception as error:  # a bug of ours must not stop the other accounts either
-        return AccountResult(
-            account.name,
-            1,
-            elapsed=time.monotonic() - started,
-            peak_rss_mb=_peak_rss_mb(),
-            message=f"unexpected error: {type(error).__name__}: {error}",
-        )
-    closing = summary.closing_lines()
-    return AccountResult(
-        account.name,
+        return result(1, f"unexpected error: {type(error).__name__}: {error}")
+    return result(
         summary.exit_code,
+        "; ".join(line.removeprefix("Error: ") for line in summary.closing_lines()),
         rows=sum(summary.rows.values()),
         requests=summary.stats.requests,
-        elapsed=time.monotonic() - started,
-        peak_rss_mb=_peak_rss_mb(),
-        message="; ".join(line.removeprefix("Error: ") for line in closing),
         summary=summary.as_dict(),
     )
 
@@ -304,7 +295,6 @@ def run_accounts(
     accounts: Iterable[Account],
     base: Any,
     parallel: int = 4,
-    on_done: Callable[[AccountResult], None] | None = None,
 ) -> AccountsSummary:
     """Run every account, `parallel` at a time, each in a fresh process.
 
@@ -324,8 +314,6 @@ def run_accounts(
         if process is not None:
             process.join()
         results.append(result)
-        if on_done is not None:
-            on_done(result)
 
     def forward(signum: int, frame: Any) -> None:
         nonlocal interrupted

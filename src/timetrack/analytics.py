@@ -131,9 +131,7 @@ def _dimension(
     """One row per key of a table: `values` are (output name, column, kind), reduced by max().
 
     Entries are joined to these only, so that no join can multiply them."""
-    if not sql.landed.has(table):
-        return sql.empty([(k, "bigint") for k in keys] + [(out, kind) for out, _, kind in values])
-    if any(key not in sql.landed.columns[table] for key in keys):
+    if any(key not in sql.landed.columns.get(table, set()) for key in keys):  # or no table
         return sql.empty([(k, "bigint") for k in keys] + [(out, kind) for out, _, kind in values])
     selected = [f"d.{_quote(k)} AS {_quote(k)}" for k in keys]
     selected += [
@@ -312,11 +310,7 @@ def utilisation_sql(sql: _Sql, schema: str) -> str:
     entries, tracked or not, against five working days of their `working_hours_in_minutes`
     (the workspace's when the member has none; the longest when they are in several)."""
     member_minutes = sql.col("workspace_users", "u", "working_hours_in_minutes", "bigint")
-    workspace_minutes = (
-        sql.col("workspaces", "w", "working_hours_in_minutes", "bigint")
-        if sql.landed.has("workspaces")
-        else "CAST(NULL AS BIGINT)"
-    )
+    workspace_minutes = sql.col("workspaces", "w", "working_hours_in_minutes", "bigint")
     workspace_join = (
         f"LEFT JOIN {sql.table('workspaces')} AS w ON w.id = u.workspace_id"
         if sql.landed.has("workspaces")
