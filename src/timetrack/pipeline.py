@@ -234,7 +234,7 @@ def _stop_on_ctrl_c(stats: RequestStats) -> Iterator[None]:
 
     def handle(signum: int, frame: Any) -> None:
         # From another thread: the handler interrupts the main thread wherever it is, and it
-        # may be holding the stats' lock (waiting for its pacing slot), which stop() takes.
+        # may be holding the stats' lock (counting a request), which stop() takes.
         threading.Thread(target=stats.stop, args=(INTERRUPTED,), daemon=True).start()
         signal.signal(signal.SIGINT, previous)
 

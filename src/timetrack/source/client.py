@@ -514,8 +514,9 @@ class ApiClient:
         quota_waits = 0
         while True:
             self._check_go_on(key)
+            waited = self._pacer.wait()  # not under the stats' lock: other threads count meanwhile
             with self.stats.lock:
-                self.stats.pacing_seconds += self._pacer.wait()
+                self.stats.pacing_seconds += waited
             try:
                 answer = self._attempt(method, url, params, json)
             except _TransportFailure as failure:
