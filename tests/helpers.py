@@ -496,18 +496,28 @@ class S3Server:
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                answer = requests.put(f"{self.endpoint}/{self.bucket}", timeout=2)
-                assert answer.status_code == 200, answer.text
-                return self
-            except requests.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.__exit__()
-                    raise AssertionError("moto's S3 server did not start") from None
-                time.sleep(0.1)
+        # moto loads its S3 backend on the first request, which can take seconds on a busy
+        # machine: the read may take long, and a refused or timed-out ask is tried again
+        deadline = time.monotonic() + 60
+        try:
+            while True:
+                try:
+                    answer = requests.put(f"{self.endpoint}/{self.bucket}", timeout=(2, 30))
+                    # 409: an earlier, timed-out ask made the bucket after all
+                    assert answer.status_code in (200, 409), answer.text
+                    return self
+                except requests.RequestException:
+                    if time.monotonic() > deadline or self.process.poll() is not None:
+                        raise AssertionError("moto's S3 server did not start") from None
+                    time.sleep(0.1)
+        except BaseException:
+            self.__exit__()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
