@@ -619,3 +619,53 @@ def test_a_cursor_equal_to_the_one_asked_stops_the_walk() -> None:
     moved = {"X-Next-ID": "50", "X-Next-Row-Number": "3", "X-Next-Timestamp": "1"}
     pages, _ = _walked([([1], moved), ([2], {})], cursor=cursor)
     assert [p.rows for p in pages] == [[1], [2]]
+
+
+@pytest.mark.parametrize("cursor", ["n/a", "12.5", "0e1f6a8c-uuid", "-"])
+def test_an_unreadable_cursor_stops_the_walk_instead_of_ending_the_window(cursor: str) -> None:
+    client = Reports([([1], {"X-Next-ID": cursor})])
+    handed: list[_Page] = []
+    with pytest.raises(ServiceError) as caught:
+        for page in _walk(client, 3, FIRST, LAST):  # type: ignore[arg-type]
+            handed.append(page)
+    assert handed == [], "a page whose cursor cannot be followed is not handed on as the last"
+    assert str(caught.value) == (
+        "the report search of workspace 3 (2025-01-01..2025-12-31) answered an unreadable "
+        f"cursor {cursor!r}"
+    )
+
+
+def test_an_empty_cursor_header_is_an_absent_one() -> None:
+    pages, _ = _walked([([1], {"X-Next-ID": " "})])
+    assert pages == [_Page([1], FIRST, LAST, None, False)]
+
+
+def test_a_drifting_cursor_over_the_same_rows_stops_the_walk() -> None:
+    row = {"user_id": 1, "time_entries": [{"id": 7}, {"id": 8}]}
+    drift = [
+        ([row, {"user_id": 2}], {"X-Next-ID": "9", "X-Next-Timestamp": str(t)}) for t in (1, 2)
+    ]
+    client = Reports(drift)
+    handed: list[_Page] = []
+    with pytest.raises(ServiceError) as caught:
+        for page in _walk(client, 3, FIRST, LAST):  # type: ignore[arg-type]
+            handed.append(page)
+    assert str(caught.value) == (
+        "the report search of workspace 3 (2025-01-01..2025-12-31) began two pages with the "
+        "same row; stopped instead of looping"
+    )
+    assert len(handed) == 1
+    # rows that share a user but not their entries are different rows
+    other = {"user_id": 1, "time_entries": [{"id": 9}]}
+    pages, _ = _walked([([row], {"X-Next-ID": "9"}), ([other], {})])
+    assert [p.rows for p in pages] == [[row], [other]]
+
+
+def test_a_walk_longer_than_any_list_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reports.settings, "MAX_PAGES", 2)
+    client = Reports([([n], {"X-Next-ID": str(n + 100)}) for n in range(5)])
+    handed: list[_Page] = []
+    with pytest.raises(ServiceError, match="more than 2 pages; stopped"):
+        for page in _walk(client, 3, FIRST, LAST):  # type: ignore[arg-type]
+            handed.append(page)
+    assert [p.rows for p in handed] == [[0], [1]]

@@ -475,6 +475,16 @@ class _Page:
     """The window's only answer was `null`: empty, or broken (see `_to_confirm`)."""
 
 
+def _row_mark(row: Any) -> Any:
+    """What tells one grouped row of a page from another: its entries' ids, or the row."""
+    if isinstance(row, dict) and isinstance(row.get("time_entries"), list):
+        return tuple(
+            entry.get("id") if isinstance(entry, dict) else repr(entry)
+            for entry in row["time_entries"]
+        ) or repr(row)
+    return repr(row)
+
+
 def _walk(
     client: ApiClient,
     workspace_id: int,
@@ -493,12 +503,19 @@ def _walk(
         **(cursor or {}),
     }
     visited: set[tuple[int, ...]] = set()
+    answered: set[Any] = set()
+    where = f"the report search of workspace {workspace_id} ({first}..{last})"
     while True:
         rows, headers = client.report(workspace_id, body)
         if rows is None and (cursor or visited):
             # `null` after a page that said "more follows" is a broken answer: asked again.
             rows, headers = client.report(workspace_id, body)
-        next_id = as_key(header(headers, "x-next-id"))
+        raw_next = header(headers, "x-next-id")
+        next_id = as_key(raw_next)
+        if next_id is None and raw_next is not None and raw_next.strip():
+            # Only an absent header ends a window: read as "last page", a cursor this source
+            # cannot read would drop the rest of the window (and a re-read would delete it).
+            raise ServiceError(f"{where} answered an unreadable cursor {raw_next[:40]!r}")
         if next_id is None:
             # A window whose only answer is `null` is left for `_to_confirm` to judge; asked
             # again to confirm it, a second `null` means empty.
@@ -513,9 +530,20 @@ def _walk(
         mark = tuple(following.values())
         if mark in visited or all(body.get(k) == v for k, v in following.items()):
             raise ServiceError(
-                f"the report search of workspace {workspace_id} ({first}..{last}) answered a "
-                "cursor it had answered before; stopped instead of looping"
+                f"{where} answered a cursor it had answered before; stopped instead of looping"
             )
+        # A cursor that changes every time (a timestamp from the service's clock) while the
+        # same rows come back would pass the check above for ever: a page that begins with a
+        # row an earlier page began with stops it too, and so does a walk longer than any list
+        # may be.
+        opening = _row_mark(rows[0]) if rows else None
+        if opening is not None and opening in answered:
+            raise ServiceError(
+                f"{where} began two pages with the same row; stopped instead of looping"
+            )
+        answered.add(opening)
+        if len(visited) >= settings.MAX_PAGES:
+            raise ServiceError(f"{where}: more than {settings.MAX_PAGES} pages; stopped")
         visited.add(mark)
         yield _Page(list(rows or []), first, last, following)
         body.update(following)
