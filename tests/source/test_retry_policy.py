@@ -35,7 +35,13 @@ def _classify(status: int, body: bytes = b"", **headers: str) -> object:
 
 def test_a_good_answer_is_done_with_its_json() -> None:
     assert _classify(200, b'{"data": [1, 2]}') == Done({"data": [1, 2]})
-    assert _classify(200) == Done(None)
+    assert _classify(200, b"null") == Done(None)
+
+
+@pytest.mark.parametrize("body", [b"", b"  \r\n"])
+def test_an_empty_body_is_no_null_but_a_broken_answer(body: bytes) -> None:
+    assert _classify(200, body) == Retry("an empty body")
+    assert _classify(204, body) == Retry("an empty body")
 
 
 @pytest.mark.parametrize("body", [b'{"data": [1', b"<html>busy</html>", b"\x00\x01"])
@@ -119,8 +125,8 @@ def test_a_usable_reset_says_when_to_run_again() -> None:
         ([], True),
         (None, True),
         ([{"id": 1}], True),
-        ({"data": None, "total_count": 0}, True),
-        ({"data": [{"id": 1}]}, True),
+        ({"data": None, "total_count": 0}, False),
+        ({"data": [{"id": 1}]}, False),
         ({}, False),
         ({"items": []}, False),
         ("nothing", False),

@@ -49,6 +49,8 @@ from timetrack.source.client import (
     header,
     is_list_or_null,
     is_object,
+    is_page_or_null,
+    is_record_of,
     list_payload,
     message_of,
     pages_of,
@@ -72,8 +74,18 @@ def test_is_object_is_a_dict() -> None:
     ("payload", "fits"),
     [({"data": 5}, False), ({"data": []}, True), ({"data": {}}, False), ({"total": []}, False)],
 )
-def test_a_wrapped_list_needs_a_list_or_null_inside(payload: object, fits: bool) -> None:
-    assert is_list_or_null(payload) is fits
+def test_a_wrapped_page_needs_a_list_or_null_inside(payload: object, fits: bool) -> None:
+    assert is_page_or_null(payload) is fits
+    assert is_list_or_null(payload) is False  # only a paged list may come wrapped
+
+
+def test_a_record_needs_one_field_it_is_known_by() -> None:
+    fits = is_record_of({"members_count", "admins"})
+    assert fits({"members_count": 3}) is True
+    assert fits({"admins": None, "new": 1}) is True
+    assert fits({}) is False
+    assert fits({"error": "internal"}) is False
+    assert fits([{"members_count": 3}]) is False
 
 
 @pytest.mark.parametrize("url", ["http://x", "https://x.test/api", "http://127.0.0.1:8080"])
@@ -1006,7 +1018,7 @@ class Pages:
         self.params: list[dict[str, Any]] = []
 
     def get(self, path: str, params: dict[str, Any], shape: Any = None) -> Any:
-        assert path == "/p" and shape is is_list_or_null
+        assert path == "/p" and shape is is_page_or_null
         self.params.append(params)
         return self.pages.pop(0)
 
@@ -1032,16 +1044,29 @@ def test_pages_default_to_200_from_page_one() -> None:
     assert client.params == [{"page": 1, "per_page": 200}]
 
 
-def test_pages_stop_at_the_total_count() -> None:
-    got, _ = _pages(
-        [{"data": [1, 2], "total_count": 4}, {"data": [3, 4], "total_count": 4}], per_page=2
+def test_a_full_page_is_followed_whatever_the_total_count_says() -> None:
+    # a total that agrees costs one request for the empty page after a full last one
+    got, client = _pages(
+        [
+            {"data": [1, 2], "total_count": 4},
+            {"data": [3, 4], "total_count": 4},
+            {"data": [], "total_count": 4},
+        ],
+        per_page=2,
     )
-    assert got == [(1, [1, 2]), (2, [3, 4])]
+    assert got == [(1, [1, 2]), (2, [3, 4]), (3, [])]
+    assert [p["page"] for p in client.params] == [1, 2, 3]
+    # a total that is wrong must not cut the list short
+    short, _ = _pages(
+        [{"data": [1, 2], "total_count": 1}, {"data": [3, 4], "total_count": 1}, [5]],
+        per_page=2,
+    )
+    assert short == [(1, [1, 2]), (2, [3, 4]), (3, [5])]
 
 
 def test_pages_count_from_the_first_page_asked() -> None:
-    got, client = _pages([{"data": [5, 6], "total_count": 6}], first_page=3, per_page=2)
-    assert got == [(3, [5, 6])]
+    got, client = _pages([{"data": [5], "total_count": 5}], first_page=3, per_page=2)
+    assert got == [(3, [5])]
     assert client.params == [{"page": 3, "per_page": 2}]
     more, _ = _pages(
         [{"data": [5, 6], "total_count": 7}, {"data": [7], "total_count": 7}],
@@ -1063,16 +1088,24 @@ def test_a_list_longer_than_a_page_was_sent_whole() -> None:
     assert len(client.params) == 1
 
 
-def test_the_same_page_again_stops_before_it_is_handed_on() -> None:
-    client = Pages([[1, 2], [1, 2]])
+@pytest.mark.parametrize(
+    "pages",
+    [
+        [[1, 2], [1, 2]],  # the service ignores `page`
+        [[1, 2], [3, 4], [1, 2]],  # its pages cycle
+        [[{"id": 2**70}, {"id": 1}], [{"id": 2**70}, {"id": 1}]],  # beyond orjson's integers
+    ],
+)
+def test_a_page_answered_before_stops_before_it_is_handed_on(pages: list[Any]) -> None:
+    client = Pages(pages)
     handed: list[Any] = []
     with pytest.raises(ServiceError) as caught:
         for page in pages_of(client, "/p", per_page=2):  # type: ignore[arg-type]
             handed.append(page)
-    assert handed == [(1, [1, 2])]
+    assert [items for _, items in handed] == pages[:-1]
     assert str(caught.value) == (
-        "GET /p page 2: the service answered the same page again (it ignores `page`); "
-        "stopped instead of looping"
+        f"GET /p page {len(pages)}: the service answered a page it had answered before (it "
+        "ignores `page`, or its pages cycle); stopped instead of looping"
     )
 
 

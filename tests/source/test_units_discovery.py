@@ -162,13 +162,6 @@ def test_a_null_list_is_asked_once_more_and_then_believed() -> None:
     assert discovery.unusable == {"/me/organizations": [], "/me/workspaces": []}
 
 
-def test_a_list_in_its_wrapper_is_unwrapped() -> None:
-    discovery, client = _discovery(organizations=[{"data": ORGS}], workspaces=[{"data": None}])
-    assert discovery.organizations() == ORGS
-    assert discovery.workspaces() == []
-    assert client.asked == ["/me/organizations", "/me/workspaces"], "a wrapper is no null"
-
-
 def test_records_without_a_usable_id_are_set_aside() -> None:
     odd: list[Any] = [{"id": None}, "text", {"name": "x"}, {"id": "x1"}, {"id": True}]
     discovery, _ = _discovery(organizations=[[odd[0], ORGS[0], odd[1], odd[2], odd[3], odd[4]]])

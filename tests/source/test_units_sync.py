@@ -19,6 +19,7 @@ from timetrack.errors import (
     AccessDeniedError,
     ApiError,
     AuthenticationError,
+    ConnectionFailedError,
     QuotaExhaustedError,
     RunStopped,
 )
@@ -989,15 +990,41 @@ def test_a_cursor_the_service_calls_too_old_reads_the_window(
 @pytest.mark.parametrize(
     "error", [ApiError("since cannot be older", 404), ApiError("something else", 400)]
 )
-def test_other_refusals_of_a_cursor_are_raised(
+def test_other_refusals_of_a_cursor_fail_the_table_alone(
     monkeypatch: pytest.MonkeyPatch, error: ApiError
 ) -> None:
     service = Service()
     service.route("/me/time_entries", lambda params: error if "since" in params else [])
     w = World(monkeypatch, service)
     w.resource_state["since"] = STAMP - 3600
-    with pytest.raises(ApiError):
+    assert w.read("time_entries") == []
+    [line] = w.client.stats.errors
+    assert line.startswith("time_entries: GET /v1/me/time_entries") and str(error) in line
+    assert [set(p) for _, p in service.asked if _ == "/me/time_entries"] == [{"since"}]
+    assert w.resource_state["since"] == STAMP - 3600, "the cursor is kept for the next run"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AuthenticationError("rejected", 401),
+        ConnectionFailedError("cannot reach", None),
+        QuotaExhaustedError("spent", 60),
+    ],
+)
+def test_a_rejected_token_an_unreachable_service_or_the_quota_still_stop_the_table(
+    monkeypatch: pytest.MonkeyPatch, error: ApiError
+) -> None:
+    w = World(monkeypatch)
+
+    def failing(*args: Any) -> Iterator[Any]:
+        raise error
+        yield
+
+    monkeypatch.setattr(w.sync, "_my_entries", failing)
+    with pytest.raises(type(error)):
         w.read("time_entries")
+    assert w.client.stats.errors == []
 
 
 def test_a_null_window_asked_again_may_hold_entries(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,17 +10,21 @@ server.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import math
 import re
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 import requests
@@ -39,6 +43,7 @@ from timetrack.errors import (
     QuotaExhaustedError,
     RunStopped,
     ServiceError,
+    mask_secret,
 )
 from timetrack.source import settings
 from timetrack.source.settings import Layout
@@ -61,11 +66,29 @@ def is_object(payload: Any) -> bool:
 
 
 def is_list_or_null(payload: Any) -> bool:
-    """A list, the task list's wrapper around one, or `null`: the service answers an empty
-    list as `null` (seen for tasks; expected anywhere)."""
-    if isinstance(payload, dict):
-        return "data" in payload and (payload["data"] is None or isinstance(payload["data"], list))
+    """A list, or `null`: the service answers an empty list as `null` (seen for tasks;
+    expected anywhere). An object is the wrong shape here, even one holding `data`: read as a
+    list, its keys would pass for records and the listing for complete."""
     return payload is None or isinstance(payload, list)
+
+
+def is_page_or_null(payload: Any) -> bool:
+    """A page of a paged list: a list, `null`, or the task list's wrapper around one
+    (`{"data": [...], "total_count": ...}`), which `list_payload` takes apart."""
+    if isinstance(payload, dict):
+        return "data" in payload and is_list_or_null(payload["data"])
+    return is_list_or_null(payload)
+
+
+def is_record_of(fields: Collection[str]) -> Shape:
+    """An object carrying at least one of `fields`: an error object or `{}` answered with 200
+    is no record, and read as one it would blank the row that landed."""
+    wanted = frozenset(fields)
+
+    def fits(payload: Any) -> bool:
+        return isinstance(payload, dict) and not wanted.isdisjoint(payload)
+
+    return fits
 
 
 @dataclass(frozen=True)
@@ -264,6 +287,42 @@ def delay_seconds(value: str | None, now: datetime | None = None) -> float | Non
     return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
 
 
+def parse_json(content: bytes) -> Any:
+    """A JSON body; raises ValueError when it is none. orjson refuses what the JSON grammar
+    allows but Python cannot hold as is: a lone surrogate escape (`"\\ud83d"`) or a number
+    beyond a double (`1e400`). One such field must not make a whole page unreadable, so those
+    bodies are read again by the standard parser, lone surrogates replaced by U+FFFD and
+    infinite numbers kept as their text (a column of another type then keeps it raw)."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(str(error)) from None
+    return _repaired(json.loads(text, parse_float=_finite_or_text, parse_constant=str))
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _finite_or_text(text: str) -> float | str:
+    number = float(text)
+    return number if math.isfinite(number) else text
+
+
+def _repaired(value: Any) -> Any:
+    """`value` with every string (keys too) made encodable as UTF-8."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)  # pairs were joined by the parser
+    if isinstance(value, list):
+        return [_repaired(item) for item in value]
+    if isinstance(value, dict):
+        return {_repaired(key): _repaired(item) for key, item in value.items()}
+    return value
+
+
 def message_of(content: bytes, reason: str, status: int) -> str:
     """The service's error text: a JSON string body, or the raw text, on one short line."""
     try:
@@ -286,25 +345,30 @@ def classify(
     """What to do with one answer of the service; `now` is the service's clock, which a
     Retry-After date is read against."""
     if 200 <= status < 300:
-        if not content:
-            return Done(None)
+        if not content.strip():
+            # Every read answers JSON, `null` included: an empty body is a broken answer (a
+            # proxy's, or a 204), and taken for `null` it would pass for an empty list.
+            return Retry("an empty body")
         try:
-            return Done(orjson.loads(content))
-        except orjson.JSONDecodeError:
+            return Done(parse_json(content))
+        except ValueError:
             return Retry("a truncated or non-JSON body")
     if status in settings.RETRY_STATUSES:
         return Retry(f"HTTP {status}", delay_seconds(headers.get("Retry-After"), now))
     message = message_of(content, "", status)
     if status == 402:
         resets = delay_seconds(header(headers, "quota-resets-in"))
-        if resets is None:  # no quota headers: a feature the plan lacks, never retried
+        if resets is None and header(headers, "quota-remaining") is None:
+            # No quota headers at all: a feature the plan lacks, never retried.
             return Fail(
                 FeatureNotOnPlanError(
                     f"{method} {where}: not included in the organization's plan (402: {message})",
                     402,
                 )
             )
-        return WaitForQuota(resets)
+        # A quota answer whose reset time is missing or unreadable: the window slides over
+        # an hour, so an hour from now it has reset whatever the header would have said.
+        return WaitForQuota(settings.QUOTA_WINDOW_SECONDS if resets is None else resets)
     if status == 401 or (status == 403 and "password" in message.lower()):
         return Fail(
             AuthenticationError(
@@ -425,6 +489,13 @@ class ApiClient:
         self._base = config.base_url.rstrip("/")
         self._session = requests.Session()
         self._session.auth = (api_token.strip(), "api_token")
+        token = api_token.strip()
+        basic = base64.b64encode(f"{token}:api_token".encode()).decode()
+        # How an error body may echo the token: as sent, in the Authorization header, quoted.
+        self._echoes: dict[str, str] = {}
+        if len(token) >= 6:  # a shorter one would mask every word it is part of
+            self._echoes = {token: mask_secret(token), basic: mask_secret(basic)}
+            self._echoes.setdefault(quote(token, safe=""), mask_secret(token))
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -538,7 +609,7 @@ class ApiClient:
                 self._failures_in_a_row = 0
                 return decision.body, answer.headers
             if isinstance(decision, Fail):
-                raise self._explain(decision.error, url)
+                raise self._masked(self._explain(decision.error, url))
             if isinstance(decision, WaitForQuota):
                 wait = decision.seconds + 1  # the reset is counted in whole seconds
                 if wait <= self.config.max_quota_wait and quota_waits < self.config.max_quota_waits:
@@ -626,6 +697,14 @@ class ApiClient:
             return NotFoundError(f"{error} at {url.split('?')[0]}{hint}", error.status)
         return error
 
+    def _masked(self, error: ApiError) -> ApiError:
+        """The error with the token masked wherever the service's text echoed it."""
+        text = str(error)
+        for secret, shown in self._echoes.items():
+            text = text.replace(secret, shown)
+        error.args = (text, *error.args[1:])
+        return error
+
     def _wait(self, seconds: float) -> None:
         with self.stats.lock:
             self.stats.waits.append(seconds)
@@ -655,39 +734,48 @@ def pages_of(
     per_page: int = settings.PER_PAGE,
 ) -> Iterator[tuple[int, list[Any] | None]]:
     """(page number, items) of every page of a paged list from `first_page`, stopping at a
-    short page or at `total_count`; items None for a `null` answer. Raises ServiceError for a
-    page of the wrong shape or a service that ignores `page` and answers the same page again."""
+    short page; items None for a `null` answer. Raises ServiceError for a page of the wrong
+    shape or a service that answers a page it answered before (it ignores `page`, or cycles)."""
     page = first_page
-    seen = (first_page - 1) * per_page
-    previous: list[Any] | None = None
+    answered: set[bytes] = set()
     while True:
         where = f"GET {path} page {page}"
         payload = client.get(
-            path, {**(params or {}), "page": page, "per_page": per_page}, shape=is_list_or_null
+            path, {**(params or {}), "page": page, "per_page": per_page}, shape=is_page_or_null
         )
-        items, total = list_payload(payload)
-        if items and previous is not None and items == previous:
-            # Checked before the page is handed on: a caller saving "page N done" must not.
-            raise ServiceError(
-                f"{where}: the service answered the same page again (it ignores `page`); "
-                "stopped instead of looping"
-            )
+        items, _ = list_payload(payload)
+        if items:
+            fingerprint = _fingerprint(items)
+            if fingerprint in answered:
+                # Checked before the page is handed on: a caller saving "page N done" must not.
+                raise ServiceError(
+                    f"{where}: the service answered a page it had answered before (it ignores "
+                    "`page`, or its pages cycle); stopped instead of looping"
+                )
+            answered.add(fingerprint)
         yield page, items
         count = len(items or [])
-        seen += count
-        if count > per_page:
-            return  # more than a page: the service does not page this list, it sent it all
-        if count < per_page or (total is not None and seen >= total):
-            return
+        # Only a short page ends a list. The task list's `total_count` is not believed over a
+        # full page: a wrong total would cut the list short, while a right one costs at most
+        # one more request, for an empty page, when the list fills its last page exactly.
+        if count != per_page:
+            return  # short, or longer than a page: the service sent the whole list at once
         if page - first_page >= settings.MAX_PAGES:
             raise ServiceError(f"{where}: more than {settings.MAX_PAGES} pages; stopped")
-        previous = items
         page += 1
+
+
+def _fingerprint(items: list[Any]) -> bytes:
+    try:
+        text = orjson.dumps(items, default=str)
+    except TypeError:  # an integer beyond 64 bits, read by the standard parser
+        text = repr(items).encode()
+    return hashlib.blake2b(text).digest()
 
 
 def list_payload(payload: Any) -> tuple[list[Any] | None, int | None]:
     """The items of a list answer (None for `null`) and its `total_count`, if it has one;
-    the payload has passed `is_list_or_null`."""
+    the payload has passed `is_page_or_null`."""
     total: int | None = None
     if isinstance(payload, dict):  # the task list keeps its own wrapper
         count = payload.get("total_count")

@@ -20,6 +20,7 @@ from timetrack.errors import (
     ApiError,
     AuthenticationError,
     ConfigurationError,
+    ConnectionFailedError,
     QuotaExhaustedError,
     RunStopped,
 )
@@ -30,7 +31,7 @@ from timetrack.source.client import (
     ClientSettings,
     RequestStats,
     is_list_or_null,
-    is_object,
+    is_record_of,
     pages_of,
 )
 from timetrack.source.discovery import Discovery
@@ -38,6 +39,7 @@ from timetrack.source.endpoints import BY_TABLE, ENDPOINTS, REJECTED_TABLE, Endp
 from timetrack.source.landed import gone_rows, landed_versions
 from timetrack.source.reports import report_rows
 from timetrack.source.schema import (
+    TABLES,
     Rejected,
     Row,
     column_hints,
@@ -453,7 +455,8 @@ class Sync:
 
         def read(scope_id: int) -> Iterator[list[Row]]:
             path = endpoint.path.format(organization_id=scope_id, workspace_id=scope_id)
-            payload = self.client.get(path, endpoint.params or None, shape=is_object)
+            fields = set(TABLES[endpoint.table]) - {endpoint.scope_column}
+            payload = self.client.get(path, endpoint.params or None, shape=is_record_of(fields))
             scope = self._scope_label(endpoint, scope_id)
             yield self.rows(self._convert(endpoint, scope_id), [payload], endpoint.table, scope)
 
@@ -568,8 +571,19 @@ class Sync:
         return self.each_scope(endpoint, read)
 
     def my_entries(self, endpoint: Endpoint, start: str | None) -> Iterator[list[Row]]:
-        """The token owner's entries: the whole 90-day window first, then changes via `since`.
-        A window answered `null` proves nothing, so the next run reads the window again."""
+        """The token owner's entries; a failure of theirs (every retry failed, a refusal) fails
+        this table alone, as a scope's failure does, and the other tables still land. A token
+        rejected or a service never reached stops the run as anywhere else."""
+        try:
+            yield from self._my_entries(endpoint, start)
+        except (AuthenticationError, ConnectionFailedError, QuotaExhaustedError):
+            raise
+        except ApiError as error:
+            self.client.stats.error(f"{endpoint.table}: {error}")
+
+    def _my_entries(self, endpoint: Endpoint, start: str | None) -> Iterator[list[Row]]:
+        """The whole 90-day window first, then changes via `since`. A window answered `null`
+        proves nothing, so the next run reads the window again."""
         client = self.client
         if self.known_complete(endpoint.table, "token"):
             return

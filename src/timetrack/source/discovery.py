@@ -40,8 +40,6 @@ class Discovery:
             # `null` is how the service says "none", and how a broken answer may look: asked
             # once more, it is believed (and workspaces that were reachable are marked gone).
             items = self.client.get(path, shape=is_list_or_null)
-        if isinstance(items, dict):
-            items = items.get("data")
         usable = [r for r in items or [] if isinstance(r, dict) and as_key(r.get("id")) is not None]
         # Records without a usable id cannot be read from; their tables reject them with reasons.
         self.unusable[path] = [r for r in items or [] if not any(r is u for u in usable)]

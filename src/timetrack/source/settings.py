@@ -30,6 +30,8 @@ MAX_QUOTA_WAITS = 3
 """Quota waits one request may make: a quota that never resets must not hold a run forever."""
 WAIT_FOR_QUOTA_WAITS = 48
 """With wait_for_quota: a day and a half of hourly resets, then the run stops anyway."""
+QUOTA_WINDOW_SECONDS = 3600.0
+"""The quota's sliding window: a spent quota has reset at the latest this long after."""
 MAX_SANE_RESET = 7 * 86400.0
 """A quota reset further away than this (or inf) is no usable time: say "an hour"."""
 TIMEOUT = 60.0
