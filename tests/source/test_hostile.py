@@ -625,3 +625,67 @@ def test_fields_the_report_adds_land_as_columns(
         "select count(*) from timetrack.report_time_entries "
         "where row_extra = 'from the row' and entry_extra = 'from the entry'",
     ) == [(db_counts(db)["report_time_entries"],)]
+
+
+# --- 8. hostile values: one odd record never fails a sync, nor wedges the next ones ---------------
+
+CLIENTS_PATH = re.compile(r"^/v1/workspaces/\d+/clients$")
+HUGE = b"18446744073709551616"
+"""2**64: orjson reads it as an int, and no 64-bit integer column holds it."""
+
+
+def _poisoned_then_clean(
+    server: EmulatorServer,
+    sync: Sync,
+    path: re.Pattern[str],
+    change: Callable[[list[Any]], None],
+    landed: Callable[[], None] = lambda: None,
+    **kwargs: Any,
+) -> tuple[Any, Any]:
+    """A run whose first answer with rows on `path` is changed by `change` (a `"__HUGE__"` it
+    writes is served as the bare number 2**64), `landed` to look at what it landed, then a
+    clean run; both summaries."""
+    state = {"armed": True}
+
+    def poison(seen: Seen, forward: Forward) -> Reply | None:
+        if not state["armed"] or not path.match(seen.path):
+            return None
+        reply = forward(seen)
+        if not _payload_rows(reply.json()):
+            return reply
+        state["armed"] = False
+        changed = _rewrite(reply, change)
+        return Reply(changed.status, changed.body.replace(b'"__HUGE__"', HUGE), changed.headers)
+
+    with HttpProxy(server.base_url, poison) as proxy:
+        poisoned = sync(proxy.base_url, **kwargs)
+        assert not state["armed"], "the answer must have been poisoned"
+        landed()
+        clean = sync(proxy.base_url, **kwargs)
+    return poisoned, clean
+
+
+@pytest.mark.timeout(120)
+def test_a_time_past_the_calendar_lands_raw_and_wedges_nothing(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    server = _start(make_emulator)
+    edge = "0001-01-01T00:00:00+05:00"
+
+    def change(rows: list[Any]) -> None:
+        rows[0]["at"] = edge
+        rows[0]["first_seen"] = "9999-12-31T23:59:59-05:00"  # a new field: not typed a time
+
+    db = tmp_path / "db.duckdb"
+
+    def landed() -> None:
+        assert _duck_rows(
+            db,
+            'select "at", at__raw, first_seen from timetrack.workspace_clients '
+            "where at__raw is not null",
+        ) == [(None, edge, "9999-12-31T23:59:59-05:00")]
+
+    poisoned, clean = _poisoned_then_clean(server, sync, CLIENTS_PATH, change, landed)
+    assert poisoned.exit_code == 0, poisoned.stats.errors
+    assert clean.exit_code == 0, clean.stats.errors
+    _assert_converged(db, server.base_url)

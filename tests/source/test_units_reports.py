@@ -619,3 +619,12 @@ def test_a_cursor_equal_to_the_one_asked_stops_the_walk() -> None:
     moved = {"X-Next-ID": "50", "X-Next-Row-Number": "3", "X-Next-Timestamp": "1"}
     pages, _ = _walked([([1], moved), ([2], {})], cursor=cursor)
     assert [p.rows for p in pages] == [[1], [2]]
+
+
+@pytest.mark.parametrize("edge", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_a_time_past_the_calendar_lands_as_null_beside_its_raw_text(edge: str) -> None:
+    rows = [{"user_id": 1, "tag_ids": [], "time_entries": [{"id": 5, "seconds": 1, "at": edge}]}]
+    expected = [{**_row(id=5, user_id=1, seconds=1), "at__raw": edge}]
+    assert _rows(page_table(rows, 3)) == expected
+    reread = _changed({5: (None,) * 10}, set())
+    assert _rows(page_table(rows, 3, reread)) == expected, "a re-read compares it too"

@@ -55,7 +55,12 @@ def test_an_aware_datetime_passes_as_it_is() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [None, True, False, "", "yesterday", "2026-13-01T00:00:00Z", [], {}, 1e300, float("nan")],
+    [
+        *(None, True, False, "", "yesterday", "2026-13-01T00:00:00Z", [], {}, 1e300, float("nan")),
+        # the calendar's edges, moved past them by their offset: no UTC datetime exists
+        "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:59:59-05:00",
+    ],
 )
 def test_no_timestamp_is_none(value: object) -> None:
     assert parse_timestamp(value) is None
@@ -333,3 +338,10 @@ def test_a_key_from_the_scope_is_taken_as_given() -> None:
     # The scope's ids come from the source itself; only a key read from the record is checked.
     row = converter("workspace", "workspace_id", workspace_id="9")({})
     assert row == {"workspace_id": "9"}
+
+
+@pytest.mark.parametrize("edge", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_a_time_past_the_calendar_lands_as_null_beside_its_raw_text(edge: str) -> None:
+    # dlt would read it itself and fail the load for good: it must not reach a variant column.
+    row = converter("workspace_clients", "id")({"id": 1, "at": edge, "server_deleted_at": "x"})
+    assert row == {"id": 1, "at": None, "at__raw": edge, "server_deleted_at": "x"}

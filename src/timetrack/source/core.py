@@ -132,6 +132,10 @@ def timetrack_source(
     stopped by the quota, Ctrl-C or a failing service lands what it fetched and saves where
     every walk stood; the next run goes on from there.
     """
+    # Text stays text: dlt's detection would type a new column from its first value, and a
+    # time it reads but cannot move to UTC ("0001-01-01T00:00:00+05:00", in a new field or a
+    # `__raw` column) fails the load of its package, then of every later run.
+    dlt.current.source_schema().remove_type_detection("iso_timestamp")
     notes = []
     if requests_per_second is None:
         requests_per_second = settings.REQUESTS_PER_SECOND

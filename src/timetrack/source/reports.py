@@ -46,6 +46,12 @@ _SCHEMA = arrow_schema(TABLE).set(
 )
 """The table's schema, tag ids as an Arrow list: dlt reads that as the declared json type."""
 _UTC_US = pa.timestamp("us", tz="UTC")
+_CALENDAR = (
+    pa.scalar(datetime.min.replace(tzinfo=UTC), _UTC_US).value,
+    pa.scalar(datetime.max.replace(tzinfo=UTC), _UTC_US).value,
+)
+"""The first and last microsecond a Python datetime holds: Arrow's cast takes an offset past
+them ("0001-01-01T00:00:00+05:00" becomes year 0), which no reader of the table could load."""
 _ROW_FIELDS = frozenset(
     {
         "user_id",
@@ -148,7 +154,9 @@ def _build(cols: dict[str, list[Any]], workspace_id: int, extra: dict[str, list[
         if field.type == _UTC_US:
             # Arrow's ISO 8601 cast reads every spelling the service uses (Z, any offset, with
             # or without fractions), far faster than parsing each in Python.
-            arrays.append(pc.cast(pa.array(values, pa.string()), _UTC_US))
+            moments = pc.cast(pa.array(values, pa.string()), _UTC_US)
+            _within_calendar(moments)
+            arrays.append(moments)
         elif field.type == pa.string():
             # PostgreSQL refuses NUL in text (and fails every later load of the package).
             arrays.append(pc.replace_substring(pa.array(values, pa.string()), "\x00", ""))
@@ -158,6 +166,15 @@ def _build(cols: dict[str, list[Any]], workspace_id: int, extra: dict[str, list[
     for name, values in sorted(extra.items()):
         table = table.append_column(pa.field(name, pa.string()), pa.array(values, pa.string()))
     return table
+
+
+def _within_calendar(moments: pa.Array) -> None:
+    """Raise ValueError (the careful path then keeps the value raw) for a time past the calendar."""
+    if moments.null_count == len(moments):
+        return
+    bounds = pc.min_max(moments)
+    if bounds["min"].value < _CALENDAR[0] or bounds["max"].value > _CALENDAR[1]:
+        raise ValueError("a time outside the calendar")
 
 
 def _careful_table(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 Row = dict[str, Any]
@@ -311,7 +312,10 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # the calendar's first or last day, moved past its edge by the offset
+        return None
 
 
 def parse_day(value: Any) -> date | None:
@@ -340,6 +344,33 @@ def as_key(value: Any) -> int | None:
     if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
         return int(value.strip())
     return None
+
+
+def _past_calendar(value: Any) -> bool:
+    """Whether a time no datetime holds is spelled right: the calendar's edge and an offset."""
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def raw_text(value: Any) -> str:
+    """A value as text for a `<column>__raw` column: a string as it is, anything else as JSON."""
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    return text.replace("\x00", "")
+
+
+def keep_raw(row: Row, column: str, value: Any) -> None:
+    """Keep a value that cannot land in `column` as text in `<column>__raw`; a second one for
+    the same column (rare: two spellings of it in one record) is kept with the first, the two
+    as a JSON list, so that neither is lost."""
+    name = f"{column}__raw"
+    text = raw_text(value)
+    kept = row.get(name)
+    row[name] = text if kept is None else orjson.dumps([kept, text]).decode()
 
 
 def converter(table: str, key: str, **context: Any) -> Callable[[Any], Row]:
@@ -375,7 +406,13 @@ def converter(table: str, key: str, **context: Any) -> Callable[[Any], Row]:
             value = row.get(name)
             if value is not None:
                 parsed = parse_timestamp(value)
-                row[name] = value if parsed is None else parsed
+                if parsed is not None:
+                    row[name] = parsed
+                elif _past_calendar(value):
+                    # dlt would read it, then fail the whole load (and every later one) on the
+                    # overflow: kept as text beside a null instead of in a variant column.
+                    row[name] = None
+                    keep_raw(row, name, value)
         for name in days:
             value = row.get(name)
             if value is not None:
