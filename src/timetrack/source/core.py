@@ -40,10 +40,10 @@ from timetrack.source.reports import report_rows
 from timetrack.source.schema import (
     Rejected,
     Row,
+    clean,
     column_hints,
     converter,
     parse_timestamp,
-    without_secrets,
 )
 
 _EARLIEST = re.compile(r"not be earlier than (\d{4}-\d{2}-\d{2})")
@@ -306,7 +306,7 @@ class Sync:
 
     def reject(self, table: str, record: Any, reason: str, key: Any, scope: str) -> None:
         """Keep a record that cannot land for `rejected_records`, credentials left out."""
-        raw = without_secrets(record) if isinstance(record, dict) else record
+        raw = clean(record)
         self.rejects.append(
             {
                 "table_name": table,
@@ -427,7 +427,7 @@ class Sync:
             row["unreachable_since"] = None
             batch.append(row)
             # All of it but credentials: a row written back from state loses nothing.
-            known[str(row["id"])] = without_secrets(record)
+            known[str(row["id"])] = clean(record)
         if not self.discovery.narrowed:
             # A run narrowed to some workspaces says nothing about the others.
             reachable = {str(r["id"]) for r in batch}
