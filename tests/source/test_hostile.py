@@ -627,3 +627,231 @@ def test_fields_the_report_adds_land_as_columns(
         "select count(*) from timetrack.report_time_entries "
         "where row_extra = 'from the row' and entry_extra = 'from the entry'",
     ) == [(db_counts(db)["report_time_entries"],)]
+
+
+# --- 8. hostile values: one odd record never fails a sync, nor wedges the next ones ---------------
+
+CLIENTS_PATH = re.compile(r"^/v1/workspaces/\d+/clients$")
+HUGE = b"18446744073709551615"
+"""2**64 - 1: orjson still reads it as an int (a float beyond), no 64-bit column holds it."""
+
+
+def _poisoned_then_clean(
+    server: EmulatorServer,
+    sync: Sync,
+    path: re.Pattern[str],
+    change: Callable[[list[Any]], None],
+    landed: Callable[[], None] = lambda: None,
+    **kwargs: Any,
+) -> tuple[Any, Any]:
+    """A run whose first answer with rows on `path` is changed by `change` (a `"__HUGE__"` it
+    writes is served as the bare number 2**64 - 1), `landed` to look at what it landed, then a
+    clean run; both summaries."""
+    state = {"armed": True}
+
+    def poison(seen: Seen, forward: Forward) -> Reply | None:
+        if not state["armed"] or not path.match(seen.path):
+            return None
+        reply = forward(seen)
+        if not _payload_rows(reply.json()):
+            return reply
+        state["armed"] = False
+        changed = _rewrite(reply, change)
+        return Reply(changed.status, changed.body.replace(b'"__HUGE__"', HUGE), changed.headers)
+
+    with HttpProxy(server.base_url, poison) as proxy:
+        poisoned = sync(proxy.base_url, **kwargs)
+        assert not state["armed"], "the answer must have been poisoned"
+        landed()
+        clean = sync(proxy.base_url, **kwargs)
+    return poisoned, clean
+
+
+def _converged_but_rejected(path: Path, base_url: str) -> None:
+    """Every table equals the truth, `rejected_records` (what a poisoned run kept) aside."""
+    counts = db_counts(path)
+    counts.pop("rejected_records", None)
+    assert counts == expected_counts(base_url)
+    assert _duck_duplicates(path) == {}
+
+
+@pytest.mark.timeout(120)
+def test_a_time_past_the_calendar_lands_raw_and_wedges_nothing(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    server = _start(make_emulator)
+    edge = "0001-01-01T00:00:00+05:00"
+
+    def change(rows: list[Any]) -> None:
+        rows[0]["at"] = edge
+        rows[0]["first_seen"] = "9999-12-31T23:59:59-05:00"  # a new field: not typed a time
+
+    db = tmp_path / "db.duckdb"
+
+    def landed() -> None:
+        assert _duck_rows(
+            db,
+            'select "at", at__raw, first_seen from timetrack.workspace_clients '
+            "where at__raw is not null",
+        ) == [(None, edge, "9999-12-31T23:59:59-05:00")]
+
+    poisoned, clean = _poisoned_then_clean(server, sync, CLIENTS_PATH, change, landed)
+    assert poisoned.exit_code == 0, poisoned.stats.errors
+    assert clean.exit_code == 0, clean.stats.errors
+    _assert_converged(db, server.base_url)
+
+
+@pytest.mark.timeout(180)
+def test_integers_beyond_64_bits_wedge_nothing(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    server = _start(make_emulator)
+    db = tmp_path / "db.duckdb"
+
+    def clients(rows: list[Any]) -> None:
+        rows[0]["creator_id"] = "__HUGE__"
+        rows[1]["id"] = "__HUGE__"
+
+    def landed() -> None:
+        assert _duck_rows(
+            db,
+            "select creator_id, creator_id__raw from timetrack.workspace_clients "
+            "where creator_id__raw is not null",
+        ) == [(None, HUGE.decode())]
+        assert _duck_rows(db, "select table_name, record_key from timetrack.rejected_records") == [
+            ("workspace_clients", HUGE.decode())
+        ]
+
+    poisoned, clean = _poisoned_then_clean(server, sync, CLIENTS_PATH, clients, landed)
+    assert (poisoned.exit_code, clean.exit_code) == (0, 0), (poisoned.stats.errors, clean.stats)
+    _converged_but_rejected(db, server.base_url)
+
+    def report(rows: list[Any]) -> None:
+        rows[0]["time_entries"][0]["seconds"] = "__HUGE__"
+
+    poisoned, clean = _poisoned_then_clean(server, sync, REPORT_PATH, report, full_refresh=True)
+    assert (poisoned.exit_code, clean.exit_code) == (0, 0), (poisoned.stats.errors, clean.stats)
+    _converged_but_rejected(db, server.base_url)
+
+
+@pytest.mark.timeout(180)
+def test_a_new_field_named_as_a_known_column_replaces_nothing(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    server = _start(make_emulator)
+    db = tmp_path / "db.duckdb"
+
+    def clients(rows: list[Any]) -> None:
+        for row in rows:
+            row.update(Id=1, creatorId=999, Name="X")
+        rows[0]["ID"] = "abc"
+
+    def landed() -> None:
+        assert _duck_rows(
+            db,
+            "select count(*), count(distinct id), count(*) filter (creator_id = 999 or "
+            "name = 'X'), count(*) filter (id__raw = '1' and name__raw = 'X') "
+            "from timetrack.workspace_clients",
+        ) == [(truth, truth, 0, truth - 1)]
+
+    truth = expected_counts(server.base_url)["workspace_clients"]
+    poisoned, clean = _poisoned_then_clean(server, sync, CLIENTS_PATH, clients, landed)
+    assert (poisoned.exit_code, clean.exit_code) == (0, 0), (poisoned.stats.errors, clean.stats)
+    _assert_converged(db, server.base_url)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("field", ["workspace_id", "server_deleted_at", "userId", "Description"])
+def test_a_report_field_named_as_a_column_of_the_table_replaces_nothing(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path, field: str
+) -> None:
+    server = _start(make_emulator)
+    db = tmp_path / "db.duckdb"
+    served = "2026-01-01T00:00:00Z" if field == "server_deleted_at" else 12345
+
+    def report(rows: list[Any]) -> None:
+        for row in rows:
+            row[field] = served
+            row["time_entries"][0][field] = served
+
+    def landed() -> None:
+        _assert_converged(db, server.base_url)
+        assert _duck_rows(
+            db,
+            "select count(*) from timetrack.report_time_entries "
+            "where workspace_id = 12345 or user_id = 12345 "
+            "or description = '12345'",
+        ) == [(0,)]
+
+    poisoned, clean = _poisoned_then_clean(server, sync, REPORT_PATH, report, landed)
+    assert (poisoned.exit_code, clean.exit_code) == (0, 0), (poisoned.stats.errors, clean.stats)
+    _assert_converged(db, server.base_url)
+
+
+@pytest.mark.timeout(120)
+def test_a_report_row_whose_entries_are_no_list_is_rejected(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    server = _start(make_emulator)
+    db = tmp_path / "db.duckdb"
+
+    def report(rows: list[Any]) -> None:
+        rows[0]["time_entries"] = rows[0]["time_entries"][0]
+
+    def landed() -> None:
+        assert _duck_rows(db, "select reason from timetrack.rejected_records") == [
+            ("time_entries is not a list: dict",)
+        ]
+
+    poisoned, clean = _poisoned_then_clean(server, sync, REPORT_PATH, report, landed)
+    assert (poisoned.exit_code, clean.exit_code) == (0, 0), (poisoned.stats.errors, clean.stats)
+
+
+@pytest.mark.timeout(120)
+def test_nested_credentials_land_nowhere(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+) -> None:
+    server = _start(make_emulator)
+    db = tmp_path / "db.duckdb"
+    secret = "nested-secret-4c1d"
+
+    def clients(rows: list[Any]) -> None:
+        rows[0]["subscription"] = {"api_token": secret, "plan": [{"ical_url": secret}]}
+        rows[1]["id"] = None  # rejected, with its nested credential
+        rows[1]["meta"] = {"invite_url": secret, "my_password": secret}
+
+    def landed() -> None:
+        with duckdb.connect(str(db), read_only=True) as con:
+            tables = con.execute(
+                "select table_name from information_schema.tables where table_schema='timetrack'"
+            ).fetchall()
+            for (table,) in tables:
+                text = con.execute(
+                    f'select cast(t as varchar) from timetrack."{table}" t'
+                ).fetchall()
+                assert secret not in str(text), table
+        assert (tmp_path / "state").exists()
+        for path in (tmp_path / "state").rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
+
+    poisoned, _ = _poisoned_then_clean(server, sync, CLIENTS_PATH, clients, landed)
+    assert poisoned.exit_code == 0, poisoned.stats.errors
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(180)
+def test_a_nul_byte_inside_a_nested_value_does_not_wedge_postgres(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, pg_dataset: str
+) -> None:
+    server = _start(make_emulator)
+
+    def clients(rows: list[Any]) -> None:
+        rows[0]["meta"] = {"note\u0000": "a\u0000b", "list": ["c\u0000"]}
+
+    destination = dlt.destinations.postgres(DSN)
+    poisoned, clean = _poisoned_then_clean(
+        server, sync, CLIENTS_PATH, clients, destination=destination, dataset=pg_dataset
+    )
+    assert (poisoned.exit_code, clean.exit_code) == (0, 0), (poisoned.stats.errors, clean.stats)
+    assert _pg_counts(pg_dataset) == expected_counts(server.base_url)

@@ -21,13 +21,13 @@ from timetrack.source.reports import (
     _coerce,
     _normalized,
     _Page,
-    _text,
     _to_confirm,
     _walk,
     page_table,
     tombstones,
     windows,
 )
+from timetrack.source.schema import converter, raw_text
 
 UTC_US = pa.timestamp("us", tz="UTC")
 
@@ -338,7 +338,15 @@ def test_a_contract_shaped_page_with_a_wrong_value_still_lands() -> None:
         {"user_id": 2, "time_entries": None, "odd": 1},
     ]
     assert page_table(not_a_list, 3, reject=lambda *a: rejected.append(a)).num_rows == 0
-    assert rejected == [], "entries that are no list hold nothing to reject"
+    assert rejected == [
+        (
+            "report_time_entries",
+            {"user_id": 1, "time_entries": {"id": 5}},
+            "time_entries is not a list: dict",
+            None,
+            "workspace 3",
+        )
+    ], "entries that are no list are rejected whole; null is the service's empty list"
 
 
 def test_what_cannot_land_is_handed_to_reject() -> None:
@@ -414,11 +422,11 @@ def test_coercion_to_a_column_type(value: Any, field_type: pa.DataType, expected
         (True, "true"),
         (date(2026, 1, 2), '"2026-01-02"'),
         (Decimal("1.5"), '"1.5"'),
-        (["\x00"], '["\\u0000"]'),
+        (["\x00", {"k\x00": 2**64}], '["",{"k":"18446744073709551616"}]'),
     ],
 )
 def test_raw_values_are_kept_as_text(value: Any, expected: str) -> None:
-    assert _text(value) == expected
+    assert raw_text(value) == expected
 
 
 def test_tombstones_keep_the_table_columns_and_decode_tags() -> None:
@@ -669,3 +677,111 @@ def test_a_walk_longer_than_any_list_is_stopped(monkeypatch: pytest.MonkeyPatch)
         for page in _walk(client, 3, FIRST, LAST):  # type: ignore[arg-type]
             handed.append(page)
     assert [p.rows for p in handed] == [[0], [1]]
+
+
+@pytest.mark.parametrize("edge", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_a_time_past_the_calendar_lands_as_null_beside_its_raw_text(edge: str) -> None:
+    rows = [{"user_id": 1, "tag_ids": [], "time_entries": [{"id": 5, "seconds": 1, "at": edge}]}]
+    expected = [{**_row(id=5, user_id=1, seconds=1), "at__raw": edge}]
+    assert _rows(page_table(rows, 3)) == expected
+    reread = _changed({5: (None,) * 10}, set())
+    assert _rows(page_table(rows, 3, reread)) == expected, "a re-read compares it too"
+
+
+# --- values that would fail the load or land wrong; fields that would take another's column ----
+
+FLOATS = {
+    "user_id": 1,
+    "billable": True,
+    "tag_ids": [],
+    "hourly_rate_in_cents": 150.5,
+    "time_entries": [{"id": 12.7, "seconds": 1}, {"id": 13, "seconds": 3600.9}],
+}
+
+
+def test_a_float_in_an_integer_column_is_never_cut_on_either_path() -> None:
+    rejected: list[Any] = []
+    table = page_table([FLOATS], 3, reject=lambda *a: rejected.append(a[2]))
+    assert _rows(table) == [
+        {
+            **_row(id=13, user_id=1, billable=True),
+            "hourly_rate_in_cents__raw": "150.5",
+            "seconds__raw": "3600.9",
+        }
+    ]
+    assert rejected == ["id is not an integer: 12.7"]
+    fast = page_table([{**FLOATS, "time_entries": [{"id": 13, "seconds": 3600}]}], 3)
+    assert fast.column("hourly_rate_in_cents").to_pylist() == [None]
+
+
+def test_an_integral_float_is_an_integer_on_either_path() -> None:
+    whole = [{"user_id": 1.0, "tag_ids": [2.0], "time_entries": [{"id": 12.0, "seconds": 5.0}]}]
+    expected = [_row(id=12, user_id=1, tag_ids=[2], seconds=5)]
+    assert _rows(page_table(whole, 3)) == expected
+    assert converter("time_entries", "id")({"id": 12.0})["id"] == 12
+
+
+def test_an_integer_beyond_64_bits_is_rejected_as_id_and_kept_raw_elsewhere() -> None:
+    rejected: list[Any] = []
+    rows = [
+        {
+            "user_id": 2**64,
+            "billable": True,
+            "hourly_rate_in_cents": 2**62,  # the amount it makes is beyond 64 bits too
+            "tag_ids": [2**64],
+            "time_entries": [{"id": 2**64, "seconds": 1}, {"id": 5, "seconds": 2**64}],
+        },
+        {
+            "user_id": 1,
+            "billable": True,
+            "hourly_rate_in_cents": 2**62,
+            "time_entries": [{"id": 6, "seconds": 3600 * 4}],
+        },
+    ]
+    table = page_table(rows, 3, reject=lambda *a: rejected.append(a[2]))
+    raw = "18446744073709551616"
+    assert _rows(table) == [
+        {
+            **_row(id=5, billable=True, hourly_rate_in_cents=2**62, tag_ids=None),
+            "user_id__raw": raw,
+            "tag_ids__raw": f'["{raw}"]',
+            "seconds__raw": raw,
+        },
+        {
+            **_row(id=6, user_id=1, billable=True, hourly_rate_in_cents=2**62, seconds=14400),
+            "user_id__raw": None,
+            "tag_ids__raw": None,
+            "seconds__raw": None,
+        },
+    ]
+    assert rejected == ["id is not an integer: 18446744073709551616"]
+
+
+@pytest.mark.parametrize(
+    ("field", "column"),
+    [
+        ("workspace_id", "workspace_id"),
+        ("server_deleted_at", "server_deleted_at"),
+        ("userId", "user_id"),
+        ("Description", "description"),
+        ("_dlt_id", "_dlt_id"),
+    ],
+)
+def test_a_field_named_as_a_column_of_the_table_never_replaces_it(field: str, column: str) -> None:
+    rows = [
+        {
+            "user_id": 1,
+            "description": "d",
+            "tag_ids": [],
+            field: "2026-01-01T00:00:00Z",
+            "time_entries": [{"id": 5, "seconds": 1, field: 7}],
+        }
+    ]
+    table = page_table(rows, 3)
+    assert table.column_names == [*EMPTY_ROW, f"{column}__raw"], "one column of each name"
+    assert _rows(table) == [
+        {
+            **_row(id=5, user_id=1, description="d", seconds=1),
+            f"{column}__raw": '["2026-01-01T00:00:00Z","7"]',
+        }
+    ]

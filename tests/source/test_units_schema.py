@@ -16,12 +16,12 @@ from timetrack.source.schema import (
     _c,
     arrow_schema,
     as_key,
+    clean,
     column_hints,
     converter,
     is_secret,
     parse_day,
     parse_timestamp,
-    without_secrets,
 )
 
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -55,7 +55,12 @@ def test_an_aware_datetime_passes_as_it_is() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [None, True, False, "", "yesterday", "2026-13-01T00:00:00Z", [], {}, 1e300, float("nan")],
+    [
+        *(None, True, False, "", "yesterday", "2026-13-01T00:00:00Z", [], {}, 1e300, float("nan")),
+        # the calendar's edges, moved past them by their offset: no UTC datetime exists
+        "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:59:59-05:00",
+    ],
 )
 def test_no_timestamp_is_none(value: object) -> None:
     assert parse_timestamp(value) is None
@@ -141,9 +146,29 @@ def test_other_fields_are_not_secret(name: str) -> None:
     assert not is_secret(name)
 
 
-def test_without_secrets_keeps_the_rest_in_order() -> None:
-    record = {"id": 1, "api_token": "t", "name": "n", "x_password": "p", "at": None}
-    assert list(without_secrets(record).items()) == [("id", 1), ("name", "n"), ("at", None)]
+def test_clean_keeps_the_rest_in_order() -> None:
+    record = {"id": 1, "api_token": "t", "name": "n", "ical_url": "u", "at": None}
+    assert list(clean(record).items()) == [("id", 1), ("name", "n"), ("at", None)]
+
+
+def test_clean_reaches_every_depth() -> None:
+    record = {
+        "id": 1,
+        "subscription": {"api_token": "T2", "plan": {"ical_url": "https://x/SECRET", "n": 1}},
+        "links": [{"invite_url": "https://x/i/SECRET", "label": "a\x00b"}],
+        "note\x00": {"k\x00": ["\x00"]},
+        "big": [2**64, -(2**63) - 1, 2**63 - 1, -(2**63)],
+        "flag": True,
+    }
+    assert clean(record) == {
+        "id": 1,
+        "subscription": {"plan": {"n": 1}},
+        "links": [{"label": "ab"}],
+        "note": {"k": [""]},
+        "big": ["18446744073709551616", "-9223372036854775809", 2**63 - 1, -(2**63)],
+        "flag": True,
+    }
+    assert clean([{"my_token": "t"}, "a\x00"]) == [{}, "a"]
 
 
 def test_a_column_helper_defaults_to_nullable() -> None:
@@ -217,7 +242,7 @@ def test_a_record_becomes_a_row() -> None:
         "start": datetime(2026, 11, 27, 9, tzinfo=UTC),
         "stop": "never",  # unreadable: stays as it came, for a variant column
         "description": "ab",
-        "tags": ["x\x00"],  # only text itself is cleaned; JSON is serialized by dlt
+        "tags": ["x"],  # nested text too: PostgreSQL's jsonb refuses NUL as well
         "new_field": "kept",
     }
 
@@ -333,3 +358,88 @@ def test_a_key_from_the_scope_is_taken_as_given() -> None:
     # The scope's ids come from the source itself; only a key read from the record is checked.
     row = converter("workspace", "workspace_id", workspace_id="9")({})
     assert row == {"workspace_id": "9"}
+
+
+@pytest.mark.parametrize("edge", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_a_time_past_the_calendar_lands_as_null_beside_its_raw_text(edge: str) -> None:
+    # dlt would read it itself and fail the load for good: it must not reach a variant column.
+    row = converter("workspace_clients", "id")({"id": 1, "at": edge, "server_deleted_at": "x"})
+    assert row == {"id": 1, "at": None, "at__raw": edge, "server_deleted_at": "x"}
+
+
+# --- values that would fail the load, fields that would take another's column ------------------
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**64, float(2**64), str(2**64)])
+def test_a_key_beyond_64_bits_is_rejected(value: object) -> None:
+    assert as_key(value) is None
+    with pytest.raises(Rejected) as caught:
+        converter("workspace_clients", "id", workspace_id=1)({"id": value})
+    assert caught.value.reason.startswith("id is beyond the 64-bit range")
+
+
+def test_the_64_bit_edges_are_keys() -> None:
+    assert (as_key(2**63 - 1), as_key(-(2**63)), as_key("9223372036854775807")) == (
+        2**63 - 1,
+        -(2**63),
+        2**63 - 1,
+    )
+
+
+@pytest.mark.parametrize(
+    "value", [2**64, -(2**63) - 1, 1e19, "18446744073709551616", "0x1" + "0" * 16]
+)
+def test_an_integer_beyond_64_bits_lands_as_null_beside_its_raw_text(value: object) -> None:
+    convert = converter("workspace_clients", "id", workspace_id=1)
+    row = convert({"id": 1, "creator_id": value, "extra": {"n": 2**64}, "count": 2**64})
+    assert row == {
+        "id": 1,
+        "creator_id": None,
+        "creator_id__raw": value if isinstance(value, str) else str(value),
+        "extra": {"n": "18446744073709551616"},  # nested and new: as text, never a failure
+        "count": "18446744073709551616",
+        "workspace_id": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "column"),
+    [("creatorId", 999, "creator_id"), ("Name", "X", "name"), ("Id", 1, "id"), ("ID", "abc", "id")],
+)
+def test_a_new_field_named_as_a_known_column_never_replaces_it(
+    field: str, value: object, column: str
+) -> None:
+    convert = converter("workspace_clients", "id", workspace_id=1)
+    record = {field: value, "id": 5, "name": "n", "creator_id": 7}  # the new one first
+    row = convert(record)
+    assert {k: row[k] for k in ("id", "name", "creator_id")} == {
+        "id": 5,
+        "name": "n",
+        "creator_id": 7,
+    }
+    assert row[f"{column}__raw"] == (value if isinstance(value, str) else str(value))
+    assert field not in row
+
+
+def test_a_new_field_never_takes_the_scope_nor_dlt_columns() -> None:
+    convert = converter("workspace_clients", "id", workspace_id=1)
+    row = convert({"id": 5, "workspaceId": 9, "_dlt_id": "x", "Notes": "y"})
+    assert row == {
+        "id": 5,
+        "workspace_id": 1,
+        "workspace_id__raw": "9",
+        "_dlt_id__raw": "x",
+        "notes__raw": "y",  # a known column the record left out: still the contract's
+    }
+
+
+def test_two_values_for_one_raw_column_are_both_kept() -> None:
+    row = converter("workspace_clients", "id", workspace_id=1)({"id": 5, "Name": "a", "NAME": "b"})
+    assert row["name__raw"] == '["a","b"]'
+
+
+def test_credentials_and_nul_are_dropped_at_any_depth() -> None:
+    row = converter("workspaces", "id")(
+        {"id": 1, "api_token": "T1", "subscription": {"api_token": "T2", "note": "a\x00b"}}
+    )
+    assert row == {"id": 1, "subscription": {"note": "ab"}}

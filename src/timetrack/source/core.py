@@ -42,10 +42,10 @@ from timetrack.source.schema import (
     TABLES,
     Rejected,
     Row,
+    clean,
     column_hints,
     converter,
     parse_timestamp,
-    without_secrets,
 )
 
 _EARLIEST = re.compile(r"not be earlier than (\d{4}-\d{2}-\d{2})")
@@ -134,6 +134,10 @@ def timetrack_source(
     stopped by the quota, Ctrl-C or a failing service lands what it fetched and saves where
     every walk stood; the next run goes on from there.
     """
+    # Text stays text: dlt's detection would type a new column from its first value, and a
+    # time it reads but cannot move to UTC ("0001-01-01T00:00:00+05:00", in a new field or a
+    # `__raw` column) fails the load of its package, then of every later run.
+    dlt.current.source_schema().remove_type_detection("iso_timestamp")
     notes = []
     if requests_per_second is None:
         requests_per_second = settings.REQUESTS_PER_SECOND
@@ -304,7 +308,7 @@ class Sync:
 
     def reject(self, table: str, record: Any, reason: str, key: Any, scope: str) -> None:
         """Keep a record that cannot land for `rejected_records`, credentials left out."""
-        raw = without_secrets(record) if isinstance(record, dict) else record
+        raw = clean(record)
         self.rejects.append(
             {
                 "table_name": table,
@@ -425,7 +429,7 @@ class Sync:
             row["unreachable_since"] = None
             batch.append(row)
             # All of it but credentials: a row written back from state loses nothing.
-            known[str(row["id"])] = without_secrets(record)
+            known[str(row["id"])] = clean(record)
         if not self.discovery.narrowed:
             # A run narrowed to some workspaces says nothing about the others.
             reachable = {str(r["id"]) for r in batch}

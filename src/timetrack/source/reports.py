@@ -33,7 +33,15 @@ from timetrack.source.client import ApiClient, header
 from timetrack.source.discovery import Discovery
 from timetrack.source.landed import gone_rows, landed_versions
 from timetrack.source.prefetch import prefetch
-from timetrack.source.schema import arrow_schema, as_key, parse_timestamp
+from timetrack.source.schema import (
+    arrow_schema,
+    as_key,
+    column_name,
+    fits_int64,
+    keep_raw,
+    parse_timestamp,
+    raw_text,
+)
 
 TABLE = "report_time_entries"
 PAGE_SIZE = 1000
@@ -46,6 +54,12 @@ _SCHEMA = arrow_schema(TABLE).set(
 )
 """The table's schema, tag ids as an Arrow list: dlt reads that as the declared json type."""
 _UTC_US = pa.timestamp("us", tz="UTC")
+_CALENDAR = (
+    pa.scalar(datetime.min.replace(tzinfo=UTC), _UTC_US).value,
+    pa.scalar(datetime.max.replace(tzinfo=UTC), _UTC_US).value,
+)
+"""The first and last microsecond a Python datetime holds: Arrow's cast takes an offset past
+them ("0001-01-01T00:00:00+05:00" becomes year 0), which no reader of the table could load."""
 _ROW_FIELDS = frozenset(
     {
         "user_id",
@@ -76,7 +90,8 @@ def _amount(row: dict[str, Any], seconds: Any) -> int | None:
     seconds = as_key(seconds)
     if not row.get("billable") or rate is None or seconds is None:
         return None
-    return int(seconds * rate // 3600)
+    amount = int(seconds * rate // 3600)
+    return amount if fits_int64(amount) else None
 
 
 def page_table(
@@ -93,13 +108,15 @@ def page_table(
     try:
         if _contract_shaped(rows):
             return _fast_table(rows, workspace_id, keep)
-    except (KeyError, TypeError, ValueError, AttributeError, pa.ArrowException):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, pa.ArrowException):
         pass
     return _careful_table(rows, workspace_id, keep, reject)
 
 
 def _contract_shaped(rows: list[Any]) -> bool:
     if not all(isinstance(row, dict) for row in rows):
+        return False
+    if not all(isinstance(row.get("time_entries"), list | None) for row in rows):
         return False
     if set().union(*(row.keys() for row in rows)) - _ROW_FIELDS:
         return False
@@ -148,23 +165,52 @@ def _build(cols: dict[str, list[Any]], workspace_id: int, extra: dict[str, list[
         if field.type == _UTC_US:
             # Arrow's ISO 8601 cast reads every spelling the service uses (Z, any offset, with
             # or without fractions), far faster than parsing each in Python.
-            arrays.append(pc.cast(pa.array(values, pa.string()), _UTC_US))
+            moments = pc.cast(pa.array(values, pa.string()), _UTC_US)
+            _within_calendar(moments)
+            arrays.append(moments)
         elif field.type == pa.string():
             # PostgreSQL refuses NUL in text (and fails every later load of the package).
             arrays.append(pc.replace_substring(pa.array(values, pa.string()), "\x00", ""))
         else:
-            arrays.append(pa.array(values, field.type))
+            arrays.append(_integers(values, field.type))
     table = pa.Table.from_arrays(arrays, schema=_SCHEMA)
     for name, values in sorted(extra.items()):
         table = table.append_column(pa.field(name, pa.string()), pa.array(values, pa.string()))
     return table
 
 
+def _integers(values: list[Any], field_type: pa.DataType) -> pa.Array:
+    """Integers (or lists of them) as Arrow holds them; TypeError for any other value (the
+    careful path then keeps it raw). Arrow's own conversion to int64 would cut 12.7 to 12 and
+    take True for 1: the type it infers shows them, and an integer beyond 64 bits raises."""
+    found = pa.array(values)
+    if found.type == field_type:
+        return found
+    if found.type == pa.null() or found.type == pa.list_(pa.null()):
+        return found.cast(field_type)
+    raise TypeError(f"{found.type} where {field_type} was expected")
+
+
+def _within_calendar(moments: pa.Array) -> None:
+    """Raise ValueError (the careful path then keeps the value raw) for a time past the calendar."""
+    if moments.null_count == len(moments):
+        return
+    bounds = pc.min_max(moments)
+    if bounds["min"].value < _CALENDAR[0] or bounds["max"].value > _CALENDAR[1]:
+        raise ValueError("a time outside the calendar")
+
+
 def _careful_table(
     rows: list[Any], workspace_id: int, keep: Keep | None, reject: Reject | None
 ) -> pa.Table:
     """The slow path for a page that departs from the contract: every value coerced to its
-    column's type; one that cannot be lands as null, with what came in `<column>__raw`."""
+    column's type; one that cannot be lands as null, with what came in `<column>__raw`.
+
+    A row's contract fields come from the row and an entry's from the entry; any other field
+    lands as a column of its own, unless dlt would name it as a column the table already has
+    (`userId`, `workspace_id`, `server_deleted_at`): the source's own columns (the scope read,
+    the deletion mark) and the contract's values must win, and two columns of one name fail
+    the load. Such a field is kept as text in `<column>__raw`."""
     cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
     extra: dict[str, list[Any]] = {}
     scope = f"workspace {workspace_id}"
@@ -174,7 +220,12 @@ def _careful_table(
                 reject(TABLE, row, "a report row that is not an object", None, scope)
             continue
         entries = row.get("time_entries")
-        for entry in entries if isinstance(entries, list) else []:
+        if entries is not None and not isinstance(entries, list):
+            if reject is not None:
+                reason = f"time_entries is not a list: {type(entries).__name__}"
+                reject(TABLE, row, reason, None, scope)
+            continue
+        for entry in entries or []:
             if not isinstance(entry, dict) or as_key(entry.get("id")) is None:
                 if reject is not None:
                     raw_id = entry.get("id") if isinstance(entry, dict) else None
@@ -184,39 +235,40 @@ def _careful_table(
             amount = _amount(row, entry.get("seconds"))
             if keep is not None and not keep(entry, row, amount):
                 continue
-            values = {
-                **{k: v for k, v in row.items() if k != "time_entries"},
-                **entry,
-                "billable_amount_in_cents": amount,
-            }
+            values = {k: v for k, v in row.items() if k in _ROW_FIELDS}
+            values.update((k, v) for k, v in entry.items() if k in _ENTRY_FIELDS)
+            values["billable_amount_in_cents"] = amount
             if values.get("tag_ids") is None:
                 values["tag_ids"] = []  # the service's null for an empty list, as the fast path
             position = len(cols["id"])
-            extras: dict[str, str] = {}
+            extras: dict[str, Any] = {}
             for name, field_type in _FIELD_TYPES.items():
                 value, ok = _coerce(values.get(name), field_type)
                 cols[name].append(value)
                 if not ok:
-                    extras[f"{name}__raw"] = _text(values.get(name))
-            for name, raw in values.items():
-                if name not in _FIELD_TYPES and name != "row_number" and raw is not None:
-                    extras[name] = _text(raw)
+                    keep_raw(extras, name, values.get(name))
+            strays = [
+                *((k, v) for k, v in row.items() if k not in _ROW_FIELDS and v is not None),
+                *((k, v) for k, v in entry.items() if k not in _ENTRY_FIELDS and v is not None),
+            ]
+            for name, raw in strays:
+                column = column_name(name)
+                if column in _COLUMNS or column in extras or column.startswith("_dlt"):
+                    keep_raw(extras, column, raw)
+                else:
+                    extras[column] = raw_text(raw)
             for name, text in extras.items():
                 extra.setdefault(name, [None] * position).append(text)
-            for column in extra.values():
-                if len(column) == position:
-                    column.append(None)
+            for kept in extra.values():
+                if len(kept) == position:
+                    kept.append(None)
     return _build(cols, workspace_id, extra)
 
 
 _FIELD_TYPES: dict[str, pa.DataType] = {
     f.name: f.type for f in _SCHEMA if f.name not in ("workspace_id", "server_deleted_at")
 }
-
-
-def _text(value: Any) -> str:
-    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
-    return text.replace("\x00", "")
+_COLUMNS = frozenset(_SCHEMA.names)
 
 
 def _coerce(value: Any, field_type: pa.DataType) -> tuple[Any, bool]:

@@ -11,9 +11,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
+import orjson
 import pyarrow as pa
+from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCaseNaming
 
 Row = dict[str, Any]
 
@@ -286,9 +289,32 @@ def is_secret(name: str) -> bool:
     return name in SECRET_FIELDS or lowered.endswith(("token", "secret", "password"))
 
 
-def without_secrets(record: dict[str, Any]) -> dict[str, Any]:
-    """The record with every credential field left out."""
-    return {k: v for k, v in record.items() if not is_secret(k)}
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def fits_int64(number: int) -> bool:
+    """Whether a 64-bit integer column (and orjson, which writes dlt's files) holds it."""
+    return INT64_MIN <= number <= INT64_MAX
+
+
+def clean(value: Any) -> Any:
+    """A value as it may be kept anywhere (a JSON column, `rejected_records`, the source's
+    state): credentials left out at any depth, NUL removed from text and keys (PostgreSQL
+    refuses it in text and in jsonb alike, and then every later load of the package), and an
+    integer no 64-bit writer holds as its decimal text."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {
+            clean(k): clean(v)
+            for k, v in value.items()
+            if not (isinstance(k, str) and is_secret(k))
+        }
+    if isinstance(value, list):
+        return [clean(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not fits_int64(value):
+        return str(value)
+    return value
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -311,7 +337,10 @@ def parse_timestamp(value: Any) -> datetime | None:
         return None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # the calendar's first or last day, moved past its edge by the offset
+        return None
 
 
 def parse_day(value: Any) -> date | None:
@@ -330,16 +359,77 @@ takes for a digit and int() refuses)."""
 
 
 def as_key(value: Any) -> int | None:
-    """An integer key from an int, or a string of digits; None when it is no usable key."""
+    """An integer key from an int, or a string of digits; None when it is no usable key, or
+    out of the 64-bit range every key column has."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value.strip())
-    return None
+        found = value
+    elif isinstance(value, float) and value.is_integer():
+        found = int(value)
+    elif isinstance(value, str) and len(value) < 100 and _INTEGER.fullmatch(value.strip()):
+        found = int(value.strip())
+    else:
+        return None
+    return found if fits_int64(found) else None
+
+
+def _too_big(value: Any) -> bool:
+    """Whether dlt would read the value as an integer no 64-bit column holds (it reads text,
+    hexadecimal too, and integral floats as integers), failing the load instead of the value."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not fits_int64(value)
+    if isinstance(value, float):
+        return value.is_integer() and not fits_int64(int(value))
+    if isinstance(value, str) and len(value) < 100:
+        text = value.strip()
+        try:
+            number = int(text[2:], 16) if text.startswith("0x") else int(text)
+        except ValueError:
+            return False
+        return not fits_int64(number)
+    return False
+
+
+@lru_cache(maxsize=4096)
+def column_name(field: str) -> str:
+    """The column dlt makes of a field name (`creatorId` -> `creator_id`)."""
+    return _NAMING.normalize_path(field)
+
+
+_NAMING = SnakeCaseNaming()
+
+
+def _past_calendar(value: Any) -> bool:
+    """Whether a time no datetime holds is spelled right: the calendar's edge and an offset."""
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def raw_text(value: Any) -> str:
+    """A value as text for a `<column>__raw` column: a string as it is, anything else as JSON."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # beyond 64 bits too (nested, it is kept as a string: see `clean`)
+    return orjson.dumps(clean(value), default=str).decode()
+
+
+def keep_raw(row: Row, column: str, value: Any) -> None:
+    """Keep a value that cannot land in `column` as text in `<column>__raw`; a second one for
+    the same column (rare: two spellings of it in one record) is kept with the first, the two
+    as a JSON list, so that neither is lost."""
+    name = f"{column}__raw"
+    text = raw_text(value)
+    kept = row.get(name)
+    row[name] = text if kept is None else orjson.dumps([kept, text]).decode()
 
 
 def converter(table: str, key: str, **context: Any) -> Callable[[Any], Row]:
@@ -349,44 +439,76 @@ def converter(table: str, key: str, **context: Any) -> Callable[[Any], Row]:
     Raises Rejected for a record that cannot land: not an object, or without a usable `key`.
     Any other departure from the contract passes: a value of another type lands in a variant
     column of dlt's, a value of a declared time that cannot be read stays as it came, fields
-    the contract does not name land as new columns."""
+    the contract does not name land as new columns. A value that would fail the load instead
+    (an integer beyond 64 bits, a time past the calendar) lands as null, with what came as
+    text in `<column>__raw`."""
     columns = TABLES[table]
     stamps = [name for name, col in columns.items() if col.data_type == TS]
     days = [name for name, col in columns.items() if col.data_type == DATE]
     key_from_context = key in context
+    integers = [
+        name
+        for name, col in columns.items()
+        if col.data_type == BIGINT and name != key and name not in context
+    ]
+    owned = frozenset(columns) | frozenset(context)
 
     def convert(record: Any) -> Row:
         if not isinstance(record, dict):
             raise Rejected(f"not an object: {type(record).__name__}")
         # Unknown nulls are dropped, since no type can be inferred from them (and the service
-        # leaves keys out as often as it nulls them); credentials never pass.
-        # NUL is no text to PostgreSQL, which then refuses the whole load, for good.
-        row = {
-            k: v.replace("\x00", "") if isinstance(v, str) else v
-            for k, v in record.items()
-            if (v is not None or k in columns) and not is_secret(k)
-        }
-        for alias, neutral in LEGACY_ALIASES.items():
-            if alias in row:
-                value = row.pop(alias)
+        # leaves keys out as often as it nulls them); credentials never pass, at any depth.
+        row = {k: clean(v) for k, v in record.items() if k in columns}
+        taken = set(owned)
+        for name, value in record.items():
+            if value is None or name in columns or is_secret(name):
+                continue
+            neutral = LEGACY_ALIASES.get(name)
+            if neutral is not None:
                 if row.get(neutral) is None:  # the neutral field wins; the alias only fills in
-                    row[neutral] = value
+                    row[neutral] = clean(value)
+                continue
+            column = column_name(name)
+            if column in taken or column.startswith("_dlt"):
+                # A new field dlt would land in a column the contract (or the source, or dlt,
+                # or another field) already has (`creatorId`, `Id`): it must not replace that
+                # column's value, nor fail its type. Kept as text, the contract's value wins.
+                keep_raw(row, column, clean(value))
+            else:
+                taken.add(column)
+                row[name] = clean(value)
         for name in stamps:
             value = row.get(name)
             if value is not None:
                 parsed = parse_timestamp(value)
-                row[name] = value if parsed is None else parsed
+                if parsed is not None:
+                    row[name] = parsed
+                elif _past_calendar(value):
+                    # dlt would read it, then fail the whole load (and every later one) on the
+                    # overflow: kept as text beside a null instead of in a variant column.
+                    row[name] = None
+                    keep_raw(row, name, value)
         for name in days:
             value = row.get(name)
             if value is not None:
                 parsed_day = parse_day(value)
                 row[name] = value if parsed_day is None else parsed_day
+        for name in integers:
+            value = row.get(name)
+            if value is not None and _too_big(value):
+                row[name] = None  # dlt would take it, and fail the load of the whole package
+                keep_raw(row, name, value)
         row.update(context)
         if not key_from_context:
             raw = row.get(key)
             found = as_key(raw)
             if found is None:
-                reason = f"no {key}" if raw is None else f"{key} is not an integer: {raw!r}"
+                if raw is None:
+                    reason = f"no {key}"
+                elif _too_big(raw):
+                    reason = f"{key} is beyond the 64-bit range: {raw!r}"
+                else:
+                    reason = f"{key} is not an integer: {raw!r}"
                 raise Rejected(reason[:200], raw)
             row[key] = found
         return row
