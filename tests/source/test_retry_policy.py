@@ -23,6 +23,7 @@ from timetrack.source.client import (
     classify,
     delay_seconds,
     is_list_or_null,
+    parse_json,
     quota_message,
 )
 
@@ -60,6 +61,33 @@ def test_a_402_with_quota_headers_waits_for_the_reset() -> None:
     assert decision == WaitForQuota(90.0)
     branded = _classify(402, **{"X-Brand-Quota-Resets-In": "5"})
     assert branded == WaitForQuota(5.0), "the service prefixes the headers with its brand"
+
+
+@pytest.mark.parametrize("reset", [None, "soon", "nan"])
+def test_a_402_that_says_the_quota_is_spent_without_a_usable_reset_waits_an_hour(
+    reset: str | None,
+) -> None:
+    headers = {"X-Brand-Quota-Remaining": "0"} | (
+        {} if reset is None else {"X-Quota-Resets-In": reset}
+    )
+    assert _classify(402, b'"limit"', **headers) == WaitForQuota(3600.0)
+
+
+def test_a_body_orjson_refuses_is_read_by_the_standard_parser() -> None:
+    body = (
+        b'{"a": "x\\ud83dy", "b": "\\ud83d\\ude00", "c": 1e400, "d": [NaN, 1.5], "\\udc00": -1e999}'
+    )
+    assert _classify(200, body) == Done(
+        {"a": "x\ufffdy", "b": "\U0001f600", "c": "1e400", "d": ["NaN", 1.5], "\ufffd": "-1e999"}
+    )
+    assert parse_json(b"[2.5]") == [2.5]
+
+
+@pytest.mark.parametrize("body", [b'"\xff\xfe"', b'{"a": "\\ud83d"'])
+def test_a_body_neither_parser_reads_is_retried(body: bytes) -> None:
+    assert _classify(200, body) == Retry("a truncated or non-JSON body")
+    with pytest.raises(ValueError):
+        parse_json(body)
 
 
 def test_a_plain_402_is_a_feature_not_on_the_plan() -> None:

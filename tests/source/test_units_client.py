@@ -441,12 +441,14 @@ def _answer(status: int = 200, body: bytes = b"{}", **headers: str) -> _Answer:
 class Scripted:
     """A client whose every attempt takes the next scripted answer (or raises the failure)."""
 
-    def __init__(self, answers: list[_Answer | _TransportFailure], **config: Any) -> None:
+    def __init__(
+        self, answers: list[_Answer | _TransportFailure], token: str = " tok ", **config: Any
+    ) -> None:
         self.answers = list(answers)
         self.sent: list[tuple[str, str, Any, Any]] = []
         self.slept: list[float] = []
         settings = {"base_url": BASE, "requests_per_second": 0.0, **config}
-        self.client = ApiClient(" tok ", ClientSettings(**settings), sleep=self.slept.append)
+        self.client = ApiClient(token, ClientSettings(**settings), sleep=self.slept.append)
         self.client._attempt = self._attempt  # type: ignore[method-assign]
 
     def _attempt(self, method: str, url: str, params: Any, json: Any) -> _Answer:
@@ -680,6 +682,33 @@ def test_not_found_in_the_bare_layout_names_its_prefix() -> None:
     assert str(caught.value).endswith(
         f"at {BASE}/api/v9/api/v9/me; base_url should be the service's root, without /api/v9"
     )
+
+
+SECRET = "s3cr3t/t0ken+x"
+BASIC = "czNjcjN0L3Qwa2VuK3g6YXBpX3Rva2Vu"  # base64 of SECRET + ":api_token"
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(403, AuthenticationError), (403, AccessDeniedError), (404, NotFoundError), (400, ApiError)],
+)
+def test_an_error_text_that_echoes_the_token_is_masked(status: int, kind: type) -> None:
+    said = "password" if kind is AuthenticationError else "refused"
+    echo = f"{said}: {SECRET} / Basic {BASIC} / s3cr3t%2Ft0ken%2Bx"
+    s = Scripted([_answer(status, orjson.dumps(echo))], token=f" {SECRET} ")
+    with pytest.raises(kind) as caught:
+        s.client.get("/workspaces/5/clients")
+    text = str(caught.value)
+    assert type(caught.value) is kind
+    assert SECRET not in text and BASIC not in text and "s3cr3t%2Ft0ken%2Bx" not in text
+    assert text.count("s*****x") == 2 and "c*****u" in text, text
+    assert caught.value.status == status
+
+
+def test_a_token_too_short_to_mask_leaves_the_text_alone() -> None:
+    s = Scripted([_answer(400, b'"a tok of text"')], token="tok")
+    with pytest.raises(ApiError, match="a tok of text"):
+        s.client.get("/me")
 
 
 def test_a_short_quota_reset_is_waited_for() -> None:
