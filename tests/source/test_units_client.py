@@ -79,6 +79,11 @@ def test_a_wrapped_page_needs_a_list_or_null_inside(payload: object, fits: bool)
     assert is_list_or_null(payload) is False  # only a paged list may come wrapped
 
 
+@pytest.mark.parametrize(("payload", "fits"), [([], True), (None, True), ("x", False), (5, False)])
+def test_a_page_unwrapped_is_a_list_or_null(payload: object, fits: bool) -> None:
+    assert is_page_or_null(payload) is fits
+
+
 def test_a_record_needs_one_field_it_is_known_by() -> None:
     fits = is_record_of({"members_count", "admins"})
     assert fits({"members_count": 3}) is True
@@ -705,6 +710,13 @@ def test_an_error_text_that_echoes_the_token_is_masked(status: int, kind: type) 
     assert caught.value.status == status
 
 
+def test_a_token_of_six_characters_is_masked() -> None:
+    s = Scripted([_answer(400, b'"echo abcdef"')], token="abcdef")
+    with pytest.raises(ApiError) as caught:
+        s.client.get("/me")
+    assert str(caught.value) == "GET /v1/me failed with HTTP 400: echo a*****f"
+
+
 def test_a_token_too_short_to_mask_leaves_the_text_alone() -> None:
     s = Scripted([_answer(400, b'"a tok of text"')], token="tok")
     with pytest.raises(ApiError, match="a tok of text"):
@@ -1147,3 +1159,9 @@ def test_an_endless_list_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
             handed.append(page)
     assert [n for n, _ in handed] == [1, 2, 3]
     assert str(caught.value) == "GET /p page 3: more than 2 pages; stopped"
+
+
+def test_pages_that_differ_only_in_integers_beyond_64_bits_are_different_pages() -> None:
+    pages: list[Any] = [[{"id": 2**70}, {"id": 1}], [{"id": 2**71}, {"id": 1}], [{"id": 3}]]
+    got, _ = _pages(pages, per_page=2)
+    assert [items for _, items in got] == pages

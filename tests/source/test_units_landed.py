@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 import pytest
 
 from tests.helpers import DSN, postgres_dataset
-from timetrack.source.landed import gone_rows, landed_rows, landed_versions
+from timetrack.source.landed import _DeltaReader, gone_rows, landed_rows, landed_versions
 from timetrack.source.schema import column_hints
 
 T1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -124,3 +125,17 @@ def test_outside_a_pipeline_nothing_landed(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(dlt.current, "pipeline", no_pipeline)
     assert landed_versions("workspace_tags", "id", "workspace_id", 10) == {}
     assert landed_rows("workspace_tags", "id", [1]) == []
+
+
+def test_the_delta_reader_quotes_names_and_binds_values_as_dlts_clients_do() -> None:
+    with duckdb.connect() as db:
+        db.execute('create table "odd""name" ("a""b" bigint, server_deleted_at bigint)')
+        db.execute('insert into "odd""name" values (1, null), (2, 5)')
+        reader = _DeltaReader(db)
+        assert reader.escape_column_name('a"b') == '"a""b"'
+        table = reader.make_qualified_table_name('odd"name')
+        assert table == '"odd""name"'
+        column = reader.escape_column_name('a"b')
+        sql = f"select {column} from {table} where {column} > %s order by 1"
+        with reader.execute_query(sql, 0) as cursor:
+            assert cursor.fetchall() == [(1,), (2,)]

@@ -336,8 +336,10 @@ def test_a_contract_shaped_page_with_a_wrong_value_still_lands() -> None:
     not_a_list = [
         {"user_id": 1, "time_entries": {"id": 5}},
         {"user_id": 2, "time_entries": None, "odd": 1},
+        {"user_id": 3, "time_entries": [{"id": 8}]},
     ]
-    assert page_table(not_a_list, 3, reject=lambda *a: rejected.append(a)).num_rows == 0
+    after = page_table(not_a_list, 3, reject=lambda *a: rejected.append(a))
+    assert after.column("id").to_pylist() == [8], "the rows after a rejected one still land"
     assert rejected == [
         (
             "report_time_entries",
@@ -785,3 +787,26 @@ def test_a_field_named_as_a_column_of_the_table_never_replaces_it(field: str, co
             f"{column}__raw": '["2026-01-01T00:00:00Z","7"]',
         }
     ]
+
+
+def test_a_row_is_told_apart_by_its_entries_ids() -> None:
+    assert reports._row_mark({"user_id": 1, "time_entries": [{"id": 7}, {"id": 8}]}) == (7, 8)
+    assert reports._row_mark({"time_entries": [{"id": 7}, 5, "x"]}) == (7, "5", "'x'")
+    assert reports._row_mark({"time_entries": [{"ID": 7}]}) == (None,)
+    empty = {"user_id": 1, "time_entries": []}
+    assert reports._row_mark(empty) == repr(empty)
+    assert reports._row_mark({"user_id": 1, "time_entries": None}) == repr(
+        {"user_id": 1, "time_entries": None}
+    )
+    assert reports._row_mark("odd") == "'odd'"
+
+
+def test_an_empty_page_with_a_cursor_goes_on() -> None:
+    pages, _ = _walked([([], {"X-Next-ID": "9"}), ([1], {})])
+    assert [p.rows for p in pages] == [[], [1]]
+
+
+def test_an_unreadable_cursor_is_shown_cut_to_40_characters() -> None:
+    with pytest.raises(ServiceError) as caught:
+        _walked([([1], {"X-Next-ID": "y" * 60})])
+    assert str(caught.value).endswith(f"answered an unreadable cursor {'y' * 40!r}")

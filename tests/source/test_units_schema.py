@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 
+from timetrack.source import schema
 from timetrack.source.schema import (
     Column,
     Rejected,
@@ -443,3 +444,46 @@ def test_credentials_and_nul_are_dropped_at_any_depth() -> None:
         {"id": 1, "api_token": "T1", "subscription": {"api_token": "T2", "note": "a\x00b"}}
     )
     assert row == {"id": 1, "subscription": {"note": "ab"}}
+
+
+@pytest.mark.parametrize(
+    ("text", "too_big"),
+    [
+        ("10000000000000000000", True),  # 10**19: decimal, past int64
+        ("0x7fffffffffffffff", False),  # the largest int64, in hexadecimal
+        ("0x8000000000000000", True),
+        (" 12 ", False),
+        ("1" * 99, True),
+        ("1" * 100, False),  # too long to be read as a number at all: text
+        ("twelve", False),
+    ],
+)
+def test_which_texts_dlt_would_read_as_integers_too_big(text: str, too_big: bool) -> None:
+    assert schema._too_big(text) is too_big
+
+
+@pytest.mark.parametrize(
+    ("value", "too_big"),
+    [
+        (12.0, False),
+        (12.5, False),
+        (2.0**70, True),
+        (2**63, True),
+        (2**63 - 1, False),
+        (True, False),
+    ],
+)
+def test_which_numbers_are_too_big(value: object, too_big: bool) -> None:
+    assert schema._too_big(value) is too_big
+
+
+def test_two_new_fields_of_one_column_name_keep_the_first_and_the_second_raw() -> None:
+    row = converter("workspace_tags", "id")({"id": 1, "newField": 1, "new_field": 2})
+    assert row["newField"] == 1
+    assert "new_field" not in row
+    assert row["new_field__raw"] == "2"
+
+
+def test_a_time_column_holding_no_text_is_left_to_dlt() -> None:
+    row = converter("workspace_tags", "id")({"id": 1, "at": [1]})
+    assert row["at"] == [1] and "at__raw" not in row

@@ -297,10 +297,7 @@ def parse_json(content: bytes) -> Any:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
         pass
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(str(error)) from None
+    text = content.decode("utf-8")  # UnicodeDecodeError is a ValueError
     return _repaired(json.loads(text, parse_float=_finite_or_text, parse_constant=str))
 
 
@@ -702,7 +699,7 @@ class ApiClient:
         text = str(error)
         for secret, shown in self._echoes.items():
             text = text.replace(secret, shown)
-        error.args = (text, *error.args[1:])
+        error.args = (text,)  # ApiError keeps its status apart: the message is its one arg
         return error
 
     def _wait(self, seconds: float) -> None:
@@ -766,11 +763,9 @@ def pages_of(
 
 
 def _fingerprint(items: list[Any]) -> bytes:
-    try:
-        text = orjson.dumps(items, default=str)
-    except TypeError:  # an integer beyond 64 bits, read by the standard parser
-        text = repr(items).encode()
-    return hashlib.blake2b(text).digest()
+    """A page's digest; repr, not JSON, since the standard parser may have read integers
+    beyond what orjson writes."""
+    return hashlib.blake2b(repr(items).encode()).digest()
 
 
 def list_payload(payload: Any) -> tuple[list[Any] | None, int | None]:
