@@ -145,7 +145,7 @@ def test_the_token_owners_entries_failing_every_retry_fail_that_table_alone(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("reset", [None, "soon", "-", "nan"])
+@pytest.mark.parametrize("reset", [None, "soon"])  # more spellings: test_retry_policy
 def test_a_quota_answer_without_a_usable_reset_is_a_quota_stop_not_a_missing_feature(
     make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path, reset: str | None
 ) -> None:
@@ -162,8 +162,9 @@ def test_a_quota_answer_without_a_usable_reset_is_a_quota_stop_not_a_missing_fea
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("status", [403, 404, 400])
-@pytest.mark.parametrize("echo", ["plain", "basic"])
+@pytest.mark.parametrize(
+    ("status", "echo"), [(403, "plain"), (404, "basic"), (400, "plain")]
+)  # every status with both spellings: test_units_client
 def test_an_error_body_that_echoes_the_token_never_shows_it(
     make_emulator: Callable[..., EmulatorServer],
     sync: Sync,
@@ -195,8 +196,8 @@ def test_an_error_body_that_echoes_the_token_never_shows_it(
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     ("raw", "landed"),
-    [(b'"\\ud83d rest"', "\ufffd rest"), (b"1e400", "1e400"), (b'"ok \\ud83d\\ude00"', "ok 😀")],
-    ids=["lone-surrogate", "beyond-a-double", "surrogate-pair"],
+    [(b'"\\ud83d rest"', "\ufffd rest"), (b"1e400", "1e400")],  # a pair: test_retry_policy
+    ids=["lone-surrogate", "beyond-a-double"],
 )
 def test_a_field_orjson_cannot_read_costs_only_that_field(
     make_emulator: Callable[..., EmulatorServer],
