@@ -62,8 +62,8 @@ class Armed:
         return self.change(forward(seen))
 
 
-def _bare(sync: Sync, base_url: str) -> Any:
-    return sync(base_url, layout="bare")
+def _bare(sync: Sync, base_url: str, **source_args: Any) -> Any:
+    return sync(base_url, layout="bare", **source_args)
 
 
 def _landed_equal_truth(server: EmulatorServer, db: Path) -> None:
@@ -112,7 +112,7 @@ def test_a_wrong_shaped_answer_fails_its_table_and_deletes_nothing(
         assert _bare(sync, proxy.base_url).exit_code == 0
         before = duckdb_rows(db)
         mutation.armed = True
-        broken = _bare(sync, proxy.base_url)
+        broken = _bare(sync, proxy.base_url, backoff_factor=0)  # retried at once: no sleeps
         # a wrong shape is asked again before it fails; an unreadable cursor cannot be retried
         assert mutation.fired >= (1 if table == "report_time_entries" else 2)
         assert broken.exit_code == 1
