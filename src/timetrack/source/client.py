@@ -740,7 +740,7 @@ def pages_of(
         payload = client.get(
             path, {**(params or {}), "page": page, "per_page": per_page}, shape=is_page_or_null
         )
-        items, _ = list_payload(payload)
+        items = list_payload(payload)
         if items:
             fingerprint = _fingerprint(items)
             if fingerprint in answered:
@@ -768,12 +768,9 @@ def _fingerprint(items: list[Any]) -> bytes:
     return hashlib.blake2b(repr(items).encode()).digest()
 
 
-def list_payload(payload: Any) -> tuple[list[Any] | None, int | None]:
-    """The items of a list answer (None for `null`) and its `total_count`, if it has one;
-    the payload has passed `is_page_or_null`."""
-    total: int | None = None
-    if isinstance(payload, dict):  # the task list keeps its own wrapper
-        count = payload.get("total_count")
-        total = count if isinstance(count, int) and not isinstance(count, bool) else None
-        payload = payload.get("data")
-    return payload, total
+def list_payload(payload: Any) -> list[Any] | None:
+    """The items of a list answer (None for `null`), out of the task list's wrapper if it has
+    one; the payload has passed `is_page_or_null`. The wrapper's `total_count` is not read:
+    only a short page ends a list."""
+    items: list[Any] | None = payload.get("data") if isinstance(payload, dict) else payload
+    return items  # a dict: the task list keeps its own wrapper
