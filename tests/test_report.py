@@ -27,6 +27,7 @@ from tests.truth import Emulator, expected_entries
 from timetrack.emulator import EmulatorServer
 from timetrack.pipeline import run
 from timetrack.report import ReportData, empty_note, open_pipeline, write_report
+from timetrack.target import resolve_target
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WEEKS = 6
@@ -56,7 +57,8 @@ def _sync_and_report(
     ended = time.time()
     assert summary.exit_code == 0, summary.lines()
     page = root / "report.html"
-    pipeline = open_pipeline(options.destination, dataset, "reader", str(root / "reader"))
+    place = resolve_target(options.destination, dataset, name="reader", pipelines_dir=str(root))
+    pipeline = open_pipeline(place, str(root / "reader"))
     data = write_report(pipeline, page, weeks=WEEKS, today=_today(emulator))
     return Synced(data, page, began, ended)
 
@@ -179,7 +181,8 @@ def test_a_period_without_entries_says_where_the_newest_are(
     in_duckdb: Synced, tmp_path: Path, emulator: EmulatorServer
 ) -> None:
     database = in_duckdb.page.parent / "r.duckdb"
-    pipeline = open_pipeline(dlt.destinations.duckdb(str(database)), "tt", "later", str(tmp_path))
+    place = resolve_target(dataset="tt", duckdb_file=str(database), pipelines_dir=str(tmp_path))
+    pipeline = open_pipeline(place, str(tmp_path))
     data = write_report(pipeline, tmp_path / "later.html", weeks=2, today=date(2031, 1, 8))
     newest = max(row["week"] for row in expected_entries(emulator.base_url, TOKEN).values())
     assert data.entries == 0 and data.newest_week == newest

@@ -216,14 +216,12 @@ def account_options(account: Account, base: Any) -> Any:
     ):
         if value is not None:
             args[key] = value
-    destination = options.destination
-    if destination == "duckdb":  # a file per account, even when one file is configured
-        import dlt
-
-        destination = dlt.destinations.duckdb(str(Path.cwd() / f"{account.pipeline_name}.duckdb"))
+    duckdb_file = options.duckdb_file
+    if options.destination == "duckdb":  # a file per account, even when one file is configured
+        duckdb_file = str(Path.cwd() / f"{account.pipeline_name}.duckdb")
     return dataclasses.replace(
         options,
-        destination=destination,
+        duckdb_file=duckdb_file,
         dataset=account.dataset(options.dataset),
         pipeline_name=account.pipeline_name,
         source_args=cast("SourceArgs", args),

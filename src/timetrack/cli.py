@@ -305,6 +305,12 @@ _base_url = click.option(
     help="Root URL of the service (default: sources.timetrack.base_url, or the "
     "guide's https://api.example.com).",
 )
+_duckdb_file = click.option(
+    "--duckdb-file",
+    type=click.Path(dir_okay=False),
+    help="With --destination duckdb: the DuckDB file (default: PIPELINE_NAME.duckdb in the "
+    "current folder, or destination.duckdb.credentials in dlt's configuration).",
+)
 _layout = click.option(
     "--layout",
     type=click.Choice(["envelope", "bare"]),
@@ -334,11 +340,14 @@ _layout = click.option(
     show_default=True,
     help="Dataset (schema) the tables land in.",
 )
+@_duckdb_file
 @click.option(
     "--pipeline-name",
     default="timetrack",
     show_default=True,
-    help="dlt pipeline name: its state and, for duckdb, the file NAME.duckdb.",
+    help="dlt pipeline name (default DuckDB file NAME.duckdb). Each place data goes "
+    "(destination, file or database, dataset) keeps its own state: the first place keeps "
+    "this name, others get NAME_<digest of the place>.",
 )
 @click.option(
     "--pipelines-dir",
@@ -444,6 +453,7 @@ def run(
     destination: str,
     table_format: str | None,
     dataset: str,
+    duckdb_file: str | None,
     pipeline_name: str,
     pipelines_dir: str | None,
     resources: tuple[str, ...],
@@ -482,8 +492,9 @@ def run(
     """
     import os
 
-    if verbose:
-        os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO")
+    # dlt's own log (warnings about file formats, tracebacks of failed jobs) is for -v: what
+    # a user needs comes as timetrack's lines, the whole error in last_error.log.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO" if verbose else "CRITICAL")
     from timetrack.pipeline import RunOptions
     from timetrack.pipeline import run as run_pipeline
 
@@ -493,9 +504,11 @@ def run(
         dataset=dataset,
         pipeline_name=pipeline_name,
         pipelines_dir=pipelines_dir,
+        duckdb_file=duckdb_file,
         resources=list(resources),
         full_refresh=full_refresh,
         progress_every=0 if quiet or as_json else progress_every,
+        quiet=quiet or as_json,
         strict=strict,
         source_args=_source_args(
             base_url=base_url,
@@ -513,6 +526,7 @@ def run(
     if accounts_file is not None:
         given = {
             "--pipeline-name": pipeline_name != "timetrack",
+            "--duckdb-file": duckdb_file is not None,
             "--organization-id": bool(organization_ids),
             "--workspace-id": bool(workspace_ids),
         }
@@ -574,11 +588,12 @@ def _run_accounts(
     show_default=True,
     help="The dataset `timetrack run` loaded; the views are in DATASET_analytics.",
 )
+@_duckdb_file
 @click.option(
     "--pipeline-name",
     default="timetrack",
     show_default=True,
-    help="The run's pipeline name: for duckdb, the file NAME.duckdb.",
+    help="The run's pipeline name: for duckdb, the default file NAME.duckdb.",
 )
 @click.option(
     "--weeks",
@@ -595,7 +610,14 @@ def _run_accounts(
     type=click.Path(dir_okay=False, writable=True),
     help="HTML file to write (replaced if present).",
 )
-def report(destination: str, dataset: str, pipeline_name: str, weeks: int, out: str) -> None:
+def report(
+    destination: str,
+    dataset: str,
+    duckdb_file: str | None,
+    pipeline_name: str,
+    weeks: int,
+    out: str,
+) -> None:
     """Write one self-contained HTML page of answers from the analytics views: totals, weekly
     hours by project, billable share, top clients, hours per person per week, the last sync.
 
@@ -609,9 +631,17 @@ def report(destination: str, dataset: str, pipeline_name: str, weeks: int, out: 
     import tempfile
 
     from timetrack.report import empty_note, open_pipeline, write_report
+    from timetrack.target import resolve_target
 
     with tempfile.TemporaryDirectory() as state_dir:
-        pipeline = open_pipeline(destination, dataset, pipeline_name, state_dir)
+        target = resolve_target(
+            destination,
+            dataset,
+            name=pipeline_name,
+            duckdb_file=duckdb_file,
+            pipelines_dir=state_dir,
+        )
+        pipeline = open_pipeline(target, state_dir)
         data = write_report(pipeline, Path(out), weeks=weeks)
     click.echo(
         f"wrote {out}: {data.entries:,} entries, {data.hours:,.1f} hours, weeks of "

@@ -5,13 +5,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import dlt
 import duckdb
 
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 from timetrack.emulator.expected import expected_rows
 from timetrack.pipeline import RunOptions, run
 from timetrack.report import open_pipeline, write_report
+from timetrack.target import resolve_target
 
 DATASET = "time_tracking"
 """The dataset `timetrack run` loads into by default: the demo's tables sit where run's would."""
@@ -26,7 +26,7 @@ def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
     with EmulatorServer(config) as server, tempfile.TemporaryDirectory() as state_dir:
         summary = run(
             RunOptions(
-                destination=dlt.destinations.duckdb(str(target)),
+                duckdb_file=str(target),
                 dataset=DATASET,
                 pipeline_name="timetrack_demo",
                 pipelines_dir=state_dir,
@@ -55,8 +55,8 @@ def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
     )
     page = target.with_suffix(".html")
     with tempfile.TemporaryDirectory() as state_dir:
-        destination = dlt.destinations.duckdb(str(target))
-        data = write_report(open_pipeline(destination, DATASET, "timetrack_demo", state_dir), page)
+        place = resolve_target(dataset=DATASET, duckdb_file=str(target), pipelines_dir=state_dir)
+        data = write_report(open_pipeline(place, state_dir), page)
     lines.append(
         f"report of the last {len(data.weeks)} weeks ({data.entries:,} entries): open {page}"
     )

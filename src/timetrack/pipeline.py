@@ -18,8 +18,6 @@ from typing import Any, TextIO
 
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
-from dlt.common.destination import Destination
-from dlt.common.destination.exceptions import UnknownDestinationModule
 
 from timetrack import lake
 from timetrack.analytics import analytics_schema, build_views
@@ -35,6 +33,12 @@ from timetrack.progress import RunProgress
 from timetrack.source import RequestStats, source_tables, timetrack_source
 from timetrack.source.core import SourceArgs
 from timetrack.source.endpoints import REJECTED_TABLE
+from timetrack.target import (
+    DEFAULT_DATASET,
+    DEFAULT_NAME,
+    Target,
+    resolve_target,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_QUOTA, EXIT_INTERRUPTED = 0, 1, 75, 130
 """Exit codes: 75 (EX_TEMPFAIL) tells a scheduler to retry later rather than alert; 130 is the
@@ -46,9 +50,13 @@ class RunOptions:
     """What `timetrack run` was asked for; None means: take it from dlt's configuration."""
 
     destination: Any = "duckdb"
-    dataset: str = "time_tracking"
-    pipeline_name: str = "timetrack"
+    dataset: str = DEFAULT_DATASET
+    pipeline_name: str = DEFAULT_NAME
+    """The pipeline's name for the first place it fills; another place (destination, file,
+    dataset) gets this name with a digest of the place (timetrack.target)."""
     pipelines_dir: str | None = None
+    duckdb_file: str | None = None
+    """The DuckDB file (default: PIPELINE_NAME.duckdb where the user stands)."""
     resources: list[str] = field(default_factory=list)
     full_refresh: bool = False
     progress_every: float = 10.0
@@ -59,6 +67,8 @@ class RunOptions:
     table_format: str | None = None
     """"delta": filesystem tables as Delta tables, which merge; None: take it from dlt's
     configuration (destination.filesystem.table_format), else plain files."""
+    quiet: bool = False
+    """Print nothing but errors while running."""
 
 
 @dataclass
@@ -73,6 +83,9 @@ class RunSummary:
     strict: bool = False
     views: list[str] = field(default_factory=list)
     """The analytics views rebuilt over what landed (schema.view)."""
+    where: str = ""
+    """Where the data went: the DuckDB file, host/database or bucket, and the dataset."""
+    pipeline_name: str = ""
 
     @property
     def exit_code(self) -> int:
@@ -93,6 +106,8 @@ class RunSummary:
             "exit_code": self.exit_code,
             "destination": self.destination,
             "dataset": self.dataset,
+            "where": self.where,
+            "pipeline": self.pipeline_name,
             "elapsed_seconds": round(self.elapsed, 3),
             "rows": dict(sorted(self.rows.items())),
             "requests": stats.requests,
@@ -136,8 +151,7 @@ class RunSummary:
         """The summary printed at the end of every run."""
         total = sum(self.rows.values())
         out = [
-            f"loaded {total:,} rows into {self.destination} dataset {self.dataset!r} "
-            f"in {self.elapsed:.1f} s"
+            f"loaded {total:,} rows into {self.where or self.destination} in {self.elapsed:.1f} s"
         ]
         width = max([len(t) for t in self.rows] + [5])
         out += [f"  {table:<{width}}  {count:>9,}" for table, count in sorted(self.rows.items())]
@@ -245,10 +259,16 @@ def _stop_on_ctrl_c(stats: RequestStats) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def destination_kind(destination: Any) -> str:
-    """The destination's kind (duckdb, postgres, filesystem, ...)."""
-    resolved = Destination.from_reference(destination)
-    return "" if resolved is None else str(resolved.destination_type.split(".")[-1])
+def options_target(options: RunOptions) -> Target:
+    """Where a run with these options sends its data, and the pipeline of that place."""
+    return resolve_target(
+        options.destination,
+        options.dataset,
+        name=options.pipeline_name,
+        duckdb_file=options.duckdb_file,
+        pipelines_dir=options.pipelines_dir,
+        table_format=options.table_format,
+    )
 
 
 def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
@@ -257,25 +277,60 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
     A run the quota or Ctrl-C stopped halfway still loads what it fetched: its summary's
     `exit_code` says so."""
     stats = RequestStats()
-    try:
-        kind = destination_kind(options.destination)
-    except UnknownDestinationModule:
-        raise ConfigurationError(
-            f"unknown destination {options.destination!r}: use duckdb, postgres, filesystem or "
-            "another of dlt's destinations (bigquery, snowflake, motherduck, ...)"
-        ) from None
-    except Exception as error:  # dlt raises many kinds for a destination it cannot use
-        raise ConfigurationError(
-            f"cannot use destination {options.destination!r}: {one_line(error)}"
-        ) from None
-    file_format = "parquet" if kind in PARQUET_NATIVE else None
-    table_format = lake.table_format(options.table_format, kind)
     _check_pipelines_dir(options.pipelines_dir)
+    target = options_target(options)
+    source = _source(options, target, stats)
+    pipeline = _open(target)
+    started = time.monotonic()
+    progress = RunProgress(stats, options.progress_every, out)
+    counts: dict[str, int] = {}
+    views: list[str] = []
+    step = "extract"
+    try:
+        with _run_settings(), _stop_on_ctrl_c(stats), progress.shown():
+            step = "pending"
+            _settle_pending(pipeline, target, options, stats, out)
+            step = "extract"
+            _restore_state(pipeline, options)
+            progress.step("extract")
+            pipeline.extract(
+                source,
+                loader_file_format="parquet" if target.kind in PARQUET_NATIVE else None,
+                **({"refresh": "drop_sources"} if options.full_refresh else {}),
+            )
+            step = "normalize"
+            progress.step("normalize")
+            normalized = pipeline.normalize()
+            counts = dict(normalized.row_counts) if normalized else {}
+            if target.table_format is not None:
+                lake.one_row_per_key(pipeline)
+            step = "load"
+            progress.step("load")
+            pipeline.load()
+            views = _rebuild_views(pipeline, target, stats, options)
+    except Exception as error:
+        raise _run_error(error, pipeline, options, step) from None
+    rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
+    return RunSummary(
+        rows,
+        stats,
+        time.monotonic() - started,
+        str(pipeline.destination.destination_name),
+        options.dataset,
+        strict=options.strict,
+        views=views,
+        where=target.describe(),
+        pipeline_name=target.pipeline_name,
+    )
+
+
+def _source(options: RunOptions, target: Target, stats: RequestStats) -> Any:
+    """The source with the resources asked for, its hints fitted to the destination."""
     try:
         args = SourceArgs(**options.source_args)
-        if kind == "filesystem" and table_format is None:
+        if target.kind == "filesystem" and target.table_format is None:
             args["keep_deleted"] = True  # appended files cannot delete: deletions are marked
-        source = timetrack_source(stats=stats, arrow=file_format == "parquet", **args)
+        source = timetrack_source(stats=stats, arrow=target.kind in PARQUET_NATIVE, **args)
     except ConfigFieldMissingException as error:
         if "api_token" in str(error):
             raise ConfigurationError(NO_TOKEN) from None
@@ -287,91 +342,95 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
                 f"unknown resource {', '.join(unknown)}; choose from {', '.join(source_tables())}"
             )
         source = source.with_resources(*options.resources, REJECTED_TABLE)
-    if table_format is not None:
-        lake.as_lake_tables(source, table_format)
-    elif kind == "filesystem":
+    if target.table_format is not None:
+        lake.as_lake_tables(source, target.table_format)
+    elif target.kind == "filesystem":
         # Plain files cannot merge (dlt would fall back to append, with a warning per table
         # and load): append is what happens, so it is what is asked for.
         for resource in source.resources.values():
             resource.apply_hints(write_disposition="append")
-    if options.destination == "duckdb" and options.dataset == options.pipeline_name:
-        duckdb_file: Any = dlt.secrets.get("destination.duckdb.credentials")
-        if not duckdb_file:  # the file is then NAME.duckdb, and DuckDB mixes up the two
-            raise ConfigurationError(
-                f"dataset {options.dataset!r} has the name of its DuckDB file "
-                f"{options.pipeline_name}.duckdb, which DuckDB cannot tell apart: choose "
-                "another --dataset or --pipeline-name"
-            )
+    return source
+
+
+def _open(target: Target) -> Any:
+    """The pipeline of the target's place, which remembers the place it fills."""
     try:
-        settings: dict[str, Any] = {
-            "pipeline_name": options.pipeline_name,
-            "destination": options.destination,
-            "dataset_name": options.dataset,
-        }
-        if options.pipelines_dir:
-            settings["pipelines_dir"] = options.pipelines_dir
-        pipeline = dlt.pipeline(**settings)
+        pipeline = target.pipeline()
         _cap_duckdb_memory()
-    except Exception as error:  # dlt raises many kinds for an unknown destination
+        target.remember(pipeline)
+    except TimetrackError:
+        raise
+    except Exception as error:  # dlt raises many kinds for a destination it cannot use
         raise ConfigurationError(
-            f"cannot use destination {options.destination!r}: {one_line(error)}"
+            f"cannot use destination {target.kind!r}: {one_line(error)}"
         ) from None
-    started = time.monotonic()
-    progress = RunProgress(stats, options.progress_every, out)
-    counts: dict[str, int] = {}
-    views: list[str] = []
-    try:
-        with _run_settings(), _stop_on_ctrl_c(stats), progress.shown():
-            if pipeline.has_pending_data:
-                # An earlier run was interrupted after extracting: land its data first, so
-                # this run starts from the state that data carries.
-                print("finishing the load of an interrupted run first", file=out, flush=True)
-                pipeline.normalize()
-                if table_format is not None:
-                    lake.one_row_per_key(pipeline)
-                pipeline.load()
-            progress.step("extract")
-            pipeline.extract(
-                source,
-                loader_file_format=file_format,
-                **({"refresh": "drop_sources"} if options.full_refresh else {}),
-            )
-            progress.step("normalize")
-            normalized = pipeline.normalize()
-            counts = dict(normalized.row_counts) if normalized else {}
-            if table_format is not None:
-                lake.one_row_per_key(pipeline)
-            progress.step("load")
-            pipeline.load()
-            views = _rebuild_views(pipeline, kind, stats, options)
-    except Exception as error:
-        found = find_timetrack_error(error)
-        if found is not None:
-            raise found from None
-        log = _write_log(pipeline, error, options)
-        missing = find_in_chain(error, ConfigFieldMissingException)
-        if missing is not None:
-            raise ConfigurationError(f"{missing_settings(missing)} (full detail: {log})") from None
-        raise TimetrackError(f"the run failed: {_cause(error)} (full detail: {log})") from None
-    elapsed = time.monotonic() - started
-    rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
-    return RunSummary(
-        rows,
-        stats,
-        elapsed,
-        str(pipeline.destination.destination_name),
-        options.dataset,
-        strict=options.strict,
-        views=views,
-    )
+    return pipeline
 
 
-def _rebuild_views(pipeline: Any, kind: str, stats: RequestStats, options: RunOptions) -> list[str]:
+def _settle_pending(
+    pipeline: Any, target: Target, options: RunOptions, stats: RequestStats, out: TextIO
+) -> None:
+    """A load an earlier run left pending (killed, or failed) is finished first, so this run
+    starts from the state that data carries; with --full-refresh it is dropped instead, which
+    always gets a pipeline out of a load that fails for good."""
+    if not pipeline.has_pending_data:
+        return
+    if options.full_refresh:
+        try:
+            pipeline.abort_packages()
+        except Exception:  # the abort itself loads: a broken destination cannot take it
+            pipeline._delete_pending_packages()
+        stats.notes.append("dropped the pending load of an earlier run (--full-refresh)")
+        return
+    if not options.quiet:
+        print("finishing the load of an interrupted run first", file=out, flush=True)
+    pipeline.normalize()
+    if target.table_format is not None:
+        lake.one_row_per_key(pipeline)
+    pipeline.load()
+
+
+def _restore_state(pipeline: Any, options: RunOptions) -> None:
+    """A pipeline whose local folder is new takes its state from the destination, where dlt
+    keeps a copy with the data (as dlt's own `run` does): a new machine or pipelines folder
+    goes on incrementally instead of starting over."""
+    if pipeline.first_run and not options.full_refresh:
+        pipeline.sync_destination()
+
+
+FIX_PENDING = (
+    "if it fails again, `timetrack run --full-refresh` with the same options drops the "
+    "pending load and loads this dataset anew"
+)
+
+
+def _run_error(error: Exception, pipeline: Any, options: RunOptions, step: str) -> TimetrackError:
+    """The one-line error of a failed run; the whole of it goes to last_error.log."""
+    found = find_timetrack_error(error)
+    if found is not None:
+        return found
+    log = _write_log(pipeline, error, options)
+    missing = find_in_chain(error, ConfigFieldMissingException)
+    if missing is not None:
+        return ConfigurationError(f"{missing_settings(missing)} (full detail: {log})")
+    if step == "pending":
+        return TimetrackError(
+            f"the load an earlier run left pending fails: {_cause(error)}; {FIX_PENDING} "
+            f"(full detail: {log})"
+        )
+    hint = f"; {FIX_PENDING}" if step in ("normalize", "load") else ""
+    return TimetrackError(f"the run failed: {_cause(error)}{hint} (full detail: {log})")
+
+
+def _rebuild_views(
+    pipeline: Any, target: Target, stats: RequestStats, options: RunOptions
+) -> list[str]:
     """The analytics views over what landed; a failure to build them is a warning, since the
     data itself is in."""
     try:
         return [
-            f"{analytics_schema(options.dataset)}.{name}" for name in build_views(pipeline, kind)
+            f"{analytics_schema(options.dataset)}.{name}"
+            for name in build_views(pipeline, target.kind)
         ]
     except Exception as error:
         log = _write_log(pipeline, error, options)

@@ -23,7 +23,8 @@ from plotly.colors import qualitative
 
 from timetrack.analytics import DIALECTS, analytics_schema
 from timetrack.errors import ConfigurationError, TimetrackError
-from timetrack.pipeline import destination_kind, missing_settings, one_line
+from timetrack.pipeline import missing_settings, one_line
+from timetrack.target import Target
 
 Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
@@ -428,30 +429,25 @@ def write_report(
     return data
 
 
-def open_pipeline(destination: Any, dataset: str, pipeline_name: str, state_dir: str) -> Any:
-    """A dlt pipeline that reads the dataset `timetrack run` wrote with the same options; a
-    DuckDB file that is not there is an error, not a new empty file."""
-    kind = destination_kind(destination)
-    if kind not in DIALECTS:
+def open_pipeline(target: Target, state_dir: str) -> Any:
+    """A dlt pipeline that reads the dataset `timetrack run` wrote to `target` (its state in
+    `state_dir`: reading changes nothing); a DuckDB file that is not there is an error, not a
+    new empty file."""
+    if target.kind not in DIALECTS:
         raise ConfigurationError(
             f"the report reads the analytics views, which are built in DuckDB and PostgreSQL "
-            f"only, not in {kind or destination!r}"
+            f"only, not in {target.kind!r}"
+        )
+    local = target.kind == "duckdb" and target.location != "duckdb"
+    if local and not Path(target.location).exists():
+        raise ConfigurationError(
+            f"no DuckDB file {target.location}: run `timetrack run` first, or pass the "
+            "--duckdb-file (or --destination) it used"
         )
     pipeline = dlt.pipeline(
-        pipeline_name=pipeline_name,
-        destination=destination,
-        dataset_name=dataset,
+        pipeline_name=target.pipeline_name,
+        destination=target.destination,
+        dataset_name=target.dataset,
         pipelines_dir=state_dir,
     )
-    if kind == "duckdb":
-        try:
-            credentials: Any = pipeline.destination_client().config.credentials
-            database = getattr(credentials, "database", None)
-        except ConfigFieldMissingException as error:
-            raise ConfigurationError(missing_settings(error)) from None
-        if isinstance(database, str) and database != ":memory:" and not Path(database).exists():
-            raise ConfigurationError(
-                f"no DuckDB file {database}: run `timetrack run` first, or pass the "
-                "--pipeline-name (or --destination) it used"
-            )
     return pipeline

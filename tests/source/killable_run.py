@@ -2,6 +2,8 @@
 
     python killable_run.py BASE_URL DB STATE_DIR {extract|normalize|load|never} N
 
+DB is a DuckDB file, or postgres:DATASET.
+
 extract: after the N-th API request; normalize: as it starts (N=0) or once its files are written
 (N=1); load: after the N-th load job ran. Nothing here is product code: it only wraps dlt
 and the client from outside.
@@ -63,10 +65,15 @@ def main() -> None:
         Normalize.spool_files = wrap  # type: ignore[method-assign]
     elif kill_at == "load":
         RunnableLoadJob.run_managed = _after(int(n), RunnableLoadJob.run_managed)  # type: ignore[method-assign]
+    # DB is a DuckDB file, or postgres:DATASET (credentials from DESTINATION__POSTGRES__...).
+    destination: Any = dlt.destinations.duckdb(db)
+    dataset = "timetrack"
+    if db.startswith("postgres:"):
+        destination, dataset = "postgres", db.split(":", 1)[1]
     summary = run(
         RunOptions(
-            destination=dlt.destinations.duckdb(db),
-            dataset="timetrack",
+            destination=destination,
+            dataset=dataset,
             pipeline_name="killable",
             pipelines_dir=state_dir,
             progress_every=0,

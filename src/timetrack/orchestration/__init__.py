@@ -43,7 +43,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from timetrack.accounts import Account, account_options, load_accounts
 from timetrack.errors import TimetrackError
-from timetrack.pipeline import EXIT_OK, EXIT_QUOTA, RunOptions, RunSummary, run
+from timetrack.pipeline import EXIT_OK, EXIT_QUOTA, RunOptions, RunSummary, options_target, run
 from timetrack.source.endpoints import REJECTED_TABLE
 
 GROUP = "timetrack"
@@ -101,12 +101,8 @@ def build_definitions(
     by_name = {account.name: account for account in accounts}
     partitions = StaticPartitionsDefinition(list(by_name))
     # The specs only need the source's resources: nothing is read, no token is used.
-    import dlt
-
     shape = timetrack_source(api_token="unused-for-specs", base_url="http://127.0.0.1:9")
-    pipeline = dlt.pipeline(
-        pipeline_name="timetrack", destination=options.destination, dataset_name=options.dataset
-    )
+    pipeline = options_target(options).pipeline()
 
     @dlt_assets(
         dlt_source=shape,

@@ -1,0 +1,272 @@
+"""Where data goes decides its state: other folders, datasets and destinations, in any order,
+each get a complete sync, through the real command line in a subprocess; a killed load is
+recovered with --full-refresh. Every landing is compared by value with the emulator's truth."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from tests.helpers import DSN, TOKEN, delta_rows, duckdb_rows, postgres_dataset, postgres_rows
+from tests.truth import KEYS, differences, expected_tables
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
+
+SMALL = Scale(workspaces=2, users=12, time_entries=600)
+KILLABLE = Path(__file__).parent / "source" / "killable_run.py"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(EmulatorConfig(seed=19, scale=SMALL)) as running:
+        yield running
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__"))
+    }
+    env["SOURCES__TIMETRACK__API_TOKEN"] = TOKEN
+    env["DESTINATION__POSTGRES__CREDENTIALS"] = DSN
+    env.update(extra)
+    return env
+
+
+def _run(
+    server: EmulatorServer, folder: Path, state: Path, *args: str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`timetrack run` from `folder` with the pipelines folder `state`, summary as JSON."""
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "timetrack", "run", "--base-url", server.base_url]
+    command += ["--pipelines-dir", str(state), "--json", *args]
+    return subprocess.run(
+        command, cwd=folder, env=_env(**env), capture_output=True, text=True, timeout=300
+    )
+
+
+def _summary(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", "nothing but the summary: no dlt warning, no progress"
+    summary: dict[str, object] = json.loads(result.stdout)
+    return summary
+
+
+def _truth(server: EmulatorServer) -> dict[str, dict[object, dict[str, object]]]:
+    return expected_tables(server.base_url, TOKEN)
+
+
+def test_folders_sharing_a_pipelines_folder_each_get_their_own_file_and_all_of_it(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "pipelines"
+    first = _summary(_run(server, tmp_path / "a", state))
+    second = _summary(_run(server, tmp_path / "b", state))
+    truth = _truth(server)
+    for folder, summary in (("a", first), ("b", second)):
+        database = tmp_path / folder / "timetrack.duckdb"
+        assert summary["where"] == f"DuckDB file {database}, dataset 'time_tracking'"
+        assert differences(truth, duckdb_rows(database, "time_tracking")) == []
+    assert first["pipeline"] == "timetrack"
+    assert str(second["pipeline"]).startswith("timetrack_"), "another place, another state"
+    # Back in the first folder, its own state: an unchanged run reads no full history again.
+    again = _summary(_run(server, tmp_path / "a", state))
+    assert again["pipeline"] == "timetrack"
+    assert int(str(again["requests"])) < int(str(first["requests"]))
+
+
+def test_a_new_dataset_in_the_same_file_is_a_complete_first_sync(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "pipelines"
+    _summary(_run(server, tmp_path, state))
+    second = _summary(_run(server, tmp_path, state, "--dataset", "ds2"))
+    assert second["where"] == f"DuckDB file {tmp_path / 'timetrack.duckdb'}, dataset 'ds2'"
+    assert differences(_truth(server), duckdb_rows(tmp_path / "timetrack.duckdb", "ds2")) == []
+
+
+def test_duckdb_postgres_duckdb_delta_each_complete_and_current(tmp_path: Path) -> None:
+    with EmulatorServer(EmulatorConfig(seed=23, scale=SMALL)) as server, postgres_dataset() as pg:
+        state = tmp_path / "pipelines"
+        database = tmp_path / "timetrack.duckdb"
+        _summary(_run(server, tmp_path, state))
+        into_pg = _summary(_run(server, tmp_path, state, "--destination", "postgres", "-q"))
+        assert into_pg["where"] == "postgres 127.0.0.1:5432/test, dataset 'time_tracking'"
+        # The README's own recipe: postgres with a dataset of its own.
+        named = _summary(
+            _run(server, tmp_path, state, "--destination", "postgres", "--dataset", pg)
+        )
+        assert named["views"], "the analytics views are built over jsonb columns"
+        assert differences(_truth(server), postgres_rows(pg)) == []
+        with psycopg2.connect(DSN) as connection, connection.cursor() as cursor:
+            cursor.execute(
+                "select distinct data_type from information_schema.columns where "
+                "table_schema = %s and column_name in ('tag_ids', 'groups', 'workspaces')",
+                [pg],
+            )
+            assert {t for (t,) in cursor.fetchall()} == {"jsonb"}
+        # A change at the service, then back to DuckDB: its own incremental state sees it.
+        ws = _first_workspace(server)
+        created = _create_entry(server, ws)
+        back = _summary(_run(server, tmp_path, state))
+        assert back["pipeline"] == "timetrack"
+        landed = duckdb_rows(database, "time_tracking")
+        assert created in {row[KEYS["time_entries"]] for row in landed["time_entries"]}
+        assert differences(_truth(server), landed) == []
+        lake = tmp_path / "lake"
+        _summary(
+            _run(
+                server,
+                tmp_path,
+                state,
+                *("--destination", "filesystem", "--table-format", "delta"),
+                DESTINATION__FILESYSTEM__BUCKET_URL=str(lake),
+            )
+        )
+        truth = _truth(server)
+        assert differences(truth, delta_rows(str(lake / "time_tracking"), truth)) == []
+    # PostgreSQL's dataset time_tracking is shared by every run of the suite: drop it.
+    with psycopg2.connect(DSN) as connection, connection.cursor() as cursor:
+        for schema in ("time_tracking", "time_tracking_staging", "time_tracking_analytics"):
+            cursor.execute(f'drop schema if exists "{schema}" cascade')
+
+
+def _first_workspace(server: EmulatorServer) -> int:
+    import requests
+
+    response = requests.get(
+        f"{server.base_url}/v1/me/workspaces", auth=(TOKEN, "api_token"), timeout=10
+    )
+    workspace: int = response.json()["data"][0]["id"]
+    return workspace
+
+
+def _create_entry(server: EmulatorServer, workspace: int) -> int:
+    import requests
+
+    now = requests.get(f"{server.base_url}/_emulator/clock", timeout=10).json()["now"]
+    response = requests.post(
+        f"{server.base_url}/v1/workspaces/{workspace}/time_entries",
+        json={"start": now, "duration": 900, "description": "made between two runs"},
+        auth=(TOKEN, "api_token"),
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    created: int = response.json()["data"]["id"]
+    return created
+
+
+@pytest.mark.parametrize("recovery", [["--full-refresh"], []], ids=["full-refresh", "plain"])
+def test_a_postgres_load_killed_midway_is_recovered(
+    server: EmulatorServer, tmp_path: Path, recovery: list[str]
+) -> None:
+    state = tmp_path / "pipelines"
+    with postgres_dataset() as pg:
+        command = [sys.executable, str(KILLABLE), server.base_url, f"postgres:{pg}", str(state)]
+        killed = subprocess.run(
+            [*command, "load", "3"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=_env(),
+        )
+        assert killed.returncode == -9, killed.stderr
+        after = _run(
+            server,
+            tmp_path,
+            state,
+            *("--destination", "postgres", "--dataset", pg, "--pipeline-name", "killable"),
+            *recovery,
+        )
+        summary = json.loads(after.stdout)
+        assert after.returncode == 0, after.stderr
+        dropped = "dropped the pending load of an earlier run (--full-refresh)"
+        assert (dropped in summary["notes"]) == bool(recovery), summary["notes"]
+        assert differences(_truth(server), postgres_rows(pg)) == []
+
+
+def test_a_dataset_named_as_its_file_is_refused_whatever_the_case(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    result = _run(server, tmp_path, tmp_path / "pipelines", "--dataset", "TIMETRACK")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "Error: dataset 'TIMETRACK' has the name of its DuckDB file timetrack.duckdb, which "
+        "DuckDB cannot tell apart: choose another --dataset or --duckdb-file"
+    )
+
+
+def test_a_pipeline_of_the_previous_version_keeps_its_state(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    state = tmp_path / "pipelines"
+    first = _summary(_run(server, tmp_path, state))
+    (state / "timetrack" / "timetrack_target.json").unlink()  # as the previous version left it
+    again = _summary(_run(server, tmp_path, state))
+    assert again["pipeline"] == "timetrack"
+    assert int(str(again["requests"])) < int(str(first["requests"])), "incremental, not anew"
+    elsewhere = _summary(_run(server, tmp_path, state, "--duckdb-file", "other.duckdb"))
+    assert elsewhere["pipeline"] != "timetrack"
+    assert (
+        differences(_truth(server), duckdb_rows(tmp_path / "other.duckdb", "time_tracking")) == []
+    )
+
+
+# --- the place, resolved without a run ------------------------------------------------------------
+
+
+def test_each_kind_of_place_is_named_by_where_its_data_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from timetrack.errors import ConfigurationError
+    from timetrack.target import resolve_target
+
+    monkeypatch.setenv(
+        "DESTINATION__POSTGRES__CREDENTIALS", "postgresql://u:secret@db.example:6543/wh"
+    )
+    monkeypatch.setenv("DESTINATION__FILESYSTEM__BUCKET_URL", "s3://bucket/lake")
+    state = str(tmp_path / "pipelines")
+    pg = resolve_target("postgres", "tracking", pipelines_dir=state)
+    assert (pg.kind, pg.location, pg.pipeline_name) == (
+        "postgres",
+        "db.example:6543/wh",
+        "timetrack",
+    )
+    assert "secret" not in pg.describe() and pg.describe() == (
+        "postgres db.example:6543/wh, dataset 'tracking'"
+    )
+    files = resolve_target("filesystem", "t", pipelines_dir=state)
+    assert files.location == "s3://bucket/lake" and files.describe().startswith("Parquet files")
+    local = resolve_target("duckdb", "t", pipelines_dir=state, cwd=tmp_path, name="mine")
+    assert local.location == str(tmp_path / "mine.duckdb")
+    given = resolve_target(
+        "duckdb", "t", duckdb_file="x/y.duckdb", cwd=tmp_path, pipelines_dir=state
+    )
+    assert given.location == str(tmp_path / "x" / "y.duckdb")
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "configured.duckdb"))
+    configured = resolve_target("duckdb", "t", cwd=tmp_path, pipelines_dir=state)
+    assert configured.location == str(tmp_path / "configured.duckdb")
+    with pytest.raises(ConfigurationError, match="--duckdb-file needs --destination duckdb"):
+        resolve_target("postgres", "t", duckdb_file="a.duckdb", pipelines_dir=state)
+
+
+def test_a_name_taken_by_another_place_gets_a_digest_of_this_one(tmp_path: Path) -> None:
+    from timetrack.target import RECORD, resolve_target
+
+    state = tmp_path / "pipelines"
+    first = resolve_target("duckdb", "one", cwd=tmp_path, pipelines_dir=str(state))
+    (state / "timetrack").mkdir(parents=True)
+    (state / "timetrack" / RECORD).write_text(json.dumps(first.key, sort_keys=True))
+    again = resolve_target("duckdb", "one", cwd=tmp_path, pipelines_dir=str(state))
+    other = resolve_target("duckdb", "two", cwd=tmp_path, pipelines_dir=str(state))
+    also = resolve_target("duckdb", "two", cwd=tmp_path, pipelines_dir=str(state))
+    assert again.pipeline_name == "timetrack"
+    assert other.pipeline_name == also.pipeline_name  # the same place, the same state
+    assert other.pipeline_name.startswith("timetrack_") and len(other.pipeline_name) == 20
