@@ -145,8 +145,8 @@ def test_the_emulator_prints_its_demo_tokens() -> None:
         (
             [],
             {"DESTINATION__DUCKDB__CREDENTIALS": "/nonexistent/folder/x.duckdb"},
-            'Error: the run failed: at extract: IO Error: Cannot open file "/nonexistent/folder/'
-            "x.duckdb\": No such file or directory (the DuckDB file's folder must exist",
+            "Error: the DuckDB file's folder /nonexistent/folder does not exist: create it, or "
+            "choose another file (--duckdb-file, DESTINATION__DUCKDB__CREDENTIALS)",
         ),
         (
             ["--report-start-date", "2030-01-01"],

@@ -24,7 +24,9 @@ send the limit itself, only what is left of it)."""
 def check_token(base_url: str | None = None, layout: str | None = None) -> list[str]:
     """Lines describing the token's user, organizations (with their quota now and what a first
     sync needs) and workspaces; raises on any fault."""
-    given = {k: v for k, v in (("base_url", base_url), ("layout", layout)) if v is not None}
+    given: dict[str, Any] = {
+        k: v for k, v in (("base_url", base_url), ("layout", layout)) if v is not None
+    }
     try:
         # A quick look: no pacing, one retry, no quota waits.
         client = configured_client(

@@ -396,6 +396,18 @@ _layout = click.option(
     "(exit 75) with the progress saved.",
 )
 @click.option(
+    "--max-answer-mb",
+    type=click.FloatRange(0.001),
+    help="The largest answer read, in MB (default 64); a larger one fails its table unread.",
+)
+@click.option(
+    "--allow-insecure-http",
+    is_flag=True,
+    default=None,
+    help="Allow a plain http:// base URL on another machine (the token then crosses the "
+    "network in clear; refused by default).",
+)
+@click.option(
     "--strict",
     is_flag=True,
     help="Exit non-zero when records that cannot land (no usable key) were rejected.",
@@ -464,6 +476,8 @@ def run(
     requests_per_second: float | None,
     max_quota_wait: float | None,
     wait_for_quota: bool | None,
+    max_answer_mb: float | None,
+    allow_insecure_http: bool | None,
     strict: bool,
     keep_deleted: bool | None,
     report_start_date: str | None,
@@ -518,6 +532,8 @@ def run(
             requests_per_second=requests_per_second,
             max_quota_wait=max_quota_wait,
             wait_for_quota=wait_for_quota,
+            max_answer_mb=max_answer_mb,
+            allow_insecure_http=allow_insecure_http,
             keep_deleted=keep_deleted,
             report_start_date=_date_option(report_start_date, "--report-start-date"),
             report_trailing_days=report_trailing_days,

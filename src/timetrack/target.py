@@ -128,6 +128,11 @@ def resolve_target(
         path = _duckdb_path(destination, duckdb_file, name, here)
         if path is not None:
             _refuse_dataset_named_as_file(dataset, path)
+            if not path.parent.is_dir():
+                raise ConfigurationError(
+                    f"the DuckDB file's folder {path.parent} does not exist: create it, or "
+                    "choose another file (--duckdb-file, DESTINATION__DUCKDB__CREDENTIALS)"
+                )
             destination = dlt.destinations.duckdb(str(path))
             location = str(path)
         else:  # an external connection or an in-memory database: nothing to name

@@ -58,7 +58,7 @@ from timetrack.source.client import (
 )
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-BASE = "http://service.test"
+BASE = "https://service.test"
 
 
 # --- pure helpers -----------------------------------------------------------------------------
@@ -93,7 +93,9 @@ def test_a_record_needs_one_field_it_is_known_by() -> None:
     assert fits([{"members_count": 3}]) is False
 
 
-@pytest.mark.parametrize("url", ["http://x", "https://x.test/api", "http://127.0.0.1:8080"])
+@pytest.mark.parametrize(
+    "url", ["https://x", "https://x.test/api", "http://127.0.0.1:8080", "http://localhost"]
+)
 def test_settings_take_http_and_https(url: str) -> None:
     assert ClientSettings(base_url=url).validate() is None, "accepted"
 
@@ -403,7 +405,7 @@ def test_cutting_off_shuts_the_socket_and_closes_the_response() -> None:
     failing = _Sock(error=True)
     response = _Response(_Raw(failing))
     _cut_off(response, threading.Event())  # type: ignore[arg-type]
-    assert failing.how == [socket.SHUT_RDWR] and response.closed == 0, "OSError is swallowed"
+    assert failing.how == [socket.SHUT_RDWR] and response.closed == 1, "closed all the same"
 
 
 def test_cutting_off_a_response_without_a_connection_still_closes_it() -> None:
@@ -489,8 +491,8 @@ def test_a_client_sends_the_stripped_token_and_its_name() -> None:
 
 def test_the_transport_never_retries_by_itself_and_pools_connections() -> None:
     # Retries are the client's own, counted and paced; requests' adapter must not add any.
-    client = ApiClient("tok", ClientSettings(base_url="http://HOST.X/"))
-    assert client.url("/me") == "http://HOST.X/v1/me", "only the trailing slash is cut"
+    client = ApiClient("tok", ClientSettings(base_url="https://HOST.X/"))
+    assert client.url("/me") == "https://HOST.X/v1/me", "only the trailing slash is cut"
     for url in ("http://a.test/x", "https://a.test/x"):
         adapter = client._session.get_adapter(url)
         assert adapter.max_retries.total == 0  # type: ignore[attr-defined]
@@ -1051,16 +1053,31 @@ def test_a_body_within_the_deadline_is_not_cut_off(monkeypatch: pytest.MonkeyPat
 
 
 class Pages:
-    """A stand-in client: `get` answers the scripted pages in order and records the params."""
+    """A stand-in client: `request` answers the scripted pages in order (a body, or a body
+    and its headers) and records the params."""
 
     def __init__(self, pages: list[Any]) -> None:
         self.pages = list(pages)
         self.params: list[dict[str, Any]] = []
 
-    def get(self, path: str, params: dict[str, Any], shape: Any = None) -> Any:
-        assert path == "/p" and shape is is_page_or_null
+    def url(self, path: str) -> str:
+        return "https://service.test/v1" + path
+
+    def unwrap(self, body: Any) -> Any:
+        return body
+
+    def request(
+        self, method: str, url: str, params: dict[str, Any], shape: Any = None
+    ) -> tuple[Any, dict[str, str]]:
+        assert (method, url) == ("GET", "https://service.test/v1/p")
+        assert shape is is_page_or_null
         self.params.append(params)
-        return self.pages.pop(0)
+        page = self.pages.pop(0)
+        return page if isinstance(page, Answered) else (page, {})
+
+
+class Answered(tuple[Any, dict[str, str]]):
+    """A scripted page with headers."""
 
 
 def _pages(pages: list[Any], **kwargs: Any) -> tuple[list[tuple[int, Any]], Pages]:
@@ -1068,20 +1085,89 @@ def _pages(pages: list[Any], **kwargs: Any) -> tuple[list[tuple[int, Any]], Page
     return list(pages_of(client, "/p", **kwargs)), client  # type: ignore[arg-type]
 
 
-def test_pages_stop_at_a_short_page() -> None:
-    got, client = _pages([[1, 2], [3, 4], [5]], params={"active": "both"}, per_page=2)
-    assert got == [(1, [1, 2]), (2, [3, 4]), (3, [5])]
+def test_a_short_page_without_a_count_is_proved_the_last_by_one_more() -> None:
+    got, client = _pages([[1, 2], [3, 4], [5], []], params={"active": "both"}, per_page=2)
+    assert got == [(1, [1, 2]), (2, [3, 4]), (3, [5])]  # the empty page is not handed on
     assert client.params == [
         {"active": "both", "page": 1, "per_page": 2},
         {"active": "both", "page": 2, "per_page": 2},
         {"active": "both", "page": 3, "per_page": 2},
+        {"active": "both", "page": 4, "per_page": 2},
     ]
+    # a gateway that cuts per_page to 1: every page is short, each goes on to the next
+    capped, _ = _pages([[1], [2], [3], []], per_page=2)
+    assert capped == [(1, [1]), (2, [2]), (3, [3])]
+    # past its end, a service that answers the last page again ends the list just the same
+    again, _ = _pages([[1, 2], [3], [3]], per_page=2)
+    assert again == [(1, [1, 2]), (2, [3])]
+
+
+def test_a_short_page_that_reaches_the_count_ends_the_list() -> None:
+    wrapped, client = _pages(
+        [{"data": [1, 2], "total_count": 3}, {"data": [3], "total_count": 3}], per_page=2
+    )
+    assert wrapped == [(1, [1, 2]), (2, [3])] and len(client.params) == 2
+    counted, client = _pages(
+        [Answered(([1, 2], {"X-Records": "3"})), Answered(([3], {"X-Records": "3"}))], per_page=2
+    )
+    assert counted == [(1, [1, 2]), (2, [3])] and len(client.params) == 2
+    per_record, client = _pages([[{"id": 1, "total_count": 1}]], per_page=2)
+    assert per_record == [(1, [{"id": 1, "total_count": 1}])] and len(client.params) == 1
+    # a count that says more follows a short page is followed (a gateway cut the page)
+    more, client = _pages(
+        [Answered(([1], {"X-Records": "2"})), Answered(([2], {"X-Records": "2"}))], per_page=5
+    )
+    assert more == [(1, [1]), (2, [2])] and len(client.params) == 2
+    # a count that is no number says nothing: one more page proves the end
+    nonsense, client = _pages([Answered(([1], {"X-Records": "many"})), []], per_page=5)
+    assert nonsense == [(1, [1])] and len(client.params) == 2
 
 
 def test_pages_default_to_200_from_page_one() -> None:
-    got, client = _pages([[1]])
+    got, client = _pages([[1], []])
     assert got == [(1, [1])]
-    assert client.params == [{"page": 1, "per_page": 200}]
+    assert client.params == [{"page": 1, "per_page": 200}, {"page": 2, "per_page": 200}]
+
+
+def test_a_page_size_refused_by_a_400_halves_and_goes_on() -> None:
+    class Refusing(Pages):
+        def request(
+            self, method: str, url: str, params: dict[str, Any], shape: Any = None
+        ) -> tuple[Any, dict[str, str]]:
+            if params["per_page"] > 50:
+                self.params.append(params)
+                raise ApiError("GET /p failed with HTTP 400: per_page is at most 50", 400)
+            return super().request(method, url, params, shape)
+
+    client = Refusing([[1] * 50, [2] * 10, []])
+    got = list(pages_of(client, "/p"))  # type: ignore[arg-type]
+    assert [(n, len(items or [])) for n, items in got] == [(1, 50), (2, 10)]
+    asked = [(p["page"], p["per_page"]) for p in client.params]
+    assert asked == [(1, 200), (1, 100), (1, 50), (2, 50), (3, 50)]
+
+    class RefusingLater(Pages):
+        def request(
+            self, method: str, url: str, params: dict[str, Any], shape: Any = None
+        ) -> tuple[Any, dict[str, str]]:
+            if params["page"] > 1 and params["per_page"] > 100:
+                self.params.append(params)
+                raise ApiError("GET /p failed with HTTP 400: page size too large", 400)
+            return super().request(method, url, params, shape)
+
+    # refused half way through, the list goes on where the smaller pages put it: records
+    # 201-300 are page 3 of 100
+    later = RefusingLater([list(range(200)), list(range(200, 300)), list(range(300, 310)), []])
+    got = list(pages_of(later, "/p"))  # type: ignore[arg-type]
+    assert [n for n, _ in got] == [1, 3, 4]
+    asked = [(p["page"], p["per_page"]) for p in later.params]
+    assert asked == [(1, 200), (2, 200), (3, 100), (4, 100), (5, 100)]
+
+    class RefusingAFilter(Pages):
+        def request(self, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, str]]:
+            raise ApiError("GET /p failed with HTTP 400: bad filter", 400)
+
+    with pytest.raises(ApiError, match="bad filter"):  # a 400 about no page size: raised
+        list(pages_of(RefusingAFilter([]), "/p"))  # type: ignore[arg-type]
 
 
 def test_a_full_page_is_followed_whatever_the_total_count_says() -> None:
@@ -1098,7 +1184,7 @@ def test_a_full_page_is_followed_whatever_the_total_count_says() -> None:
     assert [p["page"] for p in client.params] == [1, 2, 3]
     # a total that is wrong must not cut the list short
     short, _ = _pages(
-        [{"data": [1, 2], "total_count": 1}, {"data": [3, 4], "total_count": 1}, [5]],
+        [{"data": [1, 2], "total_count": 1}, {"data": [3, 4], "total_count": 1}, [5], []],
         per_page=2,
     )
     assert short == [(1, [1, 2]), (2, [3, 4]), (3, [5])]
@@ -1162,5 +1248,5 @@ def test_an_endless_list_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_pages_that_differ_only_in_integers_beyond_64_bits_are_different_pages() -> None:
     pages: list[Any] = [[{"id": 2**70}, {"id": 1}], [{"id": 2**71}, {"id": 1}], [{"id": 3}]]
-    got, _ = _pages(pages, per_page=2)
+    got, _ = _pages([*pages, []], per_page=2)
     assert [items for _, items in got] == pages

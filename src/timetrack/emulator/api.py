@@ -208,8 +208,20 @@ async def organization_users(ctx: Ctx) -> Reply:
         [
             ctx.out("organization_users", m.id, views.organization_user(ctx.data, m))
             for m in _paged(members, page, per_page)
-        ]
+        ],
+        headers=paging_headers(page, per_page, len(members)),
     )
+
+
+def paging_headers(page: int, per_page: int, records: int) -> dict[str, str]:
+    """The paging headers the reference documents for organization users."""
+    return {
+        "X-Page": str(page),
+        "X-Page-Size": str(per_page),
+        "X-Pages": str(max(1, -(-records // per_page))),
+        "X-Records": str(records),
+        "X-Sort-Order": "ASC",
+    }
 
 
 async def organization_groups(ctx: Ctx) -> Reply:
@@ -281,9 +293,10 @@ async def workspace_projects(ctx: Ctx) -> Reply:
         if _visible(p.server_deleted_at, p.at, since)
         and (p.server_deleted_at is not None or _active_filter(active, p.active))
     ]
+    # Each record carries the count of the whole list, as the reference documents.
     return Reply(
         [
-            ctx.out("projects", p.id, views.project(ctx.data, p))
+            {**ctx.out("projects", p.id, views.project(ctx.data, p)), "total_count": len(projects)}
             for p in _paged(projects, page, per_page)
         ]
     )

@@ -11,9 +11,11 @@ server.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import math
+import os
 import re
 import socket
 import threading
@@ -24,11 +26,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
 from timetrack.errors import (
@@ -45,6 +48,7 @@ from timetrack.errors import (
     ServiceError,
     mask_secret,
 )
+from timetrack.hosts import is_loopback
 from timetrack.source import settings
 from timetrack.source.settings import Layout
 
@@ -106,14 +110,29 @@ class ClientSettings:
     """Quota waits one request may make before the run stops for the quota."""
     timeout: float = settings.TIMEOUT
     deadline: float = settings.REQUEST_DEADLINE
-    """Seconds one attempt may take in all, however slowly its body trickles in."""
+    """Seconds one attempt may take in all, however slowly its headers or body trickle in."""
+    max_answer_bytes: int = int(settings.MAX_ANSWER_MB * 1024 * 1024)
+    max_clock_skew: float = settings.MAX_CLOCK_SKEW
+    allow_insecure_http: bool = False
+    """Send the token over plain http:// to a host that is not this machine."""
 
     def validate(self) -> None:
-        """Refuse settings no run could work with."""
+        """Refuse settings no run could work with, or that would give the token away."""
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigurationError(
                 f"base_url must start with http:// or https://: {self.base_url}"
             )
+        host = urlsplit(self.base_url).hostname or ""
+        if self.base_url.startswith("http://") and not (
+            is_loopback(host) or self.allow_insecure_http
+        ):
+            raise ConfigurationError(
+                f"base_url {self.base_url} is plain http:// to another machine: the token would "
+                "cross the network in clear; use https://, or --allow-insecure-http "
+                "(allow_insecure_http = true) if you must"
+            )
+        if self.max_answer_bytes <= 0 or self.max_clock_skew < 0:
+            raise ConfigurationError("max_answer_mb and max_clock_skew_days must be positive")
         if self.layout not in settings.LAYOUTS:
             raise ConfigurationError(f"layout must be one of {', '.join(settings.LAYOUTS)}")
         if self.requests_per_second < 0 or self.max_retries < 0 or self.backoff_factor < 0:
@@ -416,6 +435,68 @@ class _TransportFailure(Exception):
         self.never_connected = never_connected
 
 
+class _TooLarge(Exception):
+    """An answer larger than max_answer_bytes: never retried, the same answer would come."""
+
+
+class _Attempt:
+    """What one attempt is using, for the watchdog that ends it at its deadline: the
+    connection (known once the pool hands it out, before any header) and then the response."""
+
+    def __init__(self) -> None:
+        self.connection: Any = None
+        self.response: requests.Response | None = None
+
+
+_attempts = threading.local()
+"""The attempt the current thread is making: the pools below tell it their connection."""
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        attempt = getattr(_attempts, "current", None)
+        if attempt is not None:
+            attempt.connection = connection
+        return connection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        attempt = getattr(_attempts, "current", None)
+        if attempt is not None:
+            attempt.connection = connection
+        return connection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter whose pools tell the current attempt their connection: the read
+    timeout restarts with every byte, so headers trickled in one byte at a time would never
+    time out; the watchdog shuts that connection's socket instead."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
+
+
+def _expire(attempt: _Attempt, late: threading.Event) -> None:
+    """The attempt's deadline passed: shut whatever it is blocked reading."""
+    if attempt.response is not None:
+        _cut_off(attempt.response, late)
+        return
+    late.set()
+    sock = getattr(attempt.connection, "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 @dataclass(frozen=True)
 class _Answer:
     status: int
@@ -434,9 +515,24 @@ def _cut_off(response: requests.Response, late: threading.Event) -> None:
     try:
         if sock is not None:
             sock.shutdown(socket.SHUT_RDWR)
-        response.close()
-    except OSError:
+        else:
+            # An answer with `Connection: close` has let go of its connection's socket; the
+            # body's file still reads from it: shut it through the file's descriptor.
+            _shut_descriptor(response.raw._fp.fp.fileno())
+    except (OSError, AttributeError, ValueError):
         pass
+    with contextlib.suppress(OSError):
+        response.close()
+
+
+def _shut_descriptor(fd: int) -> None:
+    """Shut down the socket behind a file descriptor (shutdown acts on the connection, so a
+    duplicate of the descriptor reaches the reader blocked on the original)."""
+    duplicate = socket.socket(fileno=os.dup(fd))
+    try:
+        duplicate.shutdown(socket.SHUT_RDWR)
+    finally:
+        duplicate.close()
 
 
 def _never_connected(error: BaseException) -> bool:
@@ -493,10 +589,11 @@ class ApiClient:
         if len(token) >= 6:  # a shorter one would mask every word it is part of
             self._echoes = {token: mask_secret(token), basic: mask_secret(basic)}
             self._echoes.setdefault(quote(token, safe=""), mask_secret(token))
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        adapter = _WatchedAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._clock_offset: float | None = None
+        self._skew_warned = False
         self._session.headers["User-Agent"] = "timetrack (dlt source)"
         self._session.headers["Accept"] = "application/json"
 
@@ -587,6 +684,14 @@ class ApiClient:
                 self.stats.pacing_seconds += waited
             try:
                 answer = self._attempt(method, url, params, json)
+            except _TooLarge:
+                self.stats.count("too large")
+                cap = self.config.max_answer_bytes / 1024 / 1024
+                raise ServiceError(
+                    f"{method} {where}: the answer is larger than {cap:g} MB and was not read; "
+                    "if it is genuine, raise the cap (--max-answer-mb, or max_answer_mb under "
+                    "[sources.timetrack])"
+                ) from None
             except _TransportFailure as failure:
                 self.stats.count("connection error")
                 if attempt == 0 and failure.never_connected:
@@ -647,9 +752,16 @@ class ApiClient:
     def _attempt(
         self, method: str, url: str, params: Mapping[str, Any] | None, json: Any
     ) -> _Answer:
-        """Send once and read the whole body before the deadline; raises _TransportFailure."""
-        deadline = time.monotonic() + self.config.deadline
+        """Send once and read the whole answer, headers and body, before the deadline and
+        within the size cap; raises _TransportFailure, or _TooLarge."""
         late = threading.Event()
+        attempt = _Attempt()
+        # The read timeout restarts with every byte: a watchdog shuts the socket when the whole
+        # attempt, headers included, outlives its deadline.
+        watchdog = threading.Timer(self.config.deadline, _expire, (attempt, late))
+        watchdog.daemon = True
+        _attempts.current = attempt
+        watchdog.start()
         try:
             response = self._session.request(
                 method,
@@ -659,18 +771,9 @@ class ApiClient:
                 timeout=(min(10.0, self.config.timeout), self.config.timeout),
                 stream=True,
             )
-            # A body that trickles in byte by byte resets the read timeout with every byte: a
-            # watchdog shuts the socket when the whole attempt outlives its deadline.
-            watchdog = threading.Timer(
-                max(0.0, deadline - time.monotonic()), _cut_off, (response, late)
-            )
-            watchdog.daemon = True
-            watchdog.start()
-            try:
-                with response:
-                    content = b"".join(response.iter_content(65536))
-            finally:
-                watchdog.cancel()
+            attempt.response = response
+            with response:
+                content = self._read(response)
             if late.is_set():
                 raise _TransportFailure(
                     f"an answer slower than {self.config.deadline:.0f} s", False
@@ -683,6 +786,25 @@ class ApiClient:
                 ) from None
             # Refused, reset, timed out, or a body shorter than its Content-Length.
             raise _TransportFailure(type(error).__name__, _never_connected(error)) from None
+        finally:
+            watchdog.cancel()
+            _attempts.current = None
+
+    def _read(self, response: requests.Response) -> bytes:
+        """The body, stopping as soon as it is larger than the cap (a Content-Length over it
+        is not read at all)."""
+        cap = self.config.max_answer_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise _TooLarge(int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            if size > cap:
+                raise _TooLarge(size)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _explain(self, error: ApiError, url: str) -> ApiError:
         """Add the URL asked for to a 'not found', and hint at a doubled path prefix."""
@@ -718,6 +840,17 @@ class ApiClient:
         if served.tzinfo is None:
             served = served.replace(tzinfo=UTC)
         offset = (served - datetime.now(UTC)).total_seconds()
+        if abs(offset) > self.config.max_clock_skew:
+            # A Date this far from ours is a gateway's or a broken clock's: followed, a cursor
+            # would run ahead of every later change (or past the calendar's end).
+            if not self._skew_warned:
+                self._skew_warned = True
+                self.stats.warn(
+                    f"the service's clock (Date: {value[:40]}) is {abs(offset) / 86400:,.1f} "
+                    "days from this machine's: this machine's clock is used instead"
+                )
+            self._clock_offset = 0.0
+            return
         # Date has whole seconds: ignore sub-second noise so the clock does not jitter.
         self._clock_offset = offset if abs(offset) > 2 else 0.0
 
@@ -730,36 +863,102 @@ def pages_of(
     first_page: int = 1,
     per_page: int = settings.PER_PAGE,
 ) -> Iterator[tuple[int, list[Any] | None]]:
-    """(page number, items) of every page of a paged list from `first_page`, stopping at a
-    short page; items None for a `null` answer. Raises ServiceError for a page of the wrong
-    shape or a service that answers a page it answered before (it ignores `page`, or cycles)."""
+    """(page number, items) of every page of a paged list from `first_page`; items None for
+    a `null` answer. Raises ServiceError for a page of the wrong shape or a service that answers
+    a page it answered before (it ignores `page`, or cycles).
+
+    A list ends only when the service says so or one page more proves it:
+    - an empty page ends it;
+    - a full page never does, whatever a total says (a wrong `total_count` once cut the task
+      list to 203 of 445);
+    - a short page ends it when the service's count of records (`total_count`, `X-Records`)
+      is reached; without a count, the next page is asked for: a gateway that caps `per_page`
+      below what was asked (50 for 200) answers pages that are all short, and taking the first
+      for the end lost and then deleted rows. This costs one request per list whose last page
+      is neither empty nor counted (an unchanged `since` read answers an empty page: free).
+    A 400 that names the page size (a gateway's or a service's smaller maximum) makes the list
+    go on with half the size, down to 10."""
     page = first_page
     answered: set[bytes] = set()
+    read = (first_page - 1) * per_page  # a resumed list: every page before it was full
+    confirming = False
     while True:
         where = f"GET {path} page {page}"
-        payload = client.get(
-            path, {**(params or {}), "page": page, "per_page": per_page}, shape=is_page_or_null
-        )
+        try:
+            body, headers = client.request(
+                "GET",
+                client.url(path),
+                params={**(params or {}), "page": page, "per_page": per_page},
+                shape=is_page_or_null,
+            )
+        except ApiError as error:
+            smaller = _smaller_page(error, per_page)
+            if smaller is None:
+                raise
+            # Every page before this one was full: the same records sit at page*old/new.
+            page = (page - 1) * per_page // smaller + 1
+            per_page = smaller
+            continue
+        payload = client.unwrap(body)
         items = list_payload(payload)
         if items:
             fingerprint = _fingerprint(items)
             if fingerprint in answered:
+                if confirming:
+                    # Past its end a service may answer the last page again rather than an
+                    # empty one (which it does is not documented): either ends the list.
+                    return
                 # Checked before the page is handed on: a caller saving "page N done" must not.
                 raise ServiceError(
                     f"{where}: the service answered a page it had answered before (it ignores "
                     "`page`, or its pages cycle); stopped instead of looping"
                 )
             answered.add(fingerprint)
-        yield page, items
         count = len(items or [])
-        # Only a short page ends a list. The task list's `total_count` is not believed over a
-        # full page: a wrong total would cut the list short, while a right one costs at most
-        # one more request, for an empty page, when the list fills its last page exactly.
-        if count != per_page:
-            return  # short, or longer than a page: the service sent the whole list at once
+        read += count
+        if count == 0 and confirming:
+            return  # the page asked to prove the end is empty: nothing of it to hand on
+        yield page, items
+        if count == 0 or count > per_page:
+            return  # empty, or the service sent the whole list at once
+        total = _total(body, headers, items)
+        if count < per_page:
+            if total is not None and read >= total:
+                return
+            confirming = total is None
         if page - first_page >= settings.MAX_PAGES:
             raise ServiceError(f"{where}: more than {settings.MAX_PAGES} pages; stopped")
         page += 1
+
+
+def _smaller_page(error: ApiError, per_page: int) -> int | None:
+    """Half the page size, when a 400 says the page size was refused; else None."""
+    text = str(error).lower()
+    if error.status != 400 or not any(w in text for w in ("per_page", "page size", "page_size")):
+        return None
+    smaller = per_page // 2
+    return smaller if smaller >= settings.MIN_PER_PAGE else None
+
+
+def _total(body: Any, headers: Mapping[str, str], items: list[Any] | None) -> int | None:
+    """How many records the whole list holds, where the service says: the task list's
+    `total_count` (in its own wrapper, which the envelope layout does not add to), the
+    `X-Records` header (organization users), or `total_count` in each record (projects, per
+    the reference). None when it does not say, or says nonsense."""
+    candidates: list[Any] = []
+    if isinstance(body, dict):
+        candidates.append(body.get("total_count"))
+    candidates.append(header(headers, "x-records"))
+    if items and isinstance(items[0], dict):
+        candidates.append(items[0].get("total_count"))
+    for value in candidates:
+        try:
+            total = int(value)
+        except (TypeError, ValueError):
+            continue
+        if total >= 0:
+            return total
+    return None
 
 
 def _fingerprint(items: list[Any]) -> bytes:
@@ -770,7 +969,7 @@ def _fingerprint(items: list[Any]) -> bytes:
 
 def list_payload(payload: Any) -> list[Any] | None:
     """The items of a list answer (None for `null`), out of the task list's wrapper if it has
-    one; the payload has passed `is_page_or_null`. The wrapper's `total_count` is not read:
-    only a short page ends a list."""
+    one; the payload has passed `is_page_or_null`. The wrapper's `total_count` is read apart
+    (`_total`), and only ever to end a list that a short page already suggests has ended."""
     items: list[Any] | None = payload.get("data") if isinstance(payload, dict) else payload
     return items  # a dict: the task list keeps its own wrapper

@@ -70,6 +70,9 @@ class SourceArgs(TypedDict, total=False):
     report_start_date: str
     report_trailing_days: int
     keep_deleted: bool
+    max_answer_mb: float
+    max_clock_skew_days: float
+    allow_insecure_http: bool
 
 
 @with_config(sections=("sources", "timetrack"))
@@ -77,6 +80,7 @@ def configured_client(
     api_token: str = dlt.secrets.value,
     base_url: str = settings.DEFAULT_BASE_URL,
     layout: str = "envelope",
+    allow_insecure_http: bool = False,
     **overrides: Any,
 ) -> ApiClient:
     """A client resolved the way the source resolves its settings (arguments, then dlt's
@@ -84,7 +88,12 @@ def configured_client(
     run; `overrides` set ClientSettings fields."""
     return ApiClient(
         api_token,
-        ClientSettings(base_url=base_url, layout=layout, **overrides),  # type: ignore[arg-type]
+        ClientSettings(
+            base_url=base_url,
+            layout=layout,  # type: ignore[arg-type]
+            allow_insecure_http=allow_insecure_http,
+            **overrides,
+        ),
     )
 
 
@@ -104,6 +113,9 @@ def timetrack_source(
     report_start_date: str | None = None,
     report_trailing_days: int = settings.REPORT_TRAILING_DAYS,
     keep_deleted: bool = False,
+    max_answer_mb: float = settings.MAX_ANSWER_MB,
+    max_clock_skew_days: float = settings.MAX_CLOCK_SKEW / 86400,
+    allow_insecure_http: bool = False,
     arrow: bool = False,
     stats: RequestStats | None = None,
 ) -> list[DltResource]:
@@ -125,6 +137,10 @@ def timetrack_source(
         report_start_date: Where `report_time_entries`' history starts (YYYY-MM-DD).
         report_trailing_days: Days of the report re-read by every later run.
         keep_deleted: Keep deleted records as rows with `server_deleted_at` set.
+        max_answer_mb: The largest answer read; a larger one fails its table, unread.
+        max_clock_skew_days: How far the service's clock (its Date header) may be from this
+            machine's and still be followed; beyond it, this machine's clock is used.
+        allow_insecure_http: Send the token over plain http:// to another machine.
         arrow: Hand the report's pages to dlt as Arrow tables: much faster, for destinations
             loaded from Parquet (`loader_file_format="parquet"`: DuckDB, filesystem).
         stats: Pass a RequestStats to read what the run cost afterwards.
@@ -161,6 +177,9 @@ def timetrack_source(
             ),
             max_retries=max_retries,
             backoff_factor=backoff_factor,
+            max_answer_bytes=int(max_answer_mb * 1024 * 1024),
+            max_clock_skew=max_clock_skew_days * 86400,
+            allow_insecure_http=allow_insecure_http,
         ),
         stats=stats,
     )

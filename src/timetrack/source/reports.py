@@ -45,6 +45,8 @@ from timetrack.source.schema import (
 
 TABLE = "report_time_entries"
 PAGE_SIZE = 1000
+MIN_PAGE_SIZE = 50
+"""The report search's documented default page size: where a refused larger size falls back."""
 WINDOW_DAYS = 365
 """Dates in a window: start and end are both inclusive, and their span must stay within 366."""
 
@@ -537,6 +539,11 @@ def _row_mark(row: Any) -> Any:
     return repr(row)
 
 
+def _page_size_refused(error: ApiError) -> bool:
+    text = str(error).lower()
+    return error.status == 400 and ("page_size" in text or "page size" in text)
+
+
 def _walk(
     client: ApiClient,
     workspace_id: int,
@@ -558,7 +565,16 @@ def _walk(
     answered: set[Any] = set()
     where = f"the report search of workspace {workspace_id} ({first}..{last})"
     while True:
-        rows, headers = client.report(workspace_id, body)
+        try:
+            rows, headers = client.report(workspace_id, body)
+        except ApiError as error:
+            # The reference documents only the default page size (50): 1,000 is our guess. A
+            # 400 that names it makes the walk go on with half, down to the default; the
+            # cursor does not depend on the page size.
+            if not _page_size_refused(error) or body["page_size"] <= MIN_PAGE_SIZE:
+                raise
+            body["page_size"] = max(MIN_PAGE_SIZE, body["page_size"] // 2)
+            continue
         if rows is None and (cursor or visited):
             # `null` after a page that said "more follows" is a broken answer: asked again.
             rows, headers = client.report(workspace_id, body)

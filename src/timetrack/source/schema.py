@@ -277,6 +277,9 @@ class Rejected(Exception):
         self.key = key
 
 
+PAGING_FIELDS = frozenset({"total_count"})
+"""Fields of a list's records that describe the list, not the record (projects carry the
+list's count in each): read by the paging, never landed."""
 SECRET_FIELDS = frozenset({"api_token", "ical_url", "invite_url"})
 """Fields that hold credentials (a workspace's own API token, private calendar and invitation
 links with their secret in the path): dropped before anything is written, state included."""
@@ -461,7 +464,7 @@ def converter(table: str, key: str, **context: Any) -> Callable[[Any], Row]:
         row = {k: clean(v) for k, v in record.items() if k in columns}
         taken = set(owned)
         for name, value in record.items():
-            if value is None or name in columns or is_secret(name):
+            if value is None or name in columns or is_secret(name) or name in PAGING_FIELDS:
                 continue
             neutral = LEGACY_ALIASES.get(name)
             if neutral is not None:

@@ -16,7 +16,9 @@ REPORT_PATHS: dict[str, str] = {
     "bare": "/reports/api/v3/workspace/{workspace_id}/search/time_entries",
 }
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+"""The guide's 429, 500 and 502-504, and what gateways answer for a moment's trouble: 408 (the
+request timed out), 425 (too early) and the 52x of CDNs (the origin slow, down or unreachable)."""
 MAX_RETRIES = 3
 """Retries after the first attempt: four attempts in all."""
 BACKOFF_FACTOR = 2.0
@@ -37,7 +39,15 @@ MAX_SANE_RESET = 7 * 86400.0
 TIMEOUT = 60.0
 """Seconds to wait for any byte of an answer."""
 REQUEST_DEADLINE = 180.0
-"""Seconds one attempt may take in all: a body trickling in byte by byte is cut off."""
+"""Seconds one attempt may take in all, headers and body: an answer trickling in byte by byte is
+cut off."""
+MAX_ANSWER_MB = 64.0
+"""The largest answer read (sources.timetrack.max_answer_mb): a report page of 1,000 entries is
+about 1 MB, and an answer without end must not fill the memory."""
+MAX_CLOCK_SKEW = 7 * 86400.0
+"""The service's clock (its Date header) is followed only within this distance of this
+machine's; beyond it, the header is taken for a gateway's error and this machine's clock is used
+(sources.timetrack.max_clock_skew_days)."""
 FAILURES_BEFORE_STOP = 3
 """Requests in a row that fail every retry before the run stops sending (the service is down)."""
 MAX_PAGES = 10_000
@@ -45,6 +55,8 @@ MAX_PAGES = 10_000
 
 PER_PAGE = 200
 """The maximum page size of every paged list: the fewest requests."""
+MIN_PER_PAGE = 10
+"""The smallest page size a list falls back to when the service refuses larger ones."""
 
 HISTORY_DAYS = 90
 """/me/time_entries serves starts from the day 90 days back; an older start_date is refused

@@ -1,0 +1,334 @@
+"""A misbehaving gateway on 127.0.0.1 between the source and the emulator: pages capped below
+what was asked, a skewed Date, 408 and 52x, answers huge, endless or trickling. Each run ends
+equal to the truth, or with a one-line error in bounded time and memory, and a clean run after
+it lands everything."""
+
+from __future__ import annotations
+
+import resource
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import pytest
+import requests
+
+from tests.helpers import TOKEN, LocalServer, duckdb_rows, fast_options
+from tests.truth import differences, expected_tables
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
+from timetrack.errors import ConfigurationError, ServiceError
+from timetrack.pipeline import run
+from timetrack.source.client import ApiClient, ClientSettings
+
+SCALE = Scale(workspaces=2, users=70, projects_per_workspace=120, tasks_per_workspace=90)
+HOP = ("content-length", "content-encoding", "transfer-encoding", "connection", "date")
+
+
+class Gateway(LocalServer):
+    """Forwards to `upstream`, misbehaving as its attributes say (set them between runs)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.cap: int | None = None
+        """per_page above this is cut to it, as a gateway may (the answer says nothing)."""
+        self.strip_totals = False
+        """Drop X-Records and X-Pages, so that no count says where a list ends."""
+        self.date: str | None = None
+        """The Date header sent instead of the service's."""
+        self.statuses: dict[str, list[int]] = {}
+        """Path fragment -> statuses answered, one per request, before passing through."""
+        self.huge: dict[str, int] = {}
+        """Path fragment -> bytes of a JSON answer sent instead (0: one without end)."""
+        self.hits: dict[str, int] = {}
+        gateway = self
+        local = threading.local()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def forward(self) -> None:
+                if not hasattr(local, "session"):
+                    local.session = requests.Session()
+                parts = urlsplit(self.path)
+                for fragment, statuses in gateway.statuses.items():
+                    if fragment in parts.path and statuses:
+                        self._plain(statuses.pop(0), b'"the gateway is busy"')
+                        return
+                for fragment, size in gateway.huge.items():
+                    if fragment in parts.path:
+                        self._huge(size)
+                        return
+                query = parse_qsl(parts.query)
+                if gateway.cap is not None:
+                    query = [
+                        (k, str(min(int(v), gateway.cap)) if k == "per_page" else v)
+                        for k, v in query
+                    ]
+                key = parts.path.split("/")[-1]
+                gateway.hits[key] = gateway.hits.get(key, 0) + 1
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() in ("authorization", "content-type", "accept")
+                }
+                url = upstream + parts.path + ("?" + urlencode(query) if query else "")
+                answer = local.session.request(
+                    self.command, url, data=body, headers=headers, timeout=60
+                )
+                self.send_response_only(answer.status_code)
+                dropped = {*HOP, *(("x-records", "x-pages") if gateway.strip_totals else ())}
+                for name, value in answer.headers.items():
+                    if name.lower() not in dropped:
+                        self.send_header(name, value)
+                self.send_header("Date", gateway.date or answer.headers.get("Date", ""))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def _plain(self, status: int, content: bytes) -> None:
+                self.send_response_only(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            def _huge(self, size: int) -> None:
+                self.send_response_only(200)
+                self.send_header("Content-Type", "application/json")
+                if size:
+                    self.send_header("Content-Length", str(size))
+                else:
+                    self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                chunk = b" " * 65536
+                sent = 0
+                try:
+                    piece = b"["
+                    while not size or sent < size:
+                        if size:
+                            piece = piece[: size - sent]
+                            self.wfile.write(piece)
+                        else:  # chunked, without end
+                            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        sent += len(piece)
+                        piece = chunk
+                        if not size and sent > 2**33:
+                            break  # bounded, as every loop of a test must be
+                except OSError:
+                    pass  # the client hung up: the point
+
+            do_GET = do_POST = forward
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        super().__init__(Handler)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[EmulatorServer]:
+    with EmulatorServer(EmulatorConfig(seed=21, scale=SCALE)) as server:
+        yield server
+
+
+def _landed(root: Path) -> dict[str, list[dict[str, Any]]]:
+    return duckdb_rows(root / "db.duckdb")
+
+
+def test_pages_capped_below_what_was_asked_lose_and_delete_nothing(
+    upstream: EmulatorServer, tmp_path: Path
+) -> None:
+    truth = expected_tables(upstream.base_url, TOKEN)
+    assert len(truth["workspace_projects"]) > 150 and len(truth["organizations_users"]) > 50
+    with Gateway(upstream.base_url) as gateway:
+        gateway.cap, gateway.strip_totals = 50, True
+        capped = run(fast_options(gateway.base_url, tmp_path))
+        assert capped.exit_code == 0, capped.lines()
+        assert differences(truth, _landed(tmp_path)) == []
+        again = run(fast_options(gateway.base_url, tmp_path))  # deletions read through it too
+        assert again.exit_code == 0, again.lines()
+        assert differences(truth, _landed(tmp_path)) == []
+
+
+def test_a_count_that_says_the_list_goes_on_is_followed_without_asking_more(
+    upstream: EmulatorServer, tmp_path: Path
+) -> None:
+    with Gateway(upstream.base_url) as gateway:
+        gateway.cap = 50  # X-Records stays: organization users say how many there are
+        summary = run(fast_options(gateway.base_url, tmp_path, resources=["organizations_users"]))
+        assert summary.exit_code == 0, summary.lines()
+    truth = expected_tables(upstream.base_url, TOKEN)["organizations_users"]
+    assert {row["id"] for row in _landed(tmp_path)["organizations_users"]} == set(truth)
+    per_organization: dict[int, int] = {}
+    for row in truth.values():
+        per_organization[row["organization_id"]] = (
+            per_organization.get(row["organization_id"], 0) + 1
+        )
+    # one request a page of 50, and none to prove the end: the count said where it was
+    assert gateway.hits["users"] == sum(-(-n // 50) for n in per_organization.values())
+
+
+def test_a_page_size_refused_with_a_400_falls_back_and_goes_on(
+    upstream: EmulatorServer, tmp_path: Path
+) -> None:
+    with Gateway(upstream.base_url) as gateway:
+        original = gateway.server.RequestHandlerClass
+
+        class Handler(original):  # type: ignore[misc, valid-type]
+            def forward(self) -> None:
+                query = dict(parse_qsl(urlsplit(self.path).query))
+                if int(query.get("per_page", "0")) > 100:
+                    self._plain(400, b'"per_page must not exceed 100"')
+                    return
+                super().forward()
+
+            do_GET = do_POST = forward
+
+        gateway.server.RequestHandlerClass = Handler
+        summary = run(fast_options(gateway.base_url, tmp_path))
+        assert summary.exit_code == 0, summary.lines()
+        assert differences(expected_tables(upstream.base_url, TOKEN), _landed(tmp_path)) == []
+
+
+@pytest.mark.parametrize("date", ["+200 days", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_skewed_date_is_not_believed_and_edits_keep_arriving(
+    make_emulator: Any, tmp_path: Path, date: str
+) -> None:
+    server = make_emulator(
+        EmulatorConfig(
+            seed=5, scale=Scale(organizations=1, workspaces=1, users=6, time_entries=300)
+        )
+    )
+    with Gateway(server.base_url) as gateway:
+        if date.startswith("+"):
+            gateway.date = time.strftime(
+                "%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 200 * 86400)
+            )
+        else:
+            gateway.date = date
+        first = run(fast_options(gateway.base_url, tmp_path))
+        assert first.exit_code == 0, first.lines()
+        assert any(
+            "days from this machine's: this machine's clock is used" in w
+            for w in first.stats.warnings
+        )
+        # An edit to one of the owner's entries at the service, then another run through it.
+        # The newest: within the report's trailing window, so both tables see the edit.
+        own = max(
+            expected_tables(server.base_url, TOKEN)["time_entries"].values(),
+            key=lambda row: row["start"],
+        )
+        edited = requests.put(
+            f"{server.base_url}/v1/workspaces/{own['workspace_id']}/time_entries/{own['id']}",
+            json={"description": "edited behind a skewed gateway"},
+            auth=(TOKEN, "api_token"),
+            timeout=10,
+        )
+        assert edited.status_code == 200, edited.text
+        second = run(fast_options(gateway.base_url, tmp_path))
+        assert second.exit_code == 0, second.lines()
+    landed = {row["id"]: row for row in _landed(tmp_path)["time_entries"]}
+    assert landed[own["id"]]["description"] == "edited behind a skewed gateway"
+    assert differences(expected_tables(server.base_url, TOKEN), _landed(tmp_path)) == []
+
+
+@pytest.mark.parametrize("status", [408, 425, 520, 522, 524])
+def test_gateway_statuses_are_retried(
+    upstream: EmulatorServer, tmp_path: Path, status: int
+) -> None:
+    with Gateway(upstream.base_url) as gateway:
+        gateway.statuses = {"/projects": [status, status]}
+        summary = run(
+            fast_options(
+                gateway.base_url, tmp_path, resources=["workspace_projects"], backoff_factor=0
+            )
+        )
+        assert summary.exit_code == 0, summary.lines()
+        assert summary.stats.retries == 2
+    truth = expected_tables(upstream.base_url, TOKEN)["workspace_projects"]
+    assert {r["id"] for r in _landed(tmp_path)["workspace_projects"]} == set(truth)
+
+
+@pytest.mark.parametrize("size", [200 * 1024 * 1024, 0], ids=["huge", "endless"])
+def test_a_huge_or_endless_answer_fails_its_table_in_one_line_then_a_clean_run_lands(
+    upstream: EmulatorServer, tmp_path: Path, size: int
+) -> None:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with Gateway(upstream.base_url) as gateway:
+        gateway.huge = {"/clients": size}
+        started = time.monotonic()
+        summary = run(fast_options(gateway.base_url, tmp_path, max_answer_mb=8))
+        took = time.monotonic() - started
+    assert summary.exit_code == 1
+    errors = [e for e in summary.stats.errors if "clients" in e]
+    assert errors and all("larger than 8 MB and was not read" in e for e in errors), errors
+    assert all("\n" not in e for e in summary.stats.errors)
+    assert took < 60
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 1500, grown_mb
+    clean = run(fast_options(upstream.base_url, tmp_path))
+    assert clean.exit_code == 0, clean.lines()
+    assert differences(expected_tables(upstream.base_url, TOKEN), _landed(tmp_path)) == []
+
+
+def _trickler(headers_first: bool) -> LocalServer:
+    """A server that sends its answer one byte every 0.2 s, headers included or not."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            body = b"[" + b" " * 10_000 + b"]"
+            head = (
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                + b"Content-Length: %d\r\n\r\n" % len(body)
+            )
+            try:
+                if headers_first:
+                    self.wfile.write(head)
+                    self.wfile.flush()
+                    head = b""
+                for byte in head + body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return LocalServer(Handler)
+
+
+@pytest.mark.parametrize("headers_first", [True, False], ids=["body", "headers"])
+def test_a_trickling_answer_is_cut_at_the_deadline(headers_first: bool) -> None:
+    with _trickler(headers_first) as server:
+        client = ApiClient(
+            TOKEN,
+            ClientSettings(
+                base_url=server.base_url,
+                requests_per_second=0,
+                max_retries=1,
+                backoff_factor=0,
+                deadline=1.5,
+                timeout=5,
+            ),
+        )
+        started = time.monotonic()
+        with pytest.raises(ServiceError, match="an answer slower than 2 s"):
+            client.get("/me")
+        assert time.monotonic() - started < 6  # two attempts of 1.5 s, not 2,000 s
+
+
+def test_plain_http_to_another_machine_is_refused_unless_allowed() -> None:
+    with pytest.raises(ConfigurationError, match="plain http:// to another machine"):
+        ClientSettings(base_url="http://api.example.com").validate()
+    ClientSettings(base_url="http://api.example.com", allow_insecure_http=True).validate()
+    ClientSettings(base_url="http://localhost:8080").validate()
+    ClientSettings(base_url="https://api.example.com").validate()
