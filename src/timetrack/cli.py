@@ -640,7 +640,9 @@ def report(destination: str, dataset: str, pipeline_name: str, weeks: int, out: 
 @_layout
 def check(base_url: str | None, layout: str | None) -> None:
     """Check the API token: who it is, which organizations and workspaces it reaches, each
-    organization's hourly quota and what a first sync needs.
+    organization's hourly quota and what a first sync needs, and which tables it can read (a
+    member who is no admin cannot read organization users, workspace statistics and
+    workspace_users).
 
     \b
     Example:

@@ -130,7 +130,7 @@ def test_a_member_who_administers_one_workspace_reads_its_tables_there(
     access = _access(server.base_url, MEMBER_TOKEN)
     workspaces = sorted(access["workspaces"])
     assert len(workspaces) >= 2, "the member needs two workspaces for this test"
-    promoted = workspaces[0]
+    promoted, refused = workspaces[0], workspaces[1:]
     member_id = access["user_id"]
     answer = requests.put(
         f"{server.base_url}/_emulator/workspaces/{promoted}/members/{member_id}",
@@ -149,6 +149,13 @@ def test_a_member_who_administers_one_workspace_reads_its_tables_there(
     assert {r["workspace_id"] for r in expected["workspace_users"].values()} == {int(promoted)}
     problems = differences(expected, landed)
     assert not problems, "\n".join(problems[:40])
+
+    check = _cli(tmp_path, MEMBER_TOKEN, "check", "--base-url", server.base_url)
+    assert check.returncode == 0, check.stderr
+    part = f"in 1 of {len(workspaces)} workspaces; not in {', '.join(refused)}"
+    for table in ("workspace", "workspace_users"):
+        assert f"  {table:<20}  {part} (needs workspace admin)\n" in check.stdout
+    assert f"  {'organizations_users':<20}  no (needs organization admin)\n" in check.stdout
 
 
 def _refuse(path_end: str) -> Callable[[Seen, Forward], Reply | None]:
@@ -184,3 +191,28 @@ def test_a_refused_me_stays_an_error(emulator: EmulatorServer, sync: Sync) -> No
         summary = sync(proxy.base_url, token=MEMBER_TOKEN)
     assert summary.exit_code == 1
     assert [e for e in summary.stats.errors if e.startswith("time_entries: ")]
+
+
+def test_check_lists_what_a_member_cannot_read(emulator: EmulatorServer, tmp_path: Path) -> None:
+    result = _cli(tmp_path, MEMBER_TOKEN, "check", "--base-url", emulator.base_url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    section = lines[lines.index("tables this token can read:") + 1 :]
+    assert section == [
+        "  organizations         yes",
+        "  workspaces            yes",
+        "  workspace             no (needs workspace admin)",
+        "  workspace_clients     yes",
+        "  workspace_tags        yes",
+        "  organizations_groups  yes",
+        "  workspace_users       no (needs workspace admin)",
+        "  organizations_users   no (needs organization admin)",
+        "  workspace_projects    yes",
+        "  workspace_tasks       yes",
+        "  time_entries          yes",
+        "  report_time_entries   yes",
+    ]
+    assert "fits in one hour's quota (" in result.stdout and " of 600)" in result.stdout
+    admin = _cli(tmp_path, TOKEN, "check", "--base-url", emulator.base_url)
+    assert admin.returncode == 0, admin.stderr
+    assert "needs" not in admin.stdout.split("tables this token can read:")[1]
