@@ -511,7 +511,7 @@ def _entry_of(ctx: Ctx, ws: Workspace) -> int:
     if pos is None or store.value(pos, "workspace_id") != ws.id or store.value(pos, "deleted_us"):
         raise ErrorReply(404, "Time entry not found")
     owner = store.value(pos, "user_id")
-    if owner != ctx.user.id and ws.members.get(ctx.user.id) != "admin":
+    if owner != ctx.user.id and not ctx.data.workspace_admin(ctx.user.id, ws.id):
         raise ErrorReply(403, "User does not have access to this resource.")
     return pos
 
