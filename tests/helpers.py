@@ -37,6 +37,7 @@ Sync = Callable[..., RunSummary]
 
 TOKEN = "demo-token"
 PARTIAL_TOKEN = "partial-token"
+MEMBER_TOKEN = "member-token"
 PREFIX = {"envelope": "/v1", "bare": "/api/v9"}
 REPORT = {
     "envelope": "/v1/reports/workspace/{ws}/search/time_entries",

@@ -101,8 +101,9 @@ def test_the_emulator_prints_its_demo_tokens() -> None:
     try:
         assert process.stdout is not None
         process.stdout.readline()
-        assert "tokens: demo-token (everything), partial-token (one workspace)" in (
-            process.stdout.readline()
+        assert (
+            "tokens: demo-token (everything), partial-token (one workspace), member-token (a "
+            "member, admin of nothing)" in process.stdout.readline()
         )
     finally:
         process.send_signal(signal.SIGINT)

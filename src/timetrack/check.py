@@ -9,11 +9,12 @@ from typing import Any
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
-from timetrack.errors import NO_TOKEN, ConfigurationError
+from timetrack.errors import NO_TOKEN, ApiError, ConfigurationError
 from timetrack.source import settings
-from timetrack.source.client import header, is_object
-from timetrack.source.core import configured_client
+from timetrack.source.client import ApiClient, header, is_object
+from timetrack.source.core import admin_refusal, configured_client
 from timetrack.source.discovery import Discovery
+from timetrack.source.endpoints import ENDPOINTS, Endpoint
 from timetrack.source.reports import PAGE_SIZE, WINDOW_DAYS
 
 PLAN_QUOTAS = {0: 30, 1: 240, 2: 600}
@@ -63,12 +64,67 @@ def check_token(base_url: str | None = None, layout: str | None = None) -> list[
             f"      quota: {plan or 'unknown'} requests an hour on its plan; {left or '?'} left "
             f"now (resets in {resets or '?'} s)"
         )
-        hours = f", about {math.ceil(needed / plan)} h at that quota" if plan else ""
         lines.append(
             f"      a first sync needs at least {needed} requests (plus one per {PAGE_SIZE:,} "
-            f"report entries){hours}"
+            f"report entries){quota_hours(needed, plan)}"
         )
     lines.append(f"workspaces: {len(workspaces)}")
     for ws in workspaces:
         lines.append(f"  {ws['id']}  {ws.get('name')}  (organization {ws.get('organization_id')})")
+    lines.append("tables this token can read:")
+    width = max(len(e.table) for e in ENDPOINTS)
+    for endpoint in ENDPOINTS:
+        lines.append(f"  {endpoint.table:<{width}}  {readable(client, discovery, endpoint)}")
     return lines
+
+
+def quota_hours(needed: int, plan: int | None) -> str:
+    """How `needed` requests sit in an hourly quota of `plan`: within one hour's, or over how
+    many hours (the quota's window slides over an hour)."""
+    if not plan:
+        return ""
+    if needed <= plan:
+        return f"; fits in one hour's quota ({needed} of {plan})"
+    return f"; about {math.ceil(needed / plan)} hours at {plan} an hour"
+
+
+def readable(client: ApiClient, discovery: Discovery, endpoint: Endpoint) -> str:
+    """Whether the token reads a table: `yes`, `no (needs ...)`, or which scopes refuse it.
+
+    Only a table that needs a right (`Endpoint.needs`) is asked about, once per organization
+    or workspace where discovery does not call the user admin, for its smallest answer (one
+    user of a paged list); the service's 403 decides, by the rule a run uses (`admin_refusal`).
+    Every member reads the other tables."""
+    if not endpoint.needs:
+        return "yes"
+    ids = (
+        discovery.organization_ids()
+        if endpoint.scope == "organization"
+        else discovery.workspace_ids()
+    )
+    refused: list[int] = []
+    unknown: list[str] = []
+    for scope_id in ids:
+        admin = discovery.administers(endpoint.scope, scope_id)
+        if admin is True:
+            continue
+        path = endpoint.path.format(organization_id=scope_id, workspace_id=scope_id)
+        params = {"page": 1, "per_page": 1} if endpoint.reader == "paged" else None
+        try:
+            client.get(path, params)
+        except ApiError as error:
+            if admin_refusal(endpoint, scope_id, error, admin) is None:
+                unknown.append(f"{scope_id}: HTTP {error.status or '?'}")
+            else:
+                refused.append(scope_id)
+    scopes = f"{endpoint.scope}s"
+    if unknown:
+        return f"could not tell ({'; '.join(unknown)})"
+    if not refused:
+        return "yes"
+    if len(refused) == len(ids):
+        return f"no (needs {endpoint.needs})"
+    return (
+        f"in {len(ids) - len(refused)} of {len(ids)} {scopes}; not in "
+        f"{', '.join(map(str, refused))} (needs {endpoint.needs})"
+    )

@@ -104,7 +104,14 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
     "--partial-token",
     default="partial-token",
     show_default=True,
-    help="API token of a second user who sees one workspace only.",
+    help="API token of a second user who sees one workspace only (as its admin).",
+)
+@click.option(
+    "--member-token",
+    default="member-token",
+    show_default=True,
+    help="API token of a plain member, admin of nothing: refused organization users, "
+    "workspace statistics and workspace users (403); its report holds its own entries.",
 )
 @click.option(
     "--seed",
@@ -213,6 +220,7 @@ def emulator(
     port: int,
     token: str,
     partial_token: str,
+    member_token: str,
     seed: int,
     now: float | None,
     rate_limit: float,
@@ -245,6 +253,7 @@ def emulator(
     config = EmulatorConfig(
         token=token,
         partial_token=partial_token,
+        member_token=member_token,
         seed=seed,
         now=now,
         scale=Scale(**scale),
@@ -269,13 +278,18 @@ def emulator(
         click.echo(f"emulator serving at http://{host}:{bound} (envelope /v1, bare /api/v9)")
         # The emulator's own demo tokens are no secrets (a user needs them to point `run` at
         # it); a token the user chose may be one used elsewhere: masked.
+        defaults = EmulatorConfig()
         shown = [
             t if t == default else mask_secret(t)
-            for t, default in ((token, EmulatorConfig.token), (partial_token, "partial-token"))
+            for t, default in (
+                (token, defaults.token),
+                (partial_token, defaults.partial_token),
+                (member_token, defaults.member_token),
+            )
         ]
         click.echo(
-            f"tokens: {shown[0]} (everything), {shown[1]} (one workspace); ground truth at "
-            "/_emulator/truth; Ctrl-C stops"
+            f"tokens: {shown[0]} (everything), {shown[1]} (one workspace), {shown[2]} (a member, "
+            "admin of nothing); ground truth at /_emulator/truth; Ctrl-C stops"
         )
 
     serve_forever(instance, host, port, ready)
@@ -672,7 +686,9 @@ def report(
 @_layout
 def check(base_url: str | None, layout: str | None) -> None:
     """Check the API token: who it is, which organizations and workspaces it reaches, each
-    organization's hourly quota and what a first sync needs.
+    organization's hourly quota and what a first sync needs, and which tables it can read (a
+    member who is no admin cannot read organization users, workspace statistics and
+    workspace_users).
 
     \b
     Example:

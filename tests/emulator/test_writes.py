@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.helpers import PARTIAL_TOKEN, Api
+from tests.helpers import MEMBER_TOKEN, PARTIAL_TOKEN, Api
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 
 
@@ -128,16 +128,18 @@ def test_report_sees_writes(fresh: Api) -> None:
     assert created["id"] not in {e["id"] for r in rows for e in r["time_entries"]}
 
 
-def test_other_users_entries_are_forbidden(fresh: Api) -> None:
+def test_other_users_entries_are_forbidden_to_a_member_not_to_an_admin(fresh: Api) -> None:
     api = fresh
     ws = api.ok("/me/workspaces", token=PARTIAL_TOKEN)[0]["id"]
+    member_ws = {w["id"]: w for w in api.ok("/me/workspaces", token=MEMBER_TOKEN)}
+    assert ws in member_ws and not member_ws[ws]["admin"]
     owners_entry = next(
         e for e in api.ok("/me/time_entries") if e["workspace_id"] == ws and e["stop"]
     )
-    response = api.call(
-        "PUT", f"/workspaces/{ws}/time_entries/{owners_entry['id']}", token=PARTIAL_TOKEN, json={}
-    )
-    assert response.status_code == 403
+    path = f"/workspaces/{ws}/time_entries/{owners_entry['id']}"
+    assert api.call("PUT", path, token=MEMBER_TOKEN, json={}).status_code == 403
+    # the partial user administers this workspace: it may edit anyone's entry there
+    assert api.call("PUT", path, token=PARTIAL_TOKEN, json={}).status_code == 200
 
 
 def test_deleted_tags_are_not_reused_and_updates_keep_entries_consistent(fresh: Api) -> None:

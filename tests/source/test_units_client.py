@@ -299,6 +299,13 @@ def test_error_messages_say_what_and_where() -> None:
     assert password.error.status == 403
     denied = _classify(403, b'"no"')
     assert isinstance(denied, Fail) and str(denied.error) == "GET /v1/x: no access (no)"
+    # a member who is no admin: refused, with the token accepted
+    member = _classify(403, b'"not authorized to list the organization users"')
+    assert isinstance(member, Fail) and type(member.error) is AccessDeniedError
+    assert member.error.status == 403
+    assert (
+        str(member.error) == "GET /v1/x: no access (not authorized to list the organization users)"
+    )
     missing = _classify(404, b'"gone"')
     assert isinstance(missing, Fail) and str(missing.error) == "GET /v1/x: not found (gone)"
 

@@ -1,5 +1,6 @@
 """The source's small pure helpers: the newest change of a batch, `since` cursors, the 90-day
-window of /me/time_entries and its retry from the day the service names."""
+window of /me/time_entries and its retry from the day the service names, and which refusals
+are a member's (a warning) rather than errors."""
 
 from __future__ import annotations
 
@@ -8,9 +9,17 @@ from typing import Any
 
 import pytest
 
-from timetrack.errors import ApiError, NotFoundError
+from timetrack.errors import (
+    AccessDeniedError,
+    ApiError,
+    AuthenticationError,
+    FeatureNotOnPlanError,
+    NotFoundError,
+    ServiceError,
+)
 from timetrack.source.client import is_list_or_null
-from timetrack.source.core import _advance, _latest, _window, source_tables
+from timetrack.source.core import _advance, _latest, _window, admin_refusal, source_tables
+from timetrack.source.endpoints import BY_TABLE, ENDPOINTS
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -116,3 +125,53 @@ def test_the_source_tables_in_extraction_order() -> None:
         "time_entries",
         "report_time_entries",
     ]
+
+
+# --- a member's refusals ------------------------------------------------------------------------
+
+NEEDS = {
+    "organizations_users": ("organization", "organization admin"),
+    "organizations_groups": ("organization", "organization admin"),
+    "workspace": ("workspace", "workspace admin"),
+    "workspace_users": ("workspace", "workspace admin"),
+}
+"""The tables that need a right, and which: written out here, not read from the source."""
+
+
+def test_the_tables_that_need_a_right() -> None:
+    assert {e.table: (e.scope, e.needs) for e in ENDPOINTS if e.needs} == NEEDS
+
+
+@pytest.mark.parametrize("table", sorted(NEEDS))
+@pytest.mark.parametrize("admin", [False, None])
+def test_a_403_to_a_member_on_a_table_that_needs_a_right_is_a_warning(
+    table: str, admin: bool | None
+) -> None:
+    scope, needs = NEEDS[table]
+    refusal = AccessDeniedError("GET /x: no access (not authorized)", 403)
+    assert admin_refusal(BY_TABLE[table], 123, refusal, admin) == (
+        f"{table} of {scope} 123: needs {needs}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "error", "admin"),
+    [
+        # an admin refused: something else is wrong
+        ("workspace_users", AccessDeniedError("no access", 403), True),
+        # a table every member reads
+        ("workspace_clients", AccessDeniedError("no access", 403), False),
+        ("workspace_projects", AccessDeniedError("no access", 403), None),
+        ("report_time_entries", AccessDeniedError("no access", 403), False),
+        ("time_entries", AccessDeniedError("no access", 403), False),
+        # not a refusal of rights
+        ("workspace_users", AuthenticationError("the API token was rejected", 403), False),
+        ("workspace_users", AuthenticationError("the API token was rejected", 401), None),
+        ("workspace_users", NotFoundError("gone", 404), False),
+        ("organizations_users", FeatureNotOnPlanError("not on the plan", 402), False),
+        ("organizations_users", ServiceError("failed 5 times", 503), False),
+        ("organizations_users", ApiError("bad request", 400), False),
+    ],
+)
+def test_other_failures_stay_errors(table: str, error: ApiError, admin: bool | None) -> None:
+    assert admin_refusal(BY_TABLE[table], 5, error, admin) is None

@@ -174,3 +174,29 @@ def test_an_equal_record_is_set_aside_only_if_it_is_the_unusable_one() -> None:
     discovery, _ = _discovery(organizations=[[same, dict(same)]])
     assert discovery.organizations() == [same, same]
     assert discovery.unusable == {"/me/organizations": []}
+
+
+def test_whether_the_user_administers_a_scope_as_discovery_says() -> None:
+    discovery, client = _discovery(
+        organizations=[[{"id": 1, "admin": True}, {"id": "2", "admin": False}, {"id": 3}]],
+        workspaces=[
+            [
+                {"id": 10, "organization_id": 1, "admin": False},
+                {"id": 11, "organization_id": 2, "admin": "yes"},
+                {"id": 12, "organization_id": 1, "admin": True},
+            ]
+        ],
+    )
+    assert [discovery.administers("organization", i) for i in (1, 2, 3, 4)] == [
+        True,
+        False,
+        None,  # not said
+        None,  # not in scope
+    ]
+    assert [discovery.administers("workspace", i) for i in (10, 11, 12, 1)] == [
+        False,
+        None,  # not a boolean: not said
+        True,
+        None,  # an organization's id, no workspace's
+    ]
+    assert client.asked == ["/me/organizations", "/me/workspaces"], "asked nothing more"

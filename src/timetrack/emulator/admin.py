@@ -1,6 +1,7 @@
 """Admin endpoints under /_emulator/: what the public API lacks, for tests and benchmarks.
 
-- GET  /_emulator/truth[?token=T]          ground-truth counts, overall and per workspace/org
+- GET  /_emulator/truth[?token=T]          ground-truth counts, overall and per workspace/org, and
+                                           `access`: what the token's user may read where
 - GET  /_emulator/records/{entity}[?token=T] every record of an entity, deleted ones included,
                                            as the contract renders it (never drifted)
                                            (time_entries: `user=me` keeps the token owner's)
@@ -32,7 +33,7 @@ import numpy as np
 from aiohttp import web
 
 from timetrack.emulator import views
-from timetrack.emulator.api import report_row_of
+from timetrack.emulator.api import refused, report_of_own_entries, report_row_of
 from timetrack.emulator.drift import ALIASES, KEY_FIELDS
 from timetrack.emulator.generator import workspace_user
 from timetrack.emulator.http import ErrorReply, error_response, json_object, json_response
@@ -245,8 +246,40 @@ async def truth(emulator: Emulator, request: web.Request) -> web.Response:
         "workspace_members": _split(ws_members, "workspace_id", "active", ("active", "inactive")),
         "time_entries": entries,
         "my_time_entries": own,
+        "access": _access(data, own_user, scope),
     }
     return json_response(payload)
+
+
+def _access(data: Dataset, user_id: int, scope: Scope) -> Json:
+    """What the user may read in each organization and workspace of their scope: whether they
+    administer it, the admin-only endpoints (api.ADMIN_ONLY) they are refused there, and whose
+    entries their report search holds (with how many stopped ones it lists)."""
+    workspaces: Json = {}
+    store = data.entries
+    with store.lock:
+        for ws_id in sorted(scope.ws_ids):
+            rows = store.report_index(ws_id)[0]
+            own = report_of_own_entries(data, user_id, ws_id)
+            if own:
+                rows = rows[store.col("user_id")[rows] == user_id]
+            workspaces[str(ws_id)] = {
+                "admin": data.workspace_admin(user_id, ws_id),
+                "refused": refused(data, user_id, "workspace", ws_id),
+                "report": "own entries" if own else "every member's entries",
+                "report_stopped_entries": len(rows),
+            }
+    return {
+        "user_id": user_id,
+        "organizations": {
+            str(o): {
+                "admin": data.organization_admin(user_id, o),
+                "refused": refused(data, user_id, "organization", o),
+            }
+            for o in sorted(scope.org_ids)
+        },
+        "workspaces": workspaces,
+    }
 
 
 async def records(emulator: Emulator, request: web.Request) -> web.Response:

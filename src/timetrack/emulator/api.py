@@ -96,6 +96,46 @@ def workspace_of(ctx: Ctx) -> Workspace:
     return ws
 
 
+ADMIN_ONLY: dict[str, tuple[str, str]] = {
+    "organization_users": ("organization", "not authorized to list the organization users"),
+    "statistics": ("workspace", "not authorized to see the workspace statistics"),
+    "workspace_users": ("workspace", "not authorized to list the workspace users"),
+}
+"""Endpoints only an admin of their organization or workspace reads: endpoint -> (whose admin,
+the 403's text). The service's reference documents a 403 on each, and for organization users
+says why ("not authorized to list the organization users", a member who is no admin gets it);
+the other two texts are ours. Its groups list documents no 403 (only 400), so a member reads
+groups here."""
+
+
+def refused(data: Dataset, user_id: int, kind: str, scope_id: int) -> list[str]:
+    """The admin-only endpoints of one organization or workspace (`kind`) that the user, a
+    member of it, is refused."""
+    admin = (
+        data.organization_admin(user_id, scope_id)
+        if kind == "organization"
+        else data.workspace_admin(user_id, scope_id)
+    )
+    return [] if admin else [name for name, (need, _) in ADMIN_ONLY.items() if need == kind]
+
+
+def report_of_own_entries(data: Dataset, user_id: int, workspace_id: int) -> bool:
+    """Whether the user's report search of a workspace holds only their own entries.
+
+    A choice, not the service's word: its reference lists a 403 for the search without saying
+    for whom, and the contract says only that it holds "every member's entries". Members see
+    their own time in the service's reports, and other people's time (with its rates) is what
+    the admin-only endpoints guard; so a member who is no admin of the workspace gets their
+    own entries, and an admin every member's."""
+    return not data.workspace_admin(user_id, workspace_id)
+
+
+def _admin_only(ctx: Ctx, endpoint: str, scope_id: int) -> None:
+    kind, text = ADMIN_ONLY[endpoint]
+    if endpoint in refused(ctx.data, ctx.user.id, kind, scope_id):
+        raise ErrorReply(403, text)
+
+
 def _feature_gate(ctx: Ctx, org: Organization, feature: str) -> None:
     if feature in ctx.restricted_features and org.plan.id == 0:
         raise ErrorReply(402, "This feature is not available on your organization's plan.")
@@ -202,6 +242,7 @@ async def organization(ctx: Ctx) -> Reply:
 
 async def organization_users(ctx: Ctx) -> Reply:
     org, _ = organization_of(ctx)
+    _admin_only(ctx, "organization_users", org.id)
     page, per_page = page_params(ctx.request.query, 50, 200)
     members = sorted(ctx.data.memberships[org.id].values(), key=lambda m: m.id)
     return Reply(
@@ -236,6 +277,7 @@ async def organization_groups(ctx: Ctx) -> Reply:
 
 async def workspace_statistics(ctx: Ctx) -> Reply:
     ws = workspace_of(ctx)
+    _admin_only(ctx, "statistics", ws.id)
     return Reply(ctx.out("statistics", ws.id, views.statistics(ctx.data, ws)))
 
 
@@ -256,6 +298,7 @@ async def workspace_members(ctx: Ctx) -> Reply:
 
 async def workspace_users(ctx: Ctx) -> Reply:
     ws = workspace_of(ctx)
+    _admin_only(ctx, "workspace_users", ws.id)
     items = []
     for uid in _members(ctx.data, ws):
         member = ctx.data.workspace_users[(ws.id, uid)]
@@ -481,7 +524,7 @@ def _entry_of(ctx: Ctx, ws: Workspace) -> int:
     if pos is None or store.value(pos, "workspace_id") != ws.id or store.value(pos, "deleted_us"):
         raise ErrorReply(404, "Time entry not found")
     owner = store.value(pos, "user_id")
-    if owner != ctx.user.id and ws.members.get(ctx.user.id) != "admin":
+    if owner != ctx.user.id and not ctx.data.workspace_admin(ctx.user.id, ws.id):
         raise ErrorReply(403, "User does not have access to this resource.")
     return pos
 
@@ -553,6 +596,9 @@ async def report_search(ctx: Ctx) -> Reply:
     store = ctx.data.entries
     with store.lock:
         rows, starts, ids = store.report_index(ws.id)
+        if report_of_own_entries(ctx.data, ctx.user.id, ws.id):
+            own = store.col("user_id")[rows] == ctx.user.id
+            rows, starts, ids = rows[own], starts[own], ids[own]
         lo = int(np.searchsorted(starts, begin, side="left"))
         hi = int(np.searchsorted(starts, end + DAY, side="left"))
         if first_ts is not None:

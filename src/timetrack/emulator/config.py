@@ -125,7 +125,11 @@ class EmulatorConfig:
     """Everything that decides what the emulator serves."""
 
     token: str = "demo-token"
+    """The owner: admin of every organization and workspace."""
     partial_token: str = "partial-token"
+    """A second user who sees one workspace of one organization, as admin of both."""
+    member_token: str = "member-token"
+    """A plain member (admin of nothing) of some workspaces: refused what only admins read."""
     seed: int = 7
     now: float | None = None
     """Unix time the clock starts at; None means the real time."""
@@ -142,8 +146,9 @@ class EmulatorConfig:
 
     def validate(self) -> None:
         """Check every part; raises EmulatorError with a one-line reason."""
-        if not self.token or not self.partial_token or self.token == self.partial_token:
-            raise EmulatorError("the two tokens must be non-empty and different")
+        tokens = (self.token, self.partial_token, self.member_token)
+        if not all(tokens) or len(set(tokens)) != len(tokens):
+            raise EmulatorError("the three tokens must be non-empty and different")
         self.scale.validate()
         self.faults.validate()
         self.drift.validate()

@@ -1,9 +1,10 @@
 """Deterministic data from a seed, full of the cases that break naive clients.
 
 The same seed, scale and start time give the same data. What it holds on purpose: several
-organizations and workspaces, a second user who sees only one workspace, lists longer than one
-page, archived clients, inactive and deleted projects and tasks, running and deleted time
-entries, history older than 90 days, and optional keys left out rather than null.
+organizations and workspaces, a second user who sees only one workspace, a third who is a plain
+member (admin of nothing), lists longer than one page, archived clients, inactive and deleted
+projects and tasks, running and deleted time entries, history older than 90 days, and optional
+keys left out rather than null.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from timetrack.emulator.model import (
 ORG_BASE = 9_000_000
 WORKSPACE_BASE = 4_000_000
 USER_BASE = 6_000_000
+MEMBER_ID = USER_BASE + 3
+"""The user `member_token` logs in as: a plain member of some workspaces, admin of none."""
 MEMBERSHIP_BASE = 7_000_000
 WORKSPACE_USER_BASE = 5_000_000
 """Workspace memberships have ids of their own, distinct from user ids."""
@@ -149,6 +152,7 @@ def generate(config: EmulatorConfig, now: float) -> Dataset:
         ws_by_org[ws.organization_id].append(ws.id)
 
     users, memberships = _people(config, rnd, created, organizations, workspaces, ws_by_org)
+    _set_roles(memberships, workspaces)
     groups = _groups(config, rnd, created, memberships, ws_by_org)
     clients, projects, tasks, tags, workspace_tags = _workspace_objects(
         config, rnd, now, created, workspaces
@@ -171,7 +175,11 @@ def generate(config: EmulatorConfig, now: float) -> Dataset:
         workspace_users=workspace_users,
         seed=config.seed,
         offsets=config.offsets,
-        tokens={config.token: USER_BASE + 1, config.partial_token: USER_BASE + 2},
+        tokens={
+            config.token: USER_BASE + 1,
+            config.partial_token: USER_BASE + 2,
+            config.member_token: MEMBER_ID,
+        },
         next_ids={
             "client": max(clients, default=CLIENT_BASE),
             "project": max(projects, default=PROJECT_BASE),
@@ -184,6 +192,7 @@ def generate(config: EmulatorConfig, now: float) -> Dataset:
     )
     users[USER_BASE + 1].token = config.token
     users[USER_BASE + 2].token = config.partial_token
+    users[MEMBER_ID].token = config.member_token
     for user in users.values():
         user.two_factor = seeded.unit(config.seed, "2fa", user.id) < 0.3
     for item in projects.values():
@@ -311,6 +320,24 @@ def _people(
             role = "admin" if index == 0 or rnd.random() < 0.05 else "user"
             workspaces[ws_id].members[user_id] = role
     return users, memberships
+
+
+def _set_roles(
+    memberships: dict[int, dict[int, Membership]], workspaces: dict[int, Workspace]
+) -> None:
+    """The roles of the users who log in, whatever the draws gave them: the partial user
+    administers the one organization and workspace it sees (so it reads every table there),
+    the member administers nothing. Set after every draw, so the rest of the data is the
+    same as without them."""
+    for user_id, admin in ((USER_BASE + 2, True), (MEMBER_ID, False)):
+        for members in memberships.values():
+            member = members.get(user_id)
+            if member is not None:
+                member.admin, member.owner, member.inactive = admin, False, False
+                member.joined, member.invitation_code = True, None
+        for ws in workspaces.values():
+            if user_id in ws.members:
+                ws.members[user_id] = "admin" if admin else "user"
 
 
 def _groups(

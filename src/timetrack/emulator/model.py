@@ -418,3 +418,14 @@ class Dataset:
     def workspace_ids_of(self, user_id: int) -> list[int]:
         """Workspaces the user is a member of."""
         return [ws.id for ws in self.workspaces.values() if user_id in ws.members]
+
+    def organization_admin(self, user_id: int, organization_id: int) -> bool:
+        """Whether the user administers the organization (its owner does too)."""
+        member = self.memberships.get(organization_id, {}).get(user_id)
+        return member is not None and not member.inactive and (member.admin or member.owner)
+
+    def workspace_admin(self, user_id: int, workspace_id: int) -> bool:
+        """Whether the user administers the workspace: its role there, as `/me/workspaces`
+        shows it in `admin`."""
+        ws = self.workspaces.get(workspace_id)
+        return ws is not None and ws.members.get(user_id) == "admin"

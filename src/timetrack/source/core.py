@@ -17,6 +17,7 @@ from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.sources import DltResource
 
 from timetrack.errors import (
+    AccessDeniedError,
     ApiError,
     AuthenticationError,
     ConfigurationError,
@@ -384,7 +385,8 @@ class Sync:
     ) -> Iterator[list[Row]]:
         """Rows of every organization or workspace in scope. One whose answer fails (a feature
         not on its plan, a workspace gone, a service failing every retry) is noted as an error
-        and the rest still load; one whose quota is spent is left for the next run."""
+        and the rest still load; one whose quota is spent is left for the next run; one that
+        refuses a member what only its admins read is skipped with a warning (`admin_refusal`)."""
         ids = (
             self.discovery.organization_ids()
             if endpoint.scope == "organization"
@@ -405,7 +407,12 @@ class Sync:
             except (RunStopped, AuthenticationError):
                 raise
             except ApiError as error:
-                self.client.stats.error(f"{label}: {error}")
+                admin = self.discovery.administers(endpoint.scope, scope_id)
+                warning = admin_refusal(endpoint, scope_id, error, admin)
+                if warning is None:
+                    self.client.stats.error(f"{label}: {error}")
+                else:
+                    self.client.stats.warn(warning)
 
     def _landed(self, endpoint: Endpoint, scope_id: int) -> bool:
         """Whether rows of this scope landed before."""
@@ -656,6 +663,25 @@ class Sync:
         # The next run asks for what changed after this read began, less the overlap.
         state["since"] = int(now.timestamp()) - settings.SINCE_OVERLAP_SECONDS
         self.completed(endpoint.table, "token")
+
+
+def admin_refusal(
+    endpoint: Endpoint, scope_id: int, error: ApiError, admin: bool | None
+) -> str | None:
+    """The warning for a refusal that only says the token's user is no admin where the table
+    needs one: a 403 (not a rejected token) on a table that `needs` a right, in a scope
+    discovery did not call the user admin of. None for any other failure, which stays an
+    error: a 403 to an admin is no question of rights, and nothing else is one.
+
+    Most users hold a member's token: their run lands every other table and exits 0. A
+    refusal ends the scope's read before its listing is complete, and only a complete listing
+    deletes what it no longer holds: a 403 never reads as an empty list, and the rows an
+    admin's run landed stay as they were."""
+    if not endpoint.needs or not isinstance(error, AccessDeniedError) or error.status != 403:
+        return None
+    if admin is True:
+        return None
+    return f"{endpoint.table} of {endpoint.scope} {scope_id}: needs {endpoint.needs}"
 
 
 def _latest(batch: list[Row], latest: datetime | None) -> datetime | None:

@@ -112,6 +112,16 @@ class Discovery:
             [int(as_key(w["id"]) or 0) for w in workspaces],
         )
 
+    def administers(self, scope: str, scope_id: int) -> bool | None:
+        """Whether the token's user is admin of an organization or workspace in scope, as
+        `/me/organizations` and `/me/workspaces` say in `admin`; None when they do not say."""
+        records = self.organizations() if scope == "organization" else self.workspaces()
+        for record in records:
+            if as_key(record.get("id")) == scope_id:
+                admin = record.get("admin")
+                return admin if isinstance(admin, bool) else None
+        return None
+
     def organization_ids(self) -> list[int]:
         """Ids of the organizations in scope."""
         return [int(as_key(o["id"]) or 0) for o in self.organizations()]

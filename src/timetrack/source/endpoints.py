@@ -36,6 +36,10 @@ class Endpoint:
     reader: Reader
     params: dict[str, Any] = field(default_factory=dict)
     why: str = ""
+    needs: str = ""
+    """The right the service asks of a token for this path (`organization admin`, `workspace
+    admin`), if any: its 403 to a member who lacks it skips the table for that scope alone,
+    with a warning, and deletes nothing that landed."""
 
     @property
     def scope_column(self) -> str | None:
@@ -73,6 +77,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "workspace",
         "single",
         why="statistics have no id of their own: keyed by the workspace they describe",
+        needs="workspace admin",
     ),
     Endpoint(
         "workspace_clients",
@@ -90,7 +95,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "group_id",
         "organization",
         "list",
-        why="keyed by group_id: groups have no id field; organization_id added for joins",
+        why="keyed by group_id: groups have no id field; organization_id added for joins; "
+        "the reference documents no 403 here, but a service that refuses members is covered",
+        needs="organization admin",
     ),
     Endpoint(
         "workspace_users",
@@ -99,6 +106,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "workspace",
         "list",
         why="(not in the guide) per-workspace rates, labor costs and working hours",
+        needs="workspace admin",
     ),
     Endpoint(
         "organizations_users",
@@ -108,6 +116,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "paged",
         why="pages of at most 200; the guide's unpaged call stops after the first 50; the "
         "service's records lack organization_id, added from the path",
+        needs="organization admin",
     ),
     Endpoint(
         "workspace_projects",

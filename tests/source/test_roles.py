@@ -1,0 +1,218 @@
+"""Roles: a member's token lands what a member may read, warns once per table and scope it may
+not read, exits 0, and leaves the rows an admin's run landed as they were.
+
+The truth is the emulator's own (tests/truth.py, which reads the emulator's `access`), and the
+warning lines are written out here: nothing comes from the source.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import requests
+
+from tests.helpers import MEMBER_TOKEN, TOKEN, Sync, duckdb_rows
+from tests.source.proxies import Forward, HttpProxy, Reply, Seen, json_reply
+from tests.truth import differences, expected_tables
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
+
+MEMBER_WARNINGS = [
+    "workspace of workspace 4000001: needs workspace admin",
+    "workspace of workspace 4000003: needs workspace admin",
+    "workspace_users of workspace 4000001: needs workspace admin",
+    "workspace_users of workspace 4000003: needs workspace admin",
+    "organizations_users of organization 9000001: needs organization admin",
+]
+"""What a run with the member's token warns on the default emulator (seed 7): the member is in
+workspaces 4000001 and 4000003 of organization 9000001, admin of none."""
+
+ADMIN_ONLY = {
+    "organizations_users": "id",
+    "workspace": "workspace_id",
+    "workspace_users": "id",
+}
+SMALL = Scale(users=12, projects_per_workspace=20, tasks_per_workspace=20, time_entries=600)
+
+
+def _cli(tmp_path: Path, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    env["SOURCES__TIMETRACK__API_TOKEN"] = token
+    env["SOURCES__TIMETRACK__REQUESTS_PER_SECOND"] = "0"
+    command = [sys.executable, "-m", "timetrack", *args]
+    if args[0] == "run":
+        command += ["--pipelines-dir", str(tmp_path / "state"), "--progress-every", "0"]
+    return subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def _access(base_url: str, token: str) -> dict[str, Any]:
+    truth = requests.get(f"{base_url}/_emulator/truth", params={"token": token}, timeout=60)
+    access: dict[str, Any] = truth.json()["access"]
+    return access
+
+
+def _warnings_of(access: dict[str, Any]) -> list[str]:
+    """The warnings the emulator's truth calls for, in the order a run reads the tables."""
+    workspaces, organizations = access["workspaces"], access["organizations"]
+    return [
+        *(f"workspace of workspace {w}: needs workspace admin" for w in workspaces
+          if "statistics" in workspaces[w]["refused"]),
+        *(f"workspace_users of workspace {w}: needs workspace admin" for w in workspaces
+          if "workspace_users" in workspaces[w]["refused"]),
+        *(f"organizations_users of organization {o}: needs organization admin"
+          for o in organizations if "organization_users" in organizations[o]["refused"]),
+    ]  # fmt: skip
+
+
+def _table_rows(path: Path, table: str, key: str) -> list[tuple[Any, ...]]:
+    """Every row of a table, dlt's own columns included: a row merged again has a new load id."""
+    with duckdb.connect(str(path), read_only=True) as db:
+        return db.execute(f'select * from timetrack."{table}" order by "{key}"').fetchall()
+
+
+def test_a_members_run_lands_what_a_member_may_read_and_exits_0(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    assert _warnings_of(_access(emulator.base_url, MEMBER_TOKEN)) == MEMBER_WARNINGS
+    result = _cli(tmp_path, MEMBER_TOKEN, "run", "--base-url", emulator.base_url)
+    assert result.returncode == 0, result.stderr
+    assert "Error" not in result.stderr and "Traceback" not in result.stderr
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {w}" for w in MEMBER_WARNINGS]
+    landed = duckdb_rows(tmp_path / "timetrack.duckdb", "time_tracking")
+    assert not set(ADMIN_ONLY) & set(landed), "nothing lands in a table the member may not read"
+    expected = expected_tables(emulator.base_url, MEMBER_TOKEN)
+    assert all(expected[table] == {} for table in ADMIN_ONLY)
+    assert expected["report_time_entries"] and expected["time_entries"]
+    problems = differences(expected, landed)
+    assert not problems, "\n".join(problems[:40])
+    member = requests.get(
+        f"{emulator.base_url}/_emulator/truth", params={"token": MEMBER_TOKEN}, timeout=60
+    ).json()["user_id"]
+    users = {row["user_id"] for row in landed["report_time_entries"]}
+    assert users == {member}, "a member's report holds its own entries only"
+    assert MEMBER_TOKEN not in result.stdout + result.stderr
+
+
+def test_a_members_run_after_an_admins_leaves_the_admin_only_tables_as_they_were(
+    emulator: EmulatorServer, tmp_path: Path, sync: Sync
+) -> None:
+    admin = sync(emulator.base_url, token=TOKEN)
+    assert admin.exit_code == 0 and admin.stats.warnings == []
+    db = tmp_path / "db.duckdb"
+    truth = expected_tables(emulator.base_url, TOKEN)
+    landed = duckdb_rows(db)
+    problems = differences({t: truth[t] for t in ADMIN_ONLY}, {t: landed[t] for t in ADMIN_ONLY})
+    assert not problems, "\n".join(problems[:40])
+    before = {table: _table_rows(db, table, key) for table, key in ADMIN_ONLY.items()}
+    assert all(before.values())
+
+    member = sync(emulator.base_url, token=MEMBER_TOKEN)
+    after = {table: _table_rows(db, table, key) for table, key in ADMIN_ONLY.items()}
+    assert after == before, "a refusal deleted, marked or merged again rows an admin landed"
+    assert member.exit_code == 0, member.stats.errors
+    assert [w for w in member.stats.warnings if "needs" in w] == MEMBER_WARNINGS
+    assert not any(table in member.rows for table in ADMIN_ONLY)
+
+
+def test_a_member_who_administers_one_workspace_reads_its_tables_there(
+    make_emulator: Callable[..., EmulatorServer], tmp_path: Path, sync: Sync
+) -> None:
+    server = make_emulator(EmulatorConfig(scale=SMALL))
+    access = _access(server.base_url, MEMBER_TOKEN)
+    workspaces = sorted(access["workspaces"])
+    assert len(workspaces) >= 2, "the member needs two workspaces for this test"
+    promoted, refused = workspaces[0], workspaces[1:]
+    member_id = access["user_id"]
+    answer = requests.put(
+        f"{server.base_url}/_emulator/workspaces/{promoted}/members/{member_id}",
+        json={"role": "admin"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    access = _access(server.base_url, MEMBER_TOKEN)
+    assert access["workspaces"][promoted]["refused"] == []
+    summary = sync(server.base_url, token=MEMBER_TOKEN)
+    assert summary.exit_code == 0, summary.stats.errors
+    assert summary.stats.warnings == _warnings_of(access)
+    assert not any(promoted in warning for warning in summary.stats.warnings)
+    landed = duckdb_rows(tmp_path / "db.duckdb")
+    expected = expected_tables(server.base_url, MEMBER_TOKEN)
+    assert {r["workspace_id"] for r in expected["workspace_users"].values()} == {int(promoted)}
+    problems = differences(expected, landed)
+    assert not problems, "\n".join(problems[:40])
+
+    check = _cli(tmp_path, MEMBER_TOKEN, "check", "--base-url", server.base_url)
+    assert check.returncode == 0, check.stderr
+    part = f"in 1 of {len(workspaces)} workspaces; not in {', '.join(refused)}"
+    for table in ("workspace", "workspace_users"):
+        assert f"  {table:<20}  {part} (needs workspace admin)\n" in check.stdout
+    assert f"  {'organizations_users':<20}  no (needs organization admin)\n" in check.stdout
+
+
+def _refuse(path_end: str) -> Callable[[Seen, Forward], Reply | None]:
+    def mutate(seen: Seen, forward: Forward) -> Reply | None:
+        if seen.path.endswith(path_end):
+            return json_reply("not authorized", status=403)
+        return None
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("token", "path_end", "error"),
+    [
+        # an admin refused: no question of rights, an error
+        (TOKEN, "/workspaces/4000001/statistics", "workspace of workspace 4000001"),
+        # a member refused a table every member reads: an error too
+        (MEMBER_TOKEN, "/workspaces/4000001/clients", "workspace_clients of workspace 4000001"),
+    ],
+)
+def test_other_refusals_stay_errors(
+    emulator: EmulatorServer, sync: Sync, token: str, path_end: str, error: str
+) -> None:
+    with HttpProxy(emulator.base_url, _refuse(path_end)) as proxy:
+        summary = sync(proxy.base_url, token=token)
+    assert summary.exit_code == 1
+    assert [e for e in summary.stats.errors if e.startswith(error)], summary.stats.errors
+    assert not [w for w in summary.stats.warnings if w.startswith(error)]
+
+
+def test_a_refused_me_stays_an_error(emulator: EmulatorServer, sync: Sync) -> None:
+    with HttpProxy(emulator.base_url, _refuse("/me/time_entries")) as proxy:
+        summary = sync(proxy.base_url, token=MEMBER_TOKEN)
+    assert summary.exit_code == 1
+    assert [e for e in summary.stats.errors if e.startswith("time_entries: ")]
+
+
+def test_check_lists_what_a_member_cannot_read(emulator: EmulatorServer, tmp_path: Path) -> None:
+    result = _cli(tmp_path, MEMBER_TOKEN, "check", "--base-url", emulator.base_url)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    section = lines[lines.index("tables this token can read:") + 1 :]
+    assert section == [
+        "  organizations         yes",
+        "  workspaces            yes",
+        "  workspace             no (needs workspace admin)",
+        "  workspace_clients     yes",
+        "  workspace_tags        yes",
+        "  organizations_groups  yes",
+        "  workspace_users       no (needs workspace admin)",
+        "  organizations_users   no (needs organization admin)",
+        "  workspace_projects    yes",
+        "  workspace_tasks       yes",
+        "  time_entries          yes",
+        "  report_time_entries   yes",
+    ]
+    assert "fits in one hour's quota (" in result.stdout and " of 600)" in result.stdout
+    admin = _cli(tmp_path, TOKEN, "check", "--base-url", emulator.base_url)
+    assert admin.returncode == 0, admin.stderr
+    assert "needs" not in admin.stdout.split("tables this token can read:")[1]
