@@ -22,6 +22,7 @@ from tests.helpers import MEMBER_TOKEN, TOKEN, Sync, duckdb_rows
 from tests.source.proxies import Forward, HttpProxy, Reply, Seen, json_reply
 from tests.truth import differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
+from timetrack.errors import ConfigurationError
 
 MEMBER_WARNINGS = [
     "workspace of workspace 4000001: needs workspace admin",
@@ -102,25 +103,51 @@ def test_a_members_run_lands_what_a_member_may_read_and_exits_0(
     assert MEMBER_TOKEN not in result.stdout + result.stderr
 
 
-def test_a_members_run_after_an_admins_leaves_the_admin_only_tables_as_they_were(
+def test_another_users_token_into_the_same_dataset_is_refused_and_changes_nothing(
     emulator: EmulatorServer, tmp_path: Path, sync: Sync
 ) -> None:
     admin = sync(emulator.base_url, token=TOKEN)
     assert admin.exit_code == 0 and admin.stats.warnings == []
     db = tmp_path / "db.duckdb"
-    truth = expected_tables(emulator.base_url, TOKEN)
-    landed = duckdb_rows(db)
-    problems = differences({t: truth[t] for t in ADMIN_ONLY}, {t: landed[t] for t in ADMIN_ONLY})
+    before = duckdb_rows(db)
+    problems = differences(expected_tables(emulator.base_url, TOKEN), before)
     assert not problems, "\n".join(problems[:40])
-    before = {table: _table_rows(db, table, key) for table, key in ADMIN_ONLY.items()}
-    assert all(before.values())
+    member_id = _access(emulator.base_url, MEMBER_TOKEN)["user_id"]
+    admin_id = _access(emulator.base_url, TOKEN)["user_id"]
+    with pytest.raises(ConfigurationError) as refused:
+        sync(emulator.base_url, token=MEMBER_TOKEN)
+    assert str(refused.value) == (
+        f"this dataset holds what the token of user {admin_id} may see; this token is user "
+        f"{member_id}'s: sync it into another --dataset (each user's view is a dataset of its "
+        "own)"
+    )
+    assert duckdb_rows(db) == before, "the refused run changed what landed"
+    again = sync(emulator.base_url, token=TOKEN)  # the owner's token goes on as before
+    assert again.exit_code == 0, again.stats.errors
 
-    member = sync(emulator.base_url, token=MEMBER_TOKEN)
-    after = {table: _table_rows(db, table, key) for table, key in ADMIN_ONLY.items()}
-    assert after == before, "a refusal deleted, marked or merged again rows an admin landed"
-    assert member.exit_code == 0, member.stats.errors
-    assert [w for w in member.stats.warnings if "needs" in w] == MEMBER_WARNINGS
-    assert not any(table in member.rows for table in ADMIN_ONLY)
+
+def test_rights_lost_since_the_last_run_leave_those_tables_as_they_were(
+    make_emulator: Callable[..., EmulatorServer], tmp_path: Path, sync: Sync
+) -> None:
+    server = make_emulator(EmulatorConfig(scale=SMALL))
+    access = _access(server.base_url, MEMBER_TOKEN)
+    workspace = sorted(access["workspaces"])[0]
+    role = f"{server.base_url}/_emulator/workspaces/{workspace}/members/{access['user_id']}"
+    assert requests.put(role, json={"role": "admin"}, timeout=30).status_code == 200
+    first = sync(server.base_url, token=MEMBER_TOKEN)
+    assert first.exit_code == 0, first.stats.errors
+    db = tmp_path / "db.duckdb"
+    workspace_tables = {t: k for t, k in ADMIN_ONLY.items() if t.startswith("workspace")}
+    before = {table: _table_rows(db, table, key) for table, key in workspace_tables.items()}
+    assert before["workspace_users"], "as an admin of one workspace, its members landed"
+    assert requests.put(role, json={"role": "user"}, timeout=30).status_code == 200
+    second = sync(server.base_url, token=MEMBER_TOKEN)
+    assert second.exit_code == 0, second.stats.errors
+    assert f"workspace_users of workspace {workspace}: needs workspace admin" in (
+        second.stats.warnings
+    )
+    after = {table: _table_rows(db, table, key) for table, key in workspace_tables.items()}
+    assert after == before, "a refusal deleted, marked or merged again rows that had landed"
 
 
 def test_a_member_who_administers_one_workspace_reads_its_tables_there(

@@ -583,6 +583,8 @@ class ApiClient:
         self._session = requests.Session()
         self._session.auth = (api_token.strip(), "api_token")
         token = api_token.strip()
+        self.token_fingerprint = hashlib.sha256(f"timetrack:{token}".encode()).hexdigest()[:16]
+        """Tells one token from another in state, without keeping the token."""
         basic = base64.b64encode(f"{token}:api_token".encode()).decode()
         # How an error body may echo the token: as sent, in the Authorization header, quoted.
         self._echoes: dict[str, str] = {}

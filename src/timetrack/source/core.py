@@ -32,6 +32,7 @@ from timetrack.source.client import (
     ClientSettings,
     RequestStats,
     is_list_or_null,
+    is_object,
     is_record_of,
     pages_of,
 )
@@ -257,6 +258,7 @@ def _declare(
         sync.state = dlt.current.source_state()
         sync.client.stats.phase = f"{_PHASES[endpoint.reader]}: {endpoint.table}"
         try:
+            sync.same_owner()
             yield from read(endpoint)
         except QuotaExhaustedError:
             sync.client.stats.defer(endpoint.table)
@@ -436,6 +438,26 @@ class Sync:
         self.client.stats.add_rows(endpoint.table, len(batch))
         if batch:
             yield batch
+
+    def same_owner(self) -> None:
+        """A dataset holds what one user may see: its state (cursors, walks, what landed) is
+        that user's. Another user's token would read less (a member's) or other entries, and
+        its listings would delete the first user's rows: refused. The first run asks `/me`
+        once; a new token of the same user (rotated) is taken, and asks `/me` once more."""
+        state = dlt.current.source_state()
+        fingerprint = self.client.token_fingerprint
+        owner: dict[str, Any] | None = state.get("token_owner")
+        if owner is not None and owner.get("fingerprint") == fingerprint:
+            return  # checked, by this resource or an earlier one
+        me = self.client.get("/me", shape=is_object)
+        user_id = me.get("id")
+        if owner is not None and owner.get("user_id") != user_id:
+            raise ConfigurationError(
+                f"this dataset holds what the token of user {owner.get('user_id')} may see; "
+                f"this token is user {user_id}'s: sync it into another --dataset (each user's "
+                "view is a dataset of its own)"
+            )
+        state["token_owner"] = {"fingerprint": fingerprint, "user_id": user_id}
 
     def workspaces(self, endpoint: Endpoint) -> Iterator[list[Row]]:
         """Reachable workspaces, plus those that were and are no longer: kept, but marked with
