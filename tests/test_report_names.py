@@ -4,7 +4,7 @@ a currency), synced from the emulator and rendered in Chromium.
 
 The page must show every name literally, fetch nothing (a local server of the test's own
 counts the attempts, Playwright sees every request), keep its plot areas whatever the names'
-length.
+length, and carry a Content-Security-Policy that would block a fetch if one slipped through.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from tests.truth import expected_entries
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 from timetrack.pipeline import run
 from timetrack.report import (
+    content_security_policy,
     hover_label,
     open_pipeline,
     plain,
@@ -59,6 +60,19 @@ def test_a_name_is_plain_text_in_plotly_markup() -> None:
     lines = hover_label("<i>" + "word " * 130).split("<br>")
     assert lines[0].startswith("&lt;i&gt;word") and "<" not in "".join(lines)
     assert all(len(line) <= 60 + 6 for line in lines) and len(lines) == 11
+
+
+def test_the_policy_allows_the_pages_scripts_by_hash_and_nothing_to_fetch() -> None:
+    policy = content_security_policy("<script>a()</script><p>x</p><script id=x>b()</script>")
+    directives = dict(d.split(" ", 1) for d in policy.split("; "))
+    assert directives["default-src"] == "'none'"
+    assert directives["script-src"] == (
+        # sha256 of "a()" and "b()"
+        "'sha256-cf242PFc/kb7xD0Qzhsmd9vvRkc+cWFmbi+k+YvtdKc=' "
+        "'sha256-qVpDBgj7bpq5hMAcGp3AOc79J3Y1Z4HvySTwKrWDoy4='"
+    )
+    assert directives["img-src"] == "data: blob:" and directives["style-src"] == "'unsafe-inline'"
+    assert "unsafe-eval" not in policy and "http" not in policy and "connect-src" not in policy
 
 
 # --- a synced dataset with hostile names ---------------------------------------------------------
@@ -279,8 +293,67 @@ def test_hostile_names_show_literally_and_fetch_nothing(hostile: Hostile, tmp_pa
     assert (tmp_path / "hostile.png").stat().st_size > 50_000
 
 
+def test_the_policy_blocks_what_would_slip_through(hostile: Hostile) -> None:
+    from playwright.sync_api import sync_playwright
+
+    blocked: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("console", lambda m: blocked.append(m.text) if m.type == "error" else None)
+        page.goto(hostile.page.as_uri())
+        page.wait_for_selector("#chart-people .main-svg", timeout=30_000)
+        attempts = page.evaluate(
+            """async url => {
+                const results = {};
+                try { await fetch(url + '/fetch'); results.fetch = 'sent'; }
+                catch (error) { results.fetch = 'blocked'; }
+                const image = new Image();
+                results.image = await new Promise(done => {
+                    image.onload = () => done('loaded');
+                    image.onerror = () => done('blocked');
+                    image.src = url + '/image';
+                });
+                const script = document.createElement('script');
+                script.textContent = 'window.injected = true';
+                document.body.append(script);
+                results.script = window.injected ? 'ran' : 'blocked';
+                return results;
+            }""",
+            hostile.trap.base_url,
+        )
+        browser.close()
+    assert attempts == {"fetch": "blocked", "image": "blocked", "script": "blocked"}, attempts
+    assert not hostile.trap.hits, hostile.trap.hits
+    assert any("Content Security Policy" in message for message in blocked), blocked
+
+
+def test_the_charts_still_download_as_png_under_the_policy(
+    hostile: Hostile, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(accept_downloads=True)
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.goto(hostile.page.as_uri())
+        page.wait_for_selector("#chart-people .main-svg", timeout=30_000)
+        page.hover("#chart-people")
+        with page.expect_download(timeout=30_000) as download:
+            page.click('#chart-people [data-title="Download plot as a PNG"]')
+        download.value.save_as(tmp_path / "people.png")
+        browser.close()
+    assert not problems, problems
+    assert (tmp_path / "people.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "people.png").stat().st_size > 20_000
+
+
 def test_hostile_names_reach_the_page_only_escaped(hostile: Hostile) -> None:
     page = hostile.page.read_text(encoding="utf-8")
+    assert page.count('http-equiv="Content-Security-Policy"') == 1
+    assert page.index("Content-Security-Policy") < page.index("<script")
     # Plotly's JSON writes "<" as \u003c: a name that reached it unescaped would show so.
     assert "\\u003cb style=" not in page and "&lt;b style=" in page
     assert '<img src="http' not in page and "\u202e" not in page.lower()

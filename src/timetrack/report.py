@@ -1,8 +1,8 @@
 """`timetrack report`: one self-contained HTML page of answers, read from the analytics views.
 
 The page works offline: Plotly's script is inlined once, the data sits in the page, nothing is
-fetched. It reads only the views of `analytics.py` and dlt's own load table, so it shows what a
-SQL user of the views would see.
+fetched, and its Content-Security-Policy forbids fetching. It reads only the views of
+`analytics.py` and dlt's own load table, so it shows what a SQL user of the views would see.
 
 Names come from the data, so from anyone who can name a project: Plotly reads a subset of HTML
 in its labels (`<span style>`, `<a href>`, `<b>`, entities), so every name is escaped for that
@@ -12,7 +12,10 @@ legends (whole on hover).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import re
 import textwrap
 import unicodedata
 from collections import defaultdict
@@ -449,6 +452,33 @@ def _empty_note(data: ReportData) -> str:
     return f'<p class="note">{html.escape(note.capitalize())}.</p>' if note else ""
 
 
+_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script", re.IGNORECASE | re.DOTALL)
+
+
+def content_security_policy(body: str) -> str:
+    """The page's policy: no fetch of any kind (`default-src 'none'` covers connections,
+    images, fonts, frames and the rest), the page's own inline scripts by their hashes and no
+    other (so a script that slipped into the page would not run), inline styles (Plotly sets
+    its own), images only from the page itself (`data:`: the heatmap; `blob:`: the
+    toolbar's PNG download), no `<base>` and no form."""
+    hashes = sorted(
+        {
+            "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+            for script in _SCRIPT.findall(body)
+        }
+    )
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src " + " ".join(hashes),
+            "style-src 'unsafe-inline'",
+            "img-src data: blob:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        )
+    )
+
+
 def render_html(data: ReportData, title: str) -> str:
     """The whole page, Plotly's script inlined once."""
     amounts = "\n".join(
@@ -496,8 +526,10 @@ def render_html(data: ReportData, title: str) -> str:
 own timezone; a running entry counts up to the sync.</footer>
 </main></body></html>
 """
+    policy = content_security_policy(body)  # quoted sources and base64: nothing to escape
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{policy}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{heading}</title><style>{_STYLE}</style></head>
 {body}"""
