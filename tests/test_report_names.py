@@ -152,11 +152,15 @@ def _renames(
     twin = "Quarterly " * 49 + "Quarterly!"
     clients[busiest["client_id"][5]] = twin
     people = dict(zip(busiest["user_id"], names, strict=False))
+    # Two people of one name: two rows, each with its id, not one row of one of them.
+    same = busiest["user_id"][len(names) : len(names) + 2]
+    people.update({user: "Sam Same" for user in same})
     expected = {
         "projects": [names[name] for name in projects.values()],
         "clients": [names[name] for name in list(clients.values())[:-1]]
         + [("Quarterly " * 3 + "Quarterly\u2026 (2)", twin)],
-        "people": [names[name] for name in people.values()],
+        "people": [names[name] for name in list(people.values())[: len(names)]]
+        + [(f"Sam Same (user {user})", "Sam Same") for user in same],
     }
     return {"projects": projects, "clients": clients, "people": people}, expected
 

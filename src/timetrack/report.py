@@ -182,7 +182,8 @@ def _people_by_week(
     bounds: tuple[date, date],
 ) -> dict[str, dict[date, float]]:
     """Hours per person per week, the weeks without entries included where the utilisation
-    view knows the members; the people with the most hours first."""
+    view knows the members; the people with the most hours first (a name two people share
+    carries each one's id)."""
     if "utilisation_by_week" in views:
         sql = (
             f'SELECT user_id, user_name, week, hours FROM "{schema}".utilisation_by_week '
@@ -199,7 +200,12 @@ def _people_by_week(
         per_user[user_id][_as_date(week)] = float(hours or 0)
         labels[user_id] = str(name or f"user {user_id}")
     top = sorted(per_user, key=lambda u: -sum(per_user[u].values()))[:TOP_PEOPLE]
-    return {labels[u]: per_user[u] for u in top}
+    names = [labels[u] for u in top]
+    # Two people of one name stay two rows, each with their id.
+    return {
+        f"{labels[u]} (user {u})" if names.count(labels[u]) > 1 else labels[u]: per_user[u]
+        for u in top
+    }
 
 
 def _last_sync(query: Query, dataset: str) -> tuple[datetime | None, dict[str, int]]:
