@@ -46,7 +46,7 @@ def test_a_name_is_plain_text_in_plotly_markup() -> None:
     assert short_label('<b style="font-size:200px">BIG</b>') == (
         '&lt;b style="font-size:200px"&gt;BIG&lt;/b&gt;'
     )
-    # Entities stay text: Plotly turns &amp; back into & once, never &lt; into <.
+    # Entities stay text: Plotly decodes entities once, so "&amp;amp;" shows as "&amp;".
     assert short_label("Tom &amp; Jerry &#8238;") == "Tom &amp;amp; Jerry &amp;#8238;"
     assert plain("Payroll \u202etxt.exe") == "Payroll txt.exe"
     assert plain("\u2066a\u2069\u200eb\u200f\u061cc\u202a\u202bd\u202c\u202de") == "abcde"
@@ -59,6 +59,7 @@ def test_a_name_is_plain_text_in_plotly_markup() -> None:
     assert short_label("<" * 45) == "&lt;" * 39 + "\u2026"  # cut before escaping
     lines = hover_label("<i>" + "word " * 130).split("<br>")
     assert lines[0].startswith("&lt;i&gt;word") and "<" not in "".join(lines)
+    # 653 characters cut to 600, in lines of at most 60 (+6 for the escaped "<i>"): 11 lines.
     assert all(len(line) <= 60 + 6 for line in lines) and len(lines) == 11
 
 
