@@ -1,13 +1,23 @@
 """`timetrack report`: one self-contained HTML page of answers, read from the analytics views.
 
 The page works offline: Plotly's script is inlined once, the data sits in the page, nothing is
-fetched. It reads only the views of `analytics.py` and dlt's own load table, so it shows what a
-SQL user of the views would see.
+fetched, and its Content-Security-Policy forbids fetching. It reads only the views of
+`analytics.py` and dlt's own load table, so it shows what a SQL user of the views would see.
+
+Names come from the data, so from anyone who can name a project: Plotly reads a subset of HTML
+in its labels (`<span style>`, `<a href>`, `<b>`, entities), so every name is escaped for that
+markup, cleared of control and bidirectional-override characters, and cut short on axes and
+legends (whole on hover).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import re
+import textwrap
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +43,13 @@ TOP_CLIENTS = 10
 TOP_PEOPLE = 40
 """Beyond these, the charts would be unreadable: the rest is summed as "other" (projects), or
 left to the views (clients, people)."""
+
+LABEL_WIDTH = 40
+"""Columns of a name on an axis or in a legend (a wide character counts two): beyond, it is cut
+with an ellipsis, so that no name can squeeze the plot area."""
+HOVER_LINE = 60
+HOVER_MAX = 600
+"""A name on hover: whole up to this many columns, in lines of `HOVER_LINE` characters."""
 
 OTHER = "other projects"
 COLOURS = list(qualitative.Plotly)
@@ -165,7 +182,8 @@ def _people_by_week(
     bounds: tuple[date, date],
 ) -> dict[str, dict[date, float]]:
     """Hours per person per week, the weeks without entries included where the utilisation
-    view knows the members; the people with the most hours first."""
+    view knows the members; the people with the most hours first (a name two people share
+    carries each one's id)."""
     if "utilisation_by_week" in views:
         sql = (
             f'SELECT user_id, user_name, week, hours FROM "{schema}".utilisation_by_week '
@@ -182,7 +200,12 @@ def _people_by_week(
         per_user[user_id][_as_date(week)] = float(hours or 0)
         labels[user_id] = str(name or f"user {user_id}")
     top = sorted(per_user, key=lambda u: -sum(per_user[u].values()))[:TOP_PEOPLE]
-    return {labels[u]: per_user[u] for u in top}
+    names = [labels[u] for u in top]
+    # Two people of one name stay two rows, each with their id.
+    return {
+        f"{labels[u]} (user {u})" if names.count(labels[u]) > 1 else labels[u]: per_user[u]
+        for u in top
+    }
 
 
 def _last_sync(query: Query, dataset: str) -> tuple[datetime | None, dict[str, int]]:
@@ -204,6 +227,77 @@ def _last_sync(query: Query, dataset: str) -> tuple[datetime | None, dict[str, i
     if isinstance(last, datetime) and last.tzinfo is None:
         last = last.replace(tzinfo=UTC)
     return (last if isinstance(last, datetime) else None), counts
+
+
+# --- names as text -------------------------------------------------------------------------------
+
+_BIDI_CONTROLS = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
+"""The marks, embeddings, overrides and isolates that reorder the text around them (U+202E turns
+the rest of a label around): a name has no use for them in a chart."""
+
+
+def plain(name: str) -> str:
+    """A name as one line of plain text: control characters (C0, C1), bidirectional controls
+    and lone surrogates removed, every run of white space one space."""
+    kept = []
+    for char in name:
+        if ord(char) in _BIDI_CONTROLS:
+            continue
+        if char.isspace():
+            kept.append(" ")
+        elif unicodedata.category(char) not in ("Cc", "Cs"):
+            kept.append(char)
+    return " ".join("".join(kept).split())
+
+
+def markup(text: str) -> str:
+    """Text that Plotly shows as it is: its labels read `<b>`, `<br>`, `<span style>`,
+    `<a href>` and entities, so `&`, `<` and `>` become entities (which it turns back into
+    the characters, once)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _columns(char: str) -> int:
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _cut(text: str, width: int) -> str:
+    """`text` in at most `width` columns, an ellipsis ending it where it is cut."""
+    if sum(map(_columns, text)) <= width:
+        return text
+    used = 0
+    for index, char in enumerate(text):
+        used += _columns(char)
+        if used > width - 1:
+            return text[:index].rstrip() + "\u2026"
+    return text
+
+
+def short_label(name: str, width: int = LABEL_WIDTH) -> str:
+    """A name for an axis or a legend, in Plotly's markup: plain, at most `width` columns."""
+    return markup(_cut(plain(name) or "(no name)", width))
+
+
+def hover_label(name: str) -> str:
+    """A name whole (up to `HOVER_MAX` columns) for a hover box, in Plotly's markup, in
+    lines of `HOVER_LINE` so that the box stays on the page."""
+    text = _cut(plain(name) or "(no name)", HOVER_MAX)
+    return "<br>".join(markup(line) for line in textwrap.wrap(text, HOVER_LINE))
+
+
+def _unique(labels: list[str]) -> list[str]:
+    """Labels as distinct categories: two names cut (or cleared) to the same label would
+    otherwise share one bar or one row."""
+    used: set[str] = set()
+    out = []
+    for label in labels:
+        candidate, count = label, 1
+        while candidate in used:
+            count += 1
+            candidate = f"{label} ({count})"
+        used.add(candidate)
+        out.append(candidate)
+    return out
 
 
 # --- drawing ------------------------------------------------------------------------------------
@@ -229,19 +323,22 @@ def _week_labels(weeks: list[date]) -> list[str]:
 
 
 def figures(data: ReportData) -> list[tuple[str, go.Figure]]:
-    """The page's charts, each with the id of the element it is drawn in."""
+    """The page's charts, each with the id of the element it is drawn in. Every name from the
+    data is a `short_label` where it is drawn and a `hover_label` in its hover box (through
+    `customdata`: a name in a hover template would be read as one, `%{y}` and all)."""
     labels = _week_labels(data.weeks)
     projects = go.Figure()
     for n, (name, series) in enumerate(data.projects_by_week.items()):
         colour = GREY if name == OTHER else COLOURS[n % len(COLOURS)]
         projects.add_bar(
-            name=name,
+            name=short_label(name),
             x=labels,
             y=[round(series.get(w, 0.0), 2) for w in data.weeks],
             marker_color=colour,
-            hovertemplate="%{x}: %{y:.1f} h<extra>" + html.escape(name) + "</extra>",
+            customdata=[hover_label(name)] * len(labels),
+            hovertemplate="%{x}: %{y:.1f} h<extra>%{customdata}</extra>",
         )
-    projects.update_layout(barmode="stack")
+    projects.update_layout(barmode="stack", hoverlabel={"namelength": -1})
     projects.update_yaxes(title_text="hours")
     projects.update_xaxes(title_text="week (Monday)", type="category")
     _layout(projects, "Weekly hours by project")
@@ -260,18 +357,22 @@ def figures(data: ReportData) -> list[tuple[str, go.Figure]]:
     billable.update_xaxes(title_text="week (Monday)", type="category")
     _layout(billable, "Billable and non-billable hours")
 
+    shown = list(reversed(data.clients))
     clients = go.Figure(
         go.Bar(
-            x=[hours for _, hours, _ in reversed(data.clients)],
-            y=[name for name, _, _ in reversed(data.clients)],
+            x=[hours for _, hours, _ in shown],
+            y=_unique([short_label(name) for name, _, _ in shown]),
             orientation="h",
             marker_color="#457b9d",
-            customdata=[amount for _, _, amount in reversed(data.clients)],
-            hovertemplate="%{y}: %{x:.1f} h, billable amount %{customdata:,.2f}<extra></extra>",
+            customdata=[[hover_label(name), amount] for name, _, amount in shown],
+            hovertemplate=(
+                "%{customdata[0]}: %{x:.1f} h, billable amount %{customdata[1]:,.2f}<extra></extra>"
+            ),
         )
     )
     clients.update_xaxes(title_text="hours")
-    clients.update_yaxes(automargin=True)
+    # A category axis whatever the names: clients named "2024" or "3" stay bars of their own.
+    clients.update_yaxes(automargin=True, type="category")
     _layout(
         clients, f"Top clients (up to {TOP_CLIENTS})", height=120 + 34 * max(len(data.clients), 3)
     )
@@ -281,10 +382,11 @@ def figures(data: ReportData) -> list[tuple[str, go.Figure]]:
         go.Heatmap(
             z=[[round(data.people_by_week[p].get(w, 0.0), 1) for w in data.weeks] for p in people],
             x=labels,
-            y=people,
+            y=_unique([short_label(p) for p in people]),
             colorscale="Blues",
             colorbar={"title": {"text": "hours"}},
-            hovertemplate="%{y}, week of %{x}: %{z:.1f} h<extra></extra>",
+            customdata=[[hover_label(p)] * len(labels) for p in people],
+            hovertemplate="%{customdata}, week of %{x}: %{z:.1f} h<extra></extra>",
             xgap=1,
             ygap=1,
         )
@@ -312,7 +414,8 @@ h1 { font-size: 24px; margin: 0 0 4px; }
 .sub { color: #5a6570; margin: 0 0 20px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 12px;
   margin-bottom: 20px; }
-.card { background: white; border-radius: 8px; padding: 14px 16px; box-shadow: 0 1px 2px #0001; }
+.card { background: white; border-radius: 8px; padding: 14px 16px; box-shadow: 0 1px 2px #0001;
+  overflow-wrap: anywhere; }
 .card .label { color: #5a6570; font-size: 13px; }
 .card .value { font-size: 24px; font-weight: 600; margin-top: 4px; }
 .card .value.small { font-size: 16px; line-height: 1.4; }
@@ -355,9 +458,39 @@ def _empty_note(data: ReportData) -> str:
     return f'<p class="note">{html.escape(note.capitalize())}.</p>' if note else ""
 
 
+_SCRIPT = re.compile(r"<script\b[^>]*>(.*?)</script", re.IGNORECASE | re.DOTALL)
+
+
+def content_security_policy(body: str) -> str:
+    """The page's policy: no fetch of any kind (`default-src 'none'` covers connections,
+    images, fonts, frames and the rest), the page's own inline scripts by their hashes and no
+    other (so a script that slipped into the page would not run), inline styles (Plotly sets
+    its own), images only from the page itself (`data:`: the heatmap; `blob:`: the
+    toolbar's PNG download), no `<base>` and no form."""
+    hashes = sorted(
+        {
+            "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+            for script in _SCRIPT.findall(body)
+        }
+    )
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src " + " ".join(hashes),
+            "style-src 'unsafe-inline'",
+            "img-src data: blob:",
+            "base-uri 'none'",
+            "form-action 'none'",
+        )
+    )
+
+
 def render_html(data: ReportData, title: str) -> str:
     """The whole page, Plotly's script inlined once."""
-    amounts = "\n".join(f"{amount:,.2f} {currency}" for currency, amount in data.amounts.items())
+    amounts = "\n".join(
+        f"{amount:,.2f} {_cut(plain(currency), LABEL_WIDTH)}"
+        for currency, amount in data.amounts.items()
+    )
     share = data.billable_hours / data.hours if data.hours else 0.0
     cards = [
         ("hours tracked", f"{data.hours:,.1f}"),
@@ -375,22 +508,19 @@ def render_html(data: ReportData, title: str) -> str:
                 full_html=False,
                 include_plotlyjs=index == 0,
                 div_id=element,
-                config={"displaylogo": False, "responsive": True},
+                config={"displaylogo": False, "responsive": True, "typesetMath": False},
             )
             + "</div>"
         )
     synced = data.last_sync.strftime("%Y-%m-%d %H:%M UTC") if data.last_sync else "never"
     rows = "".join(
-        f'<tr><td>{html.escape(table)}</td><td class="n">{count:,}</td></tr>'
+        f'<tr><td>{html.escape(plain(table))}</td><td class="n">{count:,}</td></tr>'
         for table, count in data.row_counts.items()
     )
     card_html = "".join(_card(label, value) for label, value in cards)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title><style>{_STYLE}</style></head>
-<body><main>
-<h1>{html.escape(title)}</h1>
+    heading = html.escape(plain(title))
+    body = f"""<body><main>
+<h1>{heading}</h1>
 <p class="sub">Weeks of {data.first_week.isoformat()} to {data.last_week.isoformat()}
 ({len(data.weeks)} weeks); last sync {synced}.</p>
 {_empty_note(data)}<div class="cards">{card_html}</div>
@@ -402,6 +532,13 @@ def render_html(data: ReportData, title: str) -> str:
 own timezone; a running entry counts up to the sync.</footer>
 </main></body></html>
 """
+    policy = content_security_policy(body)  # quoted sources and base64: nothing to escape
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{policy}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{heading}</title><style>{_STYLE}</style></head>
+{body}"""
 
 
 def write_report(

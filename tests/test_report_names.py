@@ -1,0 +1,365 @@
+"""`timetrack report` with hostile names: markup, links, huge fonts, outside URLs, 500-character
+names, right-to-left overrides and control characters in project, client and person names (and
+a currency), synced from the emulator and rendered in Chromium.
+
+The page must show every name literally, fetch nothing (a local server of the test's own
+counts the attempts, Playwright sees every request), keep its plot areas whatever the names'
+length, and carry a Content-Security-Policy that would block a fetch if one slipped through.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.helpers import TOKEN, LocalServer, fast_options
+from tests.test_report import CHROMIUM, WEEKS, _today
+from tests.truth import expected_entries
+from timetrack.emulator import EmulatorConfig, EmulatorServer
+from timetrack.pipeline import run
+from timetrack.report import (
+    content_security_policy,
+    hover_label,
+    open_pipeline,
+    plain,
+    short_label,
+    write_report,
+)
+from timetrack.target import resolve_target
+
+CHARTS = ["chart-projects", "chart-billable", "chart-clients", "chart-people"]
+
+
+# --- the name functions alone --------------------------------------------------------------------
+
+
+def test_a_name_is_plain_text_in_plotly_markup() -> None:
+    assert short_label('<b style="font-size:200px">BIG</b>') == (
+        '&lt;b style="font-size:200px"&gt;BIG&lt;/b&gt;'
+    )
+    # Entities stay text: Plotly decodes entities once, so "&amp;amp;" shows as "&amp;".
+    assert short_label("Tom &amp; Jerry &#8238;") == "Tom &amp;amp; Jerry &amp;#8238;"
+    assert plain("Payroll \u202etxt.exe") == "Payroll txt.exe"
+    assert plain("\u2066a\u2069\u200eb\u200f\u061cc\u202a\u202bd\u202c\u202de") == "abcde"
+    assert plain("tab\there\x00nul\x1b[31m\x85next\u2028line\ud800 ") == "tab herenul[31m next line"
+    assert short_label("\u202e\x00") == "(no name)"
+    assert short_label("Q" * 500) == "Q" * 39 + "\u2026"
+    assert short_label("Quarterly " * 50) == "Quarterly " * 3 + "Quarterly\u2026"
+    assert short_label("x" * 40) == "x" * 40
+    assert short_label("\u6642" * 25) == "\u6642" * 19 + "\u2026"  # wide: two columns each
+    assert short_label("<" * 45) == "&lt;" * 39 + "\u2026"  # cut before escaping
+    lines = hover_label("<i>" + "word " * 130).split("<br>")
+    assert lines[0].startswith("&lt;i&gt;word") and "<" not in "".join(lines)
+    # 653 characters cut to 600, in lines of at most 60 (+6 for the escaped "<i>"): 11 lines.
+    assert all(len(line) <= 60 + 6 for line in lines) and len(lines) == 11
+
+
+def test_the_policy_allows_the_pages_scripts_by_hash_and_nothing_to_fetch() -> None:
+    policy = content_security_policy("<script>a()</script><p>x</p><script id=x>b()</script>")
+    directives = dict(d.split(" ", 1) for d in policy.split("; "))
+    assert directives["default-src"] == "'none'"
+    assert directives["script-src"] == (
+        # sha256 of "a()" and "b()"
+        "'sha256-cf242PFc/kb7xD0Qzhsmd9vvRkc+cWFmbi+k+YvtdKc=' "
+        "'sha256-qVpDBgj7bpq5hMAcGp3AOc79J3Y1Z4HvySTwKrWDoy4='"
+    )
+    assert directives["img-src"] == "data: blob:" and directives["style-src"] == "'unsafe-inline'"
+    assert "unsafe-eval" not in policy and "http" not in policy and "connect-src" not in policy
+
+
+# --- a synced dataset with hostile names ---------------------------------------------------------
+
+
+class Trap(LocalServer):
+    """Where every URL in the names points: counts whatever reaches it."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        trap = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _hit(self) -> None:
+                trap.hits.append(f"{self.command} {self.path}")
+                self.send_response(204)
+                self.end_headers()
+
+            do_GET = do_POST = do_HEAD = do_OPTIONS = _hit
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        super().__init__(Handler)
+
+
+def hostile_names(trap: str) -> dict[str, tuple[str, str]]:
+    """Each name, how an axis or a legend must show it and how a hover box must (as text, not
+    as markup; the hover box whole, in lines)."""
+    fetch = f'<i style="background:url({trap}/i)">x</i>'
+    assert len(fetch) <= 60, "on one hover line, so that a fetch would happen if it were read"
+    big = '<b style="font-size:200px">BIG</b>'
+    link = '<a href="http://example.test/">go</a>'
+    entities = "Tom &amp; Jerry &#8238; %{y}<br>"
+    return {
+        fetch: ('<i style="background:url(http://127.0.0\u2026', fetch),
+        big: (big, big),
+        link: (link, link),
+        "Quarterly " * 50: ("Quarterly " * 3 + "Quarterly\u2026", "Quarterly " * 50),
+        "Payroll \u202etxt.exe": ("Payroll txt.exe", "Payroll txt.exe"),
+        "Tabs\tand\x00nul\x1b[31mred\x85end": ("Tabs andnul[31mred end", "Tabs andnul[31mred end"),
+        entities: (entities, entities),
+    }
+
+
+class Hostile:
+    """The report of a sync in which the busiest projects, clients and people carry hostile
+    names, what each chart must show of them (label, whole name on hover) and the trap the
+    names point at."""
+
+    def __init__(self, page: Path, trap: Trap, expected: dict[str, list[tuple[str, str]]]) -> None:
+        self.page = page
+        self.trap = trap
+        self.expected = expected
+
+
+def _busiest(server: EmulatorServer, today: date) -> dict[str, list[Any]]:
+    """Project, client and user ids by their hours in the report's weeks, most first."""
+    monday = today - timedelta(days=today.weekday())
+    weeks = {monday - timedelta(weeks=n) for n in range(WEEKS)}
+    hours: dict[str, dict[Any, float]] = defaultdict(lambda: defaultdict(float))
+    for row in expected_entries(server.base_url, TOKEN).values():
+        if row["week"] in weeks:
+            for key in ("project_id", "client_id", "user_id"):
+                if row[key] is not None:
+                    hours[key][row[key]] += row["seconds"] or 0
+    return {key: sorted(ids, key=lambda i: -ids[i]) for key, ids in hours.items()}
+
+
+def _renames(
+    names: dict[str, tuple[str, str]], busiest: dict[str, list[Any]]
+) -> tuple[dict[str, dict[Any, str]], dict[str, list[tuple[str, str]]]]:
+    """Which project, client and user takes which name, and what each chart must show."""
+    projects = dict(zip(busiest["project_id"], names, strict=False))
+    clients = dict(zip(busiest["client_id"], list(names)[:5], strict=False))
+    # A name that differs from another only past the cut: two labels, not one bar.
+    twin = "Quarterly " * 49 + "Quarterly!"
+    clients[busiest["client_id"][5]] = twin
+    people = dict(zip(busiest["user_id"], names, strict=False))
+    # Two people of one name: two rows, each with its id, not one row of one of them.
+    same = busiest["user_id"][len(names) : len(names) + 2]
+    people.update({user: "Sam Same" for user in same})
+    expected = {
+        "projects": [names[name] for name in projects.values()],
+        "clients": [names[name] for name in list(clients.values())[:-1]]
+        + [("Quarterly " * 3 + "Quarterly\u2026 (2)", twin)],
+        "people": [names[name] for name in list(people.values())[: len(names)]]
+        + [(f"Sam Same (user {user})", "Sam Same") for user in same],
+    }
+    return {"projects": projects, "clients": clients, "people": people}, expected
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
+    root = tmp_path_factory.mktemp("hostile")
+    with EmulatorServer(EmulatorConfig(seed=7)) as server, Trap() as trap:
+        today = _today(server)
+        renames, expected = _renames(hostile_names(trap.base_url), _busiest(server, today))
+        for entity in ("projects", "clients"):
+            for item, name in renames[entity].items():
+                reply = requests.patch(
+                    f"{server.base_url}/_emulator/{entity}/{item}", json={"name": name}, timeout=30
+                )
+                assert reply.status_code == 200, reply.text
+        data = server.emulator.data  # people and currencies have no admin endpoint
+        for user, name in renames["people"].items():
+            data.users[user].fullname = name
+        currency = f'<img src="{trap.base_url}/c">'
+        for workspace in data.workspaces.values():
+            workspace.default_currency = currency
+        data.touch()
+
+        options = fast_options(server.base_url, root, dataset="tt")
+        summary = run(options)
+        assert summary.exit_code == 0, summary.lines()
+        place = resolve_target(options.destination, "tt", name="reader", pipelines_dir=str(root))
+        page = root / "hostile.html"
+        report = write_report(open_pipeline(place, str(root / "reader")), page, WEEKS, today)
+        assert currency in report.amounts
+        yield Hostile(page, trap, expected)
+
+
+_DRAWN = """ids => ids.map(id => {
+    const chart = document.getElementById(id);
+    const area = chart.querySelector('.nsewdrag').getBoundingClientRect();
+    return {
+        id: id,
+        width: chart.getBoundingClientRect().width,
+        area: [area.width, area.height],
+        marks: chart.querySelectorAll('.trace.bars .point path, .hm image').length,
+        legend: [...chart.querySelectorAll('.legendtext')].map(t => t.textContent),
+        ticks: [...chart.querySelectorAll('.ytick text')].map(t => t.textContent),
+        links: chart.querySelectorAll('a').length,
+        styled: [...chart.querySelectorAll('.main-svg tspan[style]')].map(t => t.outerHTML),
+    };
+})"""
+
+_HOVERS = """async () => {
+    const pause = () => new Promise(done => setTimeout(done, 80));
+    const texts = {};
+    for (const id of ['chart-projects', 'chart-clients', 'chart-people']) {
+        const chart = document.getElementById(id);
+        texts[id] = [];
+        const box = chart.querySelector('.nsewdrag').getBoundingClientRect();
+        chart.data.forEach((trace, curve) => {
+            // A project: one week it has hours in; a client or a person: every row.
+            const rows = trace.y.map((y, row) => [y, row]);
+            const some = id === 'chart-projects' ? rows.filter(([y]) => y > 0).slice(0, 1) : rows;
+            some.forEach(([_, row]) => texts[id].push([curve, row]));
+        });
+        const points = texts[id];
+        texts[id] = [];
+        for (const [curve, row] of points) {
+            if (id === 'chart-people') {
+                const rows = chart.data[0].y.length;
+                Plotly.Fx.hover(chart, {
+                    clientX: box.left + box.width / 2,
+                    clientY: box.top + box.height * (row + 0.5) / rows,
+                    target: chart.querySelector('.nsewdrag'),
+                });
+            } else {
+                Plotly.Fx.hover(chart, [{curveNumber: curve, pointNumber: row}]);
+            }
+            await pause();
+            const layer = chart.querySelector('.hoverlayer');
+            texts[id].push(layer ? layer.textContent : '');
+        }
+        Plotly.Fx.unhover(chart);
+    }
+    return texts;
+}"""
+
+
+def _squeezed(text: str) -> str:
+    """Hover text as compared: without white space, which line breaks move."""
+    return re.sub(r"\s+", "", text)
+
+
+def test_hostile_names_show_literally_and_fetch_nothing(hostile: Hostile, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), "Chromium is missing: .ci/run installs Debian's chromium"
+    problems: list[str] = []
+    fetched: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on(
+            "request", lambda r: None if r.url == hostile.page.as_uri() else fetched.append(r.url)
+        )
+        page.goto(hostile.page.as_uri())
+        for chart in CHARTS:
+            page.wait_for_selector(f"#{chart} .main-svg", timeout=30_000)
+        drawn = {chart["id"]: chart for chart in page.evaluate(_DRAWN, CHARTS)}
+        hovers = page.evaluate(_HOVERS)
+        page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
+        text = page.inner_text("body")
+        browser.close()
+
+    assert not problems, problems
+    assert not fetched, f"the page fetched: {fetched}"
+    assert not hostile.trap.hits, f"the page reached the trap: {hostile.trap.hits}"
+    for chart in drawn.values():
+        width, height = chart["area"]
+        assert chart["marks"] > 0, chart["id"]
+        # The plot area keeps most of the chart's width whatever the names' length.
+        assert width > 0.55 * chart["width"] and height > 150, (chart["id"], chart["area"])
+        assert chart["links"] == 0 and not chart["styled"], (chart["id"], chart["styled"])
+
+    shown = {
+        "projects": drawn["chart-projects"]["legend"],
+        "clients": drawn["chart-clients"]["ticks"],
+        "people": drawn["chart-people"]["ticks"],
+    }
+    for kind, expected in hostile.expected.items():
+        for label, whole in expected:
+            assert label in shown[kind], (kind, label, shown[kind])
+            assert _squeezed(whole) in _squeezed(" ".join(hovers[f"chart-{kind}"])), (kind, whole)
+    assert f'<img src="{hostile.trap.base_url}/c">' in text
+    assert (tmp_path / "hostile.png").stat().st_size > 50_000
+
+
+def test_the_policy_blocks_what_would_slip_through(hostile: Hostile) -> None:
+    from playwright.sync_api import sync_playwright
+
+    blocked: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("console", lambda m: blocked.append(m.text) if m.type == "error" else None)
+        page.goto(hostile.page.as_uri())
+        page.wait_for_selector("#chart-people .main-svg", timeout=30_000)
+        attempts = page.evaluate(
+            """async url => {
+                const results = {};
+                try { await fetch(url + '/fetch'); results.fetch = 'sent'; }
+                catch (error) { results.fetch = 'blocked'; }
+                const image = new Image();
+                results.image = await new Promise(done => {
+                    image.onload = () => done('loaded');
+                    image.onerror = () => done('blocked');
+                    image.src = url + '/image';
+                });
+                const script = document.createElement('script');
+                script.textContent = 'window.injected = true';
+                document.body.append(script);
+                results.script = window.injected ? 'ran' : 'blocked';
+                return results;
+            }""",
+            hostile.trap.base_url,
+        )
+        browser.close()
+    assert attempts == {"fetch": "blocked", "image": "blocked", "script": "blocked"}, attempts
+    assert not hostile.trap.hits, hostile.trap.hits
+    assert any("Content Security Policy" in message for message in blocked), blocked
+
+
+def test_the_charts_still_download_as_png_under_the_policy(
+    hostile: Hostile, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(accept_downloads=True)
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.goto(hostile.page.as_uri())
+        page.wait_for_selector("#chart-people .main-svg", timeout=30_000)
+        page.hover("#chart-people")
+        with page.expect_download(timeout=30_000) as download:
+            page.click('#chart-people [data-title="Download plot as a PNG"]')
+        download.value.save_as(tmp_path / "people.png")
+        browser.close()
+    assert not problems, problems
+    assert (tmp_path / "people.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "people.png").stat().st_size > 20_000
+
+
+def test_hostile_names_reach_the_page_only_escaped(hostile: Hostile) -> None:
+    page = hostile.page.read_text(encoding="utf-8")
+    assert page.count('http-equiv="Content-Security-Policy"') == 1
+    assert page.index("Content-Security-Policy") < page.index("<script")
+    # Plotly's JSON writes "<" as \u003c: a name that reached it unescaped would show so.
+    assert "\\u003cb style=" not in page and "&lt;b style=" in page
+    assert '<img src="http' not in page and "\u202e" not in page.lower()
+    assert "&lt;img src=&quot;" + hostile.trap.base_url in page  # the currency, in the card
