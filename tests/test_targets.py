@@ -270,3 +270,42 @@ def test_a_name_taken_by_another_place_gets_a_digest_of_this_one(tmp_path: Path)
     assert again.pipeline_name == "timetrack"
     assert other.pipeline_name == also.pipeline_name  # the same place, the same state
     assert other.pipeline_name.startswith("timetrack_") and len(other.pipeline_name) == 20
+
+
+def test_a_second_run_of_one_pipeline_is_refused_while_the_first_runs(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from timetrack.emulator import Faults
+
+    slow = EmulatorConfig(seed=3, scale=SMALL, faults=Faults(rates={"slow": 1.0}, slow_seconds=0.2))
+    with EmulatorServer(slow) as server, postgres_dataset() as pg:
+        state = tmp_path / "pipelines"
+        args = ["--destination", "postgres", "--dataset", pg, "--pipelines-dir", str(state)]
+        command = [sys.executable, "-m", "timetrack", "run", "--base-url", server.base_url, *args]
+        first = subprocess.Popen(
+            [*command, "--progress-every", "0.2"],
+            cwd=tmp_path,
+            env=_env(),
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        )
+        assert first.stderr is not None
+        started = time.monotonic()
+        while b"requests" not in first.stderr.readline():
+            assert time.monotonic() - started < 60, "the first run never got going"
+        second = subprocess.run(
+            [*command, "--progress-every", "0"],
+            cwd=tmp_path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=120)
+        assert second.returncode == 1
+        assert second.stderr.strip() == (
+            f"Error: another run of pipeline timetrack (postgres 127.0.0.1:5432/test, dataset "
+            f"{pg!r}) is running: wait for it to end"
+        )

@@ -87,12 +87,30 @@ def load_accounts(path: str | Path) -> list[Account]:
     if not isinstance(tables, list) or not tables:
         raise ConfigurationError(f"{source} has no [[account]] table")
     accounts = [_account(source, n, table) for n, table in enumerate(tables, 1)]
-    seen: set[str] = set()
+    seen: dict[str, str] = {}
     for account in accounts:
-        if account.name.lower() in seen:
-            raise ConfigurationError(f"{source}: account name {account.name!r} appears twice")
-        seen.add(account.name.lower())
+        # dlt normalises dataset names (case, runs of `_`): two names it makes one would share
+        # a dataset, and each account's listings would delete the other's rows.
+        landed_as = _naming().normalize_identifier(account.dataset("dataset"))
+        if landed_as in seen:
+            other = seen[landed_as]
+            raise ConfigurationError(
+                f"{source}: account name {account.name!r} "
+                + (
+                    "appears twice"
+                    if other.lower() == account.name.lower()
+                    else f"lands in the same dataset as {other!r} (dlt normalises both to "
+                    f"{landed_as.removeprefix('dataset_')!r}): rename one"
+                )
+            )
+        seen[landed_as] = account.name
     return accounts
+
+
+def _naming() -> Any:
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    return NamingConvention()
 
 
 def _account(source: Path, index: int, table: Any) -> Account:
@@ -106,6 +124,8 @@ def _account(source: Path, index: int, table: Any) -> Account:
             "a token never goes in the file, only the name of its variable, api_token_env)"
         )
     name = table.get("name")
+    if isinstance(name, str) and len(name) > 64:
+        raise ConfigurationError(f"{where}: name is {len(name)} characters long; 64 at most")
     if not isinstance(name, str) or not NAME.match(name):
         raise ConfigurationError(f"{where}: name must be letters, digits or _, got {name!r}")
     where = f"{source}, account {name!r}"

@@ -13,7 +13,7 @@ import click
 
 from timetrack import __version__
 from timetrack.emulator.config import FAULT_KINDS, Drift, EmulatorConfig, Faults, Limits, Scale
-from timetrack.errors import TimetrackError, mask_secret
+from timetrack.errors import TimetrackError, mask_secret, printable
 
 if TYPE_CHECKING:
     from timetrack.pipeline import RunOptions
@@ -27,7 +27,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except TimetrackError as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(printable(str(error))) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -579,9 +579,9 @@ def run(
         click.echo(json.dumps(summary.as_dict()))
     elif not quiet:
         for line in summary.lines():
-            click.echo(line)
+            click.echo(printable(line))
     for line in summary.closing_lines():
-        click.echo(line, err=True)
+        click.echo(printable(line), err=True)
     if summary.exit_code:
         raise SystemExit(summary.exit_code)
 
@@ -597,10 +597,10 @@ def _run_accounts(
         click.echo(json.dumps(summary.as_dict()))
     elif not quiet:
         for line in summary.lines():
-            click.echo(line)
+            click.echo(printable(line))
     for result in summary.results:
         if result.exit_code:
-            click.echo(f"Error: account {result.name}: {result.message}", err=True)
+            click.echo(printable(f"Error: account {result.name}: {result.message}"), err=True)
     if summary.exit_code:
         raise SystemExit(summary.exit_code)
 
@@ -698,7 +698,7 @@ def check(base_url: str | None, layout: str | None) -> None:
     from timetrack.check import check_token
 
     for line in check_token(base_url=base_url, layout=layout):
-        click.echo(line)
+        click.echo(printable(line))
 
 
 @cli.command()
@@ -728,7 +728,7 @@ def demo(path: str, time_entries: int, seed: int) -> None:
     from timetrack.demo import run_demo
 
     for line in run_demo(path, time_entries=time_entries, seed=seed):
-        click.echo(line)
+        click.echo(printable(line))
 
 
 def main() -> None:

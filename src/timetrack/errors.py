@@ -18,6 +18,7 @@ TimetrackError                  every error the package raises on purpose; the C
 
 from __future__ import annotations
 
+import re
 from typing import TypeVar
 
 E = TypeVar("E", bound=BaseException)
@@ -122,3 +123,14 @@ def find_in_chain(error: BaseException, kind: type[E]) -> E | None:
 def find_timetrack_error(error: BaseException) -> TimetrackError | None:
     """The TimetrackError behind an exception that dlt may have wrapped several times."""
     return find_in_chain(error, TimetrackError)
+
+
+_UNPRINTABLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def printable(text: str) -> str:
+    """Text as a terminal may show it: control characters (an escape sequence, a carriage
+    return that forges a line) and bidirectional overrides removed, a newline made a space."""
+    return _UNPRINTABLE.sub("", text.replace("\n", " ").replace("\t", " "))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -37,6 +38,7 @@ from timetrack.target import (
     DEFAULT_DATASET,
     DEFAULT_NAME,
     Target,
+    default_pipelines_dir,
     resolve_target,
 )
 
@@ -276,9 +278,39 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
 
     A run the quota or Ctrl-C stopped halfway still loads what it fetched: its summary's
     `exit_code` says so."""
-    stats = RequestStats()
     _check_pipelines_dir(options.pipelines_dir)
     target = options_target(options)
+    with _one_run_at_a_time(target):
+        return _run(options, target, out)
+
+
+@contextmanager
+def _one_run_at_a_time(target: Target) -> Iterator[None]:
+    """Two runs of one pipeline would take each other's load packages from its folder (both
+    then fail on files the other moved): the second is refused while the first runs."""
+    folder = Path(target.pipelines_dir or default_pipelines_dir())
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(folder / f".{target.pipeline_name}.lock", "a+")  # noqa: SIM115
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot write in the pipelines folder {folder}: {error.strerror}"
+        ) from None
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigurationError(
+                f"another run of pipeline {target.pipeline_name} ({target.describe()}) is "
+                "running: wait for it to end"
+            ) from None
+        yield
+    finally:
+        handle.close()
+
+
+def _run(options: RunOptions, target: Target, out: TextIO) -> RunSummary:
+    stats = RequestStats()
     source = _source(options, target, stats)
     pipeline = _open(target)
     started = time.monotonic()
@@ -519,6 +551,11 @@ def _cause(error: BaseException) -> str:
             message = message.split(marker, 1)[1].strip()
     if "Could not set lock on file" in message or "Conflicting lock" in message:
         return "another run holds this DuckDB file: wait for it to end, or use another file"
+    if "No space left on device" in message or "Disk is full" in message:
+        return (
+            "the disk is full: free space where dlt keeps pipelines and where the data goes, "
+            "then run again (nothing landed is lost)"
+        )
     if "Cannot open file" in message:
         message += (
             " (the DuckDB file's folder must exist and be writable: check "
@@ -543,5 +580,8 @@ def _write_log(pipeline: Any, error: BaseException, options: RunOptions) -> str:
     except Exception:
         folder = Path(tempfile.gettempdir())
     path = folder / "last_error.log"
-    path.write_text(text)
+    try:
+        path.write_text(text)
+    except OSError as error:  # a full disk, most likely: the error itself still gets out
+        return f"not written to {path}: {error.strerror}"
     return str(path)

@@ -214,14 +214,15 @@ def _location(destination: Any, kind: str) -> str:
 def _pipeline_name(name: str, key: dict[str, str], pipelines_dir: str | None) -> str:
     """`name` when its pipeline fills this place or does not exist yet; else the name with a
     digest of the place."""
-    folder = Path(pipelines_dir) if pipelines_dir else Path(_default_pipelines_dir())
+    folder = Path(pipelines_dir) if pipelines_dir else Path(default_pipelines_dir())
     if _fills(folder / name, name, key):
         return name
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     return f"{name}_{digest}"
 
 
-def _default_pipelines_dir() -> str:
+def default_pipelines_dir() -> str:
+    """dlt's own pipelines folder (~/.dlt/pipelines, or /var/dlt/pipelines for root)."""
     from dlt.common.pipeline import get_dlt_pipelines_dir
 
     return str(get_dlt_pipelines_dir())

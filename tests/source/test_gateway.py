@@ -20,7 +20,7 @@ import requests
 from tests.helpers import TOKEN, LocalServer, duckdb_rows, fast_options
 from tests.truth import differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
-from timetrack.errors import ConfigurationError, ServiceError
+from timetrack.errors import ApiError, ConfigurationError, ServiceError
 from timetrack.pipeline import run
 from timetrack.source.client import ApiClient, ClientSettings
 
@@ -332,3 +332,50 @@ def test_plain_http_to_another_machine_is_refused_unless_allowed() -> None:
     ClientSettings(base_url="http://api.example.com", allow_insecure_http=True).validate()
     ClientSettings(base_url="http://localhost:8080").validate()
     ClientSettings(base_url="https://api.example.com").validate()
+
+
+def test_a_redirect_is_not_followed_and_says_where_it_points(tmp_path: Path) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response_only(302)
+            self.send_header("Location", "https://elsewhere.example/v1/me\x1b[31m")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    with LocalServer(Handler) as server:
+        client = ApiClient(TOKEN, ClientSettings(base_url=server.base_url, requests_per_second=0))
+        with pytest.raises(ApiError) as caught:
+            client.get("/me")
+    assert str(caught.value) == (
+        "GET /v1/me was redirected (HTTP 302) to https://elsewhere.example/v1/me[31m: base_url "
+        "must be the service's own address (set it to where this points, if that is the "
+        "service)"
+    )
+    assert client.stats.requests == 1, "not retried, not followed"
+
+
+def test_what_the_terminal_shows_has_no_control_characters() -> None:
+    from timetrack.errors import printable
+
+    forged = "Acme\x1b[2K\rError: your token leaked\u202eevil\nnext\x07"
+    assert printable(forged) == "Acme[2KError: your token leakedevil next"
+    assert printable("Zoë 東京 — ok") == "Zoë 東京 — ok"
+
+
+def test_a_full_disk_still_gives_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from timetrack import pipeline as pipeline_module
+
+    def full(self: Path, *args: Any, **kwargs: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    fake = type("P", (), {"working_dir": str(tmp_path)})()
+    where = pipeline_module._write_log(fake, RuntimeError("boom"), pipeline_module.RunOptions())
+    assert where == f"not written to {tmp_path / 'last_error.log'}: No space left on device"
+    cause = pipeline_module._cause(OSError(28, "No space left on device"))
+    assert cause.startswith("the disk is full: free space where dlt keeps pipelines")

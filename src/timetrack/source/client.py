@@ -47,6 +47,7 @@ from timetrack.errors import (
     RunStopped,
     ServiceError,
     mask_secret,
+    printable,
 )
 from timetrack.hosts import is_loopback
 from timetrack.source import settings
@@ -371,6 +372,18 @@ def classify(
             return Retry("a truncated or non-JSON body")
     if status in settings.RETRY_STATUSES:
         return Retry(f"HTTP {status}", delay_seconds(headers.get("Retry-After"), now))
+    if 300 <= status < 400:
+        # Redirects are not followed: requests would drop the token on the way to another
+        # host, and the refusal there would read as a rejected token.
+        location = printable(str(headers.get("Location") or "nowhere"))[:200]
+        return Fail(
+            ApiError(
+                f"{method} {where} was redirected (HTTP {status}) to {location}: base_url must "
+                "be the service's own address (set it to where this points, if that is the "
+                "service)",
+                status,
+            )
+        )
     message = message_of(content, "", status)
     if status == 402:
         resets = delay_seconds(header(headers, "quota-resets-in"))
@@ -772,6 +785,7 @@ class ApiClient:
                 json=json,
                 timeout=(min(10.0, self.config.timeout), self.config.timeout),
                 stream=True,
+                allow_redirects=False,
             )
             attempt.response = response
             with response:
