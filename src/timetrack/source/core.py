@@ -551,10 +551,35 @@ class Sync:
                 landed = landed_versions(
                     endpoint.table, endpoint.primary_key, endpoint.scope_column, scope_id
                 )
+                if any(k not in seen for k in landed):
+                    # Before rows are deleted, the list is read once more: an answer cut
+                    # short (a gateway, a page lost) must not delete what it left out. Only
+                    # what both readings lack is gone. One request, only when rows would go.
+                    seen |= self._keys_listed(endpoint, path, convert)
                 now = self.client.server_now()
                 yield gone_rows(endpoint.table, endpoint.primary_key, landed, seen, now)
 
         return self.each_scope(endpoint, read)
+
+    def _keys_listed(
+        self, endpoint: Endpoint, path: str, convert: Callable[[Any], Row]
+    ) -> set[Any]:
+        """The keys of a whole reading of a list (nothing is landed or rejected from it)."""
+        if endpoint.reader == "paged":
+            records = [
+                record
+                for _, items in pages_of(self.client, path, endpoint.params)
+                for record in items or []
+            ]
+        else:
+            records = self.client.get(path, endpoint.params or None, shape=is_list_or_null) or []
+        keys = set()
+        for record in records:
+            try:
+                keys.add(convert(record)[endpoint.primary_key])
+            except Rejected:
+                continue
+        return keys
 
     def since(self, endpoint: Endpoint) -> Iterator[list[Row]]:
         """Every page on the first run (resumable), then only what changed (`since`), per
