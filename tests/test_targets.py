@@ -246,6 +246,7 @@ def test_each_kind_of_place_is_named_by_where_its_data_is(
     assert files.location == "s3://bucket/lake" and files.describe().startswith("Parquet files")
     local = resolve_target("duckdb", "t", pipelines_dir=state, cwd=tmp_path, name="mine")
     assert local.location == str(tmp_path / "mine.duckdb")
+    (tmp_path / "x").mkdir()
     given = resolve_target(
         "duckdb", "t", duckdb_file="x/y.duckdb", cwd=tmp_path, pipelines_dir=state
     )

@@ -30,7 +30,7 @@ from timetrack.source.discovery import Discovery
 from timetrack.source.endpoints import BY_TABLE
 from timetrack.source.schema import Rejected
 
-BASE = "http://service.test"
+BASE = "https://service.test"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 STAMP = int(NOW.timestamp())
 
@@ -576,7 +576,7 @@ def test_a_paged_list_reads_every_page_and_saves_its_place(
 ) -> None:
     pages = {1: [{"id": n} for n in range(1, 201)], 2: [{"id": 201}]}
     service = Service()
-    service.route("/organizations/1/users", lambda params: pages[params["page"]])
+    service.route("/organizations/1/users", lambda params: pages.get(params["page"], []))
     service.route("/organizations/2/users", [])
     w = World(monkeypatch, service)
     w.landed[("organizations_users", 1)] = {5: (), 999: ()}
@@ -586,7 +586,10 @@ def test_a_paged_list_reads_every_page_and_saves_its_place(
     assert batches[1] == [{"id": 201, "organization_id": 1}]
     assert w.resource_state == {"next_page": {}}
     asked = [params for path, params in service.asked if path == "/organizations/1/users"]
-    assert asked == [{"page": 1, "per_page": 200}, {"page": 2, "per_page": 200}]
+    # page 2 is short and uncounted: page 3 proves the end; a row would go, so the list is
+    # read once more before it does
+    assert [p["page"] for p in asked] == [1, 2, 3, 1, 2, 3]
+    assert {p["per_page"] for p in asked} == {200}
 
 
 def test_a_resumed_paged_list_deletes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -604,7 +607,7 @@ def test_a_resumed_paged_list_deletes_nothing(monkeypatch: pytest.MonkeyPatch) -
         [{"id": 5, "server_deleted_at": NOW}],
     ]
     first = [params for path, params in service.asked if path == "/organizations/1/users"]
-    assert first == [{"page": 3, "per_page": 200}]
+    assert first == [{"page": 3, "per_page": 200}, {"page": 4, "per_page": 200}]
 
 
 def test_a_paged_list_stopped_halfway_goes_on_from_its_page(
@@ -686,7 +689,10 @@ def test_a_first_listing_sets_the_cursor_at_its_newest_change(
         "listing": {},
     }
     asked = [params for path, params in service.asked if path == "/workspaces/10/projects"]
-    assert asked == [{"active": "both", "page": 1, "per_page": 200}]
+    assert asked == [
+        {"active": "both", "page": 1, "per_page": 200},
+        {"active": "both", "page": 2, "per_page": 200},  # the same page again: the end
+    ]
 
 
 def test_a_listing_keeps_the_newest_change_of_all_its_pages(
@@ -762,6 +768,7 @@ def test_later_runs_ask_for_changes_only(monkeypatch: pytest.MonkeyPatch) -> Non
     asked = [params for path, params in service.asked if path.endswith("/projects")]
     assert asked == [
         {"active": "both", "since": 1000, "page": 1, "per_page": 200},
+        {"active": "both", "since": 1000, "page": 2, "per_page": 200},
         {"active": "both", "since": 2000, "page": 1, "per_page": 200},
     ]
     eleven = int(datetime(2026, 11, 27, 11, tzinfo=UTC).timestamp())
@@ -826,7 +833,10 @@ def test_a_long_listing_reads_changes_since_it_began(monkeypatch: pytest.MonkeyP
     assert batches[2][0]["id"] == 7
     eight = int(datetime(2026, 11, 27, 8, tzinfo=UTC).timestamp())
     since_asked = [p for path, p in service.asked if "since" in p and path.endswith("10/projects")]
-    assert since_asked == [{"active": "both", "since": eight - 300, "page": 1, "per_page": 200}]
+    assert since_asked == [
+        {"active": "both", "since": eight - 300, "page": 1, "per_page": 200},
+        {"active": "both", "since": eight - 300, "page": 2, "per_page": 200},
+    ]
     assert w.resource_state["since"]["10"] == eight - 300
 
 
@@ -853,9 +863,10 @@ def test_a_deletion_during_a_long_listing_lists_once_more(monkeypatch: pytest.Mo
         ("workspace_projects", "workspace 10")
     ] * 2, "the listing and the second listing each reject it"
     asked = [p for path, p in service.asked if path == "/workspaces/10/projects"]
-    assert asked[-2:] == [
+    assert asked[-3:] == [
         {"active": "both", "page": 1, "per_page": 200},
         {"active": "both", "page": 2, "per_page": 200},
+        {"active": "both", "page": 3, "per_page": 200},
     ], "listed once more, whole, with its filters"
 
 
@@ -877,7 +888,7 @@ def test_a_resumed_listing_goes_on_from_its_page(monkeypatch: pytest.MonkeyPatch
     batches = w.read("workspace_projects")
     assert [len(b) for b in batches] == [1]
     pages = [p.get("page") for path, p in service.asked if path == "/workspaces/10/projects"]
-    assert pages == [4, 1]
+    assert pages == [4, 5, 1]
     assert w.resource_state["since"]["10"] == started - 300, "since it began, hours ago"
 
 
