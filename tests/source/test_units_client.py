@@ -950,6 +950,7 @@ def test_an_attempt_reads_status_headers_and_body() -> None:
         "json": None,
         "timeout": (10.0, 60.0),
         "stream": True,
+        "allow_redirects": False,
     }
     assert sent[1]["timeout"] == (4.0, 4.0)
 

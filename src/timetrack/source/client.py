@@ -372,10 +372,10 @@ def classify(
             return Retry("a truncated or non-JSON body")
     if status in settings.RETRY_STATUSES:
         return Retry(f"HTTP {status}", delay_seconds(headers.get("Retry-After"), now))
-    if 300 <= status < 400:
+    if status in (301, 302, 303, 307, 308) and headers.get("Location"):
         # Redirects are not followed: requests would drop the token on the way to another
         # host, and the refusal there would read as a rejected token.
-        location = printable(str(headers.get("Location") or "nowhere"))[:200]
+        location = printable(str(headers.get("Location")))[:200]
         return Fail(
             ApiError(
                 f"{method} {where} was redirected (HTTP {status}) to {location}: base_url must "
