@@ -589,9 +589,6 @@ async def report_search(ctx: Ctx) -> Reply:
     if page_size < 1:
         raise ErrorReply(400, "page_size must be at least 1")
     page_size = min(page_size, 1000)
-    first_id = int_param(body, "first_id", 0) or 0
-    first_row = int_param(body, "first_row_number", 1) or 1
-    first_ts = int_param(body, "first_timestamp")
 
     store = ctx.data.entries
     with store.lock:
@@ -599,13 +596,12 @@ async def report_search(ctx: Ctx) -> Reply:
         if report_of_own_entries(ctx.data, ctx.user.id, ws.id):
             own = store.col("user_id")[rows] == ctx.user.id
             rows, starts, ids = rows[own], starts[own], ids[own]
-        lo = int(np.searchsorted(starts, begin, side="left"))
+        first = int(np.searchsorted(starts, begin, side="left"))
         hi = int(np.searchsorted(starts, end + DAY, side="left"))
-        if first_ts is not None:
-            at = int(np.searchsorted(starts, first_ts, side="left"))
-            same = int(np.searchsorted(starts, first_ts, side="right"))
-            at += int(np.searchsorted(ids[at:same], first_id, side="left"))
-            lo = max(lo, at)
+        lo, first_row = report_cursor(
+            ctx.data, ws.id, body, (rows[first:hi], starts[first:hi], ids[first:hi]), page_size
+        )
+        lo += first
         chosen = rows[lo : min(hi, lo + page_size)]
         more = lo + page_size < hi
         payload = _report_rows(ctx.data, ws, chosen, first_row, ctx.plan)
@@ -618,6 +614,76 @@ async def report_search(ctx: Ctx) -> Reply:
                 "X-Next-Timestamp": str(int(starts[nxt])),
             }
     return Reply(payload, headers=headers)
+
+
+_GROUP_COLUMNS = ("user_id", "description", "project_id", "task_id", "tags", "billable")
+"""What one report row's entries share (see `_report_rows`)."""
+
+
+def report_cursor(
+    data: Dataset, workspace_id: int, body: dict[str, Any], span: tuple[Any, Any, Any], size: int
+) -> tuple[int, int]:
+    """Where a page of the report starts within `span` (the rows, starts and ids of the
+    window's entries in report order), and the number of its first row.
+
+    The reference documents `X-Next-ID` and `X-Next-Row-Number`, sent back as `first_id` and
+    `first_row_number`; `first_timestamp` (ours, with `X-Next-Timestamp`) is taken where it
+    comes. Any subset of the three works *(ours: the service's behaviour is unknown)*:
+    `first_timestamp` with `first_id` finds the entry by (start, id), as before; `first_id`
+    alone finds it by its own start (an entry deleted since the last page still has one);
+    `first_timestamp` alone starts at the first entry at or after it; `first_row_number`
+    alone names the page that begins with that row when the window is paged by this
+    `page_size` from its start (a row number that begins no such page is a 400). Rows are
+    numbered from `first_row_number` when it comes, else from where the position falls."""
+    rows, starts, ids = span
+    first_id = int_param(body, "first_id")
+    first_row = int_param(body, "first_row_number")
+    first_ts = int_param(body, "first_timestamp")
+    if first_row is not None and first_row < 1:
+        raise ErrorReply(400, "first_row_number must be at least 1")
+    if first_id is not None and first_ts is None:
+        store = data.entries
+        pos = store.position(first_id)
+        if pos is None or store.value(pos, "workspace_id") != workspace_id:
+            raise ErrorReply(400, f"first_id {first_id} is not a time entry of this workspace")
+        first_ts = store.value(pos, "start")
+    if first_ts is not None:
+        at = int(np.searchsorted(starts, first_ts, side="left"))
+        if first_id is not None:
+            same = int(np.searchsorted(starts, first_ts, side="right"))
+            at += int(np.searchsorted(ids[at:same], first_id, side="left"))
+        if first_row is None:
+            first_row = 1 + _rows_before(data, rows, at, size)
+        return at, first_row
+    if first_row is None or first_row == 1:
+        return 0, 1
+    counts = _rows_per_page(data, rows, size)
+    begins = 1 + np.concatenate(([0], np.cumsum(counts)))[:-1]
+    page = int(np.searchsorted(begins, first_row))
+    if page >= len(begins) or int(begins[page]) != first_row:
+        raise ErrorReply(
+            400, f"first_row_number {first_row} begins no page of {size} entries of this report"
+        )
+    return page * size, first_row
+
+
+def _rows_per_page(data: Dataset, rows: Any, size: int) -> Any:
+    """How many grouped rows each page of `size` entries makes (a page groups only its own)."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64)
+    store = data.entries
+    page = np.arange(len(rows), dtype=np.int64) // size
+    keys = [store.col(name)[rows].astype(np.int64) for name in _GROUP_COLUMNS]
+    order = np.lexsort((*keys[::-1], page))
+    lined = [column[order] for column in (page, *keys)]
+    new = np.ones(len(rows), dtype=np.bool_)
+    new[1:] = np.any([column[1:] != column[:-1] for column in lined], axis=0)
+    return np.bincount(lined[0][new], minlength=int(page[-1]) + 1)
+
+
+def _rows_before(data: Dataset, rows: Any, at: int, size: int) -> int:
+    """Rows the entries before position `at` make, paged by `size` from the window's start."""
+    return int(_rows_per_page(data, rows[:at], size).sum())
 
 
 _REPORT_COLUMNS = (

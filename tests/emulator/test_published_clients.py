@@ -1,0 +1,143 @@
+"""What published clients of the service read, as the service's reference documents it (issue
+26): report paging by the documented cursor headers, `meta=true` on the user's entries, the
+fields of `/me`, `at_tz` on report entries, and the single-record routes.
+
+The reference (shared/service-reference.md, beside the repository's clone) is parsed here,
+never copied: a field it lists and the emulator does not serve fails the test.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import Api
+
+REFERENCE = Path(__file__).parents[2].parent / "shared" / "service-reference.md"
+"""Beside the repository's clone, as on the machines that work on it and in CI."""
+CURSOR = ("first_id", "first_row_number", "first_timestamp")
+HEADER = {
+    "first_id": "X-Next-ID",
+    "first_row_number": "X-Next-Row-Number",
+    "first_timestamp": "X-Next-Timestamp",
+}
+
+
+def documented(endpoint: str, part: str = "answers") -> set[str]:
+    """The names the reference lists under `part` ("answers", "headers", "each row's
+    `time_entries`", ...) of `endpoint` ("GET /api/v9/me")."""
+    assert REFERENCE.is_file(), f"the service's reference is missing: {REFERENCE}"
+    section = REFERENCE.read_text(encoding="utf-8").split(f"\n### {endpoint}\n", 1)
+    assert len(section) == 2, f"the reference has no section {endpoint}"
+    body = section[1].split("\n### ", 1)[0]
+    for line in body.splitlines():
+        if line.startswith(f"- {part}"):
+            names = set(re.findall(r"`([^`]+)`", line.partition(":")[2]))
+            assert names, f"{endpoint}: nothing under {part}"
+            return names
+    raise AssertionError(f"{endpoint}: the reference lists no {part}")
+
+
+# --- report paging ------------------------------------------------------------------------------
+
+
+def _windows(first: date, last: date) -> list[tuple[date, date]]:
+    out = []
+    while first <= last:
+        end = min(first + timedelta(days=365), last)
+        out.append((first, end))
+        first = end + timedelta(days=1)
+    return out
+
+
+def _report_truth(api: Api, ws: int) -> list[int]:
+    """The ids of the workspace's live, stopped entries, from the emulator's records, in the
+    report's order (start, then id)."""
+    records = [
+        r
+        for r in api.admin("GET", "/records/time_entries")
+        if r["workspace_id"] == ws and r["server_deleted_at"] is None and r["stop"] is not None
+    ]
+    records.sort(key=lambda r: (datetime.fromisoformat(r["start"]), r["id"]))
+    return [r["id"] for r in records]
+
+
+def _walk_with(
+    api: Api, ws: int, sent: tuple[str, ...], page_size: int
+) -> list[list[dict[str, Any]]]:
+    """Every page of the workspace's report (over the last three years), sending back only the
+    cursor fields `sent`."""
+    now = datetime.fromisoformat(api.admin("GET", "/truth")["now"]).date()
+    pages: list[list[dict[str, Any]]] = []
+    for first, last in _windows(now - timedelta(days=3 * 365), now):
+        body: dict[str, Any] = {
+            "start_date": first.isoformat(),
+            "end_date": last.isoformat(),
+            "page_size": page_size,
+        }
+        window_rows: list[dict[str, Any]] = []
+        for _ in range(1_000):
+            response = api.report(ws, body)
+            page = api.data(response) or []
+            pages.append(page)
+            window_rows += page
+            if "X-Next-ID" not in response.headers:
+                break
+            assert "X-Next-Row-Number" in response.headers
+            for name in CURSOR:
+                body.pop(name, None)
+            body.update({name: int(response.headers[HEADER[name]]) for name in sent})
+        else:
+            raise AssertionError(f"the walk sending {sent} never ended")
+        numbers = [row["row_number"] for row in window_rows]
+        assert numbers == list(range(1, len(window_rows) + 1)), "rows numbered 1, 2, ... in order"
+    return pages
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        ("first_id", "first_row_number"),
+        ("first_id", "first_row_number", "first_timestamp"),
+        ("first_row_number",),
+        ("first_id",),
+    ],
+    ids=["documented", "all-three", "row-number-alone", "id-alone"],
+)
+def test_a_walk_by_any_cursor_field_gets_every_entry_once_in_order(
+    api: Api, sent: tuple[str, ...]
+) -> None:
+    for ws in (w["id"] for w in api.ok("/me/workspaces")):
+        pages = _walk_with(api, ws, sent, page_size=37)
+        walked = [[e["id"] for row in page for e in row["time_entries"]] for page in pages]
+        every = [i for page in walked for i in page]
+        truth = _report_truth(api, ws)
+        assert len(every) == len(set(every)), f"workspace {ws}: entries came twice"
+        assert sorted(every) == sorted(truth), f"workspace {ws}: the walk differs from records"
+        # Rows group a page's entries, so order holds page by page: each page holds the
+        # entries that follow the page before's, in the report's order (start, then id).
+        place = {entry_id: n for n, entry_id in enumerate(truth)}
+        spans = [sorted(place[i] for i in page) for page in walked if page]
+        assert [n for span in spans for n in span] == list(range(len(truth))), "out of order"
+
+
+def test_a_cursor_the_report_cannot_place_is_refused(api: Api) -> None:
+    ws = api.ok("/me/workspaces")[0]["id"]
+    now = datetime.fromisoformat(api.admin("GET", "/truth")["now"]).date()
+    body = {"start_date": (now - timedelta(days=300)).isoformat(), "page_size": 37}
+    first = api.report(ws, body)
+    rows = api.data(first)
+    assert "X-Next-ID" in first.headers
+    # A row number that begins no page of this size (the second row of the first page).
+    response = api.report(ws, {**body, "first_row_number": 2})
+    assert response.status_code == 400, response.text
+    assert "first_row_number" in response.json()
+    response = api.report(ws, {**body, "first_id": 1})
+    assert response.status_code == 400, response.text
+    assert "first_id" in response.json()
+    # The first row number alone is the first page, as if nothing were sent.
+    assert api.data(api.report(ws, {**body, "first_row_number": 1})) == rows
