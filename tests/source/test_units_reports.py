@@ -573,13 +573,41 @@ def test_a_window_follows_its_cursor_headers() -> None:
         ]
     )
     first = {"first_id": 50, "first_row_number": 2, "first_timestamp": 1000}
-    second = {"first_id": 60, "first_row_number": 1, "first_timestamp": 0}
+    # Only what came back is sent back: no made-up row number or timestamp, and nothing left
+    # over from the page before.
+    second = {"first_id": 60}
     assert pages == [
         _Page([1], FIRST, LAST, first),
         _Page([2], FIRST, LAST, second),
         _Page([3], FIRST, LAST, None, False),
     ]
     assert client.bodies == [BODY, {**BODY, **first}, {**BODY, **second}]
+
+
+def test_a_window_pages_by_the_documented_headers_alone() -> None:
+    # The reference documents X-Next-ID and X-Next-Row-Number; X-Next-Timestamp may not come.
+    pages, client = _walked(
+        [
+            ([1], {"X-Next-ID": "50", "X-Next-Row-Number": "2"}),
+            ([2], {"X-Next-ID": "60", "X-Next-Row-Number": "3", "X-Next-Timestamp": "9"}),
+            ([3], {"X-Next-ID": "70", "X-Next-Row-Number": "4"}),
+            ([4], {}),
+        ]
+    )
+    cursors = [
+        {"first_id": 50, "first_row_number": 2},
+        {"first_id": 60, "first_row_number": 3, "first_timestamp": 9},
+        {"first_id": 70, "first_row_number": 4},
+    ]
+    assert [p.next_cursor for p in pages] == [*cursors, None]
+    assert client.bodies == [BODY, *({**BODY, **c} for c in cursors)]
+    assert all("first_timestamp" not in b for b in (client.bodies[1], client.bodies[3]))
+
+
+def test_a_resumed_cursor_drops_the_zero_an_older_version_made_up() -> None:
+    cursor = {"first_id": 9, "first_row_number": 3, "first_timestamp": 0}
+    _, client = _walked([([4], {})], cursor=cursor)
+    assert client.bodies == [{**BODY, "first_id": 9, "first_row_number": 3}]
 
 
 def test_a_walk_resumes_from_its_cursor() -> None:

@@ -518,6 +518,10 @@ def _changed(landed: dict[Any, tuple[Any, ...]], seen: set[int]) -> Keep:
     return keep
 
 
+CURSOR = ("first_id", "first_row_number", "first_timestamp")
+"""The report search's cursor fields, as a page's X-Next-* headers give them."""
+
+
 @dataclass(frozen=True)
 class _Page:
     rows: list[Any]
@@ -552,16 +556,20 @@ def _walk(
     cursor: dict[str, int] | None = None,
     confirm: bool = False,
 ) -> Iterator[_Page]:
-    """Every page of one window from `cursor` (or its start), following X-Next-ID /
-    X-Next-Row-Number / X-Next-Timestamp. A cursor that comes back again would loop for ever:
-    it stops the walk with an error instead."""
+    """Every page of one window from `cursor` (or its start), following X-Next-ID and
+    X-Next-Row-Number, the headers the reference documents, and X-Next-Timestamp where it
+    comes: each is sent back (`first_id`, `first_row_number`, `first_timestamp`) only when its
+    header came with the page before, never made up and never left over from an earlier page.
+    A cursor that comes back again would loop for ever: it stops the walk with an error
+    instead."""
     body: dict[str, Any] = {
         "start_date": first.isoformat(),
         "end_date": last.isoformat(),
         "page_size": PAGE_SIZE,
-        **(cursor or {}),
+        # A cursor saved by an older version may hold the 0 it sent for a missing timestamp.
+        **{k: v for k, v in (cursor or {}).items() if v or k != "first_timestamp"},
     }
-    visited: set[tuple[int, ...]] = set()
+    visited: set[tuple[tuple[str, int], ...]] = set()
     answered: set[Any] = set()
     where = f"the report search of workspace {workspace_id} ({first}..{last})"
     while True:
@@ -591,11 +599,15 @@ def _walk(
             yield _Page(list(rows or []), first, last, None, unconfirmed)
             return
         following = {
-            "first_id": next_id,
-            "first_row_number": as_key(header(headers, "x-next-row-number")) or 1,
-            "first_timestamp": as_key(header(headers, "x-next-timestamp")) or 0,
+            name: value
+            for name, value in (
+                ("first_id", next_id),
+                ("first_row_number", as_key(header(headers, "x-next-row-number"))),
+                ("first_timestamp", as_key(header(headers, "x-next-timestamp"))),
+            )
+            if value is not None
         }
-        mark = tuple(following.values())
+        mark = tuple(sorted(following.items()))
         if mark in visited or all(body.get(k) == v for k, v in following.items()):
             raise ServiceError(
                 f"{where} answered a cursor it had answered before; stopped instead of looping"
@@ -614,4 +626,6 @@ def _walk(
             raise ServiceError(f"{where}: more than {settings.MAX_PAGES} pages; stopped")
         visited.add(mark)
         yield _Page(list(rows or []), first, last, following)
+        for name in CURSOR:
+            body.pop(name, None)
         body.update(following)
