@@ -12,6 +12,7 @@ import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -141,3 +142,29 @@ def test_a_cursor_the_report_cannot_place_is_refused(api: Api) -> None:
     assert "first_id" in response.json()
     # The first row number alone is the first page, as if nothing were sent.
     assert api.data(api.report(ws, {**body, "first_row_number": 1})) == rows
+
+
+# --- at_tz on the report's entries ------------------------------------------------------------
+
+
+def test_every_report_entry_carries_at_tz_in_its_users_timezone(api: Api) -> None:
+    endpoint = "POST /reports/api/v3/workspace/{workspace_id}/search/time_entries"
+    inner = documented(endpoint, "each row's `time_entries`")
+    zones = {
+        (m["workspace_id"], m["id"]): m["timezone"]
+        for m in api.admin("GET", "/records/workspace_members")
+    }
+    seen_zones = set()
+    for ws in (w["id"] for w in api.ok("/me/workspaces")):
+        for page in _walk_with(api, ws, ("first_id", "first_row_number"), page_size=1000):
+            for row in page:
+                zone = ZoneInfo(zones[(ws, row["user_id"])])
+                for entry in row["time_entries"]:
+                    assert inner <= set(entry), inner - set(entry)
+                    local = datetime.fromisoformat(entry["at_tz"])
+                    at = datetime.fromisoformat(entry["at"])
+                    assert local == at, (entry["at"], entry["at_tz"])
+                    assert local.utcoffset() == at.astimezone(zone).utcoffset(), entry
+                    assert re.fullmatch(r".+T.+[+-]\d\d:\d\d", entry["at_tz"]), entry["at_tz"]
+                    seen_zones.add(zone.key)
+    assert {"UTC", "Europe/Berlin", "America/New_York"} <= seen_zones

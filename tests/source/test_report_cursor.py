@@ -7,6 +7,7 @@ directly (tests/truth.py)."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,7 @@ def test_a_report_without_x_next_timestamp_lands_every_entry_once(
         assert not any("first_timestamp" in b for b in bodies), "a made-up first_timestamp"
         landed = duckdb_rows(tmp_path / "db.duckdb")
         assert differences(expected_tables(server.base_url, TOKEN), landed) == []
+        # `at_tz` (the reference lists it on every entry; the truth's contract does not name
+        # it) lands as text: the same instant as `at`, at its user's offset.
+        for row in landed["report_time_entries"]:
+            assert datetime.fromisoformat(row["at_tz"]) == row["at"], row

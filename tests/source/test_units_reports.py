@@ -279,6 +279,41 @@ def test_a_new_field_takes_the_careful_path_and_lands_as_text() -> None:
     ]
 
 
+def test_at_tz_keeps_the_fast_path_and_lands_as_the_careful_path_lands_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The reference lists `at_tz` in every entry: were it unknown, every page of the service
+    # would cost the careful path.
+    rows = [
+        {
+            "user_id": 1,
+            "tag_ids": [],
+            "time_entries": [
+                {
+                    "id": 5,
+                    "seconds": 60,
+                    "at": "2026-01-02T00:00:00Z",
+                    "at_tz": "2026-01-02T01:00:00+01:00",
+                },
+                {"id": 6, "seconds": 1, "at_tz": "nul\x00l"},
+                {"id": 7, "seconds": 2},
+            ],
+        },
+    ]
+    careful = reports._careful_table(rows, 3, None, None)
+    monkeypatch.setattr(reports, "_careful_table", lambda *args: pytest.fail("careful path"))
+    fast = page_table(rows, 3)
+    assert fast.equals(careful)
+    assert fast.column("at_tz").to_pylist() == ["2026-01-02T01:00:00+01:00", "null", None]
+    without = [{**rows[0], "time_entries": [{"id": 8, "seconds": 1, "at_tz": None}]}]
+    assert page_table(without, 3).column_names == list(EMPTY_ROW)
+
+
+def test_an_at_tz_that_is_not_text_takes_the_careful_path() -> None:
+    rows = [{"user_id": 1, "tag_ids": [], "time_entries": [{"id": 5, "at_tz": {"a": 1}}]}]
+    assert page_table(rows, 3).column("at_tz").to_pylist() == ['{"a":1}']
+
+
 def test_no_tags_land_as_an_empty_list_on_either_path() -> None:
     fast = page_table([{"user_id": 1, "tag_ids": None, "time_entries": [{"id": 5}]}], 3)
     careful = page_table(

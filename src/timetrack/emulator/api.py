@@ -715,6 +715,7 @@ def _report_rows(
     starts = format_ts_many(arrays["start"] * 1_000_000, ids, offsets)
     stops = format_ts_many(arrays["stop"] * 1_000_000, ids + 1, offsets)
     ats = format_ts_many(arrays["at_us"], ids + 2, offsets)
+    ats_tz = views.in_users_zones(data, arrays["user_id"], arrays["at_us"])
     drifting: set[int] = set()
     if plan is not None and plan.active:
         drifting = set(ids[plan.drifts("report_time_entries", ids)].tolist())
@@ -750,6 +751,7 @@ def _report_rows(
                 "start": starts[i],
                 "stop": stops[i],
                 "at": ats[i],
+                "at_tz": ats_tz[i],
             }
             if entry_id in drifting:
                 assert plan is not None

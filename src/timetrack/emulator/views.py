@@ -7,7 +7,13 @@ canonical renderings: drift and alias quirks (drift.py) are applied on top by th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
 
 from timetrack.emulator import seeded
 from timetrack.emulator.model import (
@@ -25,7 +31,7 @@ from timetrack.emulator.model import (
     Workspace,
     WorkspaceUser,
 )
-from timetrack.emulator.timefmt import format_date, format_ts, format_ts_us
+from timetrack.emulator.timefmt import format_date, format_local_many, format_ts, format_ts_us
 
 Json = dict[str, Any]
 ICAL_BASE = "https://track.example.com/ical/workspace_user/"
@@ -420,3 +426,31 @@ def time_entry(data: Dataset, pos: int) -> Json:
     if task_id != NO_ID:
         payload["tid"] = task_id
     return payload
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def in_users_zones(
+    data: Dataset, user_ids: npt.NDArray[np.int64], unix_us: npt.NDArray[np.int64]
+) -> list[str]:
+    """Each instant as a wall time in the timezone of the user beside it (the report's
+    `at_tz`, for the entry's own user: *ours*, the reference names no whose)."""
+    user_ids = np.asarray(user_ids, dtype=np.int64)
+    unix_us = np.asarray(unix_us, dtype=np.int64)
+    minutes = np.zeros(len(unix_us), dtype=np.int64)
+    for user_id in np.unique(user_ids).tolist():
+        name = data.users[user_id].timezone
+        if name == "UTC":
+            continue
+        zone = _zone(name)
+        mine = np.flatnonzero(user_ids == user_id)
+        minutes[mine] = [
+            int(offset.total_seconds()) // 60
+            if (offset := datetime.fromtimestamp(us // 1_000_000, UTC).astimezone(zone).utcoffset())
+            else 0
+            for us in unix_us[mine].tolist()
+        ]
+    return format_local_many(unix_us, minutes)
