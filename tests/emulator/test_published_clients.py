@@ -168,3 +168,51 @@ def test_every_report_entry_carries_at_tz_in_its_users_timezone(api: Api) -> Non
                     assert re.fullmatch(r".+T.+[+-]\d\d:\d\d", entry["at_tz"]), entry["at_tz"]
                     seen_zones.add(zone.key)
     assert {"UTC", "Europe/Berlin", "America/New_York"} <= seen_zones
+
+
+# --- /me, and meta=true on the user's entries -----------------------------------------------
+
+RELATED = frozenset({"clients", "projects", "tags", "tasks", "time_entries", "workspaces"})
+"""What /me lists only with `with_related_data=true`, which the emulator does not serve."""
+
+
+def test_me_serves_every_field_the_reference_lists(api: Api) -> None:
+    me = api.ok("/me")
+    assert documented("GET /api/v9/me") - RELATED <= set(me), documented("GET /api/v9/me") - set(me)
+    assert type(me["has_password"]) is bool and type(me["openid_enabled"]) is bool
+    assert datetime.fromisoformat(me["authorization_updated_at"]).tzinfo is not None
+    # Not in the reference, but published clients read it there.
+    assert isinstance(me["toggl_accounts_id"], str) and len(me["toggl_accounts_id"]) == 22
+
+
+def test_meta_adds_the_names_the_reference_lists(api: Api) -> None:
+    listed = documented("GET /api/v9/me/time_entries")
+    plain = api.ok("/me/time_entries")
+    with_meta = api.ok("/me/time_entries", meta="true")
+    assert [e["id"] for e in with_meta] == [e["id"] for e in plain]
+    assert not listed - set().union(*map(set, with_meta)), listed - set().union(
+        *map(set, with_meta)
+    )
+    assert "user_name" not in set().union(*map(set, plain)), "meta only when asked"
+    me = api.ok("/me")
+    projects = {p["id"]: p for p in api.admin("GET", "/records/projects")}
+    clients = {c["id"]: c for c in api.admin("GET", "/records/clients")}
+    tasks = {t["id"]: t for t in api.admin("GET", "/records/tasks")}
+    for bare, entry in zip(plain, with_meta, strict=True):
+        assert {k: v for k, v in entry.items() if k in bare} == bare, "meta changes nothing else"
+        assert entry["user_name"] == me["fullname"]
+        assert entry["user_avatar_url"].startswith("https://")
+        project = projects.get(entry["project_id"])
+        assert entry["project_name"] == (project and project["name"])
+        assert entry["project_color"] == (project and project["color"])
+        assert entry["project_active"] == (project and project["active"])
+        assert entry["client_id"] == (project and project["client_id"])
+        client = clients.get(entry["client_id"])
+        assert entry["client_name"] == (client and client["name"])
+        task = tasks.get(entry["task_id"])
+        assert entry["task_name"] == (task and task["name"])
+        assert entry["expense_ids"] == [] and entry["shared_with"] is None
+    assert any(e["project_name"] for e in with_meta) and any(e["task_name"] for e in with_meta)
+    shared = api.ok("/me/time_entries", meta="true", include_sharing="true")
+    assert all(e["shared_with"] == [] for e in shared)
+    assert api.get("/me/time_entries", meta="maybe").status_code == 400

@@ -222,7 +222,7 @@ async def me_time_entries(ctx: Ctx) -> Reply:
         items = []
         for pos in chosen[order].tolist():
             item = views.time_entry(ctx.data, pos)
-            items.append(ctx.out("time_entries", item["id"], item))
+            items.append(_with_meta(ctx, pos, ctx.out("time_entries", item["id"], item)))
     return Reply(items)
 
 
@@ -385,6 +385,25 @@ async def workspace_tags(ctx: Ctx) -> Reply:
         if ctx.data.tags[tag_id].server_deleted_at is None
     ]
     return Reply(tags)
+
+
+# --- meta=true (issue 26: what published clients read) ---------------------------------------
+
+
+def _flag(ctx: Ctx, name: str) -> bool:
+    """A boolean query parameter (`true`/`false`, `1`/`0`); absent is false."""
+    value = ctx.request.query.get(name, "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ErrorReply(400, f"{name} must be true or false")
+    return value in ("true", "1")
+
+
+def _with_meta(ctx: Ctx, pos: int, item: Any) -> Any:
+    """A served time entry, with what `meta=true` adds when asked (after drift, which decides
+    on the entry as the list without meta renders it, so both agree on it)."""
+    if _flag(ctx, "meta") and isinstance(item, dict):
+        item.update(views.time_entry_meta(ctx.data, pos, _flag(ctx, "include_sharing")))
+    return item
 
 
 # --- writes -----------------------------------------------------------------------------------

@@ -55,7 +55,42 @@ def me(data: Dataset, user: User) -> Json:
         "created_at": ts(data, user.created_at, user.id, 0),
         "updated_at": ts(data, user.at, user.id, 1),
         "at": ts(data, user.at, user.id, 2),
+        **me_account(data, user),
     }
+
+
+def me_account(data: Dataset, user: User) -> Json:
+    """The account fields of GET /me the reference lists beside the profile (`with_related_data`
+    lists aside), and `toggl_accounts_id`, which published clients read there too. Who signs
+    in with OpenID (and so may have no password) is drawn from the user's id."""
+    roll = seeded.mix(data.seed, user.id)
+    openid = roll % 5 == 0
+    return {
+        "2fa_enabled": user.two_factor,
+        "api_token": user.token,
+        "has_password": not openid or roll % 2 == 0,
+        "openid_enabled": openid,
+        "openid_email": user.email if openid else None,
+        "oauth_providers": ["google"] if openid else [],
+        "authorization_updated_at": ts(data, user.created_at + roll % 86_400, user.id, 3),
+        "country_id": 1 + roll % 250,
+        "intercom_hash": f"{roll:016x}{seeded.mix(roll, user.id):016x}",
+        "options": {},
+        "toggl_accounts_id": accounts_id(data, user.id),
+    }
+
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def accounts_id(data: Dataset, user_id: int) -> str:
+    """A user's id in the service's accounts system: 22 letters and digits, like the service's."""
+    value = seeded.mix(data.seed ^ 0xACC0, user_id) << 64 | seeded.mix(data.seed, ~user_id)
+    letters = []
+    for _ in range(22):
+        value, digit = divmod(value, 62)
+        letters.append(_ALPHABET[digit])
+    return "".join(letters)
 
 
 def organization(data: Dataset, org: Organization, viewer: Membership) -> Json:
@@ -382,6 +417,31 @@ def entry_tags(data: Dataset, workspace_id: int, bits: int) -> list[Tag]:
             if item.server_deleted_at is None:
                 found.append(item)
     return found
+
+
+def time_entry_meta(data: Dataset, pos: int, include_sharing: bool = False) -> Json:
+    """What `meta=true` adds to a time entry: its user's, project's, client's and task's names
+    and a few of their fields, as the reference lists them (null where the entry has none);
+    `shared_with` is a list only with `include_sharing=true` (no entry is shared here)."""
+    store = data.entries
+    user = data.users[store.value(pos, "user_id")]
+    project = data.projects.get(store.value(pos, "project_id"))
+    client_id = None if project is None else project.client_id
+    client = None if client_id is None else data.clients.get(client_id)
+    task = data.tasks.get(store.value(pos, "task_id"))
+    return {
+        "user_name": user.fullname,
+        "user_avatar_url": f"https://assets.example.com/avatars/{user.id}.png",
+        "client_id": client_id,
+        "client_name": None if client is None else client.name,
+        "project_name": None if project is None else project.name,
+        "project_active": None if project is None else project.active,
+        "project_billable": None if project is None else project.billable,
+        "project_color": None if project is None else project.color,
+        "task_name": None if task is None else task.name,
+        "expense_ids": [],
+        "shared_with": [] if include_sharing else None,
+    }
 
 
 def time_entry(data: Dataset, pos: int) -> Json:
