@@ -9,6 +9,7 @@ never copied: a field it lists and the emulator does not serve fails the test.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.helpers import Api
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 
 REFERENCE = Path(__file__).parents[2].parent / "shared" / "service-reference.md"
 """Beside the repository's clone, as on the machines that work on it and in CI."""
@@ -216,3 +218,128 @@ def test_meta_adds_the_names_the_reference_lists(api: Api) -> None:
     shared = api.ok("/me/time_entries", meta="true", include_sharing="true")
     assert all(e["shared_with"] == [] for e in shared)
     assert api.get("/me/time_entries", meta="maybe").status_code == 400
+
+
+# --- single records ---------------------------------------------------------------------------
+
+
+def test_get_workspaces_answers_as_me_workspaces(api: Api) -> None:
+    assert api.ok("/workspaces") == api.ok("/me/workspaces")
+    assert api.ok("/workspaces", token="partial-token") == api.ok(
+        "/me/workspaces", token="partial-token"
+    )
+
+
+def test_a_workspace_by_id_is_its_record_in_me_workspaces(api: Api) -> None:
+    listed = api.ok("/me/workspaces")
+    for ws in listed:
+        assert api.ok(f"/workspaces/{ws['id']}") == ws
+    partial = {w["id"] for w in api.ok("/me/workspaces", token="partial-token")}
+    foreign = next(w["id"] for w in listed if w["id"] not in partial)
+    assert api.get(f"/workspaces/{foreign}", token="partial-token").status_code == 403
+    assert api.get("/workspaces/999999999").status_code == 404
+    assert api.get("/workspaces/nope").status_code == 404
+
+
+def _all_pages(api: Api, path: str, key: str | None = None, **params: Any) -> list[Any]:
+    items: list[Any] = []
+    for page in range(1, 100):
+        answer = api.ok(path, page=page, per_page=200, **params)
+        found = (answer or {}).get(key) if key else answer
+        if not found:
+            return items
+        items += found
+    raise AssertionError(f"{path}: more than 99 pages")
+
+
+def test_clients_projects_and_tasks_by_id_are_their_list_records(api: Api) -> None:
+    workspaces = [w["id"] for w in api.ok("/me/workspaces")]
+    ws, other = workspaces[0], workspaces[1]
+    clients = api.ok(f"/workspaces/{ws}/clients", status="both")
+    projects = _all_pages(api, f"/workspaces/{ws}/projects", active="both")
+    tasks = _all_pages(api, f"/workspaces/{ws}/tasks", "data", active="both")
+    assert clients and projects and tasks
+    assert any(c["archived"] for c in clients) and any(not p["active"] for p in projects)
+    assert any(not t["active"] for t in tasks)
+    for client in clients:
+        assert api.ok(f"/workspaces/{ws}/clients/{client['id']}") == client
+    for project in projects:
+        # `total_count` counts the list a record came in: a single record has no list.
+        single = api.ok(f"/workspaces/{ws}/projects/{project['id']}")
+        assert single == {k: v for k, v in project.items() if k != "total_count"}
+    for task in tasks:
+        path = f"/workspaces/{ws}/projects/{task['project_id']}/tasks/{task['id']}"
+        assert api.ok(path) == task
+    # Another workspace's records, unknown ids, a task under another project: 404.
+    foreign_client = api.ok(f"/workspaces/{other}/clients", status="both")[0]["id"]
+    assert api.get(f"/workspaces/{ws}/clients/{foreign_client}").status_code == 404
+    assert api.get(f"/workspaces/{ws}/projects/999999999").status_code == 404
+    task = tasks[0]
+    elsewhere = next(p["id"] for p in projects if p["id"] != task["project_id"])
+    assert api.get(f"/workspaces/{ws}/projects/{elsewhere}/tasks/{task['id']}").status_code == 404
+    # The v9 reference has no single tag: no route.
+    tag = api.ok(f"/workspaces/{ws}/tags")[0]["id"]
+    assert api.get(f"/workspaces/{ws}/tags/{tag}").status_code == 404
+
+
+def test_single_records_follow_membership(api: Api) -> None:
+    listed = {w["id"] for w in api.ok("/me/workspaces")}
+    partial = {w["id"] for w in api.ok("/me/workspaces", token="partial-token")}
+    foreign = next(iter(listed - partial))
+    client = api.ok(f"/workspaces/{foreign}/clients", status="both")[0]["id"]
+    project = api.ok(f"/workspaces/{foreign}/projects", active="both")[0]["id"]
+    for path in (
+        f"/workspaces/{foreign}/clients/{client}",
+        f"/workspaces/{foreign}/projects/{project}",
+    ):
+        assert api.get(path, token="partial-token").status_code == 403
+        assert api.get(path).status_code == 200
+
+
+def test_an_entry_by_id_and_the_current_one_are_the_users_own(api: Api) -> None:
+    entries = api.ok("/me/time_entries")
+    for entry in entries:
+        assert api.ok(f"/me/time_entries/{entry['id']}") == entry
+    running = [e for e in entries if e["stop"] is None]
+    assert len(running) == 1
+    assert api.ok("/me/time_entries/current") == running[0]
+    with_meta = api.ok("/me/time_entries/current", meta="true")
+    assert with_meta["user_name"] == api.ok("/me")["fullname"]
+    single = api.ok(f"/me/time_entries/{entries[0]['id']}", meta="true")
+    assert single == api.ok("/me/time_entries", meta="true")[0]
+    me = api.ok("/me")["id"]
+    others = [r for r in api.admin("GET", "/records/time_entries") if r["user_id"] != me]
+    # An admin reads another member's entry in the report, never under /me.
+    assert api.get(f"/me/time_entries/{others[0]['id']}").status_code == 404
+    assert api.get("/me/time_entries/1").status_code == 404
+    # The member user has no running entry: null, not a 404.
+    member = api.get("/me/time_entries/current", token="member-token")
+    assert member.status_code == 200 and api.data(member) is None
+
+
+def test_deleted_records_are_gone_from_the_single_routes(
+    make_emulator: Callable[..., EmulatorServer],
+) -> None:
+    server = make_emulator(EmulatorConfig(scale=Scale(organizations=1, workspaces=1, users=4)))
+    api = Api(server.base_url, "bare")
+    ws = api.ok("/me/workspaces")[0]["id"]
+    client = api.ok(f"/workspaces/{ws}/clients", status="both")[0]["id"]
+    task = api.ok(f"/workspaces/{ws}/tasks", active="both")["data"][0]
+    project = task["project_id"]
+    entry = next(e for e in api.ok("/me/time_entries") if e["stop"] is not None)["id"]
+    paths = {
+        "clients": (client, f"/workspaces/{ws}/clients/{client}"),
+        "tasks": (task["id"], f"/workspaces/{ws}/projects/{project}/tasks/{task['id']}"),
+        "projects": (project, f"/workspaces/{ws}/projects/{project}"),
+    }
+    for entity, (key, path) in paths.items():
+        assert api.get(path).status_code == 200
+        api.admin("DELETE", f"/{entity}/{key}")
+        assert api.get(path).status_code == 404, entity
+    assert api.get(f"/me/time_entries/{entry}").status_code == 200
+    assert api.call("DELETE", f"/workspaces/{ws}/time_entries/{entry}").status_code == 200
+    assert api.get(f"/me/time_entries/{entry}").status_code == 404
+    running = api.ok("/me/time_entries/current")
+    assert running is not None
+    api.call("PATCH", f"/workspaces/{ws}/time_entries/{running['id']}/stop")
+    assert api.ok("/me/time_entries/current") is None

@@ -387,7 +387,7 @@ async def workspace_tags(ctx: Ctx) -> Reply:
     return Reply(tags)
 
 
-# --- meta=true (issue 26: what published clients read) ---------------------------------------
+# --- single records (issue 26: what published clients read) ---------------------------------
 
 
 def _flag(ctx: Ctx, name: str) -> bool:
@@ -404,6 +404,94 @@ def _with_meta(ctx: Ctx, pos: int, item: Any) -> Any:
     if _flag(ctx, "meta") and isinstance(item, dict):
         item.update(views.time_entry_meta(ctx.data, pos, _flag(ctx, "include_sharing")))
     return item
+
+
+async def workspaces_of_user(ctx: Ctx) -> Reply:
+    """GET /workspaces: not in the reference, but published clients call it first; answered
+    as /me/workspaces (ours)."""
+    return await me_workspaces(ctx)
+
+
+async def single_workspace(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    return Reply(ctx.out("workspaces", ws.id, views.workspace(ctx.data, ws, ctx.user.id)))
+
+
+async def me_time_entry(ctx: Ctx) -> Reply:
+    """One of the user's own live entries, of any age; another user's, a deleted one or an
+    unknown id: 404, as /me/time_entries holds none of them."""
+    entry_id = _path_id(ctx, "time_entry_id", "time entry")
+    store = ctx.data.entries
+    with store.lock:
+        pos = store.position(entry_id)
+        if (
+            pos is None
+            or store.value(pos, "user_id") != ctx.user.id
+            or store.value(pos, "deleted_us")
+        ):
+            raise ErrorReply(404, "Time entry not found")
+        return Reply(_with_meta(ctx, pos, _entry_out(ctx, pos)))
+
+
+async def me_current_time_entry(ctx: Ctx) -> Reply:
+    """The user's running entry, or null (200) when none runs."""
+    store = ctx.data.entries
+    with store.lock:
+        rows = store.user_rows(ctx.user.id)
+        running = rows[(store.col("stop")[rows] == RUNNING) & (store.col("deleted_us")[rows] == 0)]
+        if len(running) == 0:
+            return Reply(None)
+        pos = int(running[-1])
+        return Reply(_with_meta(ctx, pos, _entry_out(ctx, pos)))
+
+
+def _live_in(ctx: Ctx, ws: Workspace, entity: str, name: str, label: str) -> Any:
+    """A live client, project or task of the workspace in the path; 404 otherwise, as its
+    list (without `since`) holds no deleted record and no other workspace's."""
+    item = getattr(ctx.data, entity).get(_path_id(ctx, name, label))
+    if item is None or item.workspace_id != ws.id or item.server_deleted_at is not None:
+        raise ErrorReply(404, f"{label.capitalize()} not found")
+    return item
+
+
+async def single_client(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    item = _live_in(ctx, ws, "clients", "client_id", "client")
+    return Reply(ctx.out("clients", item.id, views.client(ctx.data, item)))
+
+
+async def single_project(ctx: Ctx) -> Reply:
+    """A project as its list gives it (archived ones too), without the list's `total_count`."""
+    ws = workspace_of(ctx)
+    item = _live_in(ctx, ws, "projects", "project_id", "project")
+    return Reply(ctx.out("projects", item.id, views.project(ctx.data, item)))
+
+
+async def single_task(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    project = _live_in(ctx, ws, "projects", "project_id", "project")
+    item = _live_in(ctx, ws, "tasks", "task_id", "task")
+    if item.project_id != project.id:
+        raise ErrorReply(404, "Task not found")
+    return Reply(ctx.out("tasks", item.id, views.task(ctx.data, item)))
+
+
+SINGLE_ROUTES: list[tuple[str, str, Handler, str]] = [
+    ("GET", "/workspaces", workspaces_of_user, "me"),
+    ("GET", "/workspaces/{workspace_id}", single_workspace, "org"),
+    ("GET", "/me/time_entries/current", me_current_time_entry, "me"),
+    ("GET", "/me/time_entries/{time_entry_id}", me_time_entry, "me"),
+    ("GET", "/workspaces/{workspace_id}/clients/{client_id}", single_client, "org"),
+    ("GET", "/workspaces/{workspace_id}/projects/{project_id}", single_project, "org"),
+    (
+        "GET",
+        "/workspaces/{workspace_id}/projects/{project_id}/tasks/{task_id}",
+        single_task,
+        "org",
+    ),
+]
+"""Single-record routes the reference documents (and `GET /workspaces`, ours). Tags have none:
+the v9 reference knows no `GET /workspaces/{workspace_id}/tags/{tag_id}`, so it answers 404."""
 
 
 # --- writes -----------------------------------------------------------------------------------
@@ -832,6 +920,7 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
         "org",
     ),
     ("DELETE", "/workspaces/{workspace_id}/time_entries/{time_entry_id}", delete_time_entry, "org"),
+    *SINGLE_ROUTES,
 ]
 
 REPORT_PATHS = {
