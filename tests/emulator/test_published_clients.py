@@ -12,13 +12,16 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from tests.helpers import Api
-from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale, views
+from timetrack.emulator.model import Dataset
 
 REFERENCE = Path(__file__).parents[2].parent / "shared" / "service-reference.md"
 """Beside the repository's clone, as on the machines that work on it and in CI."""
@@ -343,3 +346,25 @@ def test_deleted_records_are_gone_from_the_single_routes(
     assert running is not None
     api.call("PATCH", f"/workspaces/{ws}/time_entries/{running['id']}/stop")
     assert api.ok("/me/time_entries/current") is None
+
+
+def test_at_tz_follows_a_change_of_offset_within_a_day() -> None:
+    # Berlin moves from +01:00 to +02:00 at 01:00 UTC on 2026-03-29; New York from -05:00 to
+    # -04:00 at 07:00 UTC on 2026-03-08. Offsets are asked once per day except on such days.
+    users = {1: SimpleNamespace(timezone="Europe/Berlin"), 2: SimpleNamespace(timezone="UTC")}
+    users[3] = SimpleNamespace(timezone="America/New_York")
+    data = cast(Dataset, SimpleNamespace(users=users))
+    moments = ["2026-03-29T00:59:59Z", "2026-03-29T01:00:00Z", "2026-03-29T12:00:00.5Z"]
+    moments += ["2026-03-08T06:59:59.001Z", "2026-03-08T07:00:00Z"]
+    unix_us = np.array(
+        [round(datetime.fromisoformat(m).timestamp() * 1_000_000) for m in moments],
+        dtype=np.int64,
+    )
+    spelled = views.in_users_zones(data, np.array([1, 1, 2, 3, 3]), unix_us)
+    assert spelled == [
+        "2026-03-29T01:59:59+01:00",
+        "2026-03-29T03:00:00+02:00",
+        "2026-03-29T12:00:00.500+00:00",
+        "2026-03-08T01:59:59.001-05:00",
+        "2026-03-08T03:00:00-04:00",
+    ]

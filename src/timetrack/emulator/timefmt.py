@@ -125,6 +125,10 @@ def parse_date(text: str) -> float:
     return parse_date_or_ts(text)
 
 
+_PLAIN = 1 << 40
+"""Stands for `Z` among offsets in minutes (no offset is that large)."""
+
+
 def format_local_many(
     unix_us: npt.NDArray[np.int64], offset_minutes: npt.NDArray[np.int64]
 ) -> list[str]:
@@ -140,8 +144,13 @@ def format_local_many(
     micro = unix_us % 1_000_000
     cut = _CUT[np.where(micro == 0, 0, np.where(micro % 1000 == 0, 1, 2))].tolist()
     full = np.datetime_as_string(local.astype("datetime64[us]"), unit="us").tolist()
-    zones = [
-        "Z" if flat else f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}"
-        for m, flat in zip(minutes.tolist(), plain.tolist(), strict=True)
-    ]
+    found, inverse = np.unique(np.where(plain, _PLAIN, minutes), return_inverse=True)
+    labels = np.array(
+        [
+            "Z" if m == _PLAIN else f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}"
+            for m in found.tolist()
+        ],
+        dtype=object,
+    )
+    zones = labels[inverse].tolist()
     return [text[:end] + zone for text, end, zone in zip(full, cut, zones, strict=True)]

@@ -501,16 +501,26 @@ def in_users_zones(
     user_ids = np.asarray(user_ids, dtype=np.int64)
     unix_us = np.asarray(unix_us, dtype=np.int64)
     minutes = np.zeros(len(unix_us), dtype=np.int64)
-    for user_id in np.unique(user_ids).tolist():
-        name = data.users[user_id].timezone
-        if name == "UTC":
-            continue
-        zone = _zone(name)
-        mine = np.flatnonzero(user_ids == user_id)
-        minutes[mine] = [
-            int(offset.total_seconds()) // 60
-            if (offset := datetime.fromtimestamp(us // 1_000_000, UTC).astimezone(zone).utcoffset())
-            else 0
-            for us in unix_us[mine].tolist()
-        ]
+    zone_of = np.array([data.users[u].timezone for u in user_ids.tolist()], dtype=object)
+    for name in set(zone_of.tolist()) - {"UTC"}:
+        mine = np.flatnonzero(zone_of == name)
+        minutes[mine] = _offsets(_zone(name), unix_us[mine])
     return format_local_many(unix_us, minutes)
+
+
+def _offset(zone: ZoneInfo, unix: int) -> int:
+    """The zone's UTC offset in minutes at a unix second."""
+    offset = datetime.fromtimestamp(unix, UTC).astimezone(zone).utcoffset()
+    return 0 if offset is None else int(offset.total_seconds()) // 60
+
+
+def _offsets(zone: ZoneInfo, unix_us: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The zone's offsets at many instants, asked once per UTC day (a page spans few days),
+    and per instant only on a day the offset changes."""
+    days, inverse = np.unique(unix_us // 86_400_000_000, return_inverse=True)
+    first = np.array([_offset(zone, d * 86_400) for d in days.tolist()], dtype=np.int64)
+    last = np.array([_offset(zone, d * 86_400 + 86_399) for d in days.tolist()], dtype=np.int64)
+    out = first[inverse]
+    for i in np.flatnonzero((first != last)[inverse]).tolist():
+        out[i] = _offset(zone, int(unix_us[i]) // 1_000_000)
+    return out
