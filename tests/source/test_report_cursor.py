@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 
 from tests.helpers import TOKEN, Sync, duckdb_rows
 from tests.source.proxies import Forward, HttpProxy, Reply, Seen
@@ -60,5 +62,12 @@ def test_a_report_without_x_next_timestamp_lands_every_entry_once(
         assert differences(expected_tables(server.base_url, TOKEN), landed) == []
         # `at_tz` (the reference lists it on every entry; the truth's contract does not name
         # it) lands as text: the same instant as `at`, at its user's offset.
+        zones = {
+            (m["workspace_id"], m["id"]): ZoneInfo(m["timezone"])
+            for m in requests.get(f"{server.base_url}/_emulator/records/workspace_members").json()
+        }
         for row in landed["report_time_entries"]:
-            assert datetime.fromisoformat(row["at_tz"]) == row["at"], row
+            local = datetime.fromisoformat(row["at_tz"])
+            assert local == row["at"], row
+            zone = zones[(row["workspace_id"], row["user_id"])]
+            assert local.utcoffset() == row["at"].astimezone(zone).utcoffset(), row
