@@ -501,9 +501,10 @@ def in_users_zones(
     user_ids = np.asarray(user_ids, dtype=np.int64)
     unix_us = np.asarray(unix_us, dtype=np.int64)
     minutes = np.zeros(len(unix_us), dtype=np.int64)
-    zone_of = np.array([data.users[u].timezone for u in user_ids.tolist()], dtype=object)
-    for name in set(zone_of.tolist()) - {"UTC"}:
-        mine = np.flatnonzero(zone_of == name)
+    users, inverse = np.unique(user_ids, return_inverse=True)
+    names = [data.users[u].timezone for u in users.tolist()]
+    for name in set(names) - {"UTC"}:
+        mine = np.flatnonzero(np.isin(inverse, [i for i, n in enumerate(names) if n == name]))
         minutes[mine] = _offsets(_zone(name), unix_us[mine])
     return format_local_many(unix_us, minutes)
 
