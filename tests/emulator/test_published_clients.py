@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from tests.helpers import Api
+from tests.helpers import MEMBER_TOKEN, Api
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale, views
 from timetrack.emulator.model import Dataset
 
@@ -129,6 +129,22 @@ def test_a_walk_by_any_cursor_field_gets_every_entry_once_in_order(
         place = {entry_id: n for n, entry_id in enumerate(truth)}
         spans = [sorted(place[i] for i in page) for page in walked if page]
         assert [n for span in spans for n in span] == list(range(len(truth))), "out of order"
+
+
+@pytest.mark.parametrize("sent", [("first_id", "first_row_number"), ("first_row_number",)])
+def test_a_members_walk_by_the_documented_cursor_gets_their_own_entries_once(
+    api: Api, sent: tuple[str, ...]
+) -> None:
+    member = Api(api.base_url, api.layout, token=MEMBER_TOKEN)
+    me = member.ok("/me")["id"]
+    for ws in (w["id"] for w in member.ok("/me/workspaces") if not w["admin"]):
+        pages = _walk_with(member, ws, sent, page_size=7)
+        every = [e["id"] for page in pages for row in page for e in row["time_entries"]]
+        own = {r["id"] for r in api.admin("GET", "/records/time_entries") if r["user_id"] == me}
+        truth = [i for i in _report_truth(api, ws) if i in own]
+        assert truth, f"workspace {ws}: the member has entries"
+        assert len(every) == len(set(every)), f"workspace {ws}: entries came twice"
+        assert sorted(every) == sorted(truth), f"workspace {ws}: the walk differs from records"
 
 
 def test_a_cursor_the_report_cannot_place_is_refused(api: Api) -> None:
