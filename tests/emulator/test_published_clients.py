@@ -21,6 +21,7 @@ import pytest
 
 from tests.helpers import MEMBER_TOKEN, Api
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale, views
+from timetrack.emulator.config import Limits
 from timetrack.emulator.model import Dataset
 
 REFERENCE = Path(__file__).parents[2].parent / "shared" / "service-reference.md"
@@ -384,3 +385,17 @@ def test_at_tz_follows_a_change_of_offset_within_a_day() -> None:
         "2026-03-08T01:59:59.001-05:00",
         "2026-03-08T03:00:00-04:00",
     ]
+
+
+def test_single_records_count_against_the_quota_of_their_scope(
+    make_emulator: Callable[..., EmulatorServer],
+) -> None:
+    limits = Limits(quota=True, quota_per_hour=50, me_quota_per_hour=3)
+    api = Api(make_emulator(EmulatorConfig(limits=limits)).base_url, "bare")
+    ws = api.ok("/me/workspaces")[0]["id"]  # one of the user's three
+    # GET /workspaces and the user's entries by id count as /me paths do; a workspace's
+    # records count against its organization.
+    assert api.get(f"/workspaces/{ws}").headers["X-Quota-Remaining"] == "49"
+    paths = ("/workspaces", "/me/time_entries/current", "/me")
+    assert [api.get(p).status_code for p in paths] == [200, 200, 402]
+    assert api.get(f"/workspaces/{ws}").status_code == 200
