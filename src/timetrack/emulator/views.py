@@ -76,21 +76,10 @@ def me_account(data: Dataset, user: User) -> Json:
         "country_id": 1 + roll % 250,
         "intercom_hash": f"{roll:016x}{seeded.mix(roll, user.id):016x}",
         "options": {},
-        "toggl_accounts_id": accounts_id(data, user.id),
+        # The same as the report rows' `toggl_accounts_id` (views.accounts_id on the branch
+        # emulator-reference, which serves them): one user, one accounts id.
+        "toggl_accounts_id": seeded.secret(data.seed, "accounts", user.id)[:24],
     }
-
-
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def accounts_id(data: Dataset, user_id: int) -> str:
-    """A user's id in the service's accounts system: 22 letters and digits, like the service's."""
-    value = seeded.mix(data.seed ^ 0xACC0, user_id) << 64 | seeded.mix(data.seed, ~user_id)
-    letters = []
-    for _ in range(22):
-        value, digit = divmod(value, 62)
-        letters.append(_ALPHABET[digit])
-    return "".join(letters)
 
 
 def organization(data: Dataset, org: Organization, viewer: Membership) -> Json:
