@@ -79,11 +79,22 @@ _ROW_FIELDS = frozenset(
     }
 )
 _ENTRY_FIELDS = frozenset({"id", "seconds", "start", "stop", "at"})
-_ENTRY_TEXT = ("at_tz",)
-"""Documented entry fields outside the table's schema that every page of the service carries:
-`at_tz`, the entry's `at` as a wall time in its user's timezone. Each lands as the text column
-of its name, as the careful path lands any new text field, but without costing a page that
-path (ten times slower)."""
+_ROW_EXTRA = (
+    "client_name",
+    "email",
+    "project_color",
+    "project_hex",
+    "project_name",
+    "tag_names",
+    "task_name",
+    "toggl_accounts_id",
+)
+_ENTRY_EXTRA = ("at_tz",)
+"""Fields the reference lists on every report row and entry that the table's schema does not
+name (names, colours, the user's email and accounts id; `at_tz`, an entry's `at` as a wall
+time in its user's timezone). Each lands as a text column of its own, exactly as the careful
+path lands a new field, but without sending every page of the service down that path (ten
+times slower)."""
 
 
 Keep = Callable[[dict[str, Any], dict[str, Any], int | None], bool]
@@ -125,17 +136,17 @@ def _contract_shaped(rows: list[Any]) -> bool:
         return False
     if not all(isinstance(row.get("time_entries"), list | None) for row in rows):
         return False
-    if set().union(*(row.keys() for row in rows)) - _ROW_FIELDS:
+    if set().union(*(row.keys() for row in rows)) - _ROW_FIELDS - set(_ROW_EXTRA):
         return False
     entries = [e for row in rows for e in row.get("time_entries") or ()]
     return all(isinstance(e, dict) for e in entries) and not (
-        set().union(*(e.keys() for e in entries)) - _ENTRY_FIELDS - set(_ENTRY_TEXT)
+        set().union(*(e.keys() for e in entries)) - _ENTRY_FIELDS - set(_ENTRY_EXTRA)
     )
 
 
 def _fast_table(rows: list[dict[str, Any]], workspace_id: int, keep: Keep | None) -> pa.Table:
     cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
-    texts: dict[str, list[Any]] = {name: [] for name in _ENTRY_TEXT}
+    extras: dict[str, list[Any]] = {name: [] for name in (*_ROW_EXTRA, *_ENTRY_EXTRA)}
     for row in rows:
         rate = row.get("hourly_rate_in_cents")
         billable = row.get("billable")
@@ -160,22 +171,22 @@ def _fast_table(rows: list[dict[str, Any]], workspace_id: int, keep: Keep | None
             cols["stop"].append(entry.get("stop"))
             cols["seconds"].append(seconds)
             cols["at"].append(entry.get("at"))
-            for name, values in texts.items():
-                values.append(entry.get(name))
-    return _build(cols, workspace_id, _texts(texts))
+            for name in _ROW_EXTRA:
+                extras[name].append(row.get(name))
+            for name in _ENTRY_EXTRA:
+                extras[name].append(entry.get(name))
+    return _build(cols, workspace_id, _documented_extras(extras))
 
 
-def _texts(texts: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    """The `_ENTRY_TEXT` columns as the careful path would land them: text without NUL, and
-    no column at all for a field that never came with a value; TypeError (the careful path
-    then takes the page) for a value that is not text."""
-    out = {}
-    for name, values in texts.items():
-        if any(not isinstance(v, str | None) for v in values):
-            raise TypeError(f"{name} is not text")
-        if any(v is not None for v in values):
-            out[name] = [v if v is None else v.replace("\x00", "") for v in values]
-    return out
+def _documented_extras(extras: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The `_ROW_EXTRA` and `_ENTRY_EXTRA` columns as the careful path would land them: text
+    as it came (NULs removed), any other value as JSON text, and no column at all for a field
+    that never came with a value."""
+    return {
+        name: [None if v is None else raw_text(v) for v in values]
+        for name, values in extras.items()
+        if any(v is not None for v in values)
+    }
 
 
 def _build(cols: dict[str, list[Any]], workspace_id: int, extra: dict[str, list[Any]]) -> pa.Table:
