@@ -67,7 +67,7 @@ def test_rows_group_entries_and_carry_typed_fields(api: Api) -> None:
             assert isinstance(row["billable_amount_in_cents"], int)
             assert isinstance(row["hourly_rate_in_cents"], int)
         for entry in row["time_entries"]:
-            assert set(entry) == {"id", "seconds", "start", "stop", "at"}
+            assert set(entry) == {"id", "seconds", "start", "stop", "at", "at_tz"}
             assert entry["seconds"] > 0
 
 

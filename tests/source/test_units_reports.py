@@ -279,6 +279,50 @@ def test_a_new_field_takes_the_careful_path_and_lands_as_text() -> None:
     ]
 
 
+def test_documented_extras_keep_the_fast_path_and_land_as_the_careful_path_lands_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The reference lists these on every row and entry: were they unknown, every page of the
+    # service would cost the careful path.
+    named = {
+        "client_name": "Acme",
+        "email": "ann@example.com",
+        "project_color": "#06aaf5",
+        "project_hex": "#06aaf5",
+        "project_name": "Site",
+        "tag_names": ["a", "b"],
+        "task_name": None,
+        "toggl_accounts_id": "x1",
+    }
+    rows = [
+        {
+            "user_id": 1,
+            "tag_ids": [],
+            **named,
+            "time_entries": [
+                {
+                    "id": 5,
+                    "seconds": 60,
+                    "at": "2026-01-02T00:00:00Z",
+                    "at_tz": "2026-01-02T01:00:00+01:00",
+                },
+                {"id": 6, "seconds": 1, "at_tz": "nul\x00l"},
+                {"id": 7, "seconds": 2},
+            ],
+        },
+        {"user_id": 2, "tag_ids": [], "time_entries": [{"id": 8, "seconds": 3, "at_tz": 9}]},
+    ]
+    careful = reports._careful_table(rows, 3, None, None)
+    monkeypatch.setattr(reports, "_careful_table", lambda *args: pytest.fail("careful path"))
+    fast = page_table(rows, 3)
+    assert fast.equals(careful)
+    assert fast.column("at_tz").to_pylist() == ["2026-01-02T01:00:00+01:00", "null", None, "9"]
+    assert fast.column("tag_names").to_pylist() == ['["a","b"]'] * 3 + [None]
+    assert "task_name" not in fast.column_names, "a field that never came with a value"
+    without = [{**rows[0], "time_entries": [{"id": 8, "seconds": 1, "at_tz": None}]}]
+    assert "at_tz" not in page_table(without, 3).column_names
+
+
 def test_no_tags_land_as_an_empty_list_on_either_path() -> None:
     fast = page_table([{"user_id": 1, "tag_ids": None, "time_entries": [{"id": 5}]}], 3)
     careful = page_table(
@@ -573,13 +617,41 @@ def test_a_window_follows_its_cursor_headers() -> None:
         ]
     )
     first = {"first_id": 50, "first_row_number": 2, "first_timestamp": 1000}
-    second = {"first_id": 60, "first_row_number": 1, "first_timestamp": 0}
+    # Only what came back is sent back: no made-up row number or timestamp, and nothing left
+    # over from the page before.
+    second = {"first_id": 60}
     assert pages == [
         _Page([1], FIRST, LAST, first),
         _Page([2], FIRST, LAST, second),
         _Page([3], FIRST, LAST, None, False),
     ]
     assert client.bodies == [BODY, {**BODY, **first}, {**BODY, **second}]
+
+
+def test_a_window_pages_by_the_documented_headers_alone() -> None:
+    # The reference documents X-Next-ID and X-Next-Row-Number; X-Next-Timestamp may not come.
+    pages, client = _walked(
+        [
+            ([1], {"X-Next-ID": "50", "X-Next-Row-Number": "2"}),
+            ([2], {"X-Next-ID": "60", "X-Next-Row-Number": "3", "X-Next-Timestamp": "9"}),
+            ([3], {"X-Next-ID": "70", "X-Next-Row-Number": "4"}),
+            ([4], {}),
+        ]
+    )
+    cursors = [
+        {"first_id": 50, "first_row_number": 2},
+        {"first_id": 60, "first_row_number": 3, "first_timestamp": 9},
+        {"first_id": 70, "first_row_number": 4},
+    ]
+    assert [p.next_cursor for p in pages] == [*cursors, None]
+    assert client.bodies == [BODY, *({**BODY, **c} for c in cursors)]
+    assert all("first_timestamp" not in b for b in (client.bodies[1], client.bodies[3]))
+
+
+def test_a_resumed_cursor_drops_the_zero_an_older_version_made_up() -> None:
+    cursor = {"first_id": 9, "first_row_number": 3, "first_timestamp": 0}
+    _, client = _walked([([4], {})], cursor=cursor)
+    assert client.bodies == [{**BODY, "first_id": 9, "first_row_number": 3}]
 
 
 def test_a_walk_resumes_from_its_cursor() -> None:

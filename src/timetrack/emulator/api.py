@@ -222,7 +222,7 @@ async def me_time_entries(ctx: Ctx) -> Reply:
         items = []
         for pos in chosen[order].tolist():
             item = views.time_entry(ctx.data, pos)
-            items.append(ctx.out("time_entries", item["id"], item))
+            items.append(_with_meta(ctx, pos, ctx.out("time_entries", item["id"], item)))
     return Reply(items)
 
 
@@ -385,6 +385,113 @@ async def workspace_tags(ctx: Ctx) -> Reply:
         if ctx.data.tags[tag_id].server_deleted_at is None
     ]
     return Reply(tags)
+
+
+# --- single records (issue 26: what published clients read) ---------------------------------
+
+
+def _flag(ctx: Ctx, name: str) -> bool:
+    """A boolean query parameter (`true`/`false`, `1`/`0`); absent is false."""
+    value = ctx.request.query.get(name, "false").lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ErrorReply(400, f"{name} must be true or false")
+    return value in ("true", "1")
+
+
+def _with_meta(ctx: Ctx, pos: int, item: Any) -> Any:
+    """A served time entry, with what `meta=true` adds when asked (after drift, which decides
+    on the entry as the list without meta renders it, so both agree on it)."""
+    if _flag(ctx, "meta") and isinstance(item, dict):
+        item.update(views.time_entry_meta(ctx.data, pos, _flag(ctx, "include_sharing")))
+    return item
+
+
+async def workspaces_of_user(ctx: Ctx) -> Reply:
+    """GET /workspaces: not in the reference, but published clients call it first; answered
+    as /me/workspaces (ours)."""
+    return await me_workspaces(ctx)
+
+
+async def single_workspace(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    return Reply(ctx.out("workspaces", ws.id, views.workspace(ctx.data, ws, ctx.user.id)))
+
+
+async def me_time_entry(ctx: Ctx) -> Reply:
+    """One of the user's own live entries, of any age; another user's, a deleted one or an
+    unknown id: 404, as /me/time_entries holds none of them."""
+    entry_id = _path_id(ctx, "time_entry_id", "time entry")
+    store = ctx.data.entries
+    with store.lock:
+        pos = store.position(entry_id)
+        if (
+            pos is None
+            or store.value(pos, "user_id") != ctx.user.id
+            or store.value(pos, "deleted_us")
+        ):
+            raise ErrorReply(404, "Time entry not found")
+        return Reply(_with_meta(ctx, pos, _entry_out(ctx, pos)))
+
+
+async def me_current_time_entry(ctx: Ctx) -> Reply:
+    """The user's running entry, or null (200) when none runs."""
+    store = ctx.data.entries
+    with store.lock:
+        rows = store.user_rows(ctx.user.id)
+        running = rows[(store.col("stop")[rows] == RUNNING) & (store.col("deleted_us")[rows] == 0)]
+        if len(running) == 0:
+            return Reply(None)
+        pos = int(running[-1])
+        return Reply(_with_meta(ctx, pos, _entry_out(ctx, pos)))
+
+
+def _live_in(ctx: Ctx, ws: Workspace, entity: str, name: str, label: str) -> Any:
+    """A live client, project or task of the workspace in the path; 404 otherwise, as its
+    list (without `since`) holds no deleted record and no other workspace's."""
+    item = getattr(ctx.data, entity).get(_path_id(ctx, name, label))
+    if item is None or item.workspace_id != ws.id or item.server_deleted_at is not None:
+        raise ErrorReply(404, f"{label.capitalize()} not found")
+    return item
+
+
+async def single_client(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    item = _live_in(ctx, ws, "clients", "client_id", "client")
+    return Reply(ctx.out("clients", item.id, views.client(ctx.data, item)))
+
+
+async def single_project(ctx: Ctx) -> Reply:
+    """A project as its list gives it (archived ones too), without the list's `total_count`."""
+    ws = workspace_of(ctx)
+    item = _live_in(ctx, ws, "projects", "project_id", "project")
+    return Reply(ctx.out("projects", item.id, views.project(ctx.data, item)))
+
+
+async def single_task(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    project = _live_in(ctx, ws, "projects", "project_id", "project")
+    item = _live_in(ctx, ws, "tasks", "task_id", "task")
+    if item.project_id != project.id:
+        raise ErrorReply(404, "Task not found")
+    return Reply(ctx.out("tasks", item.id, views.task(ctx.data, item)))
+
+
+SINGLE_ROUTES: list[tuple[str, str, Handler, str]] = [
+    ("GET", "/workspaces", workspaces_of_user, "me"),
+    ("GET", "/workspaces/{workspace_id}", single_workspace, "org"),
+    ("GET", "/me/time_entries/current", me_current_time_entry, "me"),
+    ("GET", "/me/time_entries/{time_entry_id}", me_time_entry, "me"),
+    ("GET", "/workspaces/{workspace_id}/clients/{client_id}", single_client, "org"),
+    ("GET", "/workspaces/{workspace_id}/projects/{project_id}", single_project, "org"),
+    (
+        "GET",
+        "/workspaces/{workspace_id}/projects/{project_id}/tasks/{task_id}",
+        single_task,
+        "org",
+    ),
+]
+"""Single-record routes the reference documents (and `GET /workspaces`, ours). Tags have none:
+the v9 reference knows no `GET /workspaces/{workspace_id}/tags/{tag_id}`, so it answers 404."""
 
 
 # --- writes -----------------------------------------------------------------------------------
@@ -589,9 +696,6 @@ async def report_search(ctx: Ctx) -> Reply:
     if page_size < 1:
         raise ErrorReply(400, "page_size must be at least 1")
     page_size = min(page_size, 1000)
-    first_id = int_param(body, "first_id", 0) or 0
-    first_row = int_param(body, "first_row_number", 1) or 1
-    first_ts = int_param(body, "first_timestamp")
 
     store = ctx.data.entries
     with store.lock:
@@ -599,13 +703,12 @@ async def report_search(ctx: Ctx) -> Reply:
         if report_of_own_entries(ctx.data, ctx.user.id, ws.id):
             own = store.col("user_id")[rows] == ctx.user.id
             rows, starts, ids = rows[own], starts[own], ids[own]
-        lo = int(np.searchsorted(starts, begin, side="left"))
+        first = int(np.searchsorted(starts, begin, side="left"))
         hi = int(np.searchsorted(starts, end + DAY, side="left"))
-        if first_ts is not None:
-            at = int(np.searchsorted(starts, first_ts, side="left"))
-            same = int(np.searchsorted(starts, first_ts, side="right"))
-            at += int(np.searchsorted(ids[at:same], first_id, side="left"))
-            lo = max(lo, at)
+        lo, first_row = report_cursor(
+            ctx.data, ws.id, body, (rows[first:hi], starts[first:hi], ids[first:hi]), page_size
+        )
+        lo += first
         chosen = rows[lo : min(hi, lo + page_size)]
         more = lo + page_size < hi
         payload = _report_rows(ctx.data, ws, chosen, first_row, ctx.plan)
@@ -618,6 +721,76 @@ async def report_search(ctx: Ctx) -> Reply:
                 "X-Next-Timestamp": str(int(starts[nxt])),
             }
     return Reply(payload, headers=headers)
+
+
+_GROUP_COLUMNS = ("user_id", "description", "project_id", "task_id", "tags", "billable")
+"""What one report row's entries share (see `_report_rows`)."""
+
+
+def report_cursor(
+    data: Dataset, workspace_id: int, body: dict[str, Any], span: tuple[Any, Any, Any], size: int
+) -> tuple[int, int]:
+    """Where a page of the report starts within `span` (the rows, starts and ids of the
+    window's entries in report order), and the number of its first row.
+
+    The reference documents `X-Next-ID` and `X-Next-Row-Number`, sent back as `first_id` and
+    `first_row_number`; `first_timestamp` (ours, with `X-Next-Timestamp`) is taken where it
+    comes. Any subset of the three works *(ours: the service's behaviour is unknown)*:
+    `first_timestamp` with `first_id` finds the entry by (start, id), as before; `first_id`
+    alone finds it by its own start (an entry deleted since the last page still has one);
+    `first_timestamp` alone starts at the first entry at or after it; `first_row_number`
+    alone names the page that begins with that row when the window is paged by this
+    `page_size` from its start (a row number that begins no such page is a 400). Rows are
+    numbered from `first_row_number` when it comes, else from where the position falls."""
+    rows, starts, ids = span
+    first_id = int_param(body, "first_id")
+    first_row = int_param(body, "first_row_number")
+    first_ts = int_param(body, "first_timestamp")
+    if first_row is not None and first_row < 1:
+        raise ErrorReply(400, "first_row_number must be at least 1")
+    if first_id is not None and first_ts is None:
+        store = data.entries
+        pos = store.position(first_id)
+        if pos is None or store.value(pos, "workspace_id") != workspace_id:
+            raise ErrorReply(400, f"first_id {first_id} is not a time entry of this workspace")
+        first_ts = store.value(pos, "start")
+    if first_ts is not None:
+        at = int(np.searchsorted(starts, first_ts, side="left"))
+        if first_id is not None:
+            same = int(np.searchsorted(starts, first_ts, side="right"))
+            at += int(np.searchsorted(ids[at:same], first_id, side="left"))
+        if first_row is None:
+            first_row = 1 + _rows_before(data, rows, at, size)
+        return at, first_row
+    if first_row is None or first_row == 1:
+        return 0, 1
+    counts = _rows_per_page(data, rows, size)
+    begins = 1 + np.concatenate(([0], np.cumsum(counts)))[:-1]
+    page = int(np.searchsorted(begins, first_row))
+    if page >= len(begins) or int(begins[page]) != first_row:
+        raise ErrorReply(
+            400, f"first_row_number {first_row} begins no page of {size} entries of this report"
+        )
+    return page * size, first_row
+
+
+def _rows_per_page(data: Dataset, rows: Any, size: int) -> Any:
+    """How many grouped rows each page of `size` entries makes (a page groups only its own)."""
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64)
+    store = data.entries
+    page = np.arange(len(rows), dtype=np.int64) // size
+    keys = [store.col(name)[rows].astype(np.int64) for name in _GROUP_COLUMNS]
+    order = np.lexsort((*keys[::-1], page))
+    lined = [column[order] for column in (page, *keys)]
+    new = np.ones(len(rows), dtype=np.bool_)
+    new[1:] = np.any([column[1:] != column[:-1] for column in lined], axis=0)
+    return np.bincount(lined[0][new], minlength=int(page[-1]) + 1)
+
+
+def _rows_before(data: Dataset, rows: Any, at: int, size: int) -> int:
+    """Rows the entries before position `at` make, paged by `size` from the window's start."""
+    return int(_rows_per_page(data, rows[:at], size).sum())
 
 
 _REPORT_COLUMNS = (
@@ -649,6 +822,7 @@ def _report_rows(
     starts = format_ts_many(arrays["start"] * 1_000_000, ids, offsets)
     stops = format_ts_many(arrays["stop"] * 1_000_000, ids + 1, offsets)
     ats = format_ts_many(arrays["at_us"], ids + 2, offsets)
+    ats_tz = views.in_users_zones(data, arrays["user_id"], arrays["at_us"])
     drifting: set[int] = set()
     if plan is not None and plan.active:
         drifting = set(ids[plan.drifts("report_time_entries", ids)].tolist())
@@ -684,6 +858,7 @@ def _report_rows(
                 "start": starts[i],
                 "stop": stops[i],
                 "at": ats[i],
+                "at_tz": ats_tz[i],
             }
             if entry_id in drifting:
                 assert plan is not None
@@ -745,6 +920,7 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
         "org",
     ),
     ("DELETE", "/workspaces/{workspace_id}/time_entries/{time_entry_id}", delete_time_entry, "org"),
+    *SINGLE_ROUTES,
 ]
 
 REPORT_PATHS = {

@@ -123,3 +123,34 @@ def parse_date(text: str) -> float:
     if not _DATE.match(text):
         raise ValueError(f"not a YYYY-MM-DD date: {text}")
     return parse_date_or_ts(text)
+
+
+_PLAIN = 1 << 40
+"""Stands for `Z` among offsets in minutes (no offset is that large)."""
+
+
+def format_local_many(
+    unix_us: npt.NDArray[np.int64], offset_minutes: npt.NDArray[np.int64]
+) -> list[str]:
+    """Instants as local wall times at the given UTC offsets (`2026-03-01T10:00:00+01:00`,
+    `-05:00`, `+00:00`), with a fraction only as long as the value needs: the spelling of a time
+    in someone's timezone (the report's `at_tz`). At the calendar's first and last year the
+    instant is spelled plainly in `Z`, as everywhere (see the module docstring)."""
+    unix_us = np.asarray(unix_us, dtype=np.int64)
+    minutes = np.asarray(offset_minutes, dtype=np.int64)
+    plain = (unix_us < _PLAIN_BELOW) | (unix_us > _PLAIN_ABOVE)
+    minutes = np.where(plain, 0, minutes)
+    local = unix_us + minutes * 60_000_000
+    micro = unix_us % 1_000_000
+    cut = _CUT[np.where(micro == 0, 0, np.where(micro % 1000 == 0, 1, 2))].tolist()
+    full = np.datetime_as_string(local.astype("datetime64[us]"), unit="us").tolist()
+    found, inverse = np.unique(np.where(plain, _PLAIN, minutes), return_inverse=True)
+    labels = np.array(
+        [
+            "Z" if m == _PLAIN else f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}"
+            for m in found.tolist()
+        ],
+        dtype=object,
+    )
+    zones = labels[inverse].tolist()
+    return [text[:end] + zone for text, end, zone in zip(full, cut, zones, strict=True)]

@@ -7,7 +7,13 @@ canonical renderings: drift and alias quirks (drift.py) are applied on top by th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
 
 from timetrack.emulator import seeded
 from timetrack.emulator.model import (
@@ -25,7 +31,7 @@ from timetrack.emulator.model import (
     Workspace,
     WorkspaceUser,
 )
-from timetrack.emulator.timefmt import format_date, format_ts, format_ts_us
+from timetrack.emulator.timefmt import format_date, format_local_many, format_ts, format_ts_us
 
 Json = dict[str, Any]
 ICAL_BASE = "https://track.example.com/ical/workspace_user/"
@@ -49,6 +55,30 @@ def me(data: Dataset, user: User) -> Json:
         "created_at": ts(data, user.created_at, user.id, 0),
         "updated_at": ts(data, user.at, user.id, 1),
         "at": ts(data, user.at, user.id, 2),
+        **me_account(data, user),
+    }
+
+
+def me_account(data: Dataset, user: User) -> Json:
+    """The account fields of GET /me the reference lists beside the profile (`with_related_data`
+    lists aside), and `toggl_accounts_id`, which published clients read there too. Who signs
+    in with OpenID (and so may have no password) is drawn from the user's id."""
+    roll = seeded.mix(data.seed, user.id)
+    openid = roll % 5 == 0
+    return {
+        "2fa_enabled": user.two_factor,
+        "api_token": user.token,
+        "has_password": not openid or roll % 2 == 0,
+        "openid_enabled": openid,
+        "openid_email": user.email if openid else None,
+        "oauth_providers": ["google"] if openid else [],
+        "authorization_updated_at": ts(data, user.created_at + roll % 86_400, user.id, 3),
+        "country_id": 1 + roll % 250,
+        "intercom_hash": f"{roll:016x}{seeded.mix(roll, user.id):016x}",
+        "options": {},
+        # The same as the report rows' `toggl_accounts_id` (views.accounts_id on the branch
+        # emulator-reference, which serves them): one user, one accounts id.
+        "toggl_accounts_id": seeded.secret(data.seed, "accounts", user.id)[:24],
     }
 
 
@@ -378,6 +408,31 @@ def entry_tags(data: Dataset, workspace_id: int, bits: int) -> list[Tag]:
     return found
 
 
+def time_entry_meta(data: Dataset, pos: int, include_sharing: bool = False) -> Json:
+    """What `meta=true` adds to a time entry: its user's, project's, client's and task's names
+    and a few of their fields, as the reference lists them (null where the entry has none);
+    `shared_with` is a list only with `include_sharing=true` (no entry is shared here)."""
+    store = data.entries
+    user = data.users[store.value(pos, "user_id")]
+    project = data.projects.get(store.value(pos, "project_id"))
+    client_id = None if project is None else project.client_id
+    client = None if client_id is None else data.clients.get(client_id)
+    task = data.tasks.get(store.value(pos, "task_id"))
+    return {
+        "user_name": user.fullname,
+        "user_avatar_url": f"https://assets.example.com/avatars/{user.id}.png",
+        "client_id": client_id,
+        "client_name": None if client is None else client.name,
+        "project_name": None if project is None else project.name,
+        "project_active": None if project is None else project.active,
+        "project_billable": None if project is None else project.billable,
+        "project_color": None if project is None else project.color,
+        "task_name": None if task is None else task.name,
+        "expense_ids": [],
+        "shared_with": [] if include_sharing else None,
+    }
+
+
 def time_entry(data: Dataset, pos: int) -> Json:
     """A time entry by row: legacy copies, `pid`/`tid` absent when null, negative running
     duration."""
@@ -420,3 +475,42 @@ def time_entry(data: Dataset, pos: int) -> Json:
     if task_id != NO_ID:
         payload["tid"] = task_id
     return payload
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def in_users_zones(
+    data: Dataset, user_ids: npt.NDArray[np.int64], unix_us: npt.NDArray[np.int64]
+) -> list[str]:
+    """Each instant as a wall time in the timezone of the user beside it (the report's
+    `at_tz`, for the entry's own user: *ours*, the reference names no whose)."""
+    user_ids = np.asarray(user_ids, dtype=np.int64)
+    unix_us = np.asarray(unix_us, dtype=np.int64)
+    minutes = np.zeros(len(unix_us), dtype=np.int64)
+    users, inverse = np.unique(user_ids, return_inverse=True)
+    names = [data.users[u].timezone for u in users.tolist()]
+    for name in set(names) - {"UTC"}:
+        mine = np.flatnonzero(np.isin(inverse, [i for i, n in enumerate(names) if n == name]))
+        minutes[mine] = _offsets(_zone(name), unix_us[mine])
+    return format_local_many(unix_us, minutes)
+
+
+def _offset(zone: ZoneInfo, unix: int) -> int:
+    """The zone's UTC offset in minutes at a unix second."""
+    offset = datetime.fromtimestamp(unix, UTC).astimezone(zone).utcoffset()
+    return 0 if offset is None else int(offset.total_seconds()) // 60
+
+
+def _offsets(zone: ZoneInfo, unix_us: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The zone's offsets at many instants, asked once per UTC day (a page spans few days),
+    and per instant only on a day the offset changes."""
+    days, inverse = np.unique(unix_us // 86_400_000_000, return_inverse=True)
+    first = np.array([_offset(zone, d * 86_400) for d in days.tolist()], dtype=np.int64)
+    last = np.array([_offset(zone, d * 86_400 + 86_399) for d in days.tolist()], dtype=np.int64)
+    out = first[inverse]
+    for i in np.flatnonzero((first != last)[inverse]).tolist():
+        out[i] = _offset(zone, int(unix_us[i]) // 1_000_000)
+    return out

@@ -79,6 +79,22 @@ _ROW_FIELDS = frozenset(
     }
 )
 _ENTRY_FIELDS = frozenset({"id", "seconds", "start", "stop", "at"})
+_ROW_EXTRA = (
+    "client_name",
+    "email",
+    "project_color",
+    "project_hex",
+    "project_name",
+    "tag_names",
+    "task_name",
+    "toggl_accounts_id",
+)
+_ENTRY_EXTRA = ("at_tz",)
+"""Fields the reference lists on every report row and entry that the table's schema does not
+name (names, colours, the user's email and accounts id; `at_tz`, an entry's `at` as a wall
+time in its user's timezone). Each lands as a text column of its own, exactly as the careful
+path lands a new field, but without sending every page of the service down that path (ten
+times slower)."""
 
 
 Keep = Callable[[dict[str, Any], dict[str, Any], int | None], bool]
@@ -120,16 +136,17 @@ def _contract_shaped(rows: list[Any]) -> bool:
         return False
     if not all(isinstance(row.get("time_entries"), list | None) for row in rows):
         return False
-    if set().union(*(row.keys() for row in rows)) - _ROW_FIELDS:
+    if set().union(*(row.keys() for row in rows)) - _ROW_FIELDS - set(_ROW_EXTRA):
         return False
     entries = [e for row in rows for e in row.get("time_entries") or ()]
     return all(isinstance(e, dict) for e in entries) and not (
-        set().union(*(e.keys() for e in entries)) - _ENTRY_FIELDS
+        set().union(*(e.keys() for e in entries)) - _ENTRY_FIELDS - set(_ENTRY_EXTRA)
     )
 
 
 def _fast_table(rows: list[dict[str, Any]], workspace_id: int, keep: Keep | None) -> pa.Table:
     cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
+    extras: dict[str, list[Any]] = {name: [] for name in (*_ROW_EXTRA, *_ENTRY_EXTRA)}
     for row in rows:
         rate = row.get("hourly_rate_in_cents")
         billable = row.get("billable")
@@ -154,7 +171,22 @@ def _fast_table(rows: list[dict[str, Any]], workspace_id: int, keep: Keep | None
             cols["stop"].append(entry.get("stop"))
             cols["seconds"].append(seconds)
             cols["at"].append(entry.get("at"))
-    return _build(cols, workspace_id, {})
+            for name in _ROW_EXTRA:
+                extras[name].append(row.get(name))
+            for name in _ENTRY_EXTRA:
+                extras[name].append(entry.get(name))
+    return _build(cols, workspace_id, _documented_extras(extras))
+
+
+def _documented_extras(extras: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The `_ROW_EXTRA` and `_ENTRY_EXTRA` columns as the careful path would land them: text
+    as it came (NULs removed), any other value as JSON text, and no column at all for a field
+    that never came with a value."""
+    return {
+        name: [None if v is None else raw_text(v) for v in values]
+        for name, values in extras.items()
+        if any(v is not None for v in values)
+    }
 
 
 def _build(cols: dict[str, list[Any]], workspace_id: int, extra: dict[str, list[Any]]) -> pa.Table:
@@ -518,6 +550,10 @@ def _changed(landed: dict[Any, tuple[Any, ...]], seen: set[int]) -> Keep:
     return keep
 
 
+CURSOR = ("first_id", "first_row_number", "first_timestamp")
+"""The report search's cursor fields, as a page's X-Next-* headers give them."""
+
+
 @dataclass(frozen=True)
 class _Page:
     rows: list[Any]
@@ -552,16 +588,20 @@ def _walk(
     cursor: dict[str, int] | None = None,
     confirm: bool = False,
 ) -> Iterator[_Page]:
-    """Every page of one window from `cursor` (or its start), following X-Next-ID /
-    X-Next-Row-Number / X-Next-Timestamp. A cursor that comes back again would loop for ever:
-    it stops the walk with an error instead."""
+    """Every page of one window from `cursor` (or its start), following X-Next-ID and
+    X-Next-Row-Number, the headers the reference documents, and X-Next-Timestamp where it
+    comes: each is sent back (`first_id`, `first_row_number`, `first_timestamp`) only when its
+    header came with the page before, never made up and never left over from an earlier page.
+    A cursor that comes back again would loop for ever: it stops the walk with an error
+    instead."""
     body: dict[str, Any] = {
         "start_date": first.isoformat(),
         "end_date": last.isoformat(),
         "page_size": PAGE_SIZE,
-        **(cursor or {}),
+        # A cursor saved by an older version may hold the 0 it sent for a missing timestamp.
+        **{k: v for k, v in (cursor or {}).items() if v or k != "first_timestamp"},
     }
-    visited: set[tuple[int, ...]] = set()
+    visited: set[tuple[tuple[str, int], ...]] = set()
     answered: set[Any] = set()
     where = f"the report search of workspace {workspace_id} ({first}..{last})"
     while True:
@@ -591,11 +631,15 @@ def _walk(
             yield _Page(list(rows or []), first, last, None, unconfirmed)
             return
         following = {
-            "first_id": next_id,
-            "first_row_number": as_key(header(headers, "x-next-row-number")) or 1,
-            "first_timestamp": as_key(header(headers, "x-next-timestamp")) or 0,
+            name: value
+            for name, value in (
+                ("first_id", next_id),
+                ("first_row_number", as_key(header(headers, "x-next-row-number"))),
+                ("first_timestamp", as_key(header(headers, "x-next-timestamp"))),
+            )
+            if value is not None
         }
-        mark = tuple(following.values())
+        mark = tuple(sorted(following.items()))
         if mark in visited or all(body.get(k) == v for k, v in following.items()):
             raise ServiceError(
                 f"{where} answered a cursor it had answered before; stopped instead of looping"
@@ -614,4 +658,6 @@ def _walk(
             raise ServiceError(f"{where}: more than {settings.MAX_PAGES} pages; stopped")
         visited.add(mark)
         yield _Page(list(rows or []), first, last, following)
+        for name in CURSOR:
+            body.pop(name, None)
         body.update(following)
