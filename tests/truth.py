@@ -434,6 +434,8 @@ def _refuse(tables: Tables, access: dict[str, Any]) -> None:
     for kind in ("organizations", "workspaces"):
         for scope_id, seen in access[kind].items():
             for endpoint in seen["refused"]:
+                if endpoint not in REFUSED_TABLES:
+                    continue  # an endpoint the source does not read (project users, rates)
                 table, column = REFUSED_TABLES[endpoint]
                 tables[table] = {
                     key: row for key, row in tables[table].items() if row[column] != int(scope_id)

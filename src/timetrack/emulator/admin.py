@@ -339,6 +339,24 @@ async def records(emulator: Emulator, request: web.Request) -> web.Response:
             if request.query.get("user") == "me":  # only the token owner's: cheap at scale
                 mask &= store.col("user_id") == viewer
             items = [views.time_entry(data, int(pos)) for pos in np.flatnonzero(mask)]
+    elif entity == "project_users":  # every project's members, through groups too
+        items = [
+            views.project_user(data, m)
+            for m in sorted(data.project_users.values(), key=lambda m: m.id)
+            if m.workspace_id in scope.ws_ids
+        ]
+    elif entity == "project_groups":
+        items = [
+            views.project_group(g)
+            for g in sorted(data.project_groups.values(), key=lambda g: g.id)
+            if g.workspace_id in scope.ws_ids
+        ]
+    elif entity == "rates":  # every period of every history, with the level it was read at
+        items = [
+            {**views.rate(data, r), "level": r.level, "level_id": r.level_id}
+            for r in sorted(data.rates.values(), key=lambda r: r.id)
+            if r.workspace_id in scope.ws_ids
+        ]
     else:
         raise ErrorReply(404, f"Unknown entity {entity}")
     return json_response(items)
