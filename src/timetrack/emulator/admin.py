@@ -3,7 +3,8 @@
 - GET  /_emulator/truth[?token=T]          ground-truth counts, overall and per workspace/org, and
                                            `access`: what the token's user may read where
 - GET  /_emulator/records/{entity}[?token=T] every record of an entity, deleted ones included,
-                                           as the contract renders it (never drifted)
+                                           as the contract renders it (never drifted); rates
+                                           with their `level` and `level_id`
                                            (time_entries: `user=me` keeps the token owner's)
 - GET  /_emulator/drift[?entity=E&token=T] what drift and alias quirks do to which records
 - GET  /_emulator/secrets                  every workspace's api_token and ical secret
