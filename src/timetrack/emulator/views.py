@@ -7,6 +7,7 @@ canonical renderings: drift and alias quirks (drift.py) are applied on top by th
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from timetrack.emulator import seeded
@@ -52,7 +53,13 @@ def permissions(data: Dataset, kind: str, record_id: int) -> list[str] | None:
 
 def accounts_id(data: Dataset, user_id: int) -> str:
     """The user's id in the service's accounts system (`toggl_accounts_id`): opaque text."""
-    return seeded.secret(data.seed, "accounts", user_id)[:24]
+    return _accounts_id(data.seed, user_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _accounts_id(seed: int, user_id: int) -> str:
+    # Cached: every report row names one, and a page holds hundreds of rows of few users.
+    return seeded.secret(seed, "accounts", user_id)[:24]
 
 
 def avatar_url(user_id: int) -> str:
