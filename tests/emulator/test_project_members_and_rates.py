@@ -143,3 +143,26 @@ def test_they_answer_while_other_records_drift(
         ("/me/quota", {}),
     ):
         assert api.get(path, **params).status_code == 200, path
+
+
+def test_the_report_bills_each_entry_at_the_rate_in_force_when_it_started(api: Api) -> None:
+    histories: dict[int, list[dict[str, Any]]] = {}
+    for rate in api.admin("GET", "/records/rates"):
+        if rate["level"] == "project" and rate["type"] == "billable_rates":
+            histories.setdefault(rate["level_id"], []).append(rate)
+    changed = {p: sorted(h, key=lambda r: r["start"]) for p, h in histories.items() if len(h) > 1}
+    checked = {"earlier": 0, "current": 0}
+    for ws in api.ok("/me/workspaces"):
+        clock = api.admin("GET", "/clock")["now"][:10]
+        body = {"start_date": f"{int(clock[:4]) - 1}{clock[4:]}", "end_date": clock}
+        for row in api.data(api.report(ws["id"], {**body, "page_size": 1000})) or []:
+            history = changed.get(row["project_id"])
+            if history is None or not row["billable"]:
+                continue
+            for entry in row["time_entries"]:
+                start = _at(entry["start"])
+                assert start is not None
+                in_force = [r for r in history if _at(r["start"]) <= start] or history[:1]
+                assert row["hourly_rate_in_cents"] == round(in_force[-1]["amount"] * 100)
+                checked["current" if in_force[-1]["end"] is None else "earlier"] += 1
+    assert checked["earlier"] and checked["current"], checked

@@ -29,6 +29,7 @@ from timetrack.emulator.model import (
     User,
     Workspace,
 )
+from timetrack.emulator.rates import rate_book
 from timetrack.emulator.timefmt import (
     MAX_UNIX,
     MIN_UNIX,
@@ -798,26 +799,29 @@ def _report_rows(
     drifting: set[int] = set()
     if plan is not None and plan.active:
         drifting = set(ids[plan.drifts("report_time_entries", ids)].tolist())
-    groups: dict[tuple[int, int, int, int, int, bool], list[int]] = {}
+    # One row per user, description, project, task, tags, billable flag and rate: an entry
+    # bills at the rate in force when it started (see rates.py), so a rate's change splits rows.
+    book = rate_book(data)
+    groups: dict[tuple[int, int, int, int, int, bool, int], list[int]] = {}
     for i in range(len(chosen)):
+        project_id = cols["project_id"][i]
+        rate_cents = book.cents(
+            ws, data.projects.get(project_id) if project_id != NO_ID else None, cols["start"][i]
+        )
         key = (
             cols["user_id"][i],
             cols["description"][i],
-            cols["project_id"][i],
+            project_id,
             cols["task_id"][i],
             cols["tags"][i],
             cols["billable"][i],
+            rate_cents,
         )
         groups.setdefault(key, []).append(i)
     result: list[dict[str, Any]] = []
     for number, (key, members) in enumerate(groups.items(), start=first_row):
-        user_id, description, project_id, task_id, bits, billable = key
+        user_id, description, project_id, task_id, bits, billable, rate_cents = key
         project = data.projects.get(project_id) if project_id != NO_ID else None
-        rate_cents = (
-            round(project.rate * 100)
-            if project is not None and project.rate is not None
-            else ws.default_hourly_rate_cents
-        )
         entries = []
         total = 0
         for i in members:

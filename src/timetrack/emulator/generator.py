@@ -329,7 +329,7 @@ def _rate_histories(seed: int, data: Dataset) -> None:
             return
         roll = seeded.draw(seed, "rate-history", kind, level, level_id)
         periods = 1 + roll % 3
-        starts = [since]
+        starts = [float(int(since))]  # whole seconds: every spelling of a start is exact
         for index in range(periods - 1):
             starts.insert(0, starts[0] - (30 + (roll >> (8 + 8 * index)) % 170) * DAY)
         creator = min(data.workspaces[ws_id].members, default=USER_BASE + 1)

@@ -446,6 +446,8 @@ class Dataset:
     """Bumped by every change to a small entity; keys the sorted-list cache."""
     _sorted: dict[tuple[str, int], tuple[int, list[Any]]] = field(default_factory=dict)
     _task_counts: tuple[int, dict[int, int]] = (-1, {})
+    rate_book: Any = None
+    """The billable rate histories as the report prices by them (rates.RateBook), cached."""
 
     def touch(self) -> None:
         """Note a change to clients, projects, tasks, tags or memberships."""
