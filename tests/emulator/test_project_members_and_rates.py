@@ -9,7 +9,7 @@ from itertools import pairwise
 from typing import Any
 
 from tests.helpers import MEMBER_TOKEN, Api
-from timetrack.emulator import Drift, EmulatorConfig, EmulatorServer, Limits
+from timetrack.emulator import Drift, EmulatorConfig, EmulatorServer, Limits, Scale
 
 
 def _ws(api: Api, token: str | None = None) -> int:
@@ -166,3 +166,24 @@ def test_the_report_bills_each_entry_at_the_rate_in_force_when_it_started(api: A
                 assert row["hourly_rate_in_cents"] == round(in_force[-1]["amount"] * 100)
                 checked["current" if in_force[-1]["end"] is None else "earlier"] += 1
     assert checked["earlier"] and checked["current"], checked
+
+
+def test_rates_can_be_a_feature_the_free_plan_lacks(
+    make_emulator: Callable[..., EmulatorServer],
+) -> None:
+    server = make_emulator(
+        EmulatorConfig(
+            scale=Scale(organizations=3, workspaces=3),  # the third on the free plan
+            limits=Limits(restricted_features=frozenset({"rates"})),
+        )
+    )
+    api = Api(server.base_url, "bare")
+    plans = {o["id"]: o["pricing_plan_id"] for o in api.ok("/me/organizations")}
+    statuses = {
+        plans[ws["organization_id"]] == 0: api.get(
+            f"/workspaces/{ws['id']}/rates/workspace/{ws['id']}", type="billable_rates"
+        ).status_code
+        for ws in api.ok("/me/workspaces")
+    }
+    assert statuses.get(False) == 200
+    assert statuses.get(True) == 402
