@@ -187,3 +187,12 @@ def test_rates_can_be_a_feature_the_free_plan_lacks(
     }
     assert statuses.get(False) == 200
     assert statuses.get(True) == 402
+
+
+def test_the_truth_counts_them(api: Api) -> None:
+    truth = api.admin("GET", "/truth")
+    for entity in ("project_users", "project_groups", "rates"):
+        records = api.admin("GET", f"/records/{entity}")
+        assert truth[entity]["total"] == len(records) > 0, entity
+        by_workspace = truth[entity]["by_workspace"]
+        assert sum(w["total"] for w in by_workspace.values()) == len(records)
