@@ -404,7 +404,9 @@ def expected_tables(base_url: str, token: str) -> Tables:
         "workspace_tasks": {r["id"]: _task(r) for r in tasks},
         "workspace_tags": {r["id"]: _tag(r) for r in tags},
         "workspace_users": {r["id"]: _workspace_user(r) for r in workspace_users},
-        "report_time_entries": _report(entries, members, projects, workspaces, me, own_reports),
+        "report_time_entries": _report(
+            entries, members, projects, workspaces, me, own_reports, emulator.records("rates")
+        ),
     }
     _refuse(tables, access)
     _check(
@@ -434,6 +436,8 @@ def _refuse(tables: Tables, access: dict[str, Any]) -> None:
     for kind in ("organizations", "workspaces"):
         for scope_id, seen in access[kind].items():
             for endpoint in seen["refused"]:
+                if endpoint not in REFUSED_TABLES:
+                    continue  # an endpoint the source does not read (project users, rates)
                 table, column = REFUSED_TABLES[endpoint]
                 tables[table] = {
                     key: row for key, row in tables[table].items() if row[column] != int(scope_id)
@@ -649,6 +653,43 @@ def _workspace_user(r: Row) -> Row:
     return row
 
 
+class RateAt:
+    """The hourly rate an entry bills, from the records alone: its project's rate, else its
+    workspace's default, each as the rate history (`/_emulator/records/rates`) says it was when
+    the entry started (before the first period: the first period's). A history whose open
+    period differs from the record's rate now is ignored (the record was changed since)."""
+
+    def __init__(self, rates: list[Row], projects: list[Row], workspaces: list[Row]) -> None:
+        found: dict[tuple[str, int], list[tuple[datetime, float]]] = {}
+        for r in rates:
+            if r["type"] == "billable_rates" and r["level"] in ("project", "workspace"):
+                start = instant(r["start"])
+                assert start is not None
+                found.setdefault((r["level"], r["level_id"]), []).append((start, r["amount"]))
+        self.histories = {key: sorted(periods) for key, periods in found.items()}
+        self.project_rates = {p["id"]: p.get("rate") for p in projects}
+        self.defaults = {w["id"]: w["default_hourly_rate"] for w in workspaces}
+
+    def _at(self, level: str, level_id: int, current: float, start: datetime) -> float:
+        periods = self.histories.get((level, level_id))
+        if not periods or periods[-1][1] != current:
+            return current
+        amount = periods[0][1]
+        for begins, value in periods:
+            if begins <= start:
+                amount = value
+        return amount
+
+    def cents(self, workspace_id: int, project_id: int | None, start: datetime) -> int:
+        """The rate in cents."""
+        rate = self.project_rates.get(project_id) if project_id is not None else None
+        if rate is not None:
+            assert project_id is not None
+            return round(self._at("project", project_id, rate, start) * 100)
+        default = self.defaults[workspace_id]
+        return round(self._at("workspace", workspace_id, default, start) * 100)
+
+
 def _report(
     entries: list[Row],
     members: list[Row],
@@ -656,12 +697,14 @@ def _report(
     workspaces: list[Row],
     me: int,
     own_only: set[int],
+    rates: list[Row],
 ) -> dict[Any, Row]:
     """One row per live, stopped entry of every member (only the token owner's in the
     workspaces of `own_only`, where the owner is no admin): the rate is the project's, else the
-    workspace's default; amount and rate only when billable."""
+    workspace's default, as each was when the entry started (RateAt); amount and rate only
+    when billable."""
     names = {m["user_id"]: m["name"] for m in members}
-    project_rates = {p["id"]: p.get("rate") for p in projects}
+    rate_at = RateAt(rates, projects, workspaces)
     by_workspace = {w["id"]: w for w in workspaces}
     rows = {}
     for r in _live(entries):
@@ -671,10 +714,9 @@ def _report(
         if ws["id"] in own_only and field(r, "user_id") != me:
             continue
         project_id = field(r, "project_id")
-        rate = project_rates.get(project_id) if project_id is not None else None
-        if rate is None:
-            rate = ws["default_hourly_rate"]
-        cents = round(rate * 100)
+        start = instant(r["start"])
+        assert start is not None
+        cents = rate_at.cents(ws["id"], project_id, start)
         seconds = r["duration"]
         billable = r["billable"]
         user_id = field(r, "user_id")
@@ -795,7 +837,7 @@ def expected_entries(base_url: str, token: str) -> dict[Any, Row]:
     org_names = {m["user_id"]: m["name"] for m in emulator.records("organization_users")}
     all_projects = emulator.records("projects")
     projects = {p["id"]: p for p in _live(all_projects)}
-    rates = {p["id"]: p.get("rate") for p in all_projects}
+    rate_at = RateAt(emulator.records("rates"), all_projects, emulator.records("workspaces"))
     clients = {c["id"]: c for c in _live(emulator.records("clients"))}
     tasks = {t["id"]: t for t in _live(emulator.records("tasks"))}
     tags = {t["id"]: t for t in _live(emulator.records("tags"))}
@@ -819,10 +861,7 @@ def expected_entries(base_url: str, token: str) -> dict[Any, Row]:
         workspace = workspaces[ws_id]
         amount = None
         if r["billable"] and not running:
-            rate = rates.get(project_id) if project_id is not None else None
-            if rate is None:
-                rate = workspace["default_hourly_rate"]
-            amount = r["duration"] * round(rate * 100) // 3600 / 100
+            amount = r["duration"] * rate_at.cents(ws_id, project_id, start) // 3600 / 100
         names = sorted(tags[t]["name"] for t in r.get("tag_ids") or [] if t in tags)
         if member:
             user_name = member["name"]

@@ -171,7 +171,7 @@ def _parse_now(ctx: click.Context, param: click.Parameter, value: str | None) ->
     "--restrict-feature",
     "restricted",
     multiple=True,
-    type=click.Choice(["groups", "reports"]),
+    type=click.Choice(["groups", "reports", "rates"]),
     help="Answer a plain 402 for this feature on free-plan organizations (repeatable).",
 )
 @click.option(

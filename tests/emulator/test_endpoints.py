@@ -165,7 +165,8 @@ def test_projects_carry_legacy_aliases_and_optional_end_date(api: Api) -> None:
             },
         )
         assert project["billable"] is None or isinstance(project["billable"], bool)
-        assert project["template_id"] is None and project["permissions"] is None
+        assert project["template_id"] is None
+        assert project["permissions"] is None or {type(p) for p in project["permissions"]} == {str}
         assert project["first_time_entry"] is None or _is_ts(project["first_time_entry"])
         period = project["current_period"]
         assert period is None or isinstance(period["start_date"], str)
@@ -209,7 +210,31 @@ def test_tags(api: Api) -> None:
     tags = api.ok(f"/workspaces/{_first_ws(api)}/tags")
     assert tags
     for tag in tags:
-        assert set(tag) == {"id", "workspace_id", "name", "at", "creator_id"}
+        assert set(tag) == {
+            "id",
+            "workspace_id",
+            "name",
+            "at",
+            "creator_id",
+            "deleted_at",
+            "integration_provider",
+            "integration_ext_id",
+            "integration_ext_type",
+            "permissions",
+        }
+        assert tag["deleted_at"] is None
+
+
+def test_tags_page_as_documented(api: Api) -> None:
+    ws = _first_ws(api)
+    every = api.ok(f"/workspaces/{ws}/tags")
+    assert len(every) > 3, "a client that does not page gets every tag"
+    pages = [api.ok(f"/workspaces/{ws}/tags", page=n, per_page=3) for n in (1, 2, 3, 4)]
+    paged = [t["id"] for page in pages for t in page or []]
+    assert paged == [t["id"] for t in every]
+    assert len(pages[0]) == 3
+    assert api.ok(f"/workspaces/{ws}/tags", page=99) is None
+    assert api.get(f"/workspaces/{ws}/tags", page=0).status_code == 400
 
 
 def test_time_entries_shape_aliases_and_absent_keys(api: Api) -> None:

@@ -115,7 +115,7 @@ def test_a_members_own_entries_and_report_hold_only_its_entries(api: Api) -> Non
         access = truth["access"]["workspaces"][str(ws["id"])]
         assert access == {
             "admin": False,
-            "refused": ["statistics", "workspace_users"],
+            "refused": ["statistics", "workspace_users", "project_users", "rates"],
             "report": "own entries",
             "report_stopped_entries": len(stopped_live),
         }

@@ -258,7 +258,8 @@ def test_rejected_records_are_the_keyless_ones_with_their_table_scope_and_conten
                 ), row
                 continue
             key = KEY_OF[table]
-            served.pop("total_count", None)  # the list's count in each project: not the record's
+            # The list's own count, which projects and clients carry in each record it lists.
+            served.pop("total_count", None)
             matches = []
             for k in lost:
                 # The truth knows the organization of users and groups; the API does not say.

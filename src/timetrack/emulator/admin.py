@@ -3,7 +3,8 @@
 - GET  /_emulator/truth[?token=T]          ground-truth counts, overall and per workspace/org, and
                                            `access`: what the token's user may read where
 - GET  /_emulator/records/{entity}[?token=T] every record of an entity, deleted ones included,
-                                           as the contract renders it (never drifted)
+                                           as the contract renders it (never drifted); rates
+                                           with their `level` and `level_id`
                                            (time_entries: `user=me` keeps the token owner's)
 - GET  /_emulator/drift[?entity=E&token=T] what drift and alias quirks do to which records
 - GET  /_emulator/secrets                  every workspace's api_token and ical secret
@@ -244,6 +245,9 @@ async def truth(emulator: Emulator, request: web.Request) -> web.Response:
         "tags": _split(in_ws(data.tags), "workspace_id"),
         "workspace_users": _split(ws_members, "workspace_id", "active", ("active", "inactive")),
         "workspace_members": _split(ws_members, "workspace_id", "active", ("active", "inactive")),
+        "project_users": _split(in_ws(data.project_users), "workspace_id"),
+        "project_groups": _split(in_ws(data.project_groups), "workspace_id"),
+        "rates": _split(in_ws(data.rates), "workspace_id"),
         "time_entries": entries,
         "my_time_entries": own,
         "access": _access(data, own_user, scope),
@@ -339,6 +343,24 @@ async def records(emulator: Emulator, request: web.Request) -> web.Response:
             if request.query.get("user") == "me":  # only the token owner's: cheap at scale
                 mask &= store.col("user_id") == viewer
             items = [views.time_entry(data, int(pos)) for pos in np.flatnonzero(mask)]
+    elif entity == "project_users":  # every project's members, through groups too
+        items = [
+            views.project_user(data, m)
+            for m in sorted(data.project_users.values(), key=lambda m: m.id)
+            if m.workspace_id in scope.ws_ids
+        ]
+    elif entity == "project_groups":
+        items = [
+            views.project_group(g)
+            for g in sorted(data.project_groups.values(), key=lambda g: g.id)
+            if g.workspace_id in scope.ws_ids
+        ]
+    elif entity == "rates":  # every period of every history, with the level it was read at
+        items = [
+            {**views.rate(data, r), "level": r.level, "level_id": r.level_id}
+            for r in sorted(data.rates.values(), key=lambda r: r.id)
+            if r.workspace_id in scope.ws_ids
+        ]
     else:
         raise ErrorReply(404, f"Unknown entity {entity}")
     return json_response(items)

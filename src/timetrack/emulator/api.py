@@ -16,8 +16,11 @@ from aiohttp import web
 from timetrack.emulator import views
 from timetrack.emulator.drift import DriftPlan
 from timetrack.emulator.http import ErrorReply, Reply, int_param, json_object, page_params, tristate
+from timetrack.emulator.limits import QuotaState
 from timetrack.emulator.model import (
     NO_ID,
+    RATE_LEVELS,
+    RATE_TYPES,
     RUNNING,
     Dataset,
     Membership,
@@ -26,6 +29,7 @@ from timetrack.emulator.model import (
     User,
     Workspace,
 )
+from timetrack.emulator.rates import rate_book
 from timetrack.emulator.timefmt import (
     MAX_UNIX,
     MIN_UNIX,
@@ -51,6 +55,9 @@ class Ctx:
     now: float
     restricted_features: frozenset[str]
     plan: DriftPlan
+    quota_of: Callable[[Organization], tuple[int, QuotaState]] | None = None
+    """An organization's hourly quota for the caller and its state, without using it up (for
+    GET /me/quota)."""
 
     def out(self, entity: str, key: int, record: dict[str, Any], context: int = 0) -> Any:
         """A record as served: with drift on, maybe departing from the contract."""
@@ -100,12 +107,16 @@ ADMIN_ONLY: dict[str, tuple[str, str]] = {
     "organization_users": ("organization", "not authorized to list the organization users"),
     "statistics": ("workspace", "not authorized to see the workspace statistics"),
     "workspace_users": ("workspace", "not authorized to list the workspace users"),
+    "project_users": ("workspace", "not authorized to list the project users"),
+    "rates": ("workspace", "not authorized to see the rates"),
 }
 """Endpoints only an admin of their organization or workspace reads: endpoint -> (whose admin,
 the 403's text). The service's reference documents a 403 on each, and for organization users
 says why ("not authorized to list the organization users", a member who is no admin gets it);
-the other two texts are ours. Its groups list documents no 403 (only 400), so a member reads
-groups here."""
+the other texts are ours. Its groups list documents no 403 (only 400), so a member reads
+groups here. Project users and rates carry the same money as workspace users (rates, labor
+costs), so they are guarded like them *(ours: the reference lists a 403 without saying for
+whom)*; project groups carry none, and a member reads them."""
 
 
 def refused(data: Dataset, user_id: int, kind: str, scope_id: int) -> list[str]:
@@ -311,13 +322,19 @@ async def workspace_users(ctx: Ctx) -> Reply:
 async def workspace_clients(ctx: Ctx) -> Reply:
     ws = workspace_of(ctx)
     status = tristate(ctx.request.query, "status", "active", ("active", "archived", "both"))
-    items = [
-        ctx.out("clients", c.id, views.client(ctx.data, c))
+    clients = [
+        c
         for c in ctx.data.in_workspace("clients", ws.id)
         if c.server_deleted_at is None
         and (status == "both" or c.archived == (status == "archived"))
     ]
-    return Reply(items)
+    # Each record carries the count of the whole list, as the reference documents (as projects).
+    return Reply(
+        [
+            {**ctx.out("clients", c.id, views.client(ctx.data, c)), "total_count": len(clients)}
+            for c in clients
+        ]
+    )
 
 
 def _active_filter(active: str, is_active: bool) -> bool:
@@ -377,12 +394,23 @@ async def workspace_tasks(ctx: Ctx) -> Reply:
     return Reply(payload, wrap=False)
 
 
+TAGS_PER_PAGE = 200
+"""Tags' default and largest page *(ours: the reference documents `page` and `per_page` and no
+sizes)*. A workspace holds at most 60 tags here, so a client that does not page still gets
+every tag, as before tags paged."""
+
+
 async def workspace_tags(ctx: Ctx) -> Reply:
     ws = workspace_of(ctx)
-    tags = [
-        ctx.out("tags", tag_id, views.tag(ctx.data, ctx.data.tags[tag_id]))
+    page, per_page = page_params(ctx.request.query, TAGS_PER_PAGE, TAGS_PER_PAGE)
+    live = [
+        tag_id
         for tag_id in ctx.data.workspace_tags[ws.id]
         if ctx.data.tags[tag_id].server_deleted_at is None
+    ]
+    tags = [
+        ctx.out("tags", tag_id, views.tag(ctx.data, ctx.data.tags[tag_id]))
+        for tag_id in _paged(live, page, per_page)
     ]
     return Reply(tags)
 
@@ -492,6 +520,125 @@ SINGLE_ROUTES: list[tuple[str, str, Handler, str]] = [
 ]
 """Single-record routes the reference documents (and `GET /workspaces`, ours). Tags have none:
 the v9 reference knows no `GET /workspaces/{workspace_id}/tags/{tag_id}`, so it answers 404."""
+
+
+async def me_quota(ctx: Ctx) -> Reply:
+    """Each organization's hourly quota for the caller: what is left, when the oldest counted
+    request leaves the window, and the plan's total. Costs no quota itself *(ours)*: it is how
+    a client finds out what it may spend."""
+    assert ctx.quota_of is not None
+    items = []
+    for org_id in ctx.data.organization_ids_of(ctx.user.id):
+        total, state = ctx.quota_of(ctx.data.organizations[org_id])
+        items.append(
+            {
+                "organization_id": org_id,
+                "remaining": state.remaining,
+                "resets_in_secs": state.resets_in,
+                "total": total,
+            }
+        )
+    return Reply(items)
+
+
+def _id_list(ctx: Ctx, name: str) -> set[int] | None:
+    """A comma-separated list of ids (`project_ids=1,2`); None when not given; 400 on nonsense."""
+    raw = ctx.request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return {int(part) for part in raw.split(",") if part.strip()}
+    except ValueError:
+        raise ErrorReply(400, f"{name} must be a comma-separated list of ids") from None
+
+
+async def workspace_project_users(ctx: Ctx) -> Reply:
+    """Project members with their rate and labor cost on the project. `with_group_members`
+    (default false) adds those who are members only through a group *(ours: the reference
+    names the flag without its default)*. Project users, project groups and rates do not
+    drift (drift.KEY_FIELDS names what does): no reader of them is tested against drift yet."""
+    ws = workspace_of(ctx)
+    _admin_only(ctx, "project_users", ws.id)
+    projects = _id_list(ctx, "project_ids")
+    user_id = int_param(ctx.request.query, "user_id")
+    groups = tristate(ctx.request.query, "with_group_members", "false", ("true", "false"))
+    items = [
+        views.project_user(ctx.data, m)
+        for m in sorted(ctx.data.project_users.values(), key=lambda m: m.id)
+        if m.workspace_id == ws.id
+        and m.user_id in ws.members
+        and (projects is None or m.project_id in projects)
+        and (user_id is None or m.user_id == user_id)
+        and (groups == "true" or m.group_id is None)
+        and _live_project(ctx.data, m.project_id)
+    ]
+    return Reply(items)
+
+
+def _live_project(data: Dataset, project_id: int) -> bool:
+    project = data.projects.get(project_id)
+    return project is not None and project.server_deleted_at is None
+
+
+async def workspace_project_groups(ctx: Ctx) -> Reply:
+    ws = workspace_of(ctx)
+    projects = _id_list(ctx, "project_ids")
+    items = [
+        views.project_group(g)
+        for g in sorted(ctx.data.project_groups.values(), key=lambda g: g.id)
+        if g.workspace_id == ws.id
+        and (projects is None or g.project_id in projects)
+        and _live_project(ctx.data, g.project_id)
+    ]
+    return Reply(items)
+
+
+def rate_target_exists(data: Dataset, ws: Workspace, level: str, level_id: int) -> bool:
+    """Whether a rate level's id names a record of the workspace."""
+    if level == "workspace":
+        return level_id == ws.id
+    if level == "workspace_user":
+        return any(m.id == level_id for (w, _), m in data.workspace_users.items() if w == ws.id)
+    found: Any
+    if level == "project":
+        found = data.projects.get(level_id)
+    elif level == "project_user":
+        found = data.project_users.get(level_id)
+    else:
+        found = data.tasks.get(level_id)
+    return found is not None and found.workspace_id == ws.id
+
+
+async def workspace_rates(ctx: Ctx) -> Reply:
+    """A rate's history at one level: every period, oldest first, `end` null on the one in
+    force. Levels *(ours, from the reference's fields)*: `workspace`, `workspace_user` (the
+    membership's id, as workspace_users' `id`), `project`, `project_user` (project_users'
+    `id`) and `task`; `type` is `billable_rates` or `labor_costs` (the latter only on
+    workspace_user and project_user)."""
+    ws = workspace_of(ctx)
+    _admin_only(ctx, "rates", ws.id)
+    _feature_gate(ctx, ctx.data.organizations[ws.organization_id], "rates")
+    level = ctx.request.match_info["level"]
+    if level not in RATE_LEVELS:
+        raise ErrorReply(400, f"level must be one of: {', '.join(RATE_LEVELS)}")
+    level_id = _path_id(ctx, "level_id", level)
+    kind = ctx.request.query.get("type")
+    if kind not in RATE_TYPES:
+        raise ErrorReply(400, f"type must be one of: {', '.join(RATE_TYPES)}")
+    if not rate_target_exists(ctx.data, ws, level, level_id):
+        raise ErrorReply(404, f"Invalid {level} ID")
+    periods = sorted(
+        (
+            r
+            for r in ctx.data.rates.values()
+            if r.workspace_id == ws.id
+            and r.level == level
+            and r.level_id == level_id
+            and r.type == kind
+        ),
+        key=lambda r: (r.start, r.id),
+    )
+    return Reply([views.rate(ctx.data, r) for r in periods])
 
 
 # --- writes -----------------------------------------------------------------------------------
@@ -826,26 +973,29 @@ def _report_rows(
     drifting: set[int] = set()
     if plan is not None and plan.active:
         drifting = set(ids[plan.drifts("report_time_entries", ids)].tolist())
-    groups: dict[tuple[int, int, int, int, int, bool], list[int]] = {}
+    # One row per user, description, project, task, tags, billable flag and rate: an entry
+    # bills at the rate in force when it started (see rates.py), so a rate's change splits rows.
+    book = rate_book(data)
+    groups: dict[tuple[int, int, int, int, int, bool, int], list[int]] = {}
     for i in range(len(chosen)):
+        project_id = cols["project_id"][i]
+        rate_cents = book.cents(
+            ws, data.projects.get(project_id) if project_id != NO_ID else None, cols["start"][i]
+        )
         key = (
             cols["user_id"][i],
             cols["description"][i],
-            cols["project_id"][i],
+            project_id,
             cols["task_id"][i],
             cols["tags"][i],
             cols["billable"][i],
+            rate_cents,
         )
         groups.setdefault(key, []).append(i)
     result: list[dict[str, Any]] = []
     for number, (key, members) in enumerate(groups.items(), start=first_row):
-        user_id, description, project_id, task_id, bits, billable = key
+        user_id, description, project_id, task_id, bits, billable, rate_cents = key
         project = data.projects.get(project_id) if project_id != NO_ID else None
-        rate_cents = (
-            round(project.rate * 100)
-            if project is not None and project.rate is not None
-            else ws.default_hourly_rate_cents
-        )
         entries = []
         total = 0
         for i in members:
@@ -865,15 +1015,26 @@ def _report_rows(
                 plan.apply("report_time_entries", entry_id, entry)
             entries.append(entry)
         tags = views.entry_tags(data, ws.id, bits)
+        user = data.users[user_id]
+        task = data.tasks.get(task_id) if task_id != NO_ID else None
+        client = None if project is None or project.client_id is None else project.client_id
         result.append(
             {
                 "user_id": user_id,
-                "username": data.users[user_id].fullname,
+                "username": user.fullname,
+                "email": user.email,
+                "toggl_accounts_id": views.accounts_id(data, user_id),
                 "description": None if description < 0 else store.descriptions[description],
                 "project_id": project_id or None,
                 "task_id": task_id or None,
                 "billable": billable,
                 "tag_ids": [t.id for t in tags],
+                "tag_names": [t.name for t in tags],
+                "project_name": None if project is None else project.name,
+                "project_color": None if project is None else project.color,
+                "project_hex": None if project is None else project.color,
+                "client_name": views.client_name(data, client),
+                "task_name": None if task is None else task.name,
                 "billable_amount_in_cents": (
                     math.floor(total * rate_cents / 3600) if billable else None
                 ),
@@ -896,11 +1057,12 @@ def report_row_of(data: Dataset, ws: Workspace, pos: int) -> dict[str, Any]:
 
 
 ROUTES: list[tuple[str, str, Handler, str]] = [
-    # (method, path under the prefix, handler, quota bucket: "me" or "org")
+    # (method, path under the prefix, handler, quota bucket: "me", "org", or "free": no cost)
     ("GET", "/me", me, "me"),
     ("GET", "/me/organizations", me_organizations, "me"),
     ("GET", "/me/workspaces", me_workspaces, "me"),
     ("GET", "/me/time_entries", me_time_entries, "me"),
+    ("GET", "/me/quota", me_quota, "free"),
     ("GET", "/organizations/{organization_id}", organization, "org"),
     ("GET", "/organizations/{organization_id}/users", organization_users, "org"),
     ("GET", "/organizations/{organization_id}/groups", organization_groups, "org"),
@@ -911,6 +1073,9 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
     ("GET", "/workspaces/{workspace_id}/projects", workspace_projects, "org"),
     ("GET", "/workspaces/{workspace_id}/tasks", workspace_tasks, "org"),
     ("GET", "/workspaces/{workspace_id}/tags", workspace_tags, "org"),
+    ("GET", "/workspaces/{workspace_id}/project_users", workspace_project_users, "org"),
+    ("GET", "/workspaces/{workspace_id}/project_groups", workspace_project_groups, "org"),
+    ("GET", "/workspaces/{workspace_id}/rates/{level}/{level_id}", workspace_rates, "org"),
     ("POST", "/workspaces/{workspace_id}/time_entries", create_time_entry, "org"),
     ("PUT", "/workspaces/{workspace_id}/time_entries/{time_entry_id}", update_time_entry, "org"),
     (

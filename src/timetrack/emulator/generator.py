@@ -26,6 +26,9 @@ from timetrack.emulator.model import (
     Membership,
     Organization,
     Project,
+    ProjectGroup,
+    ProjectUser,
+    Rate,
     Tag,
     Task,
     TimeEntryStore,
@@ -47,6 +50,9 @@ CLIENT_BASE = 50_000_000
 PROJECT_BASE = 190_000_000
 TASK_BASE = 80_000_000
 TAG_BASE = 17_000_000
+PROJECT_USER_BASE = 120_000_000
+PROJECT_GROUP_BASE = 2_400_000
+RATE_BASE = 31_000_000
 ENTRY_BASE = 3_000_000_000
 """Time entry ids start above 2**31: a client that stores them as 32-bit integers breaks."""
 
@@ -203,7 +209,206 @@ def generate(config: EmulatorConfig, now: float) -> Dataset:
     for task in tasks.values():
         if seeded.unit(config.seed, "task-integration", task.id) < 0.1:
             task.integration_provider = "github"
+    _reference_fields(config.seed, dataset)
+    _project_members(config.seed, dataset, now)
+    _rate_histories(config.seed, dataset)
     return dataset
+
+
+_INTEGRATIONS = (("jira", "issue"), ("asana", "project"), ("salesforce", "account"))
+"""(provider, the kind of record on its side) for linked clients, projects and tags."""
+
+
+def _integration(seed: int, kind: str, item_id: int, share: float) -> tuple[str, str, str] | None:
+    """(provider, ext id, ext type) for a record linked to another tool, or None."""
+    if seeded.unit(seed, "integration", kind, item_id) >= share:
+        return None
+    roll = seeded.draw(seed, "integration-of", kind, item_id)
+    provider, ext_type = _INTEGRATIONS[roll % len(_INTEGRATIONS)]
+    return provider, f"{provider[:3].upper()}-{(roll >> 8) % 90_000 + 10_000}", ext_type
+
+
+def _reference_fields(seed: int, data: Dataset) -> None:
+    """The optional fields of the reference set on some records: external references,
+    links to other tools, task rates. Drawn by hashing (seeded), after every other draw, so
+    the rest of the data is the same as without them."""
+    for client in data.clients.values():
+        if seeded.unit(seed, "client-reference", client.id) < 0.25:
+            client.external_reference = f"CRM-{client.id % 100_000:05d}"
+        found = _integration(seed, "client", client.id, 0.15)
+        if found:
+            client.integration_provider, client.integration_ext_id = found[0], found[1]
+            client.integration_ext_type = found[2]
+    for project in data.projects.values():
+        if seeded.unit(seed, "project-reference", project.id) < 0.15:
+            project.external_reference = f"PRJ-{project.id % 100_000:05d}"
+        found = _integration(seed, "project", project.id, 0.1)
+        if found:
+            project.integration_provider, project.integration_ext_id = found[0], found[1]
+            project.integration_ext_type = found[2]
+    for task in data.tasks.values():
+        if task.integration_provider == "github":
+            task.integration_ext_type = "issue"
+            task.integration_ext_id = f"{task.workspace_id % 1000}/tracker#{task.id % 10_000}"
+        if seeded.unit(seed, "task-reference", task.id) < 0.1:
+            task.external_reference = f"TSK-{task.id % 100_000:05d}"
+        roll = seeded.draw(seed, "task-rate", task.id)
+        if roll % 8 == 0:
+            task.rate = round(30 + (roll >> 8) % 15_000 / 100, 2)
+            task.rate_last_updated = task.at
+    for tag in data.tags.values():
+        found = _integration(seed, "tag", tag.id, 0.1)
+        if found:
+            tag.integration_provider, tag.integration_ext_id = found[0], found[1]
+            tag.integration_ext_type = found[2]
+
+
+def _project_members(seed: int, data: Dataset, now: float) -> None:
+    """A few members per live project, some with a rate or a labor cost of their own, and a
+    few projects shared with a group of the organization. A stream of their own, seeded, so
+    the rest of the data is the same as without them."""
+    rnd = random.Random(seeded.draw(seed, "project-members"))
+    member_id = PROJECT_USER_BASE
+    link_id = PROJECT_GROUP_BASE
+    for project in sorted(data.projects.values(), key=lambda p: p.id):
+        ws = data.workspaces[project.workspace_id]
+        if project.server_deleted_at is not None or not ws.members:
+            continue
+        in_groups: dict[int, int] = {}
+        groups = [
+            g
+            for g in sorted(data.groups.values(), key=lambda g: g.group_id)
+            if ws.id in g.workspace_ids and g.user_ids
+        ]
+        if groups and rnd.random() < 0.15:
+            chosen = rnd.choice(groups)
+            link_id += 1
+            data.project_groups[link_id] = ProjectGroup(link_id, ws.id, project.id, chosen.group_id)
+            for user_id in chosen.user_ids:
+                if user_id in ws.members:
+                    in_groups.setdefault(user_id, chosen.group_id)
+        members = sorted(ws.members)
+        picked = set(rnd.sample(members, min(len(members), rnd.randint(1, 4))))
+        for user_id in sorted(picked | set(in_groups)):
+            member_id += 1
+            at = min(now, project.created_at + rnd.uniform(0, 60 * DAY))
+            rate = round(rnd.uniform(40, 220), 2) if rnd.random() < 0.3 else None
+            labor = round(rnd.uniform(20, 90), 2) if rnd.random() < 0.25 else None
+            data.project_users[member_id] = ProjectUser(
+                id=member_id,
+                workspace_id=ws.id,
+                project_id=project.id,
+                user_id=user_id,
+                manager=user_id == min(picked) and rnd.random() < 0.5,
+                at=at,
+                rate=rate,
+                rate_last_updated=None if rate is None else at,
+                labor_cost=labor,
+                labor_cost_last_updated=None if labor is None else at + 60,
+                group_id=in_groups.get(user_id) if user_id not in picked else None,
+            )
+
+
+def _rate_histories(seed: int, data: Dataset) -> None:
+    """For every rate and labor cost in force, its history: one to three periods, the last one
+    open (`end` null) at the amount the record shows now, starting when it was last updated;
+    the earlier ones closed where the next begins, at lower amounts."""
+    rate_id = RATE_BASE
+
+    def history(
+        ws_id: int,
+        kind: str,
+        level: str,
+        level_id: int,
+        amount: float | None,
+        since: float,
+        **ids: int,
+    ) -> None:
+        nonlocal rate_id
+        if amount is None:
+            return
+        roll = seeded.draw(seed, "rate-history", kind, level, level_id)
+        periods = 1 + roll % 3
+        starts = [float(int(since))]  # whole seconds: every spelling of a start is exact
+        for index in range(periods - 1):
+            starts.insert(0, starts[0] - (30 + (roll >> (8 + 8 * index)) % 170) * DAY)
+        creator = min(data.workspaces[ws_id].members, default=USER_BASE + 1)
+        for index, start in enumerate(starts):
+            last = index == len(starts) - 1
+            step = (len(starts) - 1 - index) * (0.05 + (roll >> 40) % 10 / 100)
+            rate_id += 1
+            data.rates[rate_id] = Rate(
+                id=rate_id,
+                workspace_id=ws_id,
+                type=kind,
+                level=level,
+                level_id=level_id,
+                amount=amount if last else round(amount * (1 - step), 2),
+                start=start,
+                end=None if last else starts[index + 1],
+                created_at=start,
+                creator_id=creator,
+                rate_change_mode="override-all" if index == 0 else "start-today",
+                **ids,
+            )
+
+    for ws in data.workspaces.values():
+        history(
+            ws.id,
+            "billable_rates",
+            "workspace",
+            ws.id,
+            ws.default_hourly_rate_cents / 100,
+            ws.created_at,
+        )
+    for member in data.workspace_users.values():
+        ids = {"workspace_user_id": member.id}
+        for kind, amount, since in (
+            ("billable_rates", member.rate, member.rate_last_updated),
+            ("labor_costs", member.labor_cost, member.labor_cost_last_updated),
+        ):
+            history(
+                member.workspace_id,
+                kind,
+                "workspace_user",
+                member.id,
+                amount,
+                since or member.at,
+                **ids,
+            )
+    for project in data.projects.values():
+        if project.server_deleted_at is None:
+            since = project.rate_last_updated or project.at
+            history(
+                project.workspace_id,
+                "billable_rates",
+                "project",
+                project.id,
+                project.rate,
+                since,
+                project_id=project.id,
+            )
+    for item in data.project_users.values():
+        ids = {"project_id": item.project_id, "project_user_id": item.id}
+        for kind, amount, since in (
+            ("billable_rates", item.rate, item.rate_last_updated),
+            ("labor_costs", item.labor_cost, item.labor_cost_last_updated),
+        ):
+            history(
+                item.workspace_id, kind, "project_user", item.id, amount, since or item.at, **ids
+            )
+    for task in data.tasks.values():
+        if task.server_deleted_at is None:
+            ids = {"project_id": task.project_id, "planned_task_id": task.id}
+            history(
+                task.workspace_id,
+                "billable_rates",
+                "task",
+                task.id,
+                task.rate,
+                task.rate_last_updated or task.at,
+                **ids,
+            )
 
 
 def workspace_user(

@@ -138,6 +138,10 @@ class Client:
     creator_id: int
     notes: str | None = None
     server_deleted_at: float | None = None
+    external_reference: str | None = None
+    integration_provider: str | None = None
+    integration_ext_id: str | None = None
+    integration_ext_type: str | None = None
 
 
 @dataclass(slots=True)
@@ -168,6 +172,10 @@ class Project:
     recurring_parameters: list[dict[str, Any]] | None = None
     server_deleted_at: float | None = None
     pinned: bool = False
+    external_reference: str | None = None
+    integration_provider: str | None = None
+    integration_ext_id: str | None = None
+    integration_ext_type: str | None = None
 
 
 @dataclass(slots=True)
@@ -186,6 +194,11 @@ class Task:
     at: float
     server_deleted_at: float | None = None
     integration_provider: str | None = None
+    integration_ext_id: str | None = None
+    integration_ext_type: str | None = None
+    external_reference: str | None = None
+    rate: float | None = None
+    rate_last_updated: float | None = None
 
 
 @dataclass(slots=True)
@@ -198,6 +211,68 @@ class Tag:
     at: float
     creator_id: int
     server_deleted_at: float | None = None
+    integration_provider: str | None = None
+    integration_ext_id: str | None = None
+    integration_ext_type: str | None = None
+
+
+@dataclass(slots=True)
+class ProjectUser:
+    """A user's membership of a project (`/workspaces/{id}/project_users`), with the rate and
+    labor cost set for them on that project, if any."""
+
+    id: int
+    workspace_id: int
+    project_id: int
+    user_id: int
+    manager: bool
+    at: float
+    rate: float | None = None
+    rate_last_updated: float | None = None
+    labor_cost: float | None = None
+    labor_cost_last_updated: float | None = None
+    group_id: int | None = None
+    """Set when the membership comes from a group's (the project's group)."""
+
+
+@dataclass(slots=True)
+class ProjectGroup:
+    """A group of the organization made a member of a project
+    (`/workspaces/{id}/project_groups`)."""
+
+    id: int
+    workspace_id: int
+    project_id: int
+    group_id: int
+
+
+RATE_LEVELS = ("workspace", "workspace_user", "project", "project_user", "task")
+"""What a rate is set on (`/workspaces/{id}/rates/{level}/{level_id}`), as the reference's
+fields (`workspace_user_id`, `project_id`, `project_user_id`, `planned_task_id`) name them."""
+RATE_TYPES = ("billable_rates", "labor_costs")
+
+
+@dataclass(slots=True)
+class Rate:
+    """One period of a rate's history: `amount` from `start` until `end` (None: still in
+    force). The last period of a level's history is the rate its record shows now."""
+
+    id: int
+    workspace_id: int
+    type: str
+    level: str
+    level_id: int
+    amount: float
+    start: float
+    end: float | None
+    created_at: float
+    creator_id: int
+    rate_change_mode: str
+    project_id: int | None = None
+    project_user_id: int | None = None
+    workspace_user_id: int | None = None
+    planned_task_id: int | None = None
+    deleted_at: float | None = None
 
 
 NO_ID = 0
@@ -358,6 +433,10 @@ class Dataset:
     entries: TimeEntryStore
     workspace_users: dict[tuple[int, int], WorkspaceUser] = field(default_factory=dict)
     """(workspace id, user id) -> membership; kept in step with `Workspace.members`."""
+    project_users: dict[int, ProjectUser] = field(default_factory=dict)
+    project_groups: dict[int, ProjectGroup] = field(default_factory=dict)
+    rates: dict[int, Rate] = field(default_factory=dict)
+    """Rate histories of every level, by period id."""
     seed: int = 0
     offsets: bool = True
     """Whether timestamps are spelled with non-UTC offsets too (see timefmt)."""
@@ -367,6 +446,8 @@ class Dataset:
     """Bumped by every change to a small entity; keys the sorted-list cache."""
     _sorted: dict[tuple[str, int], tuple[int, list[Any]]] = field(default_factory=dict)
     _task_counts: tuple[int, dict[int, int]] = (-1, {})
+    rate_book: Any = None
+    """The billable rate histories as the report prices by them (rates.RateBook), cached."""
 
     def touch(self) -> None:
         """Note a change to clients, projects, tasks, tags or memberships."""

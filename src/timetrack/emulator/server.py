@@ -23,7 +23,7 @@ from timetrack.emulator.faults import FAULT_MESSAGES, FaultPlan, status_fault
 from timetrack.emulator.generator import generate
 from timetrack.emulator.http import ErrorReply, error_response
 from timetrack.emulator.limits import HourlyQuota, LeakyBucket, QuotaState
-from timetrack.emulator.model import User
+from timetrack.emulator.model import Organization, User
 
 UNLIMITED = 1_000_000
 """The quota reported while quota enforcement is off: a plan nobody exhausts."""
@@ -128,6 +128,8 @@ class Emulator:
                 org_id = None
         if bucket == "me":
             return "me", limits.me_quota_per_hour
+        if bucket == "free":  # counts against nothing; its headers tell the /me window
+            return None, limits.me_quota_per_hour
         org = self.data.organizations.get(org_id) if org_id is not None else None
         if org is None:
             return None, limits.me_quota_per_hour
@@ -188,7 +190,13 @@ class Emulator:
                 )
             )
         ctx = Ctx(
-            request, self.data, user, self.clock.now(), limits.restricted_features, self.drift
+            request,
+            self.data,
+            user,
+            self.clock.now(),
+            limits.restricted_features,
+            self.drift,
+            partial(self._quota_of, token),
         )
         try:
             reply = await handler(ctx)
@@ -214,6 +222,15 @@ class Emulator:
             headers=headers,
             content_type="application/json",
         )
+
+    def _quota_of(self, token: str, org: Organization) -> tuple[int, QuotaState]:
+        """An organization's hourly quota for a token, and its state, without counting."""
+        limits = self.config.limits
+        limit = (limits.quota_per_hour or org.plan.quota_per_hour) if limits.quota else UNLIMITED
+        state = self.quota.charge(
+            token, f"org:{org.id}", limit, self.clock.now(), enforce=True, count=False
+        )
+        return limit, state
 
     def _fault(self, fault: str, headers: dict[str, str]) -> web.Response:
         return status_fault(fault, headers, self.config.limits.send_retry_after)

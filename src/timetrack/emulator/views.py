@@ -7,6 +7,7 @@ canonical renderings: drift and alias quirks (drift.py) are applied on top by th
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -25,6 +26,9 @@ from timetrack.emulator.model import (
     Membership,
     Organization,
     Project,
+    ProjectGroup,
+    ProjectUser,
+    Rate,
     Tag,
     Task,
     User,
@@ -40,6 +44,54 @@ ICAL_BASE = "https://track.example.com/ical/workspace_user/"
 def ts(data: Dataset, value: float | None, record_id: int, salt: int) -> str | None:
     """A timestamp field of a record, in the spelling its id and field pick (None stays None)."""
     return None if value is None else format_ts(value, record_id + salt, data.offsets)
+
+
+PERMISSIONS = (["read"], ["read", "update"], ["read", "update", "delete"])
+"""A record's `permissions` where one is served *(ours)*: the reference types it as an array of
+strings and names none; real responses seen so far carried null."""
+
+
+def permissions(data: Dataset, kind: str, record_id: int) -> list[str] | None:
+    """A record's `permissions`: null on most, a list of action names on a fifth."""
+    roll = seeded.draw(data.seed, "permissions", kind, record_id)
+    return None if roll % 5 else list(PERMISSIONS[(roll >> 8) % len(PERMISSIONS)])
+
+
+def accounts_id(data: Dataset, user_id: int) -> str:
+    """The user's id in the service's accounts system (`toggl_accounts_id`): opaque text."""
+    return _accounts_id(data.seed, user_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _accounts_id(seed: int, user_id: int) -> str:
+    # Cached: every report row names one, and a page holds hundreds of rows of few users.
+    return seeded.secret(seed, "accounts", user_id)[:24]
+
+
+def avatar_url(user_id: int) -> str:
+    """A user's avatar link."""
+    return f"https://assets.example.com/avatars/{user_id}.png"
+
+
+def max_data_retention_days(org: Organization) -> int:
+    """How long the organization's plan keeps data *(ours)*: one, three or ten years by plan,
+    longer than any history generated here."""
+    return {0: 365, 1: 3 * 365}.get(org.plan.id, 10 * 365)
+
+
+def role_permissions(admin: bool) -> list[str]:
+    """An organization's or workspace's `permissions` for the viewer *(ours)*, by their role."""
+    return list(PERMISSIONS[2] if admin else PERMISSIONS[0])
+
+
+def integration(item: Client | Project | Task | Tag) -> Json:
+    """The link to another tool the reference documents on clients, projects, tasks and tags
+    (all three null when the record has none)."""
+    return {
+        "integration_provider": item.integration_provider,
+        "integration_ext_id": item.integration_ext_id,
+        "integration_ext_type": item.integration_ext_type,
+    }
 
 
 def me(data: Dataset, user: User) -> Json:
@@ -99,6 +151,19 @@ def organization(data: Dataset, org: Organization, viewer: Membership) -> Json:
         "max_workspaces": org.max_workspaces,
         "admin": viewer.admin,
         "owner": viewer.owner,
+        "pricing_plan_enterprise": False,
+        "max_data_retention_days": max_data_retention_days(org),
+        "permissions": role_permissions(viewer.admin or viewer.owner),
+        "subscription": (
+            None
+            if org.plan.id == 0
+            else {
+                "plan_id": org.plan.id,
+                "plan_name": org.plan.name,
+                "renewal_at": ts(data, org.created_at + 2 * 365 * 86_400, org.id, 4),
+                "auto_renew": True,
+            }
+        ),
         "trial_info": {
             "trial": False,
             "trial_available": org.plan.id == 0,
@@ -152,7 +217,11 @@ def organization_user(data: Dataset, member: Membership) -> Json:
         "invitation_code": member.invitation_code,
         "groups": groups or None,
         "workspaces": workspaces,
-        "user_is_active": not member.inactive,
+        "workspace_count": len(workspaces),
+        "role_id": 1 if member.owner else 2 if member.admin else 3,
+        "invitation_id": (
+            None if member.invitation_code is None else int(member.invitation_code[3:], 16)
+        ),
         "2fa_enabled": user.two_factor,
     }
 
@@ -169,6 +238,7 @@ def group(data: Dataset, item: Group) -> Json:
         ]
         or None,
         "workspaces": list(item.workspace_ids),
+        "permissions": permissions(data, "group", item.group_id),
     }
 
 
@@ -203,7 +273,28 @@ def workspace(data: Dataset, ws: Workspace, viewer_id: int) -> Json:
         "reports_collapse": True,
         "rounding": 1,
         "rounding_minutes": 0,
-        "csv_upload": None,
+        "csv_upload": (
+            {"at": ts(data, ws.created_at + 86_400, ws.id, 6), "log_id": ws.id % 100_000}
+            if ws.id % 3 == 0
+            else None
+        ),
+        "active_project_count": sum(
+            1
+            for p in data.in_workspace("projects", ws.id)
+            if p.active and p.server_deleted_at is None
+        ),
+        "disable_approvals": not premium,
+        "disable_expenses": True,
+        "disable_timesheet_view": False,
+        "max_data_retention_days": max_data_retention_days(data.organizations[ws.organization_id]),
+        "permissions": role_permissions(ws.members.get(viewer_id) == "admin"),
+        "te_constraints": {
+            "description_present": False,
+            "project_present": ws.id % 2 == 0,
+            "tag_present": False,
+            "task_present": False,
+            "time_entry_constraints_enabled": ws.id % 2 == 0,
+        },
         "subscription": (
             {"plan": "premium", "renewal_at": ts(data, ws.at + 365 * 86_400, ws.id, 5)}
             if premium
@@ -310,6 +401,9 @@ def client(data: Dataset, item: Client) -> Json:
         "at": ts(data, item.at, item.id, 0),
         "creator_id": item.creator_id,
         "server_deleted_at": ts(data, item.server_deleted_at, item.id, 1),
+        "external_reference": item.external_reference,
+        **integration(item),
+        "permissions": permissions(data, "client", item.id),
     }
     if item.notes is not None:
         payload["notes"] = item.notes
@@ -328,6 +422,7 @@ def project(data: Dataset, item: Project) -> Json:
         "wid": item.workspace_id,
         "client_id": item.client_id,
         "cid": item.client_id,
+        "client_name": client_name(data, item.client_id),
         "name": item.name,
         "is_private": item.is_private,
         "active": item.active,
@@ -361,15 +456,27 @@ def project(data: Dataset, item: Project) -> Json:
         "can_track_time": item.active and item.server_deleted_at is None,
         "tasks_count": data.task_counts().get(item.id, 0),
         "first_time_entry": ts(data, first_entry, item.id, 4),
-        "permissions": None,
+        "permissions": permissions(data, "project", item.id),
+        "external_reference": item.external_reference,
+        **integration(item),
     }
     if item.end_date is not None:
         payload["end_date"] = format_date(item.end_date)
     return payload
 
 
+def client_name(data: Dataset, client_id: int | None) -> str | None:
+    """The name of a client by id (None for none)."""
+    client = None if client_id is None else data.clients.get(client_id)
+    return None if client is None else client.name
+
+
 def task(data: Dataset, item: Task) -> Json:
-    """GET /workspaces/{id}/tasks item."""
+    """GET /workspaces/{id}/tasks item, with its project's and client's names and colour
+    beside their ids, as the reference documents."""
+    project = data.projects.get(item.project_id)
+    client_id = None if project is None else project.client_id
+    user = None if item.user_id is None else data.users.get(item.user_id)
     return {
         "id": item.id,
         "name": item.name,
@@ -382,7 +489,20 @@ def task(data: Dataset, item: Task) -> Json:
         "server_deleted_at": ts(data, item.server_deleted_at, item.id, 1),
         "estimated_seconds": item.estimated_seconds,
         "tracked_seconds": item.tracked_seconds,
-        "integration_provider": item.integration_provider,
+        **integration(item),
+        "external_reference": item.external_reference,
+        "rate": item.rate,
+        "rate_last_updated": ts(data, item.rate_last_updated, item.id, 2),
+        "project_name": None if project is None else project.name,
+        "project_color": None if project is None else project.color,
+        "project_billable": None if project is None else project.billable,
+        "project_is_private": None if project is None else project.is_private,
+        "client_id": client_id,
+        "client_name": client_name(data, client_id),
+        "user_name": None if user is None else user.fullname,
+        "avatar_url": None if user is None else avatar_url(user.id),
+        "toggl_accounts_id": None if user is None else accounts_id(data, user.id),
+        "permissions": permissions(data, "task", item.id),
     }
 
 
@@ -394,6 +514,58 @@ def tag(data: Dataset, item: Tag) -> Json:
         "name": item.name,
         "at": ts(data, item.at, item.id, 0),
         "creator_id": item.creator_id,
+        "deleted_at": None,  # the list holds live tags only: a deleted tag is gone from it
+        **integration(item),
+        "permissions": permissions(data, "tag", item.id),
+    }
+
+
+def project_user(data: Dataset, item: ProjectUser) -> Json:
+    """GET /workspaces/{id}/project_users item, with legacy `gid` beside `group_id`."""
+    return {
+        "id": item.id,
+        "workspace_id": item.workspace_id,
+        "project_id": item.project_id,
+        "user_id": item.user_id,
+        "manager": item.manager,
+        "group_id": item.group_id,
+        "gid": item.group_id,
+        "rate": item.rate,
+        "rate_last_updated": ts(data, item.rate_last_updated, item.id, 1),
+        "labor_cost": item.labor_cost,
+        "labor_cost_last_updated": ts(data, item.labor_cost_last_updated, item.id, 2),
+        "at": ts(data, item.at, item.id, 0),
+    }
+
+
+def project_group(item: ProjectGroup) -> Json:
+    """GET /workspaces/{id}/project_groups item: the reference names only legacy `pid`/`wid`."""
+    return {
+        "id": item.id,
+        "group_id": item.group_id,
+        "pid": item.project_id,
+        "wid": item.workspace_id,
+    }
+
+
+def rate(data: Dataset, item: Rate) -> Json:
+    """GET /workspaces/{id}/rates/{level}/{level_id} item: one period of a rate's history."""
+    return {
+        "id": item.id,
+        "workspace_id": item.workspace_id,
+        "type": item.type,
+        "amount": item.amount,
+        "start": ts(data, item.start, item.id, 0),
+        "end": ts(data, item.end, item.id, 1),
+        "rate_change_mode": item.rate_change_mode,
+        "workspace_user_id": item.workspace_user_id,
+        "project_id": item.project_id,
+        "project_user_id": item.project_user_id,
+        "planned_task_id": item.planned_task_id,
+        "creator_id": item.creator_id,
+        "created_at": ts(data, item.created_at, item.id, 2),
+        "updated_at": ts(data, item.created_at if item.end is None else item.end, item.id, 3),
+        "deleted_at": ts(data, item.deleted_at, item.id, 4),
     }
 
 
@@ -468,7 +640,7 @@ def time_entry(data: Dataset, pos: int) -> Json:
         "user_id": user_id,
         "uid": user_id,
         "wid": workspace_id,
-        "permissions": None,
+        "permissions": None if seeded.mix(data.seed, entry_id) % 5 else ["read", "update"],
     }
     if project_id != NO_ID:
         payload["pid"] = project_id
