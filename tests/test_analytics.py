@@ -387,3 +387,42 @@ def test_hostile_values_read_as_nulls_not_failures(tmp_path: Path, database: str
         with connection.cursor() as cursor:
             cursor.execute(query.format(ds=ds))
             check(cursor.fetchall())
+
+
+def test_a_deleted_project_keeps_its_name_in_entries_and_hours_by_week(
+    make_emulator: Any, tmp_path: Path
+) -> None:
+    import requests
+
+    from timetrack.emulator import EmulatorConfig, Scale
+
+    server = make_emulator(
+        EmulatorConfig(
+            seed=29, scale=Scale(organizations=1, workspaces=1, users=20, time_entries=800)
+        )
+    )
+    emulator = Emulator(server.base_url, TOKEN)
+    entries = expected_entries(server.base_url, TOKEN)
+    busiest: dict[int, int] = defaultdict(int)
+    for row in entries.values():
+        if row["project_id"] is not None:
+            busiest[row["project_id"]] += 1
+    project_id = max(busiest, key=lambda p: busiest[p])
+    (project,) = [p for p in emulator.records("projects") if p["id"] == project_id]
+    options = fast_options(server.base_url, tmp_path)
+    assert run(options).exit_code == 0
+    gone = requests.delete(f"{server.base_url}/_emulator/projects/{project_id}", timeout=30)
+    assert gone.status_code == 200, gone.text
+    assert run(options).exit_code == 0
+    views = _duckdb_views(tmp_path / "db.duckdb", "timetrack_analytics")
+    with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as db:
+        listed = db.execute(
+            "select count(*) from timetrack.workspace_projects where id = ?", [project_id]
+        ).fetchone()
+    assert listed == (0,), "the project's row is gone: its name can only come from the report"
+    mine = [r for r in views["entries"] if r["project_id"] == project_id]
+    assert len(mine) == busiest[project_id] and all(
+        r["project_name"] == project["name"] for r in mine
+    ), {r["project_name"] for r in mine}
+    weekly = [r for r in views["hours_by_week"] if r["project_id"] == project_id]
+    assert weekly and {r["project_name"] for r in weekly} == {project["name"]}

@@ -46,6 +46,8 @@ KEYS: dict[str, str] = {
     "workspace_tasks": "id",
     "workspace_tags": "id",
     "workspace_users": "id",
+    "project_users": "id",
+    "project_groups": "id",
     "report_time_entries": "id",
 }
 
@@ -183,6 +185,27 @@ CONTRACT: dict[str, dict[str, str]] = {
         "name": TEXT,
         "at": TS,
         "creator_id": BIGINT,
+        "server_deleted_at": TS,
+    },
+    "project_users": {
+        "id": BIGINT,
+        "workspace_id": BIGINT,
+        "project_id": BIGINT,
+        "user_id": BIGINT,
+        "group_id": BIGINT,
+        "manager": BOOL,
+        "rate": DOUBLE,
+        "rate_last_updated": TS,
+        "labor_cost": DOUBLE,
+        "labor_cost_last_updated": TS,
+        "at": TS,
+        "server_deleted_at": TS,
+    },
+    "project_groups": {
+        "id": BIGINT,
+        "workspace_id": BIGINT,
+        "project_id": BIGINT,
+        "group_id": BIGINT,
         "server_deleted_at": TS,
     },
     "workspace_users": {
@@ -404,6 +427,8 @@ def expected_tables(base_url: str, token: str) -> Tables:
         "workspace_tasks": {r["id"]: _task(r) for r in tasks},
         "workspace_tags": {r["id"]: _tag(r) for r in tags},
         "workspace_users": {r["id"]: _workspace_user(r) for r in workspace_users},
+        "project_users": _project_users(emulator, projects, workspace_users),
+        "project_groups": _project_groups(emulator, projects),
         "report_time_entries": _report(
             entries, members, projects, workspaces, me, own_reports, emulator.records("rates")
         ),
@@ -423,6 +448,7 @@ def expected_tables(base_url: str, token: str) -> Tables:
 
 
 REFUSED_TABLES = {
+    "project_users": ("project_users", "workspace_id"),
     "organization_users": ("organizations_users", "organization_id"),
     "statistics": ("workspace", "workspace_id"),
     "workspace_users": ("workspace_users", "workspace_id"),
@@ -651,6 +677,41 @@ def _workspace_user(r: Row) -> Row:
         row[name] = instant(r.get(name))
     row["server_deleted_at"] = None
     return row
+
+
+def _project_users(
+    emulator: Emulator, projects: list[Row], workspace_users: list[Row]
+) -> dict[Any, Row]:
+    """Every member of every live project, through a group too (the source asks
+    with_group_members=true), while a member of the project's workspace."""
+    live = {p["id"] for p in _live(projects)}
+    members = {(field(w, "workspace_id"), field(w, "user_id")) for w in workspace_users}
+    rows = {}
+    for r in emulator.records("project_users"):
+        if r["project_id"] not in live or (r["workspace_id"], r["user_id"]) not in members:
+            continue
+        row = {name: r.get(name) for name in CONTRACT["project_users"]}
+        for name in ("rate_last_updated", "labor_cost_last_updated", "at"):
+            row[name] = instant(r.get(name))
+        row["server_deleted_at"] = None
+        rows[r["id"]] = row
+    return rows
+
+
+def _project_groups(emulator: Emulator, projects: list[Row]) -> dict[Any, Row]:
+    """The groups of live projects, named by the neutral columns the legacy pid/wid fill."""
+    live = {p["id"] for p in _live(projects)}
+    return {
+        r["id"]: {
+            "id": r["id"],
+            "workspace_id": r["wid"],
+            "project_id": r["pid"],
+            "group_id": r["group_id"],
+            "server_deleted_at": None,
+        }
+        for r in emulator.records("project_groups")
+        if r["pid"] in live
+    }
 
 
 class RateAt:

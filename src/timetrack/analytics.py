@@ -10,8 +10,9 @@ modelled answers and raw tables never mix:
 
 The views guard against the data's traps: dimension tables are reduced to one row per key
 before any join (a member belongs to several organizations; a join on them would multiply
-entries), project and task names are looked up within the entry's workspace, and a timezone the
-database does not know falls back to UTC instead of failing the query. Tables or columns that are
+entries), project and task names are looked up within the entry's workspace (the report's own
+names fill in for a project, client or task deleted since), and a timezone the database does not
+know falls back to UTC instead of failing the query. Tables or columns that are
 missing (a run of a few resources, a field the service stopped sending) read as nulls.
 
 Only DuckDB (and MotherDuck) and PostgreSQL get views: their SQL is the one written here.
@@ -175,6 +176,12 @@ def _entry_source(sql: _Sql, table: str, as_of: str, *, report: bool) -> str:
         if report
         else "CAST(NULL AS BIGINT)",
         "currency": sql.col(table, t, "currency", "text") if report else "CAST(NULL AS VARCHAR)",
+        # The report's own names of what an entry points at: they outlive a deleted project,
+        # client or task, whose lookup row is gone.
+        **{
+            f"report_{name}": sql.col(table, t, name, "text") if report else "CAST(NULL AS VARCHAR)"
+            for name in ("project_name", "client_name", "task_name")
+        },
     }
     selected = ", ".join(f"{expression} AS {_quote(name)}" for name, expression in columns.items())
     where = _live(sql, table, t)
@@ -262,11 +269,11 @@ SELECT
   x.user_id AS user_id,
   COALESCE(x.member_name, x.username) AS user_name,
   x.project_id AS project_id,
-  p.name AS project_name,
+  COALESCE(p.name, x.report_project_name) AS project_name,
   p.client_id AS client_id,
-  c.name AS client_name,
+  COALESCE(c.name, x.report_client_name) AS client_name,
   x.task_id AS task_id,
-  k.name AS task_name,
+  COALESCE(k.name, x.report_task_name) AS task_name,
   et.tag_names AS tag_names,
   x.description AS description,
   x.billable AS billable,

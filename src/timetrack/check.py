@@ -42,6 +42,7 @@ def check_token(base_url: str | None = None, layout: str | None = None) -> list[
     configured: Any = dlt.config.get("sources.timetrack.report_start_date")
     start = str(configured or settings.REPORT_HISTORY_START)
     windows = math.ceil((date.today() - date.fromisoformat(start)).days / (WINDOW_DAYS + 1)) + 1
+    quotas = _quotas(client)
     lines = [
         f"token OK: user {me.get('fullname')} (id {me.get('id')}) at {client.config.base_url}",
         f"organizations: {len(organizations)}",
@@ -55,14 +56,20 @@ def check_token(base_url: str | None = None, layout: str | None = None) -> list[
         # windows per workspace; users' pages and groups per organization. A report page holds
         # up to 1,000 entries, which the service does not count in advance.
         needed = len(own) * (6 + windows) + math.ceil(max(users, 1) / settings.PER_PAGE) + 1
-        _, headers = client.request("GET", client.url(f"/organizations/{org_id}"))
-        left = header(headers, "quota-remaining")
-        resets = header(headers, "quota-resets-in")
         plan = PLAN_QUOTAS.get(org.get("pricing_plan_id"))  # type: ignore[arg-type]
+        quota = quotas.get(org_id) if isinstance(org_id, int) else None
+        if quota is not None:  # what the service says of its own window
+            left, resets = quota.get("remaining"), quota.get("resets_in_secs")
+            total = quota.get("total")
+            plan = total if isinstance(total, int) and total > 0 else plan
+        else:  # a service without /me/quota: the headers of one request tell what is left
+            _, headers = client.request("GET", client.url(f"/organizations/{org_id}"))
+            left = header(headers, "quota-remaining")
+            resets = header(headers, "quota-resets-in")
         lines.append(f"  {org_id}  {org.get('name')}")
         lines.append(
-            f"      quota: {plan or 'unknown'} requests an hour on its plan; {left or '?'} left "
-            f"now (resets in {resets or '?'} s)"
+            f"      quota: {_number(plan) or 'unknown'} requests an hour on its plan; "
+            f"{_number(left) or '?'} left now (resets in {_number(resets) or '?'} s)"
         )
         lines.append(
             f"      a first sync needs at least {needed} requests (plus one per {PAGE_SIZE:,} "
@@ -78,14 +85,40 @@ def check_token(base_url: str | None = None, layout: str | None = None) -> list[
     return lines
 
 
+def _quotas(client: ApiClient) -> dict[int, dict[str, Any]]:
+    """Each organization's quota as `/me/quota` says it (remaining, resets_in_secs, total); empty
+    when the service does not answer it as documented (then the headers are read instead)."""
+    try:
+        answer = client.get("/me/quota")
+    except ApiError:
+        return {}
+    if not isinstance(answer, list):
+        return {}
+    return {
+        item["organization_id"]: item
+        for item in answer
+        if isinstance(item, dict) and isinstance(item.get("organization_id"), int)
+    }
+
+
 def quota_hours(needed: int, plan: int | None) -> str:
     """How `needed` requests sit in an hourly quota of `plan`: within one hour's, or over how
     many hours (the quota's window slides over an hour)."""
     if not plan:
         return ""
     if needed <= plan:
-        return f"; fits in one hour's quota ({needed} of {plan})"
-    return f"; about {math.ceil(needed / plan)} hours at {plan} an hour"
+        return f"; fits in one hour's quota ({needed:,} of {plan:,})"
+    return f"; about {math.ceil(needed / plan)} hours at {plan:,} an hour"
+
+
+def _number(value: Any) -> str:
+    """A count as shown: digits grouped; what is no whole number as it came; None as empty."""
+    if value is None:
+        return ""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
 
 
 def readable(client: ApiClient, discovery: Discovery, endpoint: Endpoint) -> str:

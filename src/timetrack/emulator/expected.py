@@ -8,6 +8,7 @@ the source cannot become the truth too.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 
@@ -58,4 +59,29 @@ def expected_rows(base_url: str, token: str = "demo-token") -> dict[str, int]:
             by_ws[w]["live"] for w in by_ws if "workspace_users" not in spaces[w]["refused"]
         ),
         "report_time_entries": sum(w["report_stopped_entries"] for w in spaces.values()),
+        **_project_members(base_url, token, spaces),
     }
+
+
+def _project_members(base_url: str, token: str, spaces: dict[str, Any]) -> dict[str, int]:
+    """Project users and groups of live projects (members still in the workspace), as the
+    lists show them; a workspace that refuses project users to this token adds none."""
+
+    def records(entity: str) -> list[dict[str, Any]]:
+        answer = requests.get(
+            f"{base_url}/_emulator/records/{entity}", params={"token": token}, timeout=120
+        )
+        found: list[dict[str, Any]] = answer.json()
+        return found
+
+    live = {p["id"] for p in records("projects") if p.get("server_deleted_at") is None}
+    members = {(m["workspace_id"], m["user_id"]) for m in records("workspace_users")}
+    users = [
+        m
+        for m in records("project_users")
+        if m["project_id"] in live
+        and (m["workspace_id"], m["user_id"]) in members
+        and "project_users" not in spaces[str(m["workspace_id"])]["refused"]
+    ]
+    groups = [g for g in records("project_groups") if g["pid"] in live]
+    return {"project_users": len(users), "project_groups": len(groups)}

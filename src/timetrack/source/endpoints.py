@@ -88,7 +88,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         params={"status": "both"},
         why="status=both: the default leaves archived clients out",
     ),
-    Endpoint("workspace_tags", "/workspaces/{workspace_id}/tags", "id", "workspace", "list"),
+    Endpoint(
+        "workspace_tags",
+        "/workspaces/{workspace_id}/tags",
+        "id",
+        "workspace",
+        "paged",
+        why="the reference pages tags (`page`, `per_page`): every page is read",
+    ),
     Endpoint(
         "organizations_groups",
         "/organizations/{organization_id}/groups",
@@ -107,6 +114,26 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "list",
         why="(not in the guide) per-workspace rates, labor costs and working hours",
         needs="workspace admin",
+    ),
+    Endpoint(
+        "project_users",
+        "/workspaces/{workspace_id}/project_users",
+        "id",
+        "workspace",
+        "list",
+        params={"with_group_members": "true"},
+        why="(not in the guide) each project member's rate and labor cost on the project; "
+        "with_group_members=true: members through a group too (legacy gid folded into group_id)",
+        needs="workspace admin",
+    ),
+    Endpoint(
+        "project_groups",
+        "/workspaces/{workspace_id}/project_groups",
+        "id",
+        "workspace",
+        "list",
+        why="(not in the guide) the groups that are members of projects; the service names "
+        "only the legacy pid and wid, folded into project_id and workspace_id",
     ),
     Endpoint(
         "organizations_users",

@@ -26,6 +26,7 @@ LEGACY_ALIASES = {
     "pid": "project_id",
     "tid": "task_id",
     "cid": "client_id",
+    "gid": "group_id",
 }
 
 
@@ -245,6 +246,27 @@ TABLES: dict[str, dict[str, Column]] = {
         "name": _c(TEXT),
         "at": _c(TS),
         "creator_id": _c(BIGINT),
+        "server_deleted_at": _c(TS),
+    },
+    "project_users": {
+        "id": _c(BIGINT, K),
+        "workspace_id": _c(BIGINT, K),
+        "project_id": _c(BIGINT),
+        "user_id": _c(BIGINT),
+        "group_id": _c(BIGINT),
+        "manager": _c(BOOL),
+        "rate": _c(DOUBLE),
+        "rate_last_updated": _c(TS),
+        "labor_cost": _c(DOUBLE),
+        "labor_cost_last_updated": _c(TS),
+        "at": _c(TS),
+        "server_deleted_at": _c(TS),
+    },
+    "project_groups": {
+        "id": _c(BIGINT, K),
+        "workspace_id": _c(BIGINT, K),
+        "project_id": _c(BIGINT),
+        "group_id": _c(BIGINT),
         "server_deleted_at": _c(TS),
     },
 }
