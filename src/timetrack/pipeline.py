@@ -21,7 +21,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 
-from timetrack import lake
+from timetrack import lake, loading
 from timetrack.analytics import analytics_schema, build_views
 from timetrack.errors import (
     NO_TOKEN,
@@ -167,12 +167,13 @@ PARQUET_NATIVE = frozenset({"duckdb", "motherduck", "filesystem", "ducklake"})
 than row inserts, in a fraction of the memory. Others keep dlt's default format."""
 
 
-DUCKDB_SETTINGS = {"memory_limit": "256MB", "preserve_insertion_order": False}
+DUCKDB_SETTINGS = {"memory_limit": "128MB", "preserve_insertion_order": False}
 """DuckDB takes up to 80% of RAM by default, and merging a million rows filled 500 MB with
 cache; capped (and free to reorder inserts), it spills to disk instead and a sync's memory stays
-flat (bench/run --incremental). DuckDB 1.5 (which dlt 1.31's dataset API needs) ran out of
-memory at 96 MB merging 300,000 report rows (bench/run), where 2.0 had not: 256 MB loads them.
-Settings in dlt's configuration (destination.duckdb.credentials.global_config) win over these."""
+flat (bench/run --incremental). dlt's own merge ran out of 256 MB at a million report entries;
+timetrack's (loading.py) merges them in 64 MB, so 128 MB leaves room and keeps a sync within
+1.1 times the floor's peak. Settings in dlt's configuration
+(destination.duckdb.credentials.global_config) win over these."""
 
 
 _RUN_SETTINGS = {
@@ -312,6 +313,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
             settings["pipelines_dir"] = options.pipelines_dir
         pipeline = dlt.pipeline(**settings)
         _cap_duckdb_memory()
+        loading.install()
     except Exception as error:  # dlt raises many kinds for an unknown destination
         raise ConfigurationError(
             f"cannot use destination {options.destination!r}: {one_line(error)}"
@@ -321,7 +323,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
     counts: dict[str, int] = {}
     views: list[str] = []
     try:
-        with _run_settings(), _stop_on_ctrl_c(stats), progress.shown():
+        with _run_settings(), loading.quiet_dlt_log(), _stop_on_ctrl_c(stats), progress.shown():
             if pipeline.has_pending_data:
                 # An earlier run was interrupted after extracting: land its data first, so
                 # this run starts from the state that data carries.
@@ -329,6 +331,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
                 pipeline.normalize()
                 if table_format is not None:
                     lake.one_row_per_key(pipeline)
+                loading.refresh_pending_merges(pipeline)
                 pipeline.load()
             progress.step("extract")
             pipeline.extract(
@@ -468,6 +471,10 @@ def _cause(error: BaseException) -> str:
     where = " ".join(
         p for p in (f"at {step}" if step else "", f"in table {job}" if job else "") if p
     )
+    cap = (_written_duckdb_config or {}).get("memory_limit")
+    short = loading.out_of_memory(message, where, cap)
+    if short is not None:
+        return short
     return one_line(Exception(f"{where + ': ' if where else ''}{message}"), 300)
 
 
