@@ -167,12 +167,13 @@ PARQUET_NATIVE = frozenset({"duckdb", "motherduck", "filesystem", "ducklake"})
 than row inserts, in a fraction of the memory. Others keep dlt's default format."""
 
 
-DUCKDB_SETTINGS = {"memory_limit": "128MB", "preserve_insertion_order": False}
+DUCKDB_SETTINGS = {"memory_limit": "128MB", "preserve_insertion_order": False, "threads": 1}
 """DuckDB takes up to 80% of RAM by default, and merging a million rows filled 500 MB with
 cache; capped (and free to reorder inserts), it spills to disk instead and a sync's memory stays
 flat (bench/run --incremental). dlt's own merge ran out of 256 MB at a million report entries;
-timetrack's (loading.py) merges them in 64 MB, so 128 MB leaves room and keeps a sync within
-1.1 times the floor's peak. Settings in dlt's configuration
+timetrack's (loading.py) merges them in 64 MB, so 128 MB leaves room. Each DuckDB thread holds
+memory beyond the cap: one thread keeps a sync's peak at the floor's, and loads as fast on two
+cores (bench/run --scale 1000000). Settings in dlt's configuration
 (destination.duckdb.credentials.global_config) win over these."""
 
 
@@ -323,7 +324,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
     counts: dict[str, int] = {}
     views: list[str] = []
     try:
-        with _run_settings(), loading.quiet_dlt_log(), _stop_on_ctrl_c(stats), progress.shown():
+        with _run_settings(), loading.bounded(kind), _stop_on_ctrl_c(stats), progress.shown():
             if pipeline.has_pending_data:
                 # An earlier run was interrupted after extracting: land its data first, so
                 # this run starts from the state that data carries.
