@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
-from timetrack import lake
+from timetrack import lake, loading
 from timetrack.analytics import analytics_schema, build_views
 from timetrack.errors import (
     NO_TOKEN,
@@ -183,12 +183,14 @@ PARQUET_NATIVE = frozenset({"duckdb", "motherduck", "filesystem", "ducklake"})
 than row inserts, in a fraction of the memory. Others keep dlt's default format."""
 
 
-DUCKDB_SETTINGS = {"memory_limit": "256MB", "preserve_insertion_order": False}
+DUCKDB_SETTINGS = {"memory_limit": "128MB", "preserve_insertion_order": False, "threads": 1}
 """DuckDB takes up to 80% of RAM by default, and merging a million rows filled 500 MB with
 cache; capped (and free to reorder inserts), it spills to disk instead and a sync's memory stays
-flat (bench/run --incremental). DuckDB 1.5 (which dlt 1.31's dataset API needs) ran out of
-memory at 96 MB merging 300,000 report rows (bench/run), where 2.0 had not: 256 MB loads them.
-Settings in dlt's configuration (destination.duckdb.credentials.global_config) win over these."""
+flat (bench/run --incremental). dlt's own merge ran out of 256 MB at a million report entries;
+timetrack's (loading.py) merges them in 64 MB, so 128 MB leaves room. Each DuckDB thread holds
+memory beyond the cap: one thread keeps a sync's peak at the floor's, and loads as fast on two
+cores (bench/run --scale 1000000). Settings in dlt's configuration
+(destination.duckdb.credentials.global_config) win over these."""
 
 
 _RUN_SETTINGS = {
@@ -319,7 +321,12 @@ def _run(options: RunOptions, target: Target, out: TextIO) -> RunSummary:
     views: list[str] = []
     step = "extract"
     try:
-        with _run_settings(), _stop_on_ctrl_c(stats), progress.shown():
+        with (
+            _run_settings(),
+            loading.bounded(target.kind),
+            _stop_on_ctrl_c(stats),
+            progress.shown(),
+        ):
             step = "pending"
             _settle_pending(pipeline, target, options, stats, out)
             step = "extract"
@@ -389,6 +396,7 @@ def _open(target: Target) -> Any:
     try:
         pipeline = target.pipeline()
         _cap_duckdb_memory()
+        loading.install()
         target.remember(pipeline)
     except TimetrackError:
         raise
@@ -419,6 +427,7 @@ def _settle_pending(
     pipeline.normalize()
     if target.table_format is not None:
         lake.one_row_per_key(pipeline)
+    loading.refresh_pending_merges(pipeline)  # a merge an earlier release wrote may not fit
     pipeline.load()
 
 
@@ -564,6 +573,10 @@ def _cause(error: BaseException) -> str:
     where = " ".join(
         p for p in (f"at {step}" if step else "", f"in table {job}" if job else "") if p
     )
+    cap = (_written_duckdb_config or {}).get("memory_limit")
+    short = loading.out_of_memory(message, where, cap)
+    if short is not None:
+        return short
     return one_line(Exception(f"{where + ': ' if where else ''}{message}"), 300)
 
 

@@ -62,6 +62,6 @@ def test_duckdb_memory_is_capped_unless_configured(
         assert tags[0][0] > 0  # type: ignore[index]
         return str(rows[0][0])  # type: ignore[index]
 
-    assert limit("capped") == "244.1 MiB"  # 256 MB
+    assert limit("capped") == "122.0 MiB"  # 128 MB
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "1GB"}')
     assert limit("configured") == "953.6 MiB"
