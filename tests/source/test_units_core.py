@@ -119,6 +119,8 @@ def test_the_source_tables_in_extraction_order() -> None:
         "workspace_tags",
         "organizations_groups",
         "workspace_users",
+        "project_users",
+        "project_groups",
         "organizations_users",
         "workspace_projects",
         "workspace_tasks",
@@ -134,6 +136,7 @@ NEEDS = {
     "organizations_groups": ("organization", "organization admin"),
     "workspace": ("workspace", "workspace admin"),
     "workspace_users": ("workspace", "workspace admin"),
+    "project_users": ("workspace", "workspace admin"),
 }
 """The tables that need a right, and which: written out here, not read from the source."""
 

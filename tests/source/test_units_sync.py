@@ -271,14 +271,14 @@ def test_the_estimate_counts_one_request_per_scope_and_report_window(
     today = datetime.now(UTC).date()
     w.sync.report_start = today - timedelta(days=10)
     # token: organizations, workspaces, time_entries; 2 organizations x 2 tables; 3 workspaces
-    # x 6 tables; the report: one window per workspace.
-    assert w.sync.estimate_remaining() == 3 + 2 * 2 + 3 * 6 + 3
+    # x 8 tables; the report: one window per workspace.
+    assert w.sync.estimate_remaining() == 3 + 2 * 2 + 3 * 8 + 3
     w.sync.finished.update({"workspace_clients", "organizations", "organizations_users"})
-    assert w.sync.estimate_remaining() == 2 + 1 * 2 + 3 * 5 + 3
+    assert w.sync.estimate_remaining() == 2 + 1 * 2 + 3 * 7 + 3
     w.sync.report_start = today - timedelta(days=366)
-    assert w.sync.estimate_remaining() == 2 + 1 * 2 + 3 * 5 + 3 * 2
+    assert w.sync.estimate_remaining() == 2 + 1 * 2 + 3 * 7 + 3 * 2
     w.sync.report_start = today + timedelta(days=5)
-    assert w.sync.estimate_remaining() == 2 + 1 * 2 + 3 * 5 + 3
+    assert w.sync.estimate_remaining() == 2 + 1 * 2 + 3 * 7 + 3
 
 
 class _UtcAheadOfLocal(datetime):
@@ -561,14 +561,14 @@ def test_a_null_list_is_asked_again_with_its_filters_and_shape(
 def test_a_null_list_is_asked_again_before_it_deletes(monkeypatch: pytest.MonkeyPatch) -> None:
     answers: list[Any] = [None, [{"id": 2}]]
     service = Service()
-    service.route("/workspaces/10/tags", lambda params: answers.pop(0))
-    service.route("/workspaces/11/tags", None)
+    service.route("/workspaces/10/project_groups", lambda params: answers.pop(0))
+    service.route("/workspaces/11/project_groups", None)
     w = World(monkeypatch, service)
-    w.landed[("workspace_tags", 10)] = {2: ()}
-    assert w.read("workspace_tags") == [[{"id": 2, "workspace_id": 10}]], "no empty batches"
-    assert service.paths().count("/workspaces/10/tags") == 2
-    assert service.paths().count("/workspaces/11/tags") == 1, "nothing landed: believed at once"
-    assert ("/workspaces/10/tags", {}) in service.asked, "no params for a list without any"
+    w.landed[("project_groups", 10)] = {2: ()}
+    assert w.read("project_groups") == [[{"id": 2, "workspace_id": 10}]], "no empty batches"
+    assert service.paths().count("/workspaces/10/project_groups") == 2
+    assert service.paths().count("/workspaces/11/project_groups") == 1, "nothing landed: at once"
+    assert ("/workspaces/10/project_groups", {}) in service.asked, "no params for a list without"
 
 
 def test_a_paged_list_reads_every_page_and_saves_its_place(
