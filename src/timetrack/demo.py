@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,16 @@ from timetrack.target import resolve_target
 
 DATASET = "time_tracking"
 """The dataset `timetrack run` loads into by default: the demo's tables sit where run's would."""
+
+
+def _python() -> str:
+    """The interpreter that has duckdb (this one), as a user can type it from where they are:
+    `python` may be another one, without duckdb, when no virtual environment is active."""
+    here = Path.cwd()
+    executable = Path(sys.executable)
+    if executable.is_relative_to(here):
+        return str(executable.relative_to(here))
+    return str(executable)
 
 
 def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
@@ -51,7 +62,8 @@ def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
             lines.append(f"  {table:<22} {count:>7,}{verdict}")
     query = f"select * from {DATASET}_analytics.hours_by_week limit 5"
     lines.append(
-        f"explore it: python -c \"import duckdb; duckdb.connect('{target}').sql('{query}').show()\""
+        f'explore it: {_python()} -c "import duckdb; '
+        f"duckdb.connect('{target}').sql('{query}').show()\""
     )
     page = target.with_suffix(".html")
     with tempfile.TemporaryDirectory() as state_dir:
