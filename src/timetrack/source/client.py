@@ -474,13 +474,8 @@ class _WatchedHTTPPool(HTTPConnectionPool):
         return connection
 
 
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    def _get_conn(self, timeout: float | None = None) -> Any:
-        connection = super()._get_conn(timeout)
-        attempt = getattr(_attempts, "current", None)
-        if attempt is not None:
-            attempt.connection = connection
-        return connection
+class _WatchedHTTPSPool(_WatchedHTTPPool, HTTPSConnectionPool):
+    """The same for https: its `_get_conn` is the one above."""
 
 
 class _WatchedAdapter(HTTPAdapter):
