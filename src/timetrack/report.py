@@ -32,7 +32,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from plotly.colors import qualitative
 
 from timetrack.analytics import DIALECTS, analytics_schema
-from timetrack.errors import ConfigurationError, TimetrackError
+from timetrack.errors import ConfigurationError, TimetrackError, printable
 from timetrack.pipeline import missing_settings, one_line
 from timetrack.target import Target
 
@@ -231,23 +231,14 @@ def _last_sync(query: Query, dataset: str) -> tuple[datetime | None, dict[str, i
 
 # --- names as text -------------------------------------------------------------------------------
 
-_BIDI_CONTROLS = frozenset([0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)])
-"""The marks, embeddings, overrides and isolates that reorder the text around them (U+202E turns
-the rest of a label around): a name has no use for them in a chart."""
-
 
 def plain(name: str) -> str:
-    """A name as one line of plain text: control characters (C0, C1), bidirectional controls
-    and lone surrogates removed, every run of white space one space."""
-    kept = []
-    for char in name:
-        if ord(char) in _BIDI_CONTROLS:
-            continue
-        if char.isspace():
-            kept.append(" ")
-        elif unicodedata.category(char) not in ("Cc", "Cs"):
-            kept.append(char)
-    return " ".join("".join(kept).split())
+    """A name as one line of plain text: every white space a space, control characters (C0,
+    C1) and bidirectional controls removed as for the terminal (`printable`; U+202E turns the
+    rest of a label around), lone surrogates too, every run of spaces one space."""
+    spaced = "".join(" " if char.isspace() else char for char in name)
+    kept = "".join(char for char in printable(spaced) if unicodedata.category(char) != "Cs")
+    return " ".join(kept.split())
 
 
 def markup(text: str) -> str:
