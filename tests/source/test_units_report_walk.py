@@ -412,3 +412,29 @@ def test_the_walk_state_is_kept_in_the_resource_state(monkeypatch: pytest.Monkey
     )
     assert state["complete_through"] == {"3": "2026-11-27", "4": "2026-11-27", "5": "2026-11-27"}
     assert date.fromisoformat(state["complete_through"]["4"]) == NOW.date()
+
+
+def test_a_page_size_refused_by_a_400_halves_down_to_the_documented_default() -> None:
+    from timetrack.errors import ApiError
+
+    class Refusing(Client):
+        def report(self, workspace_id: int, body: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+            if body["page_size"] > 200:
+                self.bodies.append((workspace_id, dict(body)))
+                raise ApiError("POST /x failed with HTTP 400: page_size must be at most 200", 400)
+            return super().report(workspace_id, body)
+
+    client = Refusing({(4, "2026-11-01", None): [_row(1), _row(2)]})
+    pages = list(reports._walk(client, 4, date(2026, 11, 1), date(2026, 11, 30)))  # type: ignore[arg-type]
+    assert [len(page.rows) for page in pages] == [2]
+    assert [body["page_size"] for _, body in client.bodies] == [1000, 500, 250, 125]
+
+    class AlwaysRefusing(Client):
+        def report(self, workspace_id: int, body: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+            self.bodies.append((workspace_id, dict(body)))
+            raise ApiError("POST /x failed with HTTP 400: page size too large", 400)
+
+    never = AlwaysRefusing()
+    with pytest.raises(ApiError, match="page size too large"):
+        list(reports._walk(never, 4, date(2026, 11, 1), date(2026, 11, 30)))  # type: ignore[arg-type]
+    assert [body["page_size"] for _, body in never.bodies] == [1000, 500, 250, 125, 62, 50]

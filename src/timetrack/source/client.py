@@ -497,12 +497,8 @@ def _expire(attempt: _Attempt, late: threading.Event) -> None:
         _cut_off(attempt.response, late)
         return
     late.set()
-    sock = getattr(attempt.connection, "sock", None)
-    try:
-        if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        _shut(getattr(attempt.connection, "sock", None))
 
 
 @dataclass(frozen=True)
@@ -522,7 +518,7 @@ def _cut_off(response: requests.Response, late: threading.Event) -> None:
     sock = getattr(connection, "sock", None)
     try:
         if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
+            _shut(sock)
         else:
             # An answer with `Connection: close` has let go of its connection's socket; the
             # body's file still reads from it: shut it through the file's descriptor.
@@ -533,12 +529,18 @@ def _cut_off(response: requests.Response, late: threading.Event) -> None:
         response.close()
 
 
+def _shut(sock: socket.socket | None) -> None:
+    """Shut a socket both ways, so a read blocked on it ends; None: nothing to shut."""
+    if sock is not None:
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def _shut_descriptor(fd: int) -> None:
     """Shut down the socket behind a file descriptor (shutdown acts on the connection, so a
     duplicate of the descriptor reaches the reader blocked on the original)."""
     duplicate = socket.socket(fileno=os.dup(fd))
     try:
-        duplicate.shutdown(socket.SHUT_RDWR)
+        _shut(duplicate)
     finally:
         duplicate.close()
 
@@ -942,10 +944,16 @@ def pages_of(
         page += 1
 
 
+def page_size_refused(error: ApiError) -> bool:
+    """Whether a 400 says the page size asked for was refused (a list's `per_page`, the
+    report's `page_size`): the size is ours to guess where the reference names no maximum."""
+    text = str(error).lower()
+    return error.status == 400 and any(w in text for w in ("per_page", "page size", "page_size"))
+
+
 def _smaller_page(error: ApiError, per_page: int) -> int | None:
     """Half the page size, when a 400 says the page size was refused; else None."""
-    text = str(error).lower()
-    if error.status != 400 or not any(w in text for w in ("per_page", "page size", "page_size")):
+    if not page_size_refused(error):
         return None
     smaller = per_page // 2
     return smaller if smaller >= settings.MIN_PER_PAGE else None

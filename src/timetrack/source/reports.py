@@ -29,7 +29,7 @@ from timetrack.errors import (
     ServiceError,
 )
 from timetrack.source import settings
-from timetrack.source.client import ApiClient, header
+from timetrack.source.client import ApiClient, header, page_size_refused
 from timetrack.source.discovery import Discovery
 from timetrack.source.landed import gone_rows, landed_versions
 from timetrack.source.prefetch import prefetch
@@ -575,11 +575,6 @@ def _row_mark(row: Any) -> Any:
     return repr(row)
 
 
-def _page_size_refused(error: ApiError) -> bool:
-    text = str(error).lower()
-    return error.status == 400 and ("page_size" in text or "page size" in text)
-
-
 def _walk(
     client: ApiClient,
     workspace_id: int,
@@ -611,7 +606,7 @@ def _walk(
             # The reference documents only the default page size (50): 1,000 is our guess. A
             # 400 that names it makes the walk go on with half, down to the default; the
             # cursor does not depend on the page size.
-            if not _page_size_refused(error) or body["page_size"] <= MIN_PAGE_SIZE:
+            if not page_size_refused(error) or body["page_size"] <= MIN_PAGE_SIZE:
                 raise
             body["page_size"] = max(MIN_PAGE_SIZE, body["page_size"] // 2)
             continue
