@@ -38,7 +38,6 @@ from timetrack.target import (
     DEFAULT_DATASET,
     DEFAULT_NAME,
     Target,
-    default_pipelines_dir,
     resolve_target,
 )
 
@@ -290,7 +289,7 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
 def _one_run_at_a_time(target: Target) -> Iterator[None]:
     """Two runs of one pipeline would take each other's load packages from its folder (both
     then fail on files the other moved): the second is refused while the first runs."""
-    folder = Path(target.pipelines_dir or default_pipelines_dir())
+    folder = target.pipelines_folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
         handle = open(folder / f".{target.pipeline_name}.lock", "a+")  # noqa: SIM115

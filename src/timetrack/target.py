@@ -53,12 +53,12 @@ class Target:
     @property
     def key(self) -> dict[str, str]:
         """What makes two targets the same place."""
-        return {
-            "kind": self.kind,
-            "location": self.location,
-            "dataset": self.dataset,
-            "table_format": self.table_format or "",
-        }
+        return _place(self.kind, self.location, self.dataset, self.table_format)
+
+    @property
+    def pipelines_folder(self) -> Path:
+        """Where dlt keeps this target's pipeline (and every other of the folder)."""
+        return _pipelines_folder(self.pipelines_dir)
 
     def describe(self) -> str:
         """Where the data went, for the summary's first line."""
@@ -139,7 +139,7 @@ def resolve_target(
             location = "duckdb"
     else:
         location = _location(destination, kind)
-    key = {"kind": kind, "location": location, "dataset": dataset, "table_format": fmt or ""}
+    key = _place(kind, location, dataset, fmt)
     return Target(
         kind=kind,
         destination=destination,
@@ -211,11 +211,23 @@ def _location(destination: Any, kind: str) -> str:
     return "/".join(parts)
 
 
+def _place(kind: str, location: str, dataset: str, table_format: str | None) -> dict[str, str]:
+    return {
+        "kind": kind,
+        "location": location,
+        "dataset": dataset,
+        "table_format": table_format or "",
+    }
+
+
+def _pipelines_folder(pipelines_dir: str | None) -> Path:
+    return Path(pipelines_dir) if pipelines_dir else Path(default_pipelines_dir())
+
+
 def _pipeline_name(name: str, key: dict[str, str], pipelines_dir: str | None) -> str:
     """`name` when its pipeline fills this place or does not exist yet; else the name with a
     digest of the place."""
-    folder = Path(pipelines_dir) if pipelines_dir else Path(default_pipelines_dir())
-    if _fills(folder / name, name, key):
+    if _fills(_pipelines_folder(pipelines_dir) / name, name, key):
         return name
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     return f"{name}_{digest}"
