@@ -113,7 +113,12 @@ def fast_options(
     **source_args: Any,
 ) -> RunOptions:
     """RunOptions for a run against an emulator with no pacing (requests_per_second=0), into
-    `root/<name>.duckdb` unless another destination is given, with state under `root/state`."""
+    `root/<name>.duckdb` unless another destination is given, with state under `root/state`.
+
+    Lists and the report's reconciliation are read every run (`reconcile_hours=0`, a setting
+    users have) unless a test sets the cadence: most tests change the service between two runs
+    and expect the next run to see it, whatever the clock says (tests/source/test_cadence.py
+    tests the default)."""
     return RunOptions(
         destination=destination or dlt.destinations.duckdb(str(root / f"{name}.duckdb")),
         dataset=dataset,
@@ -126,6 +131,7 @@ def fast_options(
             "api_token": token,
             "base_url": base_url,
             "requests_per_second": 0,
+            "reconcile_hours": 0,
             **source_args,
         },
     )

@@ -440,7 +440,25 @@ _layout = click.option(
 @click.option(
     "--report-trailing-days",
     type=click.IntRange(1),
-    help="Days report_time_entries re-reads on every later run (default 30).",
+    help="Days report_time_entries re-reads whole at each reconciliation (default 30).",
+)
+@click.option(
+    "--reconcile-hours",
+    type=click.FloatRange(0),
+    help="Hours between reads of lists with no 'since' (clients, tags, users, groups, "
+    "statistics, discovery) and of the report's reconciliation (default 24; 0: every run).",
+)
+@click.option(
+    "--report-full-days",
+    type=click.FloatRange(0),
+    help="Days between whole re-reads of the report's history, which find old deletions "
+    "(default 7; 0: every run).",
+)
+@click.option(
+    "--quota-share",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Share of each hourly quota's remaining requests a run may spend (default 0.5: half "
+    "is left to other tools); beyond it the run stops with exit 75, progress saved.",
 )
 @click.option("--full-refresh", is_flag=True, help="Drop the tables and state, load anew.")
 @click.option(
@@ -496,6 +514,9 @@ def run(
     keep_deleted: bool | None,
     report_start_date: str | None,
     report_trailing_days: int | None,
+    reconcile_hours: float | None,
+    report_full_days: float | None,
+    quota_share: float | None,
     full_refresh: bool,
     accounts_file: str | None,
     parallel: int,
@@ -551,6 +572,9 @@ def run(
             keep_deleted=keep_deleted,
             report_start_date=_date_option(report_start_date, "--report-start-date"),
             report_trailing_days=report_trailing_days,
+            reconcile_hours=reconcile_hours,
+            report_full_days=report_full_days,
+            quota_share=quota_share,
         ),
     )
     if accounts_file is not None:

@@ -77,7 +77,13 @@ def main() -> None:
             pipeline_name="killable",
             pipelines_dir=state_dir,
             progress_every=0,
-            source_args={"api_token": "demo-token", "base_url": base_url, "requests_per_second": 0},
+            source_args={
+                "api_token": "demo-token",
+                "base_url": base_url,
+                "requests_per_second": 0,
+                "reconcile_hours": 0,  # every run reads everything: convergence in one run
+                "quota_share": 1.0,  # the quota tests kill it after a set number of requests
+            },
         )
     )
     print(sum(summary.rows.values()))

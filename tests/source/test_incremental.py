@@ -151,6 +151,7 @@ def _write_at(server: EmulatorServer, moment: float, write: Callable[[], Any]) -
 def test_an_unchanged_run_costs_one_request_per_incremental_endpoint_per_workspace(
     world: tuple[EmulatorServer, Api], sync: Sync
 ) -> None:
+    """With the default cadence, an hour later: what has `since`, and the report's changes."""
     server, api = world
     began = _freeze_later(server)
     # one of the owner's entries changed a minute before the first run: inside the overlap
@@ -165,18 +166,22 @@ def test_an_unchanged_run_costs_one_request_per_incremental_endpoint_per_workspa
             )
         ),
     )
-    sync(server.base_url)
+    sync(server.base_url, reconcile_hours=24)
     api.admin("DELETE", "/requests")
-    summary = sync(server.base_url)
+    clock(server.base_url, now=began + 3600, frozen=True)
+    summary = sync(server.base_url, reconcile_hours=24)
     routes = _routes(api)
     workspaces = 3
-    assert routes["GET /v1/me/time_entries"] == 1
-    assert routes["GET /v1/workspaces/{workspace_id}/projects"] == workspaces
-    assert routes["GET /v1/workspaces/{workspace_id}/tasks"] == workspaces
-    # the report re-reads its trailing window: one page of up to 1,000 entries per workspace here
-    assert routes["POST /v1/reports/workspace/{workspace_id}/search/time_entries"] == workspaces
+    report = "POST /v1/reports/workspace/{workspace_id}/search/time_entries"
+    assert routes == {
+        "GET /v1/me/time_entries": 1,
+        "GET /v1/workspaces/{workspace_id}/projects": workspaces,
+        "GET /v1/workspaces/{workspace_id}/tasks": workspaces,
+        # the last year's entries, newest change first: one page, older than the last run
+        report: workspaces,
+    }
     assert summary.stats.requests == sum(routes.values())
-    # the re-read window found nothing new or changed, so nothing was written
+    # the changes read found nothing new or changed, so nothing was written
     assert summary.rows.get("report_time_entries", 0) == 0
     # only what changed within the overlap before the first run is sent again
     overlap = [

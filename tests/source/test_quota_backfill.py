@@ -7,6 +7,7 @@ runs as the quota strictly needs."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 import requests
 
 from tests.helpers import Sync, db_counts, expected_counts, killable_run
@@ -39,6 +41,13 @@ Q = 30
 """The quota of the main scenario (a free plan's size): about three hours for a first sync."""
 KEYS = {"organizations_groups": "group_id", "workspace": "workspace_id"}
 REPORT_ROUTE = "POST /v1/reports/workspace/{workspace_id}/search/time_entries"
+
+
+@pytest.fixture
+def sync(sync: Sync) -> Sync:
+    """These tests are about the service's own 402: each run may spend the whole quota
+    (quota_share=1); tests/source/test_cadence.py tests the share a run leaves."""
+    return functools.partial(sync, quota_share=1.0)
 
 
 def _now() -> float:

@@ -844,6 +844,10 @@ async def report_search(ctx: Ctx) -> Reply:
         raise ErrorReply(400, "page_size must be at least 1")
     page_size = min(page_size, 1000)
 
+    order_by = str(body.get("order_by") or "date")
+    order_dir = str(body.get("order_dir") or "asc").lower()
+    if order_by not in ORDERS or order_dir not in ("asc", "desc"):
+        raise ErrorReply(400, f"order_by must be one of {', '.join(ORDERS)}, order_dir asc or desc")
     store = ctx.data.entries
     with store.lock:
         rows, starts, ids = store.report_index(ws.id)
@@ -852,9 +856,10 @@ async def report_search(ctx: Ctx) -> Reply:
             rows, starts, ids = rows[own], starts[own], ids[own]
         first = int(np.searchsorted(starts, begin, side="left"))
         hi = int(np.searchsorted(starts, end + DAY, side="left"))
-        lo, first_row = report_cursor(
-            ctx.data, ws.id, body, (rows[first:hi], starts[first:hi], ids[first:hi]), page_size
-        )
+        span = (rows[first:hi], starts[first:hi], ids[first:hi])
+        if order_by == "last_update" or order_dir == "desc":
+            return _ordered_page(ctx, ws, body, span, page_size, order_by, order_dir)
+        lo, first_row = report_cursor(ctx.data, ws.id, body, span, page_size)
         lo += first
         chosen = rows[lo : min(hi, lo + page_size)]
         more = lo + page_size < hi
@@ -867,6 +872,67 @@ async def report_search(ctx: Ctx) -> Reply:
                 "X-Next-Row-Number": str(first_row + len(payload)),
                 "X-Next-Timestamp": str(int(starts[nxt])),
             }
+    return Reply(payload, headers=headers)
+
+
+ORDERS = ("date", "last_update")
+"""The report's orders: by start (the default) or by each entry's last change (`at`)."""
+
+
+def _ordered_page(
+    ctx: Ctx,
+    ws: Workspace,
+    body: dict[str, Any],
+    span: tuple[Any, Any, Any],
+    page_size: int,
+    order_by: str,
+    order_dir: str,
+) -> Reply:
+    """A page of the window in another order than by start ascending: `order_by:
+    "last_update"` sorts by each entry's `at` (then id), as the reference documents, and
+    `order_dir: "desc"` turns the order round. The cursor is `first_id` (where that entry now
+    stands in the order) or `first_row_number`; `X-Next-Timestamp` is not sent *(ours: the
+    reference documents only X-Next-ID and X-Next-Row-Number)*. An entry that changed between
+    two pages moves in a `last_update` order: a `first_id` that is no longer in the window is
+    a 400 *(ours: what the service does is unknown)*."""
+    rows, starts, ids = span
+    store = ctx.data.entries
+    keys = store.col("at_us")[rows] if order_by == "last_update" else starts
+    order = np.lexsort((ids, keys))
+    if order_dir == "desc":
+        order = order[::-1]
+    rows, ids = rows[order], ids[order]
+    first_id = int_param(body, "first_id")
+    first_row = int_param(body, "first_row_number")
+    if first_row is not None and first_row < 1:
+        raise ErrorReply(400, "first_row_number must be at least 1")
+    lo = 0
+    if first_id is not None:
+        found = np.flatnonzero(ids == first_id)
+        if len(found) == 0:
+            raise ErrorReply(400, f"first_id {first_id} is not in this report's window")
+        lo = int(found[0])
+    elif first_row is not None and first_row > 1:
+        counts = _rows_per_page(ctx.data, rows, page_size)
+        begins = 1 + np.concatenate(([0], np.cumsum(counts)))[:-1]
+        page = int(np.searchsorted(begins, first_row))
+        if page >= len(begins) or int(begins[page]) != first_row:
+            raise ErrorReply(
+                400,
+                f"first_row_number {first_row} begins no page of {page_size} entries of this "
+                "report",
+            )
+        lo = page * page_size
+    if first_row is None:
+        first_row = 1 + _rows_before(ctx.data, rows, lo, page_size)
+    chosen = rows[lo : lo + page_size]
+    payload = _report_rows(ctx.data, ws, chosen, first_row, ctx.plan)
+    headers: dict[str, str] = {}
+    if lo + page_size < len(rows):
+        headers = {
+            "X-Next-ID": str(int(ids[lo + page_size])),
+            "X-Next-Row-Number": str(first_row + len(payload)),
+        }
     return Reply(payload, headers=headers)
 
 

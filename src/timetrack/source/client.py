@@ -116,6 +116,9 @@ class ClientSettings:
     max_clock_skew: float = settings.MAX_CLOCK_SKEW
     allow_insecure_http: bool = False
     """Send the token over plain http:// to a host that is not this machine."""
+    quota_share: float = 1.0
+    """The share of each quota window's remaining requests (as its first answer of the run
+    says) the run may spend; the rest is left to the user's other tools."""
 
     def validate(self) -> None:
         """Refuse settings no run could work with, or that would give the token away."""
@@ -183,6 +186,12 @@ class RequestStats:
         with self.lock:
             if message not in self.warnings:
                 self.warnings.append(message)
+
+    def note_once(self, message: str) -> None:
+        """Note something the user may want to know that is no fault, once."""
+        with self.lock:
+            if message not in self.notes:
+                self.notes.append(message)
 
     def defer(self, scope: str) -> None:
         """Note a scope left for the next run (its quota is spent)."""
@@ -283,6 +292,16 @@ def header(headers: Mapping[str, str], suffix: str) -> str | None:
         if name.lower().endswith(suffix):
             return value
     return None
+
+
+def as_int(value: str | None) -> int | None:
+    """A header's whole number, or None when absent or not one (a gateway's garbage)."""
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
 
 
 def delay_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -606,6 +625,11 @@ class ApiClient:
         self._session.mount("https://", adapter)
         self._clock_offset: float | None = None
         self._skew_warned = False
+        self._share_lock = threading.Lock()
+        self._spent: dict[str, int] = {}
+        """Requests answered in each quota window this run (`me`, `org:ID`)."""
+        self._allowed: dict[str, int] = {}
+        """Requests this run may spend in each quota window: its share of what was left."""
         self._session.headers["User-Agent"] = "timetrack (dlt source)"
         self._session.headers["Accept"] = "application/json"
 
@@ -653,6 +677,38 @@ class ApiClient:
     def _now(self) -> datetime:
         """The service's clock as last seen in a Date header (ours until one was seen)."""
         return datetime.now(UTC) + timedelta(seconds=self._clock_offset or 0.0)
+
+    def now(self) -> datetime:
+        """The service's clock as last seen in a Date header (ours until one was seen),
+        without asking anything."""
+        return self._now()
+
+    @property
+    def clock_known(self) -> bool:
+        """Whether an answer of this run told the service's clock."""
+        return self._clock_offset is not None
+
+    def share_left(self) -> dict[str, tuple[int, int]]:
+        """Per quota window: (requests spent by this run, requests it may spend)."""
+        with self._share_lock:
+            return {key: (self._spent.get(key, 0), n) for key, n in self._allowed.items()}
+
+    def _note_share(self, key: str | None, headers: Mapping[str, str]) -> None:
+        """Count an answered request against its window's share; the window's first answer
+        says how many were left, and so how many this run may spend."""
+        if key is None or self.config.quota_share >= 1:
+            return
+        with self._share_lock:
+            self._spent[key] = self._spent.get(key, 0) + 1
+            if key in self._allowed:
+                return
+            remaining = as_int(header(headers, "quota-remaining"))
+            if remaining is not None:
+                # What was left before this run's first request in the window, shared; at
+                # least that first request, already spent.
+                self._allowed[key] = max(
+                    self._spent[key], math.floor(self.config.quota_share * (remaining + 1))
+                )
 
     def stop(self, reason: str) -> None:
         """Send nothing more: every later request raises RunStopped with this reason."""
@@ -714,6 +770,7 @@ class ApiClient:
             else:
                 self.stats.count(str(answer.status))
                 self._note_clock(answer.headers)
+                self._note_share(key, answer.headers)
                 decision = classify(
                     method, where, answer.status, answer.headers, answer.content, self._now()
                 )
@@ -760,6 +817,21 @@ class ApiClient:
         spent = self.stats.quota_stops.get(key) if key is not None else None
         if spent is not None:  # known spent: asking again would only cost another refusal
             raise spent
+        if key is not None and self.config.quota_share < 1:
+            with self._share_lock:
+                allowed = self._allowed.get(key)
+                used = self._spent.get(key, 0)
+            if allowed is not None and used >= allowed:
+                share = self.config.quota_share
+                error = QuotaExhaustedError(
+                    f"this run spent its share of the hourly quota ({key}: {used} requests, "
+                    f"{share:.0%} of what was left; quota_share sets it): what it read is "
+                    "saved, and the next run goes on from there",
+                    0,
+                )
+                with self.stats.lock:
+                    self.stats.quota_stops.setdefault(key, error)
+                raise error
 
     def _attempt(
         self, method: str, url: str, params: Mapping[str, Any] | None, json: Any

@@ -3,6 +3,7 @@ kept current by incremental runs, resumable when a run stops halfway."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,9 +25,11 @@ from timetrack.errors import (
     ConnectionFailedError,
     QuotaExhaustedError,
     RunStopped,
+    TimetrackError,
 )
 from timetrack.hosts import is_loopback
 from timetrack.source import settings
+from timetrack.source.cadence import Cadence
 from timetrack.source.client import (
     ApiClient,
     ClientSettings,
@@ -75,6 +78,9 @@ class SourceArgs(TypedDict, total=False):
     max_answer_mb: float
     max_clock_skew_days: float
     allow_insecure_http: bool
+    reconcile_hours: float
+    report_full_days: float
+    quota_share: float
 
 
 @with_config(sections=("sources", "timetrack"))
@@ -118,6 +124,9 @@ def timetrack_source(
     max_answer_mb: float = settings.MAX_ANSWER_MB,
     max_clock_skew_days: float = settings.MAX_CLOCK_SKEW / 86400,
     allow_insecure_http: bool = False,
+    reconcile_hours: float = settings.RECONCILE_HOURS,
+    report_full_days: float = settings.REPORT_FULL_DAYS,
+    quota_share: float = settings.QUOTA_SHARE,
     arrow: bool = False,
     stats: RequestStats | None = None,
 ) -> list[DltResource]:
@@ -143,12 +152,21 @@ def timetrack_source(
         max_clock_skew_days: How far the service's clock (its Date header) may be from this
             machine's and still be followed; beyond it, this machine's clock is used.
         allow_insecure_http: Send the token over plain http:// to another machine.
+        reconcile_hours: Hours between reads of what has no `since` (lists, discovery,
+            statistics) and of the report's reconciliation (the trailing window re-read whole,
+            older windows asked for changes); 0 reads them every run.
+        report_full_days: Days between whole re-reads of the report's history, which find
+            entries deleted before the trailing window; 0 re-reads it every run.
+        quota_share: The share of each hourly quota's remaining requests one run may spend
+            (0.5 leaves half to the user's other tools); beyond it the run stops, lands what it
+            read and exits 75, and the next run goes on. `wait_for_quota` spends it all.
         arrow: Hand the report's pages to dlt as Arrow tables: much faster, for destinations
             loaded from Parquet (`loader_file_format="parquet"`: DuckDB, filesystem).
         stats: Pass a RequestStats to read what the run cost afterwards.
 
     After the first run, `time_entries`, `workspace_projects` and `workspace_tasks` ask only for
-    changes (`since`), and `report_time_entries` re-reads the last `report_trailing_days`. A run
+    changes (`since`), `report_time_entries` asks for the entries changed since the last run
+    (newest change first), and the rest waits for its cadence (`reconcile_hours`). A run
     stopped by the quota, Ctrl-C or a failing service lands what it fetched and saves where
     every walk stood; the next run goes on from there.
     """
@@ -167,6 +185,16 @@ def timetrack_source(
                 f"pacing is off for {base_url}, a server on this machine "
                 "(set requests_per_second to pace it)"
             )
+    for name, number in (
+        ("reconcile_hours", reconcile_hours),
+        ("report_full_days", report_full_days),
+    ):
+        if not number >= 0:  # also refuses NaN
+            raise ConfigurationError(f"{name} must be 0 (every run) or more, not {number}")
+    if not 0 < quota_share <= 1:
+        raise ConfigurationError(
+            f"quota_share must be above 0 and at most 1 (a share of the quota), not {quota_share}"
+        )
     client = ApiClient(
         api_token,
         ClientSettings(
@@ -182,6 +210,7 @@ def timetrack_source(
             max_answer_bytes=int(max_answer_mb * 1024 * 1024),
             max_clock_skew=max_clock_skew_days * 86400,
             allow_insecure_http=allow_insecure_http,
+            quota_share=1.0 if wait_for_quota else quota_share,
         ),
         stats=stats,
     )
@@ -201,6 +230,16 @@ def timetrack_source(
                 )
     sync = Sync(client, Discovery(client, organization_ids, workspace_ids), not keep_deleted)
     sync.report_start = date.fromisoformat(report_start_date or settings.REPORT_HISTORY_START)
+    sync.time_entries_start = time_entries_start
+    sync.cadence = Cadence(
+        lambda: dlt.current.source_state(),
+        sync.service_time,
+        {
+            "lists": reconcile_hours * 3600,
+            "report_reconcile": reconcile_hours * 3600,
+            "report_full": report_full_days * 86400,
+        },
+    )
     client.stats.estimate_remaining = sync.estimate_remaining
     readers: dict[str, Callable[[Endpoint], Iterator[Any]]] = {
         "organizations": sync.organizations,
@@ -219,6 +258,8 @@ def timetrack_source(
             start_date=report_start_date,
             trailing_days=report_trailing_days,
             arrow=arrow,
+            cadence=sync.cadence,
+            on_tags=lambda ws, tags: sync._flag_unknown("workspace_tags", ws, tags),
         ),
     }
     resources = [
@@ -259,6 +300,7 @@ def _declare(
         sync.client.stats.phase = f"{_PHASES[endpoint.reader]}: {endpoint.table}"
         try:
             sync.same_owner()
+            sync.plan_discovery()
             yield from read(endpoint)
         except QuotaExhaustedError:
             sync.client.stats.defer(endpoint.table)
@@ -291,6 +333,12 @@ class Sync:
     """The source's state, kept from the first resource that ran: the progress estimate reads
     the report's walks from it outside any resource."""
     report_start: date = date(2006, 1, 1)
+    cadence: Cadence = field(default_factory=lambda: Cadence(dict, lambda: 0.0, {}))
+    discovery_due: bool | None = None
+    """Whether this run reads /me/organizations and /me/workspaces (None: not decided yet)."""
+    time_entries_start: str | None = None
+    _own: Any = None
+    """The owner's entries, read once (see `_own_entries`): the record, or the error it raised."""
 
     def estimate_remaining(self) -> int | None:
         """Requests the run still needs, about: one per scope of each table not read yet (more
@@ -325,6 +373,53 @@ class Sync:
             else:
                 needed += 1
         return needed
+
+    # --- the cadence ---------------------------------------------------------------------------
+
+    def service_time(self) -> float:
+        """The service's time now (unix seconds), for the cadence. A run that has asked nothing
+        yet asks first what it needs anyway: the owner's entries changed since the last run."""
+        if not self.client.clock_known and self._own is None:
+            # An error is kept in self._own: the owner's table meets it again.
+            with contextlib.suppress(TimetrackError):
+                self._own_entries(BY_TABLE["time_entries"])
+        return self.client.now().timestamp()
+
+    def plan_discovery(self) -> None:
+        """Decide once per run whether discovery reads the service or what it remembers: the
+        organizations and workspaces the token reaches are read on the lists' cadence (and
+        whenever a scope failed in an earlier run: one may have gone)."""
+        if self.discovery_due is not None:
+            return
+        remembered = dlt.current.source_state().get("discovery")
+        due = remembered is None or self.cadence.due("discovery", "token")
+        if not due:
+            assert remembered is not None
+            self.discovery.remember(remembered["organizations"], remembered["workspaces"])
+        self.discovery_due = due
+
+    def _discovered(self) -> None:
+        """Keep what discovery read (credentials left out) for the runs between its reads."""
+        if not self.discovery.read_now:
+            return
+        organizations, workspaces = self.discovery.reachable()
+        dlt.current.source_state()["discovery"] = {
+            "organizations": [clean(r) for r in organizations],
+            "workspaces": [clean(r) for r in workspaces],
+        }
+        self.cadence.done("discovery", "token")
+
+    def _flag_unknown(self, part: str, scope_id: int, named: set[Any]) -> None:
+        """Make a list due next run when rows of another table name ids it lacks (a client
+        created since it was read, a tag): what else shows it changed."""
+        named.discard(None)
+        if not named:
+            return
+        endpoint = BY_TABLE[part]
+        column = endpoint.scope_column
+        landed = landed_versions(part, endpoint.primary_key, column, scope_id)
+        if named - set(landed):
+            self.cadence.flag(part, str(scope_id))
 
     # --- records that cannot land ------------------------------------------------------------
 
@@ -394,21 +489,29 @@ class Sync:
             if endpoint.scope == "organization"
             else self.discovery.workspace_ids()
         )
+        on_cadence = endpoint.reader in ("single", "list", "paged")
         for scope_id in ids:
             label = f"{endpoint.table} of {endpoint.scope} {scope_id}"
             if self.known_complete(endpoint.table, str(scope_id)):
                 continue
+            if on_cadence and not self.cadence.due(endpoint.table, str(scope_id)):
+                continue
+            began = self.client.now().timestamp() if self.client.clock_known else None
             try:
                 for batch in read_scope(scope_id):
                     if batch:
                         self.client.stats.add_rows(endpoint.table, len(batch))
                         yield batch
                 self.completed(endpoint.table, str(scope_id))
+                if on_cadence:
+                    self.cadence.done(endpoint.table, str(scope_id), began)
             except QuotaExhaustedError:
                 self.client.stats.defer(label)
             except (RunStopped, AuthenticationError):
                 raise
             except ApiError as error:
+                # A scope that fails may have left the token's reach: discovery looks again.
+                self.cadence.flag("discovery", "token")
                 admin = self.discovery.administers(endpoint.scope, scope_id)
                 warning = admin_refusal(endpoint, scope_id, error, admin)
                 if warning is None:
@@ -432,7 +535,10 @@ class Sync:
     # --- readers -----------------------------------------------------------------------------
 
     def organizations(self, endpoint: Endpoint) -> Iterator[list[Row]]:
-        """Every organization in scope, from discovery's one request."""
+        """Every organization in scope, from discovery's one request; nothing between
+        discovery's reads (the table stays as it was)."""
+        if not self.discovery_due:
+            return
         records = [*self.discovery.organizations(), *self.discovery.unusable.get(endpoint.path, [])]
         batch = self.rows(self._convert(endpoint, None), records, endpoint.table, "token")
         self.client.stats.add_rows(endpoint.table, len(batch))
@@ -461,7 +567,10 @@ class Sync:
 
     def workspaces(self, endpoint: Endpoint) -> Iterator[list[Row]]:
         """Reachable workspaces, plus those that were and are no longer: kept, but marked with
-        `unreachable_since` (and reported) instead of passing for current."""
+        `unreachable_since` (and reported) instead of passing for current. Between discovery's
+        reads, nothing (the table stays as it was)."""
+        if not self.discovery_due:
+            return
         convert = self._convert(endpoint, None)
         known: dict[str, dict[str, Any]] = dlt.current.source_state().setdefault("workspaces", {})
         batch = []
@@ -499,6 +608,7 @@ class Sync:
                 )
                 batch.append(row)
         self.client.stats.add_rows(endpoint.table, len(batch))
+        self._discovered()
         if batch:
             yield batch
 
@@ -602,9 +712,12 @@ class Sync:
             now = int(self.client.server_now().timestamp())
             if key in cursors and key not in listings:
                 latest: datetime | None = None
+                clients: set[Any] = set()
                 try:
                     for batch in changes(path, scope_id, cursors[key]):
                         latest = _latest(batch, latest)
+                        if endpoint.table == "workspace_projects":
+                            clients.update(row.get("client_id") for row in batch)
                         yield batch
                 except ApiError as error:
                     if error.status != 400:
@@ -614,6 +727,8 @@ class Sync:
                     yield from read(scope_id)
                     return
                 _advance(cursors, key, latest, now)
+                # A changed project naming a client the clients table lacks: read it next run.
+                self._flag_unknown("workspace_clients", scope_id, clients)
                 return
             listing = listings.setdefault(key, {"page": 1, "started": now})
             resumed = listing["page"] > 1
@@ -658,18 +773,35 @@ class Sync:
         except ApiError as error:
             self.client.stats.error(f"{endpoint.table}: {error}")
 
-    def _my_entries(self, endpoint: Endpoint, start: str | None) -> Iterator[list[Row]]:
-        """The whole 90-day window first, then changes via `since`. A window answered `null`
-        proves nothing, so the next run reads the window again."""
+    def _own_entries(self, endpoint: Endpoint, start: str | None = None) -> _OwnRead:
+        """Read the owner's entries once per run: changes since the last run, or the whole
+        window. Kept (with any error it raised) for the owner's table, which may come after
+        the cadence asked for the service's clock and this read answered it."""
+        if isinstance(self._own, _OwnRead):
+            return self._own
+        if isinstance(self._own, BaseException):
+            raise self._own
+        try:
+            own = self._read_own(endpoint, start or self.time_entries_start)
+        except TimetrackError as error:
+            self._own = error
+            raise
+        self._own = own
+        return own
+
+    def _read_own(self, endpoint: Endpoint, start: str | None) -> _OwnRead:
         client = self.client
-        if self.known_complete(endpoint.table, "token"):
-            return
-        state = dlt.current.resource_state()
-        now = client.server_now()
+        # This resource's state, reached from the source's: the read may run inside another.
+        state = (
+            dlt.current.source_state().setdefault("resources", {}).setdefault(endpoint.table, {})
+        )
+        # The service's clock if an answer told it, else ours: a `since` the service finds
+        # too old after all is refused (400) and the window is read instead.
         records = None
         window_start: datetime | None = None
         since = state.get("since")
-        if since is not None and since > now.timestamp() - settings.SINCE_MAX_AGE_DAYS * 86400:
+        guess = client.now().timestamp()
+        if since is not None and since > guess - settings.SINCE_MAX_AGE_DAYS * 86400:
             try:
                 records = client.get(endpoint.path, {"since": since}, shape=is_list_or_null)
             except ApiError as error:
@@ -678,6 +810,7 @@ class Sync:
                 since = None
         else:
             since = None
+        now = client.server_now()
         landed: dict[Any, tuple[Any, ...]] = {}
         if since is None:
             records, first_day = _window(client, endpoint.path, now.date(), start)
@@ -688,6 +821,22 @@ class Sync:
                 # before it deletes what landed, it is asked once more, then believed.
                 records, _ = _window(client, endpoint.path, now.date(), first_day.isoformat())
                 records = [] if records is None else records
+        return _OwnRead(records, window_start, landed, now, state)
+
+    def _my_entries(self, endpoint: Endpoint, start: str | None) -> Iterator[list[Row]]:
+        """The whole 90-day window first, then changes via `since`. A window answered `null`
+        proves nothing, so the next run reads the window again."""
+        client = self.client
+        if self.known_complete(endpoint.table, "token"):
+            return
+        own = self._own_entries(endpoint, start)
+        records, window_start, landed, now, state = (
+            own.records,
+            own.window_start,
+            own.landed,
+            own.now,
+            own.state,
+        )
         batch = self.rows(self._convert(endpoint, None), records, endpoint.table, "token")
         wanted: set[Any] = set()
         if self.discovery.narrowed:
@@ -710,6 +859,17 @@ class Sync:
         # The next run asks for what changed after this read began, less the overlap.
         state["since"] = int(now.timestamp()) - settings.SINCE_OVERLAP_SECONDS
         self.completed(endpoint.table, "token")
+
+
+@dataclass
+class _OwnRead:
+    """What one read of the owner's entries found (see `Sync._own_entries`)."""
+
+    records: Any
+    window_start: datetime | None
+    landed: dict[Any, tuple[Any, ...]]
+    now: datetime
+    state: dict[str, Any]
 
 
 def admin_refusal(

@@ -28,6 +28,25 @@ class Discovery:
         self._organizations: list[dict[str, Any]] | None = None
         self._workspaces: list[dict[str, Any]] | None = None
         self._reachable_organizations: list[dict[str, Any]] | None = None
+        self._reachable_workspaces: list[dict[str, Any]] | None = None
+        self.read_now = False
+        """Whether this run read the service's lists (not what an earlier run remembered)."""
+
+    def remember(
+        self, organizations: list[dict[str, Any]], workspaces: list[dict[str, Any]]
+    ) -> None:
+        """Use what an earlier run read instead of asking: between discovery's reads (its
+        cadence), the token reaches what it reached then."""
+        self._reachable_organizations = [dict(r) for r in organizations]
+        self._reachable_workspaces = [dict(r) for r in workspaces]
+
+    def reachable(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every organization and workspace the token reaches, narrowing aside."""
+        with self._lock:
+            organizations = self._all_organizations()
+            self._all_workspaces()
+            assert self._reachable_workspaces is not None
+            return organizations, self._reachable_workspaces
 
     @property
     def narrowed(self) -> bool:
@@ -35,6 +54,7 @@ class Discovery:
         return bool(self.wanted_organizations or self.wanted_workspaces)
 
     def _list(self, path: str) -> list[dict[str, Any]]:
+        self.read_now = True
         items = self.client.get(path, shape=is_list_or_null)
         if items is None:
             # `null` is how the service says "none", and how a broken answer may look: asked
@@ -72,7 +92,9 @@ class Discovery:
 
     def _all_workspaces(self) -> list[dict[str, Any]]:
         if self._workspaces is None:
-            reachable = self._list("/me/workspaces")
+            if self._reachable_workspaces is None:
+                self._reachable_workspaces = self._list("/me/workspaces")
+            reachable = self._reachable_workspaces
             for record in reachable:
                 organization = _organization_of(record)
                 if organization is not None:  # the quota is counted per organization

@@ -104,6 +104,17 @@ def landed_versions(
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
+def landed_values(
+    table: str, key: str, keys: Sequence[Any], columns: Sequence[str]
+) -> dict[Any, tuple[Any, ...]]:
+    """Key -> values of `columns` for the live rows of some keys (missing keys left out)."""
+    out: dict[Any, tuple[Any, ...]] = {}
+    for start in range(0, len(keys), 1000):
+        _, rows = _query(table, [key, *columns], [(key, "in", list(keys[start : start + 1000]))])
+        out.update((row[0], tuple(row[1:])) for row in rows)
+    return out
+
+
 def landed_rows(table: str, key: str, keys: Sequence[Any]) -> list[dict[str, Any]]:
     """Whole rows for some keys: every column that landed (not only the declared ones, so a
     row written back loses nothing), JSON columns decoded, dlt's own columns left out."""

@@ -2,15 +2,18 @@
 
 The first run walks each workspace's whole history (from `report_start_date`, by default the
 service's beginning) in windows the API accepts (at most 366 days), following the cursor
-headers. Later runs re-read a trailing window and replace it: rows that landed before but are
-no longer in the window are deleted (or, with `keep_deleted`, kept and marked). The report search
-has no `since`, so what happens before the window is invisible to it: an edit to an older entry
-is not picked up, and an entry moved from inside the window to an earlier day leaves the table,
-until a `--full-refresh`.
+headers. The report search has no `since`, but it sorts by last update (`order_by:
+"last_update"`, newest first): every later run reads the last year that way and stops at the
+first entry not newer than what the run before saw, one request when nothing changed. On the
+reconciliation's cadence (daily by default) older windows are asked the same way (an edit to an
+entry of any age), and a trailing window is re-read whole and replaced: rows that landed before
+but are no longer in it are deleted (or, with `keep_deleted`, kept and marked). A whole re-read
+of the history, on its own slower cadence, finds entries deleted before the trailing window.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -29,9 +32,10 @@ from timetrack.errors import (
     ServiceError,
 )
 from timetrack.source import settings
+from timetrack.source.cadence import Cadence
 from timetrack.source.client import ApiClient, header, page_size_refused
 from timetrack.source.discovery import Discovery
-from timetrack.source.landed import gone_rows, landed_versions
+from timetrack.source.landed import gone_rows, landed_values, landed_versions
 from timetrack.source.prefetch import prefetch
 from timetrack.source.schema import (
     arrow_schema,
@@ -360,10 +364,16 @@ def report_rows(
     start_date: str | None,
     trailing_days: int,
     arrow: bool = True,
+    cadence: Cadence | None = None,
+    on_tags: Callable[[int, set[Any]], None] | None = None,
 ) -> Iterator[pa.Table | list[dict[str, Any]]]:
     """Rows of every workspace. Where each walk stands (window, cursor inside it) is saved in
     the resource state after every page that landed, so a run stopped halfway goes on from
-    there next time; a workspace's history is complete once its walk reaches today."""
+    there next time; a workspace's history is complete once its walk reaches today.
+
+    With a `cadence`, a workspace whose history is complete is read for changes (see
+    `_incremental`); without one, its trailing window is re-read every run. `on_tags` is told
+    the tag ids that changed entries name, per workspace."""
     state = dlt.current.resource_state()
     complete: dict[str, str] = state.setdefault("complete_through", {})
     walks: dict[str, dict[str, Any]] = state.setdefault("walk", {})
@@ -372,9 +382,23 @@ def report_rows(
         if known_complete(TABLE, str(workspace_id)):
             continue
         try:
-            for table in _workspace_rows(
-                client, workspace_id, complete, walks, reject, start_date, trailing_days, now
-            ):
+            if cadence is None:
+                tables = _workspace_rows(
+                    client, workspace_id, complete, walks, reject, start_date, trailing_days, now
+                )
+            else:
+                tables = _incremental(
+                    client,
+                    workspace_id,
+                    state,
+                    cadence,
+                    reject,
+                    start_date,
+                    trailing_days,
+                    now,
+                    on_tags,
+                )
+            for table in tables:
                 # Arrow tables go to Parquet as they are; a destination that loads other
                 # formats (PostgreSQL's CSV cannot hold the tag list) gets rows.
                 yield table if arrow else table.to_pylist()
@@ -387,6 +411,201 @@ def report_rows(
             client.stats.error(f"{TABLE} of workspace {workspace_id}: {error}")
 
 
+def _incremental(
+    client: ApiClient,
+    ws_id: int,
+    state: dict[str, Any],
+    cadence: Cadence,
+    reject: Reject,
+    start_date: str | None,
+    trailing_days: int,
+    now: datetime,
+    on_tags: Callable[[int, set[Any]], None] | None,
+) -> Iterator[pa.Table]:
+    """One workspace's run, once its history is complete:
+    - every run: the last year's entries changed since the run before, newest change first;
+    - on the reconciliation's cadence: each older window the same way (an edit to an entry of
+      any age arrives), then the trailing window re-read whole (deletions, and values that
+      change without an entry's `at`: a renamed user, a new rate);
+    - on the whole re-read's cadence: the whole history re-read, which finds deletions of any
+      age (one request per 1,000 entries, resumable: a quota stop goes on next run).
+    A walk stopped halfway (the quota, Ctrl-C) goes on first, before anything else."""
+    key = str(ws_id)
+    complete: dict[str, str] = state["complete_through"]
+    walks: dict[str, dict[str, Any]] = state["walk"]
+    changes: dict[str, float] = state.setdefault("changes", {})
+    reconciled: dict[str, float] = state.setdefault("reconciled", {})
+    oldest: dict[str, str] = state.setdefault("oldest", {})
+    began = now.timestamp()
+    walk = walks.get(key)
+    if walk is None and key in complete:
+        deep = cadence.due("report_full", key, "report_full")
+        reconcile = deep or cadence.due("report_reconcile", key, "report_reconcile")
+        named: set[Any] = set()
+        first, last = _recent(now)
+        since = changes.get(key, _midnight(complete[key]) - settings.CHANGES_OVERLAP_SECONDS)
+        yield from _changes(client, ws_id, first, last, since, reject, named)
+        changes[key] = began - settings.CHANGES_OVERLAP_SECONDS
+        if reconcile:
+            since = reconciled.get(key, since)
+            earliest = date.fromisoformat(oldest.get(key) or _history_start(start_date))
+            for window_start, window_end in windows(earliest, first - timedelta(days=1)):
+                yield from _changes(client, ws_id, window_start, window_end, since, reject, named)
+            reconciled[key] = began - settings.CHANGES_OVERLAP_SECONDS
+        if on_tags is not None:
+            on_tags(ws_id, named)
+        if not reconcile:
+            return
+        yield from _workspace_rows(
+            client,
+            ws_id,
+            complete,
+            walks,
+            reject,
+            start_date,
+            trailing_days,
+            now,
+            deep=deep,
+            oldest=oldest,
+        )
+    else:
+        deep = bool(walk and walk.get("deep"))
+        history = walk is None or not walk.get("reread")
+        yield from _workspace_rows(
+            client,
+            ws_id,
+            complete,
+            walks,
+            reject,
+            start_date,
+            trailing_days,
+            now,
+            deep=deep,
+            oldest=oldest,
+        )
+        if history:
+            # The history is complete through the day its walk began: changes from then on are
+            # the next run's to read (entries that did not change are not written again).
+            changes[key] = _midnight(complete[key]) - settings.CHANGES_OVERLAP_SECONDS
+            reconciled[key] = changes[key]
+            deep = True  # a whole history read counts as the whole re-read
+    cadence.done("report_reconcile", key, began)
+    if deep:
+        cadence.done("report_full", key, began)
+
+
+def _history_start(start_date: str | None) -> str:
+    return start_date or settings.REPORT_HISTORY_START
+
+
+def _midnight(day: str) -> float:
+    return datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC).timestamp()
+
+
+def _recent(now: datetime) -> tuple[date, date]:
+    """The window every run asks for changes: the last year to tomorrow (a day's entries can
+    start ahead of the service's date in another timezone), as long as the API allows."""
+    last = now.date() + timedelta(days=1)
+    return last - timedelta(days=WINDOW_DAYS), last
+
+
+LAST_UPDATE_FIRST = {"order_by": "last_update", "order_dir": "desc"}
+
+
+def _changes(
+    client: ApiClient,
+    ws_id: int,
+    first: date,
+    last: date,
+    since: float,
+    reject: Reject,
+    named: set[Any],
+) -> Iterator[pa.Table]:
+    """Entries of one window changed after `since` (unix seconds), asked newest change first:
+    the walk stops at the first page holding an entry not newer, one request when nothing
+    changed. Entries that are the same as what landed are not written again.
+
+    Whether the service sorts as asked is checked on every page: a page out of order, or an
+    `order_by` refused with a 400, makes the walk read the whole window instead (robust either
+    way: the reference documents `order_by` but not its values; `last_update` with `order_dir`
+    is what the service's own clients send)."""
+    ordered = True
+    order: dict[str, Any] | None = LAST_UPDATE_FIRST
+    previous: datetime | None = None
+    while True:
+        try:
+            for page in _walk(client, ws_id, first, last, order=order):
+                moments = _entry_moments(page.rows)
+                ordered = ordered and order is not None and _in_order(page.rows, previous)
+                ids = [key for key, _ in moments if key is not None]
+                landed = {k: v[0] for k, v in landed_values(TABLE, "id", ids, ("at",)).items()}
+                batch = page_table(page.rows, ws_id, _newer(since, landed, named), reject)
+                if batch.num_rows:
+                    client.stats.add_rows(TABLE, batch.num_rows)
+                    yield batch
+                known = [at for _, at in moments if at is not None]
+                if ordered and any(at.timestamp() <= since for at in known):
+                    return
+                if known:
+                    previous = min(known)
+            if not ordered and order is not None:
+                client.stats.note_once(
+                    "the report search did not sort by last update: its windows were read whole"
+                )
+            return
+        except ApiError as error:
+            if order is None or error.status != 400 or "order" not in str(error).lower():
+                raise
+            order, ordered = None, False  # the service refused the order: read it whole
+
+
+def _entry_moments(rows: list[Any]) -> list[tuple[int | None, datetime | None]]:
+    """(id, at) of every entry of a page, in the page's order; None where unreadable."""
+    out = []
+    for row in rows:
+        entries = row.get("time_entries") if isinstance(row, dict) else None
+        for entry in entries if isinstance(entries, list) else ():
+            if isinstance(entry, dict):
+                out.append((as_key(entry.get("id")), parse_timestamp(entry.get("at"))))
+    return out
+
+
+def _in_order(rows: list[Any], previous: datetime | None) -> bool:
+    """Whether a page is sorted newest change first (and after the page before): each row's
+    entries, and the rows by their first entry, never get newer."""
+    firsts: list[datetime] = []
+    for row in rows:
+        entries = row.get("time_entries") if isinstance(row, dict) else None
+        moments = [
+            at
+            for entry in (entries if isinstance(entries, list) else ())
+            if isinstance(entry, dict) and (at := parse_timestamp(entry.get("at"))) is not None
+        ]
+        if any(b > a for a, b in itertools.pairwise(moments)):
+            return False
+        if moments:
+            firsts.append(moments[0])
+            if previous is not None and max(moments) > previous:
+                return False
+    return not any(b > a for a, b in itertools.pairwise(firsts))
+
+
+def _newer(since: float, landed: dict[Any, Any], named: set[Any]) -> Keep:
+    """Keep an entry changed after `since` that differs from what landed (an unreadable `at`
+    is kept: better written twice than lost), noting the tags its row names."""
+
+    def keep(entry: dict[str, Any], row: dict[str, Any], amount: int | None) -> bool:
+        at = parse_timestamp(entry.get("at"))
+        if at is not None and (at.timestamp() <= since or landed.get(as_key(entry["id"])) == at):
+            return False
+        tags = row.get("tag_ids")
+        if isinstance(tags, list):
+            named.update(as_key(t) for t in tags)
+        return True
+
+    return keep
+
+
 def _workspace_rows(
     client: ApiClient,
     ws_id: int,
@@ -396,13 +615,19 @@ def _workspace_rows(
     start_date: str | None,
     trailing_days: int,
     now: datetime,
+    *,
+    deep: bool = False,
+    oldest: dict[str, str] | None = None,
 ) -> Iterator[pa.Table]:
+    """Walk one workspace's windows: its whole history, or (once complete) a re-read of the
+    trailing window, or with `deep` a re-read of the whole history that compares ids only (an
+    entry's edits arrive through `_changes`; this finds deletions of any age)."""
     key = str(ws_id)
     today = now.date()
     walk = walks.get(key)
     if walk is None:
         done = complete.get(key)
-        if done is None:
+        if done is None or deep:
             first = date.fromisoformat(start_date or settings.REPORT_HISTORY_START)
         else:
             first = min(date.fromisoformat(done), today - timedelta(days=trailing_days))
@@ -415,16 +640,22 @@ def _workspace_rows(
             "reread": done is not None,
             "started": today.isoformat(),
         }
+        if deep and done is not None:
+            walk["deep"] = True
         fresh = True
     else:
         fresh = False  # resumed: rows of earlier runs were not seen by this one
+    compared = () if walk.get("deep") else COMPARED
     if walk["reread"]:
         since = datetime.combine(date.fromisoformat(walk["from"]), datetime.min.time(), UTC)
-        landed = _normalized(landed_versions(TABLE, "id", "workspace_id", ws_id, COMPARED, since))
+        landed = landed_versions(TABLE, "id", "workspace_id", ws_id, compared, since)
+        landed = _normalized(landed) if compared else landed
     else:
         landed = {}
     seen: set[int] = set()
-    keep = _changed(landed, seen) if landed else None
+    keep: Keep | None = None
+    if landed:
+        keep = _unseen(landed, seen) if walk.get("deep") else _changed(landed, seen)
     # Newest window first: a run the quota stops still lands the most recent history, and
     # the empty years at the start of the service come last.
     todo = [
@@ -481,6 +712,8 @@ def _workspace_rows(
             client.stats.add_rows(TABLE, len(gone))
             yield tombstones(gone)
     walks.pop(key, None)
+    if oldest is not None and walk.get("oldest_data") and not walk["reread"]:
+        oldest[key] = walk["oldest_data"]
     # Complete through the day the walk began: what changed since is in the next re-read.
     complete[key] = walk["started"]
 
@@ -525,6 +758,17 @@ def _normalized(landed: dict[Any, tuple[Any, ...]]) -> dict[Any, tuple[Any, ...]
             values = (*values[:_TAGS], orjson.loads(tags), *values[_TAGS + 1 :])
         out[key] = values
     return out
+
+
+def _unseen(landed: dict[Any, tuple[Any, ...]], seen: set[int]) -> Keep:
+    """For a whole re-read: keep entries that never landed, noting every id."""
+
+    def keep(entry: dict[str, Any], row: dict[str, Any], amount: int | None) -> bool:
+        key = as_key(entry["id"]) or 0
+        seen.add(key)
+        return key not in landed
+
+    return keep
 
 
 def _changed(landed: dict[Any, tuple[Any, ...]], seen: set[int]) -> Keep:
@@ -582,6 +826,7 @@ def _walk(
     last: date,
     cursor: dict[str, int] | None = None,
     confirm: bool = False,
+    order: dict[str, Any] | None = None,
 ) -> Iterator[_Page]:
     """Every page of one window from `cursor` (or its start), following X-Next-ID and
     X-Next-Row-Number, the headers the reference documents, and X-Next-Timestamp where it
@@ -593,6 +838,7 @@ def _walk(
         "start_date": first.isoformat(),
         "end_date": last.isoformat(),
         "page_size": PAGE_SIZE,
+        **(order or {}),
         # A cursor saved by an older version may hold the 0 it sent for a missing timestamp.
         **{k: v for k, v in (cursor or {}).items() if v or k != "first_timestamp"},
     }

@@ -72,3 +72,17 @@ SINCE_OVERLAP_SECONDS = 300
 run reads is not missed."""
 REPORT_TRAILING_DAYS = 30
 """Days of the report search re-read by every incremental run, to catch edits and deletions."""
+
+RECONCILE_HOURS = 24.0
+"""Hours between reads of what has no `since` (lists, discovery, statistics) and of the report's
+reconciliation: an hourly run then costs a request or so per workspace and table with `since`,
+and a deletion or an edit to an old entry still arrives within a day."""
+REPORT_FULL_DAYS = 7.0
+"""Days between whole re-reads of the report's history: the only way the report search tells
+that an entry older than the trailing window was deleted."""
+QUOTA_SHARE = 0.5
+"""The share of each hourly quota's remaining requests one run may spend: the rest is left to
+the user's other tools (the service's most common complaint is integrations that spend it all)."""
+CHANGES_OVERLAP_SECONDS = 300
+"""The report's changes read asks for entries changed since the last one began, less this: an
+edit stamped a little before it shows is not missed."""
