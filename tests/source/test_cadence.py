@@ -1,0 +1,261 @@
+"""Staying current for a few requests an hour: the default cadence over a simulated day (the
+emulator's clock moved an hour between runs), changes of every age and deletions of every kind,
+a service that does not sort as asked, and a run stopped by its share of the quota."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from tests.helpers import PARTIAL_TOKEN, TOKEN, Api, Sync, clock, duckdb_rows
+from tests.source.proxies import HttpProxy, Reply, Seen, json_reply
+from tests.truth import differences, expected_tables
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
+from timetrack.source import settings
+
+SMALL_TEAM = Scale(organizations=1, workspaces=1, users=10, time_entries=5000, days=730)
+"""The issue's small team: one organization and workspace, 10 people, 5,000 entries, 2 years."""
+WS = 4000001
+HOUR = 3600.0
+REPORT = "POST /v1/reports/workspace/{workspace_id}/search/time_entries"
+
+
+@pytest.fixture
+def team(make_emulator: Callable[..., EmulatorServer]) -> tuple[EmulatorServer, Api]:
+    server = make_emulator(EmulatorConfig(scale=SMALL_TEAM))
+    # A frozen clock on a whole second: only the tests move it.
+    clock(server.base_url, now=float(int(clock(server.base_url))), frozen=True)
+    return server, Api(server.base_url, "envelope")
+
+
+@pytest.fixture
+def hourly(sync: Sync) -> Sync:
+    """A run with the product's defaults (the test helpers read lists every run). The
+    emulator's clock runs up to ten days ahead of this machine's here: the guard against a
+    gateway's wrong Date (7 days by default) is widened to follow it."""
+    return functools.partial(
+        sync, reconcile_hours=settings.RECONCILE_HOURS, max_clock_skew_days=30
+    )
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _requests(api: Api) -> dict[str, int]:
+    log: dict[str, int] = api.admin("GET", "/requests")["by_route"]
+    api.admin("DELETE", "/requests")
+    return log
+
+
+def _one(db: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(db), read_only=True) as connection:
+        return connection.execute(sql, list(args)).fetchall()
+
+
+def _entry_aged(api: Api, days: float, now: float, not_ids: tuple[int, ...] = ()) -> dict[str, Any]:
+    """A live, stopped entry of another member that started about `days` ago."""
+    entries = api.admin("GET", "/records/time_entries")
+    target = now - days * 86400
+    live = [
+        e
+        for e in entries
+        if e["server_deleted_at"] is None
+        and e["stop"]
+        and e["workspace_id"] == WS
+        and e["id"] not in not_ids
+    ]
+    return min(live, key=lambda e: abs(datetime.fromisoformat(e["start"]).timestamp() - target))
+
+
+def test_a_day_of_hourly_runs_costs_at_most_five_requests_a_run_and_lands_every_change(
+    team: tuple[EmulatorServer, Api], hourly: Sync, tmp_path: Path
+) -> None:
+    server, api = team
+    db = tmp_path / "db.duckdb"
+    # A tag no entry names (a deleted tag vanishes from its entries without changing their `at`:
+    # README, "What the API cannot tell").
+    tag = api.admin("POST", f"/workspaces/{WS}/tags", json={"name": "unused"})
+    assert hourly(server.base_url).exit_code == 0
+    now = clock(server.base_url)
+    old = _entry_aged(api, 200, now)
+    older = _entry_aged(api, 500, now)
+    trailing = _entry_aged(api, 10, now, (old["id"], older["id"]))
+    client = api.ok(f"/workspaces/{WS}/clients")[0]
+    member = Api(server.base_url, "envelope")
+    costs: list[int] = []
+    for hour in range(1, 25):
+        now = clock(server.base_url, advance=HOUR)
+        if hour == 1:  # another member's new entry
+            created = member.data(
+                member.call(
+                    "POST",
+                    f"/workspaces/{WS}/time_entries",
+                    token=PARTIAL_TOKEN,
+                    json={"start": _iso(now - 2 * HOUR), "duration": 1800, "description": "new"},
+                )
+            )
+        if hour == 3:  # edits to entries 200 and 500 days old
+            for entry, text in ((old, "edited at 200 days"), (older, "edited at 500 days")):
+                api.call(
+                    "PUT",
+                    f"/workspaces/{WS}/time_entries/{entry['id']}",
+                    json={"description": text},
+                )
+        if hour == 5:  # a client, a tag and a 10-day-old entry deleted
+            api.admin("DELETE", f"/clients/{client['id']}")
+            api.admin("DELETE", f"/tags/{tag['id']}")
+            api.call("DELETE", f"/workspaces/{WS}/time_entries/{trailing['id']}")
+        _requests(api)  # what the test itself asked is not the run's
+        summary = hourly(server.base_url)
+        assert summary.exit_code == 0, summary.closing_lines()
+        costs.append(sum(_requests(api).values()))
+        landed = _one(
+            db, "select description from timetrack.report_time_entries where id = ?", created["id"]
+        )
+        assert landed == [("new",)], f"a new entry lands in the next run (hour {hour})"
+        if hour == 3:
+            assert _one(
+                db, "select description from timetrack.report_time_entries where id = ?", old["id"]
+            ) == [("edited at 200 days",)], "an edit inside the last year lands in the next run"
+    assert sum(costs) / len(costs) <= 5, costs
+    assert max(costs[:-1]) <= 4, costs  # the hourly runs: what has since, and the report's changes
+    # within the day: the old edit, the deletions; and every table equal to the truth
+    assert _one(
+        db, "select description from timetrack.report_time_entries where id = ?", older["id"]
+    ) == [("edited at 500 days",)]
+    for table, key in (
+        ("workspace_clients", client["id"]),
+        ("workspace_tags", tag["id"]),
+        ("report_time_entries", trailing["id"]),
+    ):
+        assert _one(db, f"select id from timetrack.{table} where id = ?", key) == [], table
+    problems = differences(expected_tables(server.base_url, TOKEN), duckdb_rows(db))
+    assert problems == [], "\n".join(problems)
+
+
+def test_old_deletions_leave_with_the_whole_reread_and_new_tags_are_read_next_run(
+    team: tuple[EmulatorServer, Api], hourly: Sync, tmp_path: Path
+) -> None:
+    server, api = team
+    db = tmp_path / "db.duckdb"
+    assert hourly(server.base_url).exit_code == 0
+    now = clock(server.base_url)
+    doomed = _entry_aged(api, 300, now)
+    api.call("DELETE", f"/workspaces/{WS}/time_entries/{doomed['id']}")
+    # a new tag, named by a new entry: the tags list is read the run after it is seen
+    tag = api.admin("POST", f"/workspaces/{WS}/tags", json={"name": "fresh tag"})
+    api.call(
+        "POST",
+        f"/workspaces/{WS}/time_entries",
+        json={"start": _iso(now - HOUR), "duration": 600, "tag_ids": [tag["id"]]},
+    )
+    clock(server.base_url, advance=HOUR)
+    hourly(server.base_url)
+    assert _one(db, "select id from timetrack.workspace_tags where id = ?", tag["id"]) == []
+    clock(server.base_url, advance=HOUR)
+    _requests(api)
+    hourly(server.base_url)
+    assert _requests(api).get("GET /v1/workspaces/{workspace_id}/tags", 0) >= 1
+    assert _one(db, "select name from timetrack.workspace_tags where id = ?", tag["id"]) == [
+        ("fresh tag",)
+    ]
+    # a day on: the trailing window cannot see a deletion 300 days back
+    clock(server.base_url, advance=24 * HOUR)
+    hourly(server.base_url)
+    gone = "select id from timetrack.report_time_entries where id = ?"
+    assert _one(db, gone, doomed["id"]) == [(doomed["id"],)]
+    # the whole re-read, a week after the first run, finds it
+    now = clock(server.base_url, advance=settings.REPORT_FULL_DAYS * 86400)
+    assert hourly(server.base_url).exit_code == 0
+    assert _one(db, gone, doomed["id"]) == []
+    landed = duckdb_rows(db)
+    # The owner's entries that aged out of /me/time_entries' 90 days meanwhile stay landed (the
+    # table keeps what it saw); the truth holds the window only.
+    window = datetime.fromtimestamp(now, UTC).date() - timedelta(days=settings.HISTORY_DAYS)
+    landed["time_entries"] = [r for r in landed["time_entries"] if r["start"].date() >= window]
+    problems = differences(expected_tables(server.base_url, TOKEN), landed)
+    assert problems == [], "\n".join(problems)
+
+
+def _unsorted(seen: Seen, forward: Callable[[Seen], Reply]) -> Reply | None:
+    """A service that ignores the report's order: sorted by start, as by default."""
+    body = seen.json()
+    if isinstance(body, dict) and "order_by" in body:
+        body.pop("order_by")
+        body.pop("order_dir", None)
+        return forward(seen.with_json(body))
+    return None
+
+
+def _refusing(seen: Seen, forward: Callable[[Seen], Reply]) -> Reply | None:
+    """A service that refuses the order with a 400."""
+    body = seen.json()
+    if isinstance(body, dict) and "order_by" in body:
+        return json_reply("order_by: unknown value", 400)
+    return None
+
+
+@pytest.mark.parametrize("mutation", [_unsorted, _refusing], ids=["ignored", "refused"])
+def test_a_service_that_does_not_sort_by_last_update_still_gives_every_change(
+    team: tuple[EmulatorServer, Api],
+    hourly: Sync,
+    tmp_path: Path,
+    mutation: Callable[[Seen, Callable[[Seen], Reply]], Reply | None],
+) -> None:
+    server, api = team
+    db = tmp_path / "db.duckdb"
+    with HttpProxy(server.base_url, mutation) as proxy:
+        base = proxy.base_url
+        assert hourly(base).exit_code == 0
+        now = clock(server.base_url, advance=HOUR)
+        # the last page in start order: a walk that stopped at the first page would miss it
+        recent = _entry_aged(api, 2, now)
+        api.call(
+            "PUT", f"/workspaces/{WS}/time_entries/{recent['id']}", json={"description": "late"}
+        )
+        summary = hourly(base)
+        assert summary.exit_code == 0, summary.closing_lines()
+    assert _one(
+        db, "select description from timetrack.report_time_entries where id = ?", recent["id"]
+    ) == [("late",)]
+
+
+def test_a_run_stops_at_its_share_of_the_quota_and_the_next_goes_on(
+    make_emulator: Callable[..., EmulatorServer], hourly: Sync, tmp_path: Path
+) -> None:
+    quota = 30  # a Free plan's hour; a first sync of the small team costs more
+    server = make_emulator(
+        EmulatorConfig(scale=SMALL_TEAM, limits=Limits(quota=True, quota_per_hour=quota))
+    )
+    clock(server.base_url, now=float(int(clock(server.base_url))), frozen=True)
+    api = Api(server.base_url, "envelope")
+    db = tmp_path / "db.duckdb"
+    codes = []
+    for _ in range(12):
+        summary = hourly(server.base_url, max_quota_wait=0)
+        codes.append(summary.exit_code)
+        spent = api.admin("GET", "/requests")["by_path_status"]
+        api.admin("DELETE", "/requests")
+        organization = sum(
+            n for key, n in spent.items() if not key.split(" ")[1].startswith("/v1/me")
+        )
+        # at most half of what was left: the emulator's window was full at every run's start
+        assert organization <= quota // 2, spent
+        assert not summary.stats.errors
+        if summary.exit_code == 0:
+            break
+        assert summary.exit_code == 75
+        assert any(
+            "share of the hourly quota" in str(e) for e in summary.stats.quota_stops.values()
+        )
+        clock(server.base_url, advance=HOUR)
+    assert codes[-1] == 0 and len(codes) > 2, codes
+    problems = differences(expected_tables(server.base_url, TOKEN), duckdb_rows(db))
+    assert problems == [], "\n".join(problems)
