@@ -64,3 +64,79 @@ def test_check_reports_each_organizations_quota_as_me_quota_says(tmp_path: Path)
         )
         assert line in result.stdout, (line, result.stdout)
     assert any(q["remaining"] < q["total"] for q in said), "one window was partly spent"
+
+
+@pytest.mark.parametrize(
+    ("quota", "hourly", "daily", "said"),
+    [
+        # a small team on a Free plan: 4 runs an hour spend 12 + 15/24, under half of 30
+        (30, 3, 15, "every 15 minutes"),
+        # three workspaces: 9 an hour; 2 runs an hour are 18 + 32/24, over 15
+        (30, 9, 32, "hourly"),
+        # 9 + 32/24 is over 10 (half of 20): every 2 hours is 4.5 + 32/24
+        (20, 9, 32, "every 2 hours"),
+        (600, 9, 32, "every 15 minutes"),
+        (30, 400, 100, "less often than daily (or raise the plan)"),  # 500/24 > 15
+        (None, 3, 15, None),
+    ],
+)
+def test_the_schedule_leaves_half_the_quota(
+    quota: int | None, hourly: int, daily: int, said: str | None
+) -> None:
+    from timetrack.source.costs import schedule
+
+    assert schedule(quota, hourly, daily) == said
+
+
+def test_check_says_what_an_unchanged_run_costs_as_a_run_measures(tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    import requests
+
+    from tests.helpers import clock, fast_options
+    from timetrack.emulator import EmulatorConfig, EmulatorServer
+    from timetrack.pipeline import run
+
+    with EmulatorServer(EmulatorConfig(seed=7)) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+        env["SOURCES__TIMETRACK__API_TOKEN"] = "demo-token"
+        result = subprocess.run(
+            [sys.executable, "-m", "timetrack", "check", "--base-url", server.base_url],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        printed = {
+            int(org): int(cost)
+            for org, cost in re.findall(
+                r"  (\d+)  .*?\n(?:      .*\n)*?      an unchanged run then costs (\d+) requests",
+                result.stdout,
+            )
+        }
+        assert len(printed) == 2, result.stdout
+        assert "other tools: every 15 minutes" in result.stdout  # 600 an hour, 3 or 6 a run
+        # what an unchanged run an hour after a first sync costs, per organization
+        run(fast_options(server.base_url, tmp_path, reconcile_hours=24))
+        requests.delete(f"{server.base_url}/_emulator/requests", timeout=10)
+        clock(server.base_url, advance=3600)
+        run(fast_options(server.base_url, tmp_path, reconcile_hours=24))
+        log = requests.get(f"{server.base_url}/_emulator/requests", timeout=10).json()
+        workspaces = requests.get(
+            f"{server.base_url}/_emulator/records/workspaces",
+            params={"token": "demo-token"},
+            timeout=10,
+        ).json()
+    organization_of = {w["id"]: w["organization_id"] for w in workspaces}
+    measured: dict[int, int] = {}
+    for key, count in log["by_path_status"].items():
+        found = re.search(r"/workspaces?/(\d+)/", key)
+        if found:
+            org = organization_of[int(found.group(1))]
+            measured[org] = measured.get(org, 0) + count
+    assert measured == printed

@@ -10,7 +10,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from timetrack.errors import NO_TOKEN, ApiError, ConfigurationError
-from timetrack.source import settings
+from timetrack.source import costs, settings
 from timetrack.source.client import ApiClient, header, is_object
 from timetrack.source.core import admin_refusal, configured_client
 from timetrack.source.discovery import Discovery
@@ -75,6 +75,18 @@ def check_token(base_url: str | None = None, layout: str | None = None) -> list[
             f"      a first sync needs at least {needed} requests (plus one per {PAGE_SIZE:,} "
             f"report entries){quota_hours(needed, plan)}"
         )
+        hourly = costs.hourly_cost(len(own))
+        daily = costs.reconciliation_cost(len(own), users)
+        lines.append(
+            f"      an unchanged run then costs {hourly} requests here (and {costs.HOURLY_ME} of "
+            f"/me's own quota); the daily reconciliation about {daily} more"
+        )
+        pace = costs.schedule(plan if isinstance(plan, int) else None, hourly, daily)
+        if pace is not None:
+            lines.append(
+                f"      most frequent schedule that leaves half of {_number(plan)} an hour to "
+                f"other tools: {pace}"
+            )
     lines.append(f"workspaces: {len(workspaces)}")
     for ws in workspaces:
         lines.append(f"  {ws['id']}  {ws.get('name')}  (organization {ws.get('organization_id')})")

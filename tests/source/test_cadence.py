@@ -39,9 +39,7 @@ def hourly(sync: Sync) -> Sync:
     """A run with the product's defaults (the test helpers read lists every run). The
     emulator's clock runs up to ten days ahead of this machine's here: the guard against a
     gateway's wrong Date (7 days by default) is widened to follow it."""
-    return functools.partial(
-        sync, reconcile_hours=settings.RECONCILE_HOURS, max_clock_skew_days=30
-    )
+    return functools.partial(sync, reconcile_hours=settings.RECONCILE_HOURS, max_clock_skew_days=30)
 
 
 def _iso(moment: float) -> str:
