@@ -358,5 +358,6 @@ def test_hostile_names_reach_the_page_only_escaped(hostile: Hostile) -> None:
     assert page.index("Content-Security-Policy") < page.index("<script")
     # Plotly's JSON writes "<" as \u003c: a name that reached it unescaped would show so.
     assert "\\u003cb style=" not in page and "&lt;b style=" in page
+    assert '<b style="font-size:200px">' not in page  # the tables' cells are HTML
     assert '<img src="http' not in page and "\u202e" not in page.lower()
     assert "&lt;img src=&quot;" + hostile.trap.base_url in page  # the currency, in the card
