@@ -121,16 +121,23 @@ class ReportData:
 
     def scopes(self) -> list[Scope]:
         """Everything, then each organization (when there are several) and each workspace
-        (when there are several), in name order."""
+        (when there are several), in name order; an organization of one workspace is one
+        choice, not two that show the same."""
         out = [Scope("all", "All workspaces", None)]
         spaces = [space for _, _, ws in self.organizations for space in ws]
+        alone: set[Any] = set()
         if len(self.organizations) > 1:
             for org_id, name, ws in self.organizations:
                 ids = frozenset(i for i, _ in ws)
-                out.append(Scope(f"o{org_id}", f"Organization: {name}", ids))
+                title = f"Organization: {name}"
+                if len(ws) == 1:
+                    alone |= ids
+                    title += f" (its one workspace, {ws[0][1]})"
+                out.append(Scope(f"o{org_id}", title, ids))
         if len(spaces) > 1:
             for ws_id, name in sorted(spaces, key=lambda s: s[1]):
-                out.append(Scope(f"w{ws_id}", f"Workspace: {name}", frozenset([ws_id])))
+                if ws_id not in alone:
+                    out.append(Scope(f"w{ws_id}", f"Workspace: {name}", frozenset([ws_id])))
         return out
 
 
