@@ -86,6 +86,7 @@ class ReportData:
 
     @property
     def weeks(self) -> list[date]:
+        """The period's weeks (Mondays), for the command's and the demo's output."""
         return list(self.period.weeks)
 
     @property
@@ -97,15 +98,18 @@ class ReportData:
         return self.period.last
 
     def current(self) -> list[Line]:
+        """The lines of the period, without the previous period's."""
         weeks = set(self.period.weeks)
         return [line for line in self.lines if line.week in weeks]
 
     @property
     def entries(self) -> int:
+        """Entries in the period, every workspace."""
         return sum(line.entries for line in self.current())
 
     @property
     def hours(self) -> float:
+        """Hours in the period, every workspace."""
         return sum(line.hours for line in self.current())
 
     def title(self) -> str:

@@ -28,10 +28,12 @@ class Period:
 
     @property
     def first(self) -> date:
+        """The first week's Monday."""
         return self.weeks[0]
 
     @property
     def last(self) -> date:
+        """The last week's Monday."""
         return self.weeks[-1]
 
     @property

@@ -62,6 +62,12 @@
   document.querySelectorAll("table.data").forEach((table) => {
     [...table.tHead.rows[0].cells].forEach((header, index) => {
       header.addEventListener("click", () => sortBy(table, index));
+      header.addEventListener("keydown", (event) => {
+        if (event.key === "Enter" || event.key === " ") {
+          event.preventDefault();
+          sortBy(table, index);
+        }
+      });
     });
   });
 

@@ -82,7 +82,7 @@ def table(
     """A sortable table with a CSV download button; `headers` are (label, numeric), shown
     whole in the CSV and, with `short_dates`, a week's as its month and day only."""
     head = "".join(
-        f'<th class="{"n" if numeric else ""}" data-v="{html.escape(label)}" '
+        f'<th class="{"n" if numeric else ""}" data-v="{html.escape(label)}" tabindex="0" '
         f'title="{html.escape(label)}: sort">{shown}</th>'
         for label, numeric, shown in (
             (label, numeric, _header(label, short_dates)) for label, numeric in headers
