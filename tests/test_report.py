@@ -223,12 +223,32 @@ def test_the_command_writes_the_page_and_says_what_is_wrong(
         (["--dataset", "elsewhere"], "no analytics views in elsewhere_analytics"),
         (["--destination", "filesystem"], "built in DuckDB and PostgreSQL only"),
         (["--weeks", "0"], "--weeks"),
-        (["--from", "2026-03-01", "--to", "2026-02-01"], "--from 2026-03-01 is after --to"),
-        (["--from", "2026-02-30"], "--from: expected YYYY-MM-DD"),
-        (["--to", "next week"], "--to: expected YYYY-MM-DD"),
     ):
         failed = _cli("report", *args, cwd=tmp_path)
         assert failed.returncode != 0 and "Traceback" not in failed.stderr, failed.stderr
         lines = [line for line in failed.stderr.splitlines() if line.strip()]
         assert message in failed.stderr and lines[-1].startswith("Error"), failed.stderr
     assert not (tmp_path / "nothing.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "2026-03-01", "--to", "2026-02-01"], "--from 2026-03-01 is after --to"),
+        (["--from", "2099-01-01"], "--from 2099-01-01 is after today"),
+        (["--from", "2026-02-30"], "--from: expected YYYY-MM-DD"),
+        (["--to", "next week"], "--to: expected YYYY-MM-DD"),
+    ],
+)
+def test_a_bad_period_is_one_line_before_any_database(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from timetrack.cli import cli
+
+    missing = str(tmp_path / "none.duckdb")  # the period is checked first: no such file error
+    result = CliRunner().invoke(cli, ["report", "--duckdb-file", missing, *args])
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert "Traceback" not in result.output and "no DuckDB file" not in result.output
+    assert [line for line in result.output.splitlines() if line][-1].startswith("Error")
