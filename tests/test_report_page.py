@@ -51,12 +51,12 @@ _LAYOUT = """() => {
         if (meet(b, c)) problems.push(['blocks', n.className || n.tagName, m.className]);
     }));
     section.querySelectorAll('.plot').forEach(chart => {
-        for (const axis of ['.xtick text', '.ytick text', '.g-gtitle', '.legendtext']) {
-            const ticks = boxes(chart.querySelectorAll(axis));
-            ticks.forEach(([n, b], i) => ticks.slice(i + 1).forEach(([m, c]) => {
-                if (meet(b, c)) problems.push([chart.id, n.textContent, m.textContent]);
-            }));
-        }
+        const texts = boxes(chart.querySelectorAll(
+            '.xtick text, .ytick text, .g-gtitle, .g-xtitle, .g-ytitle, .g-y2title, '
+            + '.legend .traces, .annotation-text'));
+        texts.forEach(([n, b], i) => texts.slice(i + 1).forEach(([m, c]) => {
+            if (meet(b, c)) problems.push([chart.id, n.textContent, m.textContent]);
+        }));
         const area = chart.querySelector('.nsewdrag').getBoundingClientRect();
         const width = chart.getBoundingClientRect().width;
         if (area.width < 0.5 * width || area.height < 100) {

@@ -111,9 +111,19 @@ def _ranked(items: list[Item], count: int, with_workspace: bool) -> go.Figure:
 
 
 def _legend_on_top(fig: go.Figure) -> None:
+    """The legend in the title's row, at its right: under it, the hours' axis (at the top of a
+    tall chart of bars) has the row to itself."""
     fig.update_layout(
-        legend={"orientation": "h", "y": 1.0, "x": 1.0, "xanchor": "right", "yanchor": "bottom"},
-        margin={"t": 90, "b": 20},
+        legend={
+            "orientation": "h",
+            "yref": "container",
+            "y": 0.995,
+            "yanchor": "top",
+            "x": 1.0,
+            "xanchor": "right",
+        },
+        title={"y": 0.995, "yref": "container", "yanchor": "top", "pad": {"t": 8}},
+        margin={"t": 80, "b": 20},
     )
 
 
