@@ -26,7 +26,7 @@ from tests.helpers import DSN, TOKEN, expected_counts, fast_options, postgres_da
 from tests.truth import Emulator, expected_entries
 from timetrack.emulator import EmulatorServer
 from timetrack.pipeline import run
-from timetrack.report import ReportData, empty_note, open_pipeline, write_report
+from timetrack.report import ReportData, empty_note, open_pipeline, summarise, write_report
 from timetrack.target import resolve_target
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -59,7 +59,8 @@ def _sync_and_report(
     page = root / "report.html"
     place = resolve_target(options.destination, dataset, name="reader", pipelines_dir=str(root))
     pipeline = open_pipeline(place, str(root / "reader"))
-    data = write_report(pipeline, page, weeks=WEEKS, today=_today(emulator))
+    today = _today(emulator)  # the period ends with today's week: it holds the running entry
+    data = write_report(pipeline, page, weeks=WEEKS, today=today, end=today)
     return Synced(data, page, began, ended)
 
 
@@ -89,7 +90,9 @@ def test_the_numbers_are_the_records_sums(synced: Synced, emulator: EmulatorServ
     today = _today(emulator)
     monday = today - timedelta(days=today.weekday())
     weeks = [monday - timedelta(weeks=n) for n in range(WEEKS - 1, -1, -1)]
-    assert data.weeks == weeks
+    assert data.weeks == weeks and data.period.partial == monday
+    assert list(data.period.previous) == [week - timedelta(weeks=WEEKS) for week in weeks]
+    everything = summarise(data, data.scopes()[0])
     truth = [
         row for row in expected_entries(emulator.base_url, TOKEN).values() if row["week"] in weeks
     ]
@@ -100,40 +103,38 @@ def test_the_numbers_are_the_records_sums(synced: Synced, emulator: EmulatorServ
     low = sum((synced.began - row["start"]).total_seconds() - 1 for row in running) / 3600
     high = sum((synced.ended - row["start"]).total_seconds() + 1 for row in running) / 3600
     stopped_hours = sum(row["seconds"] for row in stopped) / 3600
-    assert data.entries == len(truth)
-    assert stopped_hours + low <= data.hours <= stopped_hours + high
-    assert data.people == len({row["user_id"] for row in truth})
+    assert data.entries == everything.now.entries == len(truth)
+    assert stopped_hours + low <= everything.now.hours <= stopped_hours + high
+    assert len(everything.now.people) == len({row["user_id"] for row in truth})
 
     amounts: dict[str, float] = defaultdict(float)
     for row in truth:
         if row["billable_amount"] is not None:
             amounts[row["currency"]] += row["billable_amount"]
-    assert set(data.amounts) == set(amounts)
+    assert set(everything.now.amounts) == set(amounts)
     for currency, amount in amounts.items():
-        assert math.isclose(data.amounts[currency], amount, abs_tol=0.01), currency
+        assert math.isclose(everything.now.amounts[currency], amount, abs_tol=0.01), currency
 
     weekly: dict[date, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for row in stopped:
         weekly[row["week"]][0 if row["billable"] else 1] += row["seconds"] / 3600
-    stacked = {
-        week: sum(series.get(week, 0.0) for series in data.projects_by_week.values())
-        for week in weeks
-    }
     for week in weeks:
-        billable, other = data.billable_by_week.get(week, (0.0, 0.0))
-        extra = billable + other - sum(weekly[week])  # the running entry's hours, if any
+        totals = everything.weeks[week]
+        extra = totals.hours - sum(weekly[week])  # the running entry's hours, if any
         assert -1e-6 <= extra <= high + 1e-6, week
-        assert math.isclose(stacked[week], billable + other, abs_tol=1e-6), week
-    assert len(data.projects_by_week) <= 11
+        billable = totals.billable_hours - weekly[week][0]
+        assert -1e-6 <= billable <= high + 1e-6, week
+    projects = sum(item.now.hours for item in everything.projects)
+    assert math.isclose(projects, everything.now.hours, abs_tol=1e-6)
 
     clients: dict[str, float] = defaultdict(float)
     for row in stopped:
         clients[row["client_name"] or "(no client)"] += row["seconds"] / 3600
-    for name, hours, _ in data.clients:
+    by_name: dict[str, float] = defaultdict(float)
+    for item in everything.clients:
+        by_name[item.name] += item.now.hours
+    for name, hours in by_name.items():
         assert -1e-6 <= hours - clients[name] <= high + 1e-6, name
-    assert [name for name, _, _ in data.clients][:3] == sorted(clients, key=lambda c: -clients[c])[
-        :3
-    ]
 
     assert data.row_counts == expected_counts(emulator.base_url)
     assert data.last_sync is not None and synced.began <= data.last_sync <= synced.ended
@@ -154,14 +155,14 @@ def test_the_page_renders_every_chart_in_chromium_offline(
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.on("request", lambda r: None if r.url.startswith("file:") else fetched.append(r.url))
         page.goto(in_duckdb.page.as_uri())
-        charts = ["chart-projects", "chart-billable", "chart-clients", "chart-people"]
+        charts = ["chart-projects", "chart-weeks", "chart-clients", "chart-money"]
         for chart in charts:
             page.wait_for_selector(f"#{chart} .main-svg", timeout=30_000)
         drawn = page.evaluate(
             """ids => ids.map(id => {
                 const el = document.getElementById(id);
                 const box = el.getBoundingClientRect();
-                return [id, el.querySelectorAll('.trace.bars .point path, .hm image').length,
+                return [id, el.querySelectorAll('.trace.bars .point path, .scatter .point').length,
                         box.width, box.height];
             })""",
             charts,
@@ -174,6 +175,7 @@ def test_the_page_renders_every_chart_in_chromium_offline(
     for chart, marks, width, height in drawn:
         assert marks > 0 and width > 300 and height > 200, (chart, marks, width, height)
     assert f"{in_duckdb.data.entries:,}" in text and "report_time_entries" in text
+    assert "(partial)" in text
     assert (tmp_path / "report.png").stat().st_size > 50_000
 
 
@@ -183,7 +185,7 @@ def test_a_period_without_entries_says_where_the_newest_are(
     database = in_duckdb.page.parent / "r.duckdb"
     place = resolve_target(dataset="tt", duckdb_file=str(database), pipelines_dir=str(tmp_path))
     pipeline = open_pipeline(place, str(tmp_path))
-    data = write_report(pipeline, tmp_path / "later.html", weeks=2, today=date(2031, 1, 8))
+    data = write_report(pipeline, tmp_path / "later.html", weeks=2, today=date(2031, 1, 15))
     newest = max(row["week"] for row in expected_entries(emulator.base_url, TOKEN).values())
     assert data.entries == 0 and data.newest_week == newest
     weeks = (date(2031, 1, 6) - newest).days // 7 + 1
@@ -212,8 +214,8 @@ def test_the_command_writes_the_page_and_says_what_is_wrong(
     shutil.copy(in_duckdb.page.parent / "r.duckdb", tmp_path / "timetrack.duckdb")
     done = _cli("report", "--dataset", "tt", "--weeks", "4", "--out", "out.html", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("wrote out.html: ") and "weeks of" in done.stdout
-    assert (tmp_path / "out.html").read_text().count("<script") >= 4
+    assert done.stdout.startswith("wrote out.html: ") and "4 weeks" in done.stdout
+    assert (tmp_path / "out.html").read_text().count("<script") == 3
     assert "note:" not in done.stdout
 
     for args, message in (
@@ -227,3 +229,26 @@ def test_the_command_writes_the_page_and_says_what_is_wrong(
         lines = [line for line in failed.stderr.splitlines() if line.strip()]
         assert message in failed.stderr and lines[-1].startswith("Error"), failed.stderr
     assert not (tmp_path / "nothing.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "2026-03-01", "--to", "2026-02-01"], "--from 2026-03-01 is after --to"),
+        (["--from", "2099-01-01"], "--from 2099-01-01 is after today"),
+        (["--from", "2026-02-30"], "--from: expected YYYY-MM-DD"),
+        (["--to", "next week"], "--to: expected YYYY-MM-DD"),
+    ],
+)
+def test_a_bad_period_is_one_line_before_any_database(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from timetrack.cli import cli
+
+    missing = str(tmp_path / "none.duckdb")  # the period is checked first: no such file error
+    result = CliRunner().invoke(cli, ["report", "--duckdb-file", missing, *args])
+    assert result.exit_code != 0 and message in result.output, result.output
+    assert "Traceback" not in result.output and "no DuckDB file" not in result.output
+    assert [line for line in result.output.splitlines() if line][-1].startswith("Error")

@@ -36,7 +36,7 @@ from timetrack.report import (
 )
 from timetrack.target import resolve_target
 
-CHARTS = ["chart-projects", "chart-billable", "chart-clients", "chart-people"]
+CHARTS = ["chart-projects", "chart-weeks", "chart-clients", "chart-money"]
 
 
 # --- the name functions alone --------------------------------------------------------------------
@@ -191,8 +191,9 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
         assert summary.exit_code == 0, summary.lines()
         place = resolve_target(options.destination, "tt", name="reader", pipelines_dir=str(root))
         page = root / "hostile.html"
-        report = write_report(open_pipeline(place, str(root / "reader")), page, WEEKS, today)
-        assert currency in report.amounts
+        reader = open_pipeline(place, str(root / "reader"))
+        report = write_report(reader, page, WEEKS, today, end=today)
+        assert currency in {line.currency for line in report.current()}
         yield Hostile(page, trap, expected)
 
 
@@ -203,7 +204,7 @@ _DRAWN = """ids => ids.map(id => {
         id: id,
         width: chart.getBoundingClientRect().width,
         area: [area.width, area.height],
-        marks: chart.querySelectorAll('.trace.bars .point path, .hm image').length,
+        marks: chart.querySelectorAll('.trace.bars .point path, .scatter .point').length,
         legend: [...chart.querySelectorAll('.legendtext')].map(t => t.textContent),
         ticks: [...chart.querySelectorAll('.ytick text')].map(t => t.textContent),
         links: chart.querySelectorAll('a').length,
@@ -214,29 +215,15 @@ _DRAWN = """ids => ids.map(id => {
 _HOVERS = """async () => {
     const pause = () => new Promise(done => setTimeout(done, 80));
     const texts = {};
-    for (const id of ['chart-projects', 'chart-clients', 'chart-people']) {
+    for (const id of ['chart-projects', 'chart-clients']) {
         const chart = document.getElementById(id);
         texts[id] = [];
-        const box = chart.querySelector('.nsewdrag').getBoundingClientRect();
-        chart.data.forEach((trace, curve) => {
-            // A project: one week it has hours in; a client or a person: every row.
-            const rows = trace.y.map((y, row) => [y, row]);
-            const some = id === 'chart-projects' ? rows.filter(([y]) => y > 0).slice(0, 1) : rows;
-            some.forEach(([_, row]) => texts[id].push([curve, row]));
-        });
+        // Every bar of the ranked projects and clients.
+        chart.data[0].y.forEach((_, row) => texts[id].push([0, row]));
         const points = texts[id];
         texts[id] = [];
         for (const [curve, row] of points) {
-            if (id === 'chart-people') {
-                const rows = chart.data[0].y.length;
-                Plotly.Fx.hover(chart, {
-                    clientX: box.left + box.width / 2,
-                    clientY: box.top + box.height * (row + 0.5) / rows,
-                    target: chart.querySelector('.nsewdrag'),
-                });
-            } else {
-                Plotly.Fx.hover(chart, [{curveNumber: curve, pointNumber: row}]);
-            }
+            Plotly.Fx.hover(chart, [{curveNumber: curve, pointNumber: row}]);
             await pause();
             const layer = chart.querySelector('.hoverlayer');
             texts[id].push(layer ? layer.textContent : '');
@@ -271,6 +258,10 @@ def test_hostile_names_show_literally_and_fetch_nothing(hostile: Hostile, tmp_pa
             page.wait_for_selector(f"#{chart} .main-svg", timeout=30_000)
         drawn = {chart["id"]: chart for chart in page.evaluate(_DRAWN, CHARTS)}
         hovers = page.evaluate(_HOVERS)
+        people = page.evaluate(
+            """() => [...document.querySelectorAll('#people-all td.name')].map(
+                cell => [cell.textContent, cell.title])"""
+        )
         page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
         text = page.inner_text("body")
         browser.close()
@@ -286,12 +277,18 @@ def test_hostile_names_show_literally_and_fetch_nothing(hostile: Hostile, tmp_pa
         assert chart["links"] == 0 and not chart["styled"], (chart["id"], chart["styled"])
 
     shown = {
-        "projects": drawn["chart-projects"]["legend"],
+        "projects": drawn["chart-projects"]["ticks"],
         "clients": drawn["chart-clients"]["ticks"],
-        "people": drawn["chart-people"]["ticks"],
     }
-    for kind, expected in hostile.expected.items():
-        for label, whole in expected:
+    # People are rows of a table: the name whole, as text (the style sheet cuts it).
+    names = {text for text, _ in people}
+    for label, whole in hostile.expected["people"]:
+        wanted = label if label.startswith("Sam Same") else " ".join(whole.split())
+        assert wanted in names, (wanted, names)
+    assert people and all(title in ("", text) for text, title in people)
+    assert any(title == text and len(text) > 100 for text, title in people)
+    for kind in ("projects", "clients"):
+        for label, whole in hostile.expected[kind]:
             assert label in shown[kind], (kind, label, shown[kind])
             assert _squeezed(whole) in _squeezed(" ".join(hovers[f"chart-{kind}"])), (kind, whole)
     assert f'<img src="{hostile.trap.base_url}/c">' in text
@@ -307,7 +304,7 @@ def test_the_policy_blocks_what_would_slip_through(hostile: Hostile) -> None:
         page = browser.new_page()
         page.on("console", lambda m: blocked.append(m.text) if m.type == "error" else None)
         page.goto(hostile.page.as_uri())
-        page.wait_for_selector("#chart-people .main-svg", timeout=30_000)
+        page.wait_for_selector("#chart-projects .main-svg", timeout=30_000)
         attempts = page.evaluate(
             """async url => {
                 const results = {};
@@ -344,10 +341,10 @@ def test_the_charts_still_download_as_png_under_the_policy(
         page = browser.new_page(accept_downloads=True)
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.goto(hostile.page.as_uri())
-        page.wait_for_selector("#chart-people .main-svg", timeout=30_000)
-        page.hover("#chart-people")
+        page.wait_for_selector("#chart-projects .main-svg", timeout=30_000)
+        page.hover("#chart-projects")
         with page.expect_download(timeout=30_000) as download:
-            page.click('#chart-people [data-title="Download plot as a PNG"]')
+            page.click('#chart-projects [data-title="Download plot as a PNG"]')
         download.value.save_as(tmp_path / "people.png")
         browser.close()
     assert not problems, problems
@@ -361,5 +358,6 @@ def test_hostile_names_reach_the_page_only_escaped(hostile: Hostile) -> None:
     assert page.index("Content-Security-Policy") < page.index("<script")
     # Plotly's JSON writes "<" as \u003c: a name that reached it unescaped would show so.
     assert "\\u003cb style=" not in page and "&lt;b style=" in page
+    assert '<b style="font-size:200px">' not in page  # the tables' cells are HTML
     assert '<img src="http' not in page and "\u202e" not in page.lower()
     assert "&lt;img src=&quot;" + hostile.trap.base_url in page  # the currency, in the card

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import fields
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -302,6 +302,11 @@ def _date_option(value: str | None, name: str) -> str | None:
         return date.fromisoformat(value).isoformat()
     except ValueError:
         raise click.BadParameter(f"expected YYYY-MM-DD, got {value!r}", param_hint=name) from None
+
+
+def _day_option(value: str | None, name: str) -> date | None:
+    checked = _date_option(value, name)
+    return None if checked is None else date.fromisoformat(checked)
 
 
 def _source_args(**given: Any) -> SourceArgs:
@@ -654,7 +659,20 @@ def _run_accounts(
     default=12,
     show_default=True,
     type=click.IntRange(1, 520),
-    help="ISO weeks to show, up to the current one.",
+    help="ISO weeks to show, ending with the last full week (or --to's week).",
+)
+@click.option(
+    "--from",
+    "start",
+    metavar="YYYY-MM-DD",
+    help="First day: the period starts with its ISO week (instead of --weeks) and runs to "
+    "today's week, marked partial, unless --to is given.",
+)
+@click.option(
+    "--to",
+    "end",
+    metavar="YYYY-MM-DD",
+    help="Last day: the period ends with its ISO week (today's is marked partial).",
 )
 @click.option(
     "--out",
@@ -670,22 +688,30 @@ def report(
     duckdb_file: str | None,
     pipeline_name: str,
     weeks: int,
+    start: str | None,
+    end: str | None,
     out: str,
 ) -> None:
-    """Write one self-contained HTML page of answers from the analytics views: totals, weekly
-    hours by project, billable share, top clients, hours per person per week, the last sync.
+    """Write one self-contained HTML page of answers from the analytics views, per
+    organization and workspace: where the hours went (projects and clients), who is over or
+    under their working hours, billable share and amounts per week, and what changed against
+    the previous period of the same length. Every table sorts and downloads as CSV.
 
     The page needs no network: open it in any browser.
 
     \b
     Examples:
-      $ timetrack report                        # from timetrack.duckdb, last 12 weeks
-      $ timetrack report --destination postgres --dataset tracking --weeks 26 --out q.html
+      $ timetrack report                        # from timetrack.duckdb, last 12 full weeks
+      $ timetrack report --from 2026-07-01 --to 2026-09-30 --out q3.html
+      $ timetrack report --destination postgres --dataset tracking --weeks 26 --out h2.html
     """
     import tempfile
 
-    from timetrack.report import empty_note, open_pipeline, write_report
+    from timetrack.report import choose_period, empty_note, open_pipeline, write_report
     from timetrack.target import resolve_target
+
+    first_day, last_day = _day_option(start, "--from"), _day_option(end, "--to")
+    choose_period(datetime.now(UTC).date(), weeks, first_day, last_day)  # its errors, first
 
     with tempfile.TemporaryDirectory() as state_dir:
         target = resolve_target(
@@ -696,10 +722,15 @@ def report(
             pipelines_dir=state_dir,
         )
         pipeline = open_pipeline(target, state_dir)
-        data = write_report(pipeline, Path(out), weeks=weeks)
+        data = write_report(
+            pipeline,
+            Path(out),
+            weeks=weeks,
+            start=first_day,
+            end=last_day,
+        )
     click.echo(
-        f"wrote {out}: {data.entries:,} entries, {data.hours:,.1f} hours, weeks of "
-        f"{data.first_week} to {data.last_week}"
+        f"wrote {out}: {data.entries:,} entries, {data.hours:,.1f} hours, {data.period.describe()}"
     )
     if empty_note(data):
         click.echo(f"note: {empty_note(data)}")

@@ -70,6 +70,6 @@ def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
         place = resolve_target(dataset=DATASET, duckdb_file=str(target), pipelines_dir=state_dir)
         data = write_report(open_pipeline(place, state_dir), page)
     lines.append(
-        f"report of the last {len(data.weeks)} weeks ({data.entries:,} entries): open {page}"
+        f"report of the last {len(data.weeks)} full weeks ({data.entries:,} entries): open {page}"
     )
     return lines
