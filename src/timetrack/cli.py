@@ -465,6 +465,13 @@ _layout = click.option(
     help="Share of each hourly quota's remaining requests a run may spend (default 0.5: half "
     "is left to other tools); beyond it the run stops with exit 75, progress saved.",
 )
+@click.option(
+    "--rates",
+    is_flag=True,
+    default=None,
+    help="Also load `rates`, the rate and labor cost histories: one request per history on "
+    "the first run (hundreds for a team), then only those whose record says they changed.",
+)
 @click.option("--full-refresh", is_flag=True, help="Drop the tables and state, load anew.")
 @click.option(
     "--accounts",
@@ -522,6 +529,7 @@ def run(
     reconcile_hours: float | None,
     report_full_days: float | None,
     quota_share: float | None,
+    rates: bool | None,
     full_refresh: bool,
     accounts_file: str | None,
     parallel: int,
@@ -580,6 +588,7 @@ def run(
             reconcile_hours=reconcile_hours,
             report_full_days=report_full_days,
             quota_share=quota_share,
+            rates=rates,
         ),
     )
     if accounts_file is not None:

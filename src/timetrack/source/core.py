@@ -41,12 +41,13 @@ from timetrack.source.client import (
 )
 from timetrack.source.discovery import Discovery
 from timetrack.source.endpoints import BY_TABLE, ENDPOINTS, REJECTED_TABLE, Endpoint
-from timetrack.source.landed import gone_rows, landed_versions
+from timetrack.source.landed import gone_rows, landed_versions, landed_where
 from timetrack.source.reports import report_rows
 from timetrack.source.schema import (
     TABLES,
     Rejected,
     Row,
+    as_key,
     clean,
     column_hints,
     converter,
@@ -81,6 +82,7 @@ class SourceArgs(TypedDict, total=False):
     reconcile_hours: float
     report_full_days: float
     quota_share: float
+    rates: bool
 
 
 @with_config(sections=("sources", "timetrack"))
@@ -127,6 +129,7 @@ def timetrack_source(
     reconcile_hours: float = settings.RECONCILE_HOURS,
     report_full_days: float = settings.REPORT_FULL_DAYS,
     quota_share: float = settings.QUOTA_SHARE,
+    rates: bool = False,
     arrow: bool = False,
     stats: RequestStats | None = None,
 ) -> list[DltResource]:
@@ -160,6 +163,8 @@ def timetrack_source(
         quota_share: The share of each hourly quota's remaining requests one run may spend
             (0.5 leaves half to the user's other tools); beyond it the run stops, lands what it
             read and exits 75, and the next run goes on. `wait_for_quota` spends it all.
+        rates: Load `rates`, the rate and labor cost histories (one request per history on
+            the first run, then only for histories whose record says they changed).
         arrow: Hand the report's pages to dlt as Arrow tables: much faster, for destinations
             loaded from Parquet (`loader_file_format="parquet"`: DuckDB, filesystem).
         stats: Pass a RequestStats to read what the run cost afterwards.
@@ -248,6 +253,7 @@ def timetrack_source(
         "list": sync.whole_list,
         "paged": sync.whole_list,
         "since": sync.since,
+        "rates": sync.rates,
         "me": lambda endpoint: sync.my_entries(endpoint, time_entries_start),
         "report": lambda endpoint: report_rows(
             client,
@@ -263,7 +269,13 @@ def timetrack_source(
         ),
     }
     resources = [
-        _declare(endpoint, sync, readers[endpoint.reader], sync.hard_delete)
+        _declare(
+            endpoint,
+            sync,
+            readers[endpoint.reader],
+            sync.hard_delete,
+            selected=endpoint.reader != "rates" or rates,
+        )
         for endpoint in ENDPOINTS
     ]
     resources.append(
@@ -286,6 +298,7 @@ _PHASES = {
     "since": "lists",
     "me": "your own entries",
     "report": "report history",
+    "rates": "rate histories",
 }
 
 
@@ -294,6 +307,7 @@ def _declare(
     sync: Sync,
     read: Callable[[Endpoint], Iterator[Any]],
     hard_delete: bool,
+    selected: bool = True,
 ) -> DltResource:
     def rows() -> Iterator[Any]:
         sync.state = dlt.current.source_state()
@@ -316,6 +330,7 @@ def _declare(
         primary_key=endpoint.primary_key,
         write_disposition="merge",
         columns=cast(TTableSchemaColumns, column_hints(endpoint.table, hard_delete=hard_delete)),
+        selected=selected,
     )
 
 
@@ -337,6 +352,8 @@ class Sync:
     discovery_due: bool | None = None
     """Whether this run reads /me/organizations and /me/workspaces (None: not decided yet)."""
     time_entries_start: str | None = None
+    rate_marks_now: dict[tuple[str, int], dict[Any, Row]] = field(default_factory=dict)
+    """This run's rows of the tables whose records say when their rates changed."""
     _own: Any = None
     """The owner's entries, read once (see `_own_entries`): the record, or the error it raised."""
 
@@ -499,6 +516,9 @@ class Sync:
             began = self.client.now().timestamp() if self.client.clock_known else None
             try:
                 for batch in read_scope(scope_id):
+                    if endpoint.table in RATE_SOURCES:
+                        kept = self.rate_marks_now.setdefault((endpoint.table, scope_id), {})
+                        kept.update((row.get("id"), row) for row in batch)
                     if batch:
                         self.client.stats.add_rows(endpoint.table, len(batch))
                         yield batch
@@ -773,6 +793,79 @@ class Sync:
         except ApiError as error:
             self.client.stats.error(f"{endpoint.table}: {error}")
 
+    def rates(self, endpoint: Endpoint) -> Iterator[list[Row]]:
+        """The rate histories whose record's `*_last_updated` moved since they were read (all
+        of them on the first run), one request each. A history replaces what landed of it: a
+        period no longer listed was deleted. A `null` answer proves nothing and is asked again
+        next run; a 404 (the record is gone) leaves it to the record's own deletion."""
+        done_by_scope: dict[str, dict[str, str]] = dlt.current.resource_state().setdefault(
+            "read", {}
+        )
+
+        def read(ws_id: int) -> Iterator[list[Row]]:
+            done = done_by_scope.setdefault(str(ws_id), {})
+            convert = self._convert(endpoint, ws_id)
+            scope = self._scope_label(endpoint, ws_id)
+            for (level, level_id, kind), mark in sorted(self._rate_marks(ws_id).items()):
+                key = f"{level}:{level_id}:{kind}"
+                if done.get(key) == mark:
+                    continue
+                path = endpoint.path.format(workspace_id=ws_id, level=level, level_id=level_id)
+                try:
+                    items = self.client.get(path, {"type": kind}, shape=is_list_or_null)
+                except ApiError as error:
+                    if error.status != 404:
+                        raise
+                    done[key] = mark
+                    continue
+                batch = self.rows(convert, items, endpoint.table, scope)
+                for row in batch:
+                    row.update(level=level, level_id=level_id)
+                    row["type"] = row.get("type") or kind
+                yield batch
+                if items is None:
+                    continue
+                where = [
+                    ("workspace_id", "=", ws_id),
+                    ("level", "=", level),
+                    ("level_id", "=", level_id),
+                    ("type", "=", kind),
+                ]
+                landed = landed_where(endpoint.table, "id", where)
+                listed = {row["id"] for row in batch}
+                now = self.client.server_now()
+                yield gone_rows(endpoint.table, "id", landed, listed, now)
+                done[key] = mark
+
+        return self.each_scope(endpoint, read)
+
+    def _rate_marks(self, ws_id: int) -> dict[tuple[str, int, str], str]:
+        """(level, level id, type) -> when its rate last changed, for every record of the
+        workspace that says so: what landed, updated by this run's rows."""
+        marks: dict[tuple[str, int, str], str] = {}
+        for table, (level, fields) in RATE_SOURCES.items():
+            names = [name for name, _ in fields]
+            rows: dict[Any, Row] = {
+                key: dict(zip(names, values, strict=True))
+                for key, values in landed_versions(
+                    table, "id", "workspace_id", ws_id, names
+                ).items()
+            }
+            rows.update(self.rate_marks_now.get((table, ws_id), {}))
+            for key, row in rows.items():
+                if as_key(key) is None or row.get("server_deleted_at") is not None:
+                    continue
+                for name, kind in fields:
+                    moment = _moment(row.get(name))
+                    if moment is not None:
+                        marks[(level, int(key), kind)] = moment
+        for record in self.discovery.workspaces():
+            if as_key(record.get("id")) == ws_id:
+                moment = _moment(record.get("rate_last_updated"))
+                if moment is not None:
+                    marks[("workspace", ws_id, "billable_rates")] = moment
+        return marks
+
     def _own_entries(self, endpoint: Endpoint, start: str | None = None) -> _OwnRead:
         """Read the owner's entries once per run: changes since the last run, or the whole
         window. Kept (with any error it raised) for the owner's table, which may come after
@@ -889,6 +982,29 @@ def admin_refusal(
     if admin is True:
         return None
     return f"{endpoint.table} of {endpoint.scope} {scope_id}: needs {endpoint.needs}"
+
+
+RATE_SOURCES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "workspace_users": (
+        "workspace_user",
+        (("rate_last_updated", "billable_rates"), ("labor_cost_last_updated", "labor_costs")),
+    ),
+    "project_users": (
+        "project_user",
+        (("rate_last_updated", "billable_rates"), ("labor_cost_last_updated", "labor_costs")),
+    ),
+    "workspace_projects": ("project", (("rate_last_updated", "billable_rates"),)),
+}
+"""Tables whose records say when their rate (and labor cost) last changed: table -> (the rate
+level their id names, (field, rate type) pairs). A record whose field is null never had a rate
+set: its history holds nothing its own `rate` does not. Tasks carry no such field: their
+histories are not read."""
+
+
+def _moment(value: Any) -> str | None:
+    """A `*_last_updated` value as one spelling (ISO 8601, UTC), whatever read it."""
+    moment = value if isinstance(value, datetime) else parse_timestamp(value)
+    return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
 def _latest(batch: list[Row], latest: datetime | None) -> datetime | None:

@@ -14,7 +14,9 @@ from typing import Any, Literal
 
 Scope = Literal["token", "organization", "workspace"]
 
-Reader = Literal["organizations", "workspaces", "single", "list", "paged", "since", "me", "report"]
+Reader = Literal[
+    "organizations", "workspaces", "single", "list", "paged", "since", "me", "report", "rates"
+]
 """How a table is read:
 - organizations, workspaces: discovery's own lists (what the token reaches), read once a run;
 - single: one object per scope;
@@ -22,7 +24,8 @@ Reader = Literal["organizations", "workspaces", "single", "list", "paged", "sinc
 - paged: the same, in pages;
 - since: pages on the first run, then only changes and deletions (`since`, per scope);
 - me: the token owner's entries, a 90-day window then `since`;
-- report: the report search, every member's entries, walked window by window."""
+- report: the report search, every member's entries, walked window by window;
+- rates: the rate histories whose `*_last_updated` moved (one request per history)."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "since",
         params={"active": "both"},
         why="active=both and every page (the guide pages by 50; 200 costs a quarter of the calls)",
+    ),
+    Endpoint(
+        "rates",
+        "/workspaces/{workspace_id}/rates/{level}/{level_id}",
+        "id",
+        "workspace",
+        "rates",
+        why="(not in the guide; opt-in: sources.timetrack.rates, --rates) the history of each "
+        "rate and labor cost (workspace, member, project, project member), which prices past "
+        "entries right; one request per history, read again only when its record's "
+        "rate_last_updated or labor_cost_last_updated moves",
+        needs="workspace admin",
     ),
     Endpoint(
         "time_entries",

@@ -104,6 +104,14 @@ def landed_versions(
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
+def landed_where(
+    table: str, key: str, where: list[tuple[str, str, Any]], columns: Sequence[str] = ()
+) -> dict[Any, tuple[Any, ...]]:
+    """Key -> values of `columns` for the live rows matching every (column, op, value)."""
+    _, rows = _query(table, [key, *columns], where)
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
 def landed_values(
     table: str, key: str, keys: Sequence[Any], columns: Sequence[str]
 ) -> dict[Any, tuple[Any, ...]]:

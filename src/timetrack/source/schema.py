@@ -269,6 +269,26 @@ TABLES: dict[str, dict[str, Column]] = {
         "group_id": _c(BIGINT),
         "server_deleted_at": _c(TS),
     },
+    "rates": {
+        "id": _c(BIGINT, K),
+        "workspace_id": _c(BIGINT, K),
+        "level": _c(TEXT, K),
+        "level_id": _c(BIGINT, K),
+        "type": _c(TEXT),
+        "amount": _c(DOUBLE),
+        "start": _c(TS),
+        "end": _c(TS),
+        "rate_change_mode": _c(TEXT),
+        "workspace_user_id": _c(BIGINT),
+        "project_id": _c(BIGINT),
+        "project_user_id": _c(BIGINT),
+        "planned_task_id": _c(BIGINT),
+        "creator_id": _c(BIGINT),
+        "created_at": _c(TS),
+        "updated_at": _c(TS),
+        "deleted_at": _c(TS),
+        "server_deleted_at": _c(TS),
+    },
 }
 
 
@@ -560,3 +580,35 @@ def arrow_schema(table: str) -> pa.Schema:
             for name, col in TABLES[table].items()
         ]
     )
+
+
+def tables_markdown() -> str:
+    """docs/tables.md: every table's declared columns, their types and nullability, from
+    TABLES (a test keeps the page equal to this)."""
+    from timetrack.source.endpoints import BY_TABLE
+
+    lines = [
+        "# Tables and their columns",
+        "",
+        "Generated from `timetrack.source.schema.TABLES` (`python -m timetrack.source.schema`);",
+        "`tests/source/test_tables_doc.py` fails when the two differ. Types follow the service's",
+        "published reference (`tests/source/test_reference_types.py` checks each documented",
+        "field). A field the service sends that is not declared lands as a column of its own",
+        "(text unless dlt can tell), and a value of another type lands in `<column>__raw`.",
+        "",
+    ]
+    for table, columns in TABLES.items():
+        endpoint = BY_TABLE.get(table)
+        origin = f"`{endpoint.path}`" if endpoint else "the source itself"
+        lines += [f"## `{table}`", "", f"From {origin}.", "", "| column | type | null |"]
+        lines.append("|---|---|---|")
+        for name, column in columns.items():
+            lines.append(
+                f"| `{name}` | {column.data_type} | {'yes' if column.nullable else 'no'} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(tables_markdown(), end="")

@@ -1,0 +1,90 @@
+"""`rates`: the rate and labor cost histories, opt-in, equal to the emulator's by value, read
+again only when a record says its rate changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.helpers import MEMBER_TOKEN, Api, Sync, clock
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
+
+SMALL_TEAM = Scale(organizations=1, workspaces=1, users=10, time_entries=2000, days=365)
+RATES = "GET /v1/workspaces/{workspace_id}/rates/{level}/{level_id}"
+LEVELS = ("workspace", "workspace_user", "project", "project_user")
+"""The levels whose records say when their rate changed (tasks do not: not read)."""
+
+
+@pytest.fixture
+def team(make_emulator: Callable[..., EmulatorServer]) -> tuple[EmulatorServer, Api]:
+    server = make_emulator(EmulatorConfig(scale=SMALL_TEAM))
+    return server, Api(server.base_url, "envelope")
+
+
+def _landed(db: Path) -> dict[int, tuple[object, ...]]:
+    with duckdb.connect(str(db), read_only=True) as connection:
+        rows = connection.execute(
+            'select id, workspace_id, level, level_id, type, amount, start, "end" '
+            "from timetrack.rates"
+        ).fetchall()
+    return {row[0]: row[1:] for row in rows}
+
+
+def _instant(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_rates_land_equal_to_the_histories_and_an_unchanged_run_asks_none(
+    team: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, api = team
+    db = tmp_path / "db.duckdb"
+    summary = sync(server.base_url, rates=True)
+    assert summary.exit_code == 0, summary.closing_lines()
+    truth = {
+        r["id"]: (
+            r["workspace_id"],
+            r["level"],
+            r["level_id"],
+            r["type"],
+            r["amount"],
+            _instant(r["start"]),
+            _instant(r["end"]),
+        )
+        for r in api.admin("GET", "/records/rates")
+        if r["level"] in LEVELS and r["deleted_at"] is None
+    }
+    landed = _landed(db)
+    assert len(truth) > 100
+    assert landed == truth
+    # an hour later, nothing changed: no history is asked again
+    api.admin("DELETE", "/requests")
+    clock(server.base_url, advance=3600)
+    again = sync(server.base_url, rates=True, reconcile_hours=24)
+    assert again.exit_code == 0
+    assert api.admin("GET", "/requests")["by_route"].get(RATES, 0) == 0
+    assert _landed(db) == truth
+
+
+def test_rates_are_opt_in(team: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path) -> None:
+    server, api = team
+    sync(server.base_url)
+    assert api.admin("GET", "/requests")["by_route"].get(RATES, 0) == 0
+    with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as connection:
+        found = connection.execute("select table_name from information_schema.tables")
+        tables = {t for (t,) in found.fetchall()}
+    assert "rates" not in tables and "project_users" in tables
+
+
+def test_a_members_token_skips_rates_with_a_warning(
+    team: tuple[EmulatorServer, Api], sync: Sync
+) -> None:
+    server, _ = team
+    summary = sync(server.base_url, token=MEMBER_TOKEN, rates=True)
+    assert summary.exit_code == 0, summary.closing_lines()
+    assert not summary.stats.errors
+    assert summary.rows.get("rates", 0) == 0
