@@ -153,8 +153,15 @@ def readable(client: ApiClient, discovery: Discovery, endpoint: Endpoint) -> str
         admin = discovery.administers(endpoint.scope, scope_id)
         if admin is True:
             continue
-        path = endpoint.path.format(organization_id=scope_id, workspace_id=scope_id)
-        params = {"page": 1, "per_page": 1} if endpoint.reader == "paged" else None
+        # A rate history is asked for at the workspace's own level, the one every workspace has.
+        path = endpoint.path.format(
+            organization_id=scope_id, workspace_id=scope_id, level="workspace", level_id=scope_id
+        )
+        params: dict[str, Any] | None = None
+        if endpoint.reader == "paged":
+            params = {"page": 1, "per_page": 1}
+        elif endpoint.reader == "rates":
+            params = {"type": "billable_rates"}
         try:
             client.get(path, params)
         except ApiError as error:

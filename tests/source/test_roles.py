@@ -244,6 +244,7 @@ def test_check_lists_what_a_member_cannot_read(emulator: EmulatorServer, tmp_pat
         "  organizations_users   no (needs organization admin)",
         "  workspace_projects    yes",
         "  workspace_tasks       yes",
+        "  rates                 no (needs workspace admin)",
         "  time_entries          yes",
         "  report_time_entries   yes",
     ]
