@@ -120,3 +120,55 @@ def test_report_pages_fast_at_scale(
     ids = [e["id"] for row in rows for e in row["time_entries"]]
     assert len(set(ids)) == len(ids) == truth
     assert pages == -(-truth // 1000)
+
+
+@pytest.mark.parametrize("direction", ["desc", "asc"])
+def test_order_by_last_update_pages_every_entry_once_in_that_order(
+    api: Api, direction: str
+) -> None:
+    truth = api.admin("GET", "/records/time_entries")
+    now = api.admin("GET", "/clock")["unix"]
+    start, end = _day(now - 300 * 86400), _day(now + 86400)
+    body = {"start_date": start, "end_date": end, "page_size": 200, "order_by": "last_update"}
+    body["order_dir"] = direction
+    seen: list[tuple[datetime, int]] = []
+    firsts: list[datetime] = []
+    pages = 0
+    while True:
+        response = api.report(4000001, body)
+        pages += 1
+        assert "X-Next-Timestamp" not in response.headers
+        for row in api.data(response):
+            moments = [datetime.fromisoformat(e["at"]) for e in row["time_entries"]]
+            # a row's entries in the order asked, and rows in the order of their first entry
+            assert moments == sorted(moments, reverse=direction == "desc")
+            firsts.append(moments[0])
+            seen += [(datetime.fromisoformat(e["at"]), e["id"]) for e in row["time_entries"]]
+        if "X-Next-ID" not in response.headers:
+            break
+        body.update(
+            first_id=int(response.headers["X-Next-ID"]),
+            first_row_number=int(response.headers["X-Next-Row-Number"]),
+        )
+    expected = sorted(
+        (
+            (datetime.fromisoformat(e["at"]), e["id"])
+            for e in truth
+            if e["workspace_id"] == 4000001
+            and e["server_deleted_at"] is None
+            and e["stop"] is not None
+            and start <= _utc_day(e["start"]) <= end
+        ),
+        reverse=direction == "desc",
+    )
+    assert pages > 1
+    # every entry once, and sorted by its last change (entries of one row sort among themselves)
+    assert sorted(seen, reverse=direction == "desc") == expected
+    assert sorted(seen) == sorted(set(seen))
+    assert firsts == sorted(firsts, reverse=direction == "desc")
+
+
+def test_an_unknown_order_is_a_400(api: Api) -> None:
+    now = api.admin("GET", "/clock")["unix"]
+    body = {"start_date": _day(now - 86400), "order_by": "colour"}
+    assert api.report(4000001, body).status_code == 400
