@@ -41,7 +41,7 @@ from timetrack.source.client import (
 )
 from timetrack.source.discovery import Discovery
 from timetrack.source.endpoints import BY_TABLE, ENDPOINTS, REJECTED_TABLE, Endpoint
-from timetrack.source.landed import gone_rows, landed_versions, landed_where
+from timetrack.source.landed import gone_rows, landed_values, landed_versions, landed_where
 from timetrack.source.reports import report_rows
 from timetrack.source.schema import (
     TABLES,
@@ -724,7 +724,18 @@ class Sync:
             scope = self._scope_label(endpoint, scope_id)
             params = {**endpoint.params, "since": since}
             for _, items in pages_of(self.client, path, params):
-                yield self.rows(convert, items, endpoint.table, scope)
+                batch = self.rows(convert, items, endpoint.table, scope)
+                # The overlap sends the newest changes again: what is the same as what landed
+                # (same `at`, not deleted) is not written again.
+                keys = [row[endpoint.primary_key] for row in batch]
+                landed = landed_values(endpoint.table, endpoint.primary_key, keys, ("at",))
+                yield [
+                    row
+                    for row in batch
+                    if row.get("server_deleted_at") is not None
+                    or row.get("at") is None
+                    or landed.get(row[endpoint.primary_key]) != (row.get("at"),)
+                ]
 
         def read(scope_id: int) -> Iterator[list[Row]]:
             key = str(scope_id)

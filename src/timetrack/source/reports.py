@@ -439,6 +439,10 @@ def _incremental(
     began = now.timestamp()
     walk = walks.get(key)
     if walk is None and key in complete:
+        if cadence.last("report_full", key) is None:
+            # A history an earlier version completed: its whole re-read is a week away, not
+            # now (at a million entries it costs a thousand requests).
+            cadence.done("report_full", key, began)
         deep = cadence.due("report_full", key, "report_full")
         reconcile = deep or cadence.due("report_reconcile", key, "report_reconcile")
         named: set[Any] = set()
