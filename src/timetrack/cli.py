@@ -541,8 +541,10 @@ def run(
     """Sync every table into a destination (DuckDB by default).
 
     The API token comes from SOURCES__TIMETRACK__API_TOKEN or .dlt/secrets.toml. Exits 0
-    when everything landed, 75 when the hourly quota stopped the run with its progress saved
-    (run again later), 130 after Ctrl-C (the next run resumes), 1 on errors.
+    when everything landed, 75 when the hourly quota (or the run's share of it, --quota-share)
+    stopped the run with its progress saved (run again later), 130 after Ctrl-C (the next run
+    resumes), 1 on errors. After the first run, each run reads what changed; lists and the
+    report's reconciliation wait for their cadence (--reconcile-hours, daily by default).
 
     \b
     Examples:
