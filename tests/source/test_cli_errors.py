@@ -96,13 +96,30 @@ def test_quota_spent(cli: Cli, make_emulator: Callable[..., EmulatorServer]) -> 
     server = make_emulator(
         EmulatorConfig(token=SECRET, limits=Limits(quota=True, quota_per_hour=3))
     )
-    result = cli("run", "--max-quota-wait", "0", base_url=server.base_url)
+    # the whole quota (--quota-share 1): the service's own 402 stops the run
+    result = cli("run", "--max-quota-wait", "0", "--quota-share", "1", base_url=server.base_url)
     assert result.returncode == 75, result.stderr  # a scheduler retries later, no alert
     assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("stopped for the hourly API quota with progress saved")
     assert "hourly API quota is spent" in lines[0] and "run again after" in lines[0]
+
+
+def test_share_of_the_quota_spent(cli: Cli, make_emulator: Callable[..., EmulatorServer]) -> None:
+    server = make_emulator(
+        EmulatorConfig(token=SECRET, limits=Limits(quota=True, quota_per_hour=10))
+    )
+    result = cli("run", "--max-quota-wait", "0", base_url=server.base_url)
+    assert result.returncode == 75, result.stderr
+    assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("stopped for the hourly API quota with progress saved")
+    # half of the 10 left at the start, in the organization's window; the service never said 402
+    assert "this run spent its share of the hourly quota (org:9000001: 5 requests, 50%" in lines[0]
+    log = requests.get(f"{server.base_url}/_emulator/requests", timeout=10).json()
+    assert not [k for k in log["by_path_status"] if k.endswith(" 402")]
 
 
 @pytest.mark.parametrize(
