@@ -243,7 +243,7 @@ def test_changes_land_within_seconds_and_survive_a_dead_listener(
                 and (report, projects)
             )
 
-        report, projects = until(landed)
+        report, _ = until(landed)
         # What the event does not carry keeps what `run` landed (the report's amounts).
         assert report[oldest["id"]]["currency"] == oldest["currency"]
         assert report[oldest["id"]]["hourly_rate_in_cents"] == oldest["hourly_rate_in_cents"]
@@ -296,3 +296,39 @@ def test_changes_land_within_seconds_and_survive_a_dead_listener(
     assert all(s.deleted_at for s in server.emulator.data.webhooks.subscriptions.values())
     left = (tmp_path / ".dlt" / "secrets.toml").read_text()
     assert not any(secret in left for secret, _ in before.values())
+
+
+def test_a_members_subscription_lands_only_the_members_entries(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    data = server.emulator.data
+    member = data.tokens[MEMBER_TOKEN]
+    ws = next(w.id for w in data.workspaces.values() if member in w.members)
+    where = place(tmp_path, "member")
+    listener = Listening(tmp_path, where, token=MEMBER_TOKEN).start()
+    try:
+        setup = cli(
+            tmp_path,
+            *("webhooks", "setup", "--callback-url", listener.url, "--workspace-id", str(ws)),
+            *where,
+            *("--base-url", server.base_url),
+            token=MEMBER_TOKEN,
+        ).stdout
+        assert "validated by the listener" in setup, setup
+        body = {"start": "2026-11-30T09:00:00Z", "duration": 900, "description": "someone's"}
+        theirs = api(server, "POST", f"/workspaces/{ws}/time_entries", json=body)
+        body["description"] = "the member's"
+        mine = api(server, "POST", f"/workspaces/{ws}/time_entries", token=MEMBER_TOKEN, json=body)
+        truth = record(server, "time_entries", mine["id"])
+        db = tmp_path / "member.duckdb"
+        until(lambda: same_entry(rows(db, "time_entries").get(mine["id"]), truth))
+        until(lambda: same_entry(rows(db, "report_time_entries").get(mine["id"]), truth))
+        time.sleep(1.0)
+        for table in ("time_entries", "report_time_entries"):
+            assert theirs["id"] not in rows(db, table)
+        delivered = requests.get(
+            f"{server.base_url}/_emulator/webhooks?delivered=true", timeout=10
+        ).json()["delivered"]
+        assert [d["id"] for d in delivered] == [mine["id"]]
+    finally:
+        listener.stop()

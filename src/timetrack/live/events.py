@@ -111,12 +111,15 @@ def _entry_changes(
         return []
     key = int(own["id"])
     owner = as_key(own.get("user_id"))
+    # A deletion that names no owner (its payload may be the id alone) deletes wherever the
+    # entry may be: deleting a key that is not there changes nothing.
+    mine = owner == me or (deleted and owner is None)
     out: list[Change] = []
-    if me is not None and owner == me:
+    if me is not None and mine:
         if deleted:
             own["server_deleted_at"] = deleted_at
         out.append(Change("time_entries", key, own, version, deleted))
-    if not admin and owner != me:
+    if not admin and not mine:
         return out  # a member's subscription sees only the member's entries anyway
     stop = own.get("stop")
     duration = own.get("duration")
