@@ -39,6 +39,7 @@ class Receiver(AppInThread):
     def __init__(self) -> None:
         self.got: list[tuple[dict[str, Any], bytes, str, int]] = []
         self.statuses = [200]
+        self.echo = True
         self.lock = threading.Lock()
         super().__init__(self._app, "127.0.0.1", 0)
 
@@ -54,7 +55,7 @@ class Receiver(AppInThread):
                 self.got.append((event, body, signature, status))
             if status != 200:
                 return web.Response(status=status)
-            if event.get("payload") == "ping":
+            if event.get("payload") == "ping" and self.echo:
                 return web.json_response({"validation_code": event["validation_code"]})
             return web.json_response({})
 
@@ -273,3 +274,22 @@ def test_validate_endpoint_and_unknown_codes(server: EmulatorServer) -> None:
     gone = call(server, "DELETE", f"{ROOT}/subscriptions/{ws}/{sub_id}")
     assert gone.status_code == 200
     assert call(server, "GET", f"{ROOT}/subscriptions/{ws}").json() is None  # empty: null
+
+
+def test_a_ping_answered_without_its_code_validates_nothing(
+    server: EmulatorServer, receiver: Receiver
+) -> None:
+    receiver.echo = False
+    ws = plans(server)["Premium"]
+    made = subscribe(server, ws, receiver.base_url + "/hook", [("time_entry", "*")]).json()
+    until(lambda: receiver.got)
+    time.sleep(0.2)
+    assert server.emulator.data.webhooks.subscriptions[made["subscription_id"]].validated_at is None
+    call(
+        server,
+        "POST",
+        f"/api/v9/workspaces/{ws}/time_entries",
+        json={"start": "2026-01-02T10:00:00Z", "duration": 60},
+    ).raise_for_status()
+    time.sleep(0.5)
+    assert receiver.events() == []  # nothing goes to a subscription not validated
