@@ -27,6 +27,7 @@ create table if not exists events (
     received_at real not null,
     body blob not null,
     landed integer not null default 0,
+    landed_at real,
     unique (subscription_id, event_id)
 );
 create index if not exists events_unlanded on events (landed, seq);
@@ -137,7 +138,11 @@ class Journal:
     def landed(self, seqs: Iterable[int], versions: dict[tuple[str, int], str]) -> None:
         """Mark events landed and note the versions they landed, in one transaction."""
         with self._transaction() as db:
-            db.executemany("update events set landed = 1 where seq = ?", [(s,) for s in seqs])
+            now = time.time()
+            db.executemany(
+                "update events set landed = 1, landed_at = ? where seq = ?",
+                [(now, s) for s in seqs],
+            )
             db.executemany(
                 "insert into versions (table_name, key, at) values (?, ?, ?) "
                 "on conflict (table_name, key) do update set at = excluded.at "
