@@ -14,6 +14,8 @@
 - POST /_emulator/workspaces/{id}/{entity} create a client, project, task or tag
 - PATCH/DELETE /_emulator/{entity}/{id}    change or delete one
 - PUT/DELETE /_emulator/workspaces/{id}/members/{user_id}  add or remove a member
+- GET  /_emulator/webhooks[?delivered=true] webhook subscriptions, pending deliveries and what
+                                           was delivered (served by webhooks.py)
 
 Guards, so that a web page cannot drive the emulator cross-origin: a POST, PATCH or PUT (and
 any request with a body) must be `Content-Type: application/json` (else 415), and with
