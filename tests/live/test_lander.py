@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,6 +26,10 @@ from timetrack.live.listener import Listener, ListenOptions
 from timetrack.live.secrets import store_secret
 from timetrack.target import Target, resolve_target
 
+HOLD = (
+    "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+    "time.sleep(60)"
+)
 SECRET = "s3cret-of-the-subscription"
 SUB, WS, ME, OTHER = 7, 4_000_001, 6_000_001, 6_000_009
 
@@ -256,3 +262,55 @@ def test_live_workspaces_needs_a_validated_subscription_and_a_beating_listener(
         assert live_workspaces(target) == {}  # a backlog that does not land
     finally:
         journal.close()
+
+
+def test_a_batch_that_fails_lands_with_the_next_one(
+    target: Target, listening: tuple[Listener, str]
+) -> None:
+    _, url = listening
+    send(url, event("project", "created", project(14, "first", "2026-02-01T00:00:00Z"), "x"))
+    land(target)
+    send(url, event("project", "updated", project(14, "second", "2026-02-02T00:00:00Z"), "x"))
+    journal = Journal(journal_path(target))
+    lander = Lander(target, journal)
+    holder = subprocess.Popen(  # another program holds the file: the load fails
+        [sys.executable, "-c", HOLD, target.location], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(Exception, match="lock"):
+            lander.land_once()
+    finally:
+        holder.kill()
+        holder.communicate()
+    send(url, event("project", "created", project(15, "third", "2026-02-03T00:00:00Z"), "x"))
+    while lander.land_once():
+        pass
+    journal.close()
+    rows = table(target, "workspace_projects")
+    assert rows[14]["name"] == "second" and rows[15]["name"] == "third"
+
+
+def test_an_event_the_destination_refuses_is_set_aside_and_holds_up_nothing(
+    target: Target, listening: tuple[Listener, str]
+) -> None:
+    _, url = listening
+    with duckdb.connect(target.location) as db:  # a rule of the destination's own
+        db.execute(
+            "create schema tt; create table tt.workspace_projects (id bigint not null, "
+            "workspace_id bigint not null, name text check (name <> 'refused'), "
+            "_dlt_load_id text not null, _dlt_id text not null)"
+        )
+    send(url, event("project", "created", project(16, "refused", "2026-02-01T00:00:00Z"), "x"))
+    journal = Journal(journal_path(target))
+    lander = Lander(target, journal)
+    with pytest.raises(Exception, match="refused"):
+        lander.land_once()  # alone, it cannot tell a refusal from a destination down
+    for n in range(3):
+        at = f"2026-02-0{n + 2}T00:00:00Z"
+        send(url, event("project", "created", project(20 + n, f"good {n}", at), "x"))
+        lander.land_once()
+    assert journal.backlog() == 0 and journal.set_aside_count() == 1
+    journal.close()
+    rows = table(target, "workspace_projects")
+    assert {k: r["name"] for k, r in rows.items()} == {20: "good 0", 21: "good 1", 22: "good 2"}

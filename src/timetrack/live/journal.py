@@ -28,6 +28,7 @@ create table if not exists events (
     body blob not null,
     landed integer not null default 0,
     landed_at real,
+    set_aside text,
     unique (subscription_id, event_id)
 );
 create index if not exists events_unlanded on events (landed, seq);
@@ -153,6 +154,17 @@ class Journal:
                 "delete from events where landed = 1 and received_at < ?",
                 (time.time() - KEEP_LANDED_SECONDS,),
             )
+
+    def set_aside(self, seq: int, reason: str) -> None:
+        """Keep an event that can never land out of the batches (landed = 2), with why."""
+        self.db.execute(
+            "update events set landed = 2, landed_at = ?, set_aside = ? where seq = ?",
+            (time.time(), reason, seq),
+        )
+
+    def set_aside_count(self) -> int:
+        """Events set aside because the destination refused them."""
+        return int(self.db.execute("select count(*) from events where landed = 2").fetchone()[0])
 
     def versions(self, table: str, keys: list[int]) -> dict[int, str]:
         """The newest version landed of some keys of a table."""

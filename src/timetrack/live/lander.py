@@ -39,6 +39,8 @@ REPORT_SCHEMA = arrow_schema("report_time_entries").set(
 BATCH = 2000
 """Events landed at most per batch."""
 SCHEMA_NAME = "timetrack_live"
+SUSPECT_PASSES = 3
+"""Passes in which an event fails alone while others land before it is set aside."""
 
 
 def live_pipeline_name(target: Target) -> str:
@@ -83,12 +85,44 @@ class Lander:
             self.pipeline.drop_pending_packages()
         self.landed_events = 0
         self.landed_rows = 0
+        self.set_aside = 0
+        self.suspects: dict[int, int] = {}
 
     def land_once(self, limit: int = BATCH) -> int:
-        """Land the oldest journalled events; returns how many were taken (0: none waiting)."""
+        """Land the oldest journalled events; returns how many were taken (0: none waiting).
+
+        A batch that fails is landed again event by event: if others land and one keeps
+        failing alone (SUSPECT_PASSES passes), it can never land (the destination refuses its
+        values) and is set aside in the journal, so that it does not hold up every later event.
+        When none lands, the destination is down: the error is raised, nothing is set aside."""
         events = self.journal.unlanded(limit)
         if not events:
             return 0
+        try:
+            self._land(events)
+        except Exception:
+            if len(events) == 1:
+                raise
+            self._one_by_one(events)
+        return len(events)
+
+    def _one_by_one(self, events: list[Event]) -> None:
+        failed: list[tuple[Event, Exception]] = []
+        for event in events:
+            try:
+                self._land([event])
+            except Exception as refusal:
+                failed.append((event, refusal))
+        if len(failed) == len(events):
+            raise failed[-1][1]
+        for event, error in failed:
+            self.suspects[event.seq] = self.suspects.get(event.seq, 0) + 1
+            if self.suspects[event.seq] >= SUSPECT_PASSES:
+                self.journal.set_aside(event.seq, " ".join(str(error).split())[:500])
+                self.set_aside += 1
+                del self.suspects[event.seq]
+
+    def _land(self, events: list[Event]) -> None:
         newest = self._newest(events)
         by_table: dict[str, dict[int, Change]] = {}
         for change in newest.values():
@@ -108,14 +142,20 @@ class Lander:
                 applied[(table, key)] = change.version
         if rows:
             native = self.target.kind in PARQUET_NATIVE
-            self.pipeline.run(
-                self._source(rows, arrow=native),
-                loader_file_format="parquet" if native else None,
-            )
+            try:
+                self.pipeline.run(
+                    self._source(rows, arrow=native),
+                    loader_file_format="parquet" if native else None,
+                )
+            except Exception:
+                # dlt keeps a failed load pending and would load it INSTEAD of the next batch
+                # (new data passed to a pipeline with a pending load is ignored): dropped, and
+                # these events, still unlanded in the journal, go again in the next batch.
+                self.pipeline.drop_pending_packages()
+                raise
         self.journal.landed([e.seq for e in events], applied)
         self.landed_events += len(events)
         self.landed_rows += sum(len(r) for r in rows.values())
-        return len(events)
 
     def _newest(self, events: list[Event]) -> dict[tuple[str, int], Change]:
         subscriptions = {s.subscription_id: s for s in self.journal.subscriptions()}

@@ -159,6 +159,7 @@ class Listener:
         lander = Lander(self.target, journal, keep_deleted=self.options.keep_deleted)
         beat = 0.0
         failing = False
+        warned = 0
         while not self.stopping.is_set():
             if time.monotonic() - beat >= HEARTBEAT_SECONDS:
                 journal.beat()
@@ -177,6 +178,12 @@ class Listener:
             if failing:
                 self.say("landing events again")
                 failing = False
+            if lander.set_aside > warned:
+                self.say(
+                    f"warning: {lander.set_aside - warned} events the destination refuses were "
+                    "set aside in the journal (see `timetrack webhooks status`)"
+                )
+                warned = lander.set_aside
             if not taken:
                 self.stopping.wait(IDLE_SECONDS)
         journal.close()

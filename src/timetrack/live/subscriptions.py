@@ -277,6 +277,7 @@ def status(target: Target, settings: Settings) -> list[str]:
                 lines.append(f"  relying on the hourly run: {', '.join(sorted(rest))}")
         beat = journal.heartbeat()
         backlog = journal.backlog()
+        aside = journal.set_aside_count()
     finally:
         journal.close()
     if beat is None:
@@ -285,6 +286,11 @@ def status(target: Target, settings: Settings) -> list[str]:
         lines.append(
             f"listener: last seen {max(0.0, time.time() - beat):.0f} s ago; {backlog} events "
             "journalled and not landed yet"
+        )
+    if aside:
+        lines.append(
+            f"warning: {aside} events could not land (the destination refused them) and were "
+            f"set aside in {journal_path(target)} (events.set_aside says why)"
         )
     return lines
 
