@@ -18,6 +18,7 @@ import orjson
 import pytest
 import requests
 
+from tests.helpers import DSN, postgres_dataset, postgres_rows
 from timetrack.emulator.runner import AppInThread
 from timetrack.live import live_workspaces
 from timetrack.live.journal import Journal, SubscriptionRecord, journal_path
@@ -314,3 +315,37 @@ def test_an_event_the_destination_refuses_is_set_aside_and_holds_up_nothing(
     journal.close()
     rows = table(target, "workspace_projects")
     assert {k: r["name"] for k, r in rows.items()} == {20: "good 0", 21: "good 1", 22: "good 2"}
+
+
+def test_postgres_lands_the_newest_and_deletes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", DSN)
+    store_secret(SUB, SECRET)
+    with postgres_dataset() as dataset:
+        found = resolve_target("postgres", dataset, pipelines_dir=str(tmp_path / "st"))
+        journal = Journal(journal_path(found))
+        journal.record_subscription(
+            SubscriptionRecord(SUB, WS, ME, True, ["time_entry", "project"], "", "x", True)
+        )
+        journal.close()
+        listener = Listener(found, ListenOptions(quiet=True))
+        with AppInThread(listener.app, "127.0.0.1", 0) as server:
+            url = server.base_url + "/hooks"
+            send(
+                url,
+                event("project", "updated", project(10, "new\x00", "2026-02-01T00:00:02Z"), "x"),
+            )
+            send(url, event("project", "updated", project(10, "old", "2026-02-01T00:00:01Z"), "x"))
+            send(url, event("time_entry", "created", entry(30, ME, "2026-02-01T00:00:00Z"), "x"))
+            send(url, event("time_entry", "created", entry(31, ME, "2026-02-01T00:00:00Z"), "x"))
+            land(found)
+            send(url, event("time_entry", "deleted", entry(31, ME, "2026-02-02T00:00:00Z"), "x"))
+            land(found)
+        listener.journal.close()
+        landed = postgres_rows(dataset)
+    assert [(r["id"], r["name"]) for r in landed["workspace_projects"]] == [(10, "new")]
+    assert [r["id"] for r in landed["report_time_entries"]] == [30]
+    assert [r["id"] for r in landed["time_entries"]] == [30]
+    assert landed["report_time_entries"][0]["start"] == ts("2026-01-01T08:00:00Z")
