@@ -332,3 +332,30 @@ def test_a_members_subscription_lands_only_the_members_entries(
         assert [d["id"] for d in delivered] == [mine["id"]]
     finally:
         listener.stop()
+
+
+def test_user_faults_are_one_line_errors(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = cli(tmp_path, "listen", "--port", str(port), *place(tmp_path), check=False)
+    assert busy.returncode == 1
+    assert busy.stderr.strip().splitlines() == [
+        f"Error: cannot listen on 127.0.0.1:{port}: address already in use"
+    ]
+    files = cli(tmp_path, "listen", "--destination", "filesystem", check=False)
+    assert files.returncode == 1 and len(files.stderr.strip().splitlines()) == 1
+    assert "listen lands into databases" in files.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "timetrack", "webhooks", "status", *place(tmp_path)],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "SOURCES__TIMETRACK__API_TOKEN"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "token" in result.stderr

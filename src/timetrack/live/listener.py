@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import os
 import signal
 import sys
 import threading
@@ -204,9 +205,9 @@ class Listener:
                 await site.start()
             except OSError as error:
                 await runner.cleanup()
+                reason = os.strerror(error.errno).lower() if error.errno else str(error)
                 raise ConfigurationError(
-                    f"cannot listen on {self.options.host}:{self.options.port}: "
-                    f"{error.strerror or error}"
+                    f"cannot listen on {self.options.host}:{self.options.port}: {reason}"
                 ) from None
             sockets = getattr(site._server, "sockets", None) or []
             bound = int(sockets[0].getsockname()[1]) if sockets else self.options.port
