@@ -317,6 +317,7 @@ def test_an_event_the_destination_refuses_is_set_aside_and_holds_up_nothing(
     assert {k: r["name"] for k, r in rows.items()} == {20: "good 0", 21: "good 1", 22: "good 2"}
 
 
+@pytest.mark.postgres
 def test_postgres_lands_the_newest_and_deletes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,7 +5,6 @@ its filters noted in the destination's journal (for `live_workspaces`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,7 +139,6 @@ def setup(
     settings: Settings,
     callback_url: str,
     wait_seconds: float = 20.0,
-    say: Callable[[str], None] = print,
 ) -> list[str]:
     """Subscribe every workspace in scope (once: a second run changes nothing), keep the
     secrets, wait up to `wait_seconds` for the listener to validate. Returns lines to print."""
