@@ -143,10 +143,14 @@ class Lander:
         if rows:
             native = self.target.kind in PARQUET_NATIVE
             try:
-                self.pipeline.run(
+                # extract, normalize, load: `run` would also read the pipeline's state back
+                # from the destination first, on every batch; this pipeline keeps none to read.
+                self.pipeline.extract(
                     self._source(rows, arrow=native),
                     loader_file_format="parquet" if native else None,
                 )
+                self.pipeline.normalize()
+                self.pipeline.load()
             except Exception:
                 # dlt keeps a failed load pending and would load it INSTEAD of the next batch
                 # (new data passed to a pipeline with a pending load is ignored): dropped, and
