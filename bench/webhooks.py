@@ -226,6 +226,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    listener: Listener | None = None
     try:
         assert emulator.stdout is not None
         base_url = re.search(r"http://127\.0\.0\.1:\d+", emulator.stdout.readline()).group(0)  # type: ignore[union-attr]
@@ -293,7 +294,6 @@ def main() -> None:
         by_path = requests.get(f"{base_url}/_emulator/requests", timeout=30).json()["by_path"]
         live = ("/clients", "/projects", "/tasks", "/tags", "/time_entries", "/search/")
         skippable = sum(n for path, n in by_path.items() if any(p in path for p in live))
-        listener.stop()
         result = {
             "changes": changes.count,
             "rate_per_s": args.rate,
@@ -329,6 +329,8 @@ def main() -> None:
         )
         print(json.dumps(result))
     finally:
+        if listener is not None:
+            listener.stop()
         emulator.send_signal(signal.SIGTERM)
         emulator.wait(timeout=30)
 
