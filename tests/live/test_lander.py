@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -350,3 +351,30 @@ def test_postgres_lands_the_newest_and_deletes(
     assert [r["id"] for r in landed["report_time_entries"]] == [30]
     assert [r["id"] for r in landed["time_entries"]] == [30]
     assert landed["report_time_entries"][0]["start"] == ts("2026-01-01T08:00:00Z")
+
+
+def test_a_run_waits_for_a_batch_and_a_batch_for_a_run(target: Target) -> None:
+    from timetrack.errors import ConfigurationError
+    from timetrack.live.lander import batch_lock
+    from timetrack.pipeline import _one_run_at_a_time
+
+    held = threading.Event()
+
+    def batch() -> None:
+        with batch_lock(target) as ours:
+            assert ours
+            held.set()
+            time.sleep(1.0)
+
+    thread = threading.Thread(target=batch)
+    thread.start()
+    held.wait(10)
+    started = time.monotonic()
+    with _one_run_at_a_time(target):  # waits for the batch instead of being refused
+        assert time.monotonic() - started > 0.5
+        with batch_lock(target) as ours:
+            assert not ours  # and a batch waits while the run holds it
+    thread.join()
+    refused = pytest.raises(ConfigurationError, match="another run")
+    with _one_run_at_a_time(target), refused, _one_run_at_a_time(target):
+        pass  # a run, not a batch, holds it: the second is refused at once

@@ -9,14 +9,16 @@ delete), or marks it with `keep_deleted`. The same event landed twice (a crash b
 and the journal's note of it) lands the same row twice: merges are idempotent.
 
 The batches load through a pipeline of their own (`<pipeline>_live`, schema `timetrack_live`)
-into the dataset of `run`'s: two processes never share one pipeline's folder. While `run`
-holds its pipeline's lock the lander waits, so the two never write one DuckDB file at once."""
+into the dataset of `run`'s: two processes never share one pipeline's folder. Each batch holds
+`run`'s pipeline lock (a run waits for it), and waits while a run holds it, so the two never
+open one DuckDB file at once."""
 
 from __future__ import annotations
 
 import fcntl
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 import dlt
@@ -27,7 +29,7 @@ from dlt.common.schema.typing import TTableSchemaColumns
 
 from timetrack.live.events import KEYS, Change, changes, version_text
 from timetrack.live.journal import Event, Journal
-from timetrack.pipeline import PARQUET_NATIVE
+from timetrack.pipeline import PARQUET_NATIVE, batch_marker_path, run_lock_path
 from timetrack.source.schema import TABLES, arrow_schema, column_hints, parse_timestamp
 from timetrack.target import Target
 
@@ -48,20 +50,27 @@ def live_pipeline_name(target: Target) -> str:
     return f"{target.pipeline_name}_live"
 
 
-def run_is_running(target: Target) -> bool:
-    """Whether `timetrack run` holds this target's pipeline lock (pipeline._one_run_at_a_time
-    takes it for a run's whole length). Probed, never held: a run starting meanwhile is not
-    refused."""
-    path = target.pipelines_folder / f".{target.pipeline_name}.lock"
-    if not path.exists():
-        return False
+@contextmanager
+def batch_lock(target: Target) -> Iterator[bool]:
+    """The run lock for one batch, if `timetrack run` does not hold it (False: it does, and
+    the batch waits). While held, a marker beside it tells a run starting meanwhile to wait
+    for the batch rather than be refused, so that the two never open one DuckDB file at
+    once."""
+    path = run_lock_path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    marker = batch_marker_path(target)
     with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
+            yield False
+            return
+        marker.touch()
+        try:
+            yield True
+        finally:
+            marker.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Lander:

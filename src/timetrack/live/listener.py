@@ -24,7 +24,7 @@ from aiohttp import web
 
 from timetrack.errors import ConfigurationError, printable
 from timetrack.live.journal import Journal, journal_path
-from timetrack.live.lander import Lander, run_is_running
+from timetrack.live.lander import Lander, batch_lock
 from timetrack.live.secrets import load_secrets
 from timetrack.source.schema import as_key
 from timetrack.target import Target
@@ -165,11 +165,9 @@ class Listener:
             if time.monotonic() - beat >= HEARTBEAT_SECONDS:
                 journal.beat()
                 beat = time.monotonic()
-            if run_is_running(self.target):
-                self.stopping.wait(IDLE_SECONDS * 5)
-                continue
             try:
-                taken = lander.land_once()
+                with batch_lock(self.target) as ours:
+                    taken = lander.land_once() if ours else None
             except Exception as error:  # the destination's fault, for now: try again
                 if not failing:
                     self.say(f"warning: landing events failed, retrying: {_short(error)}")
@@ -185,7 +183,9 @@ class Listener:
                     "set aside in the journal (see `timetrack webhooks status`)"
                 )
                 warned = lander.set_aside
-            if not taken:
+            if taken is None:  # `run` holds the destination: wait for it to end
+                self.stopping.wait(IDLE_SECONDS * 5)
+            elif not taken:
                 self.stopping.wait(IDLE_SECONDS)
         journal.close()
 
