@@ -797,6 +797,184 @@ def demo(path: str, time_entries: int, seed: int) -> None:
         click.echo(printable(line))
 
 
+def _place_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of `run` that say where data goes, for the commands of live tables."""
+    for option in reversed(
+        [
+            click.option(
+                "--destination",
+                default="duckdb",
+                show_default=True,
+                help="Where `timetrack run` loads: duckdb, postgres or another SQL destination "
+                "of dlt's; credentials come from dlt's configuration.",
+            ),
+            click.option(
+                "--dataset",
+                default="time_tracking",
+                show_default=True,
+                help="Dataset (schema) the tables land in, as for `run`.",
+            ),
+            _duckdb_file,
+            click.option(
+                "--pipeline-name",
+                default="timetrack",
+                show_default=True,
+                help="The pipeline name `run` uses (the listener's own is NAME_live).",
+            ),
+            click.option(
+                "--pipelines-dir",
+                type=click.Path(file_okay=False),
+                help="Where dlt keeps pipeline state, as for `run` (the webhook journal is kept "
+                "there too).",
+            ),
+        ]
+    ):
+        command = option(command)
+    return command
+
+
+def _place(
+    destination: str,
+    dataset: str,
+    duckdb_file: str | None,
+    pipeline_name: str,
+    pipelines_dir: str | None,
+) -> Any:
+    from timetrack.target import resolve_target
+
+    return resolve_target(
+        destination,
+        dataset,
+        name=pipeline_name,
+        duckdb_file=duckdb_file,
+        pipelines_dir=pipelines_dir,
+    )
+
+
+@cli.group()
+def webhooks() -> None:
+    """Subscribe to the service's webhooks, which push every change within seconds at no
+    quota cost, for `timetrack listen` to land.
+
+    \b
+    Examples:
+      $ timetrack webhooks setup --callback-url https://tt.example.org/hooks
+      $ timetrack webhooks status
+      $ timetrack webhooks remove
+    """
+
+
+def _service_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        "--workspace-id",
+        "workspace_ids",
+        multiple=True,
+        type=int,
+        help="Only this workspace (repeatable); default: all the token reaches.",
+    )(command)
+    return _base_url(_layout(_place_options(command)))
+
+
+@webhooks.command("setup")
+@click.option(
+    "--callback-url",
+    required=True,
+    help="The URL the service POSTs events to: where `timetrack listen` is reachable.",
+)
+@click.option(
+    "--wait-seconds",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Seconds to wait for the listener to validate each new subscription.",
+)
+@_service_options
+def webhooks_setup(
+    callback_url: str, wait_seconds: float, workspace_ids: tuple[int, ...], **given: Any
+) -> None:
+    """Subscribe every workspace the token reaches, within its plan's limits (Free: time
+    entries, projects and clients; Starter adds tasks, tags and members; Premium everything),
+    keep each secret as a dlt secret in .dlt/secrets.toml, and wait for `timetrack listen` to
+    validate. Running it again changes nothing."""
+    from timetrack.live.subscriptions import Settings, setup
+
+    settings = Settings(given.pop("base_url"), given.pop("layout"), workspace_ids)
+    for line in setup(_place(**given), settings, callback_url, wait_seconds):
+        click.echo(printable(line))
+
+
+@webhooks.command("status")
+@_service_options
+def webhooks_status(workspace_ids: tuple[int, ...], **given: Any) -> None:
+    """Each workspace's subscription (validated, pending events, live tables), the tables
+    that rely on the hourly run, and the listener's last heartbeat."""
+    from timetrack.live.subscriptions import Settings, status
+
+    settings = Settings(given.pop("base_url"), given.pop("layout"), workspace_ids)
+    for line in status(_place(**given), settings):
+        click.echo(printable(line))
+
+
+@webhooks.command("remove")
+@_service_options
+def webhooks_remove(workspace_ids: tuple[int, ...], **given: Any) -> None:
+    """Delete setup's subscriptions and forget their secrets."""
+    from timetrack.live.subscriptions import Settings, remove
+
+    settings = Settings(given.pop("base_url"), given.pop("layout"), workspace_ids)
+    for line in remove(_place(**given), settings):
+        click.echo(printable(line))
+
+
+@cli.command()
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0 picks a free one).",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0 for every interface; events are verified by their "
+    "signature wherever they come from).",
+)
+@_place_options
+@click.option(
+    "--keep-deleted",
+    is_flag=True,
+    help="Keep deleted records as rows with server_deleted_at set, as `run --keep-deleted`.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+def listen(port: int, host: str, keep_deleted: bool, quiet: bool, **given: Any) -> None:
+    """Receive the service's webhook events and land them, within seconds, into the tables
+    `timetrack run` fills (same keys, types, cleaning and deletions). Each signed event is
+    journalled before it is acknowledged, so none is lost to a crash; run `timetrack webhooks
+    setup` once first. `run` goes on working beside it on the same destination.
+
+    \b
+    Example:
+      $ timetrack listen --port 8765 --destination postgres --dataset tracking
+    """
+    import os
+
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
+    from timetrack.live.listener import ListenOptions
+    from timetrack.live.listener import listen as serve
+
+    target = _place(**given)
+
+    def ready(bound: int) -> None:
+        if not quiet:
+            click.echo(
+                f"listening on http://{host}:{bound}/ for {target.describe()}; Ctrl-C stops",
+            )
+
+    serve(target, ListenOptions(host, port, keep_deleted, quiet), ready)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="timetrack")

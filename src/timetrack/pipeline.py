@@ -285,21 +285,49 @@ def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
         return _run(options, target, out)
 
 
+LISTENER_BATCH_WAIT = 30.0
+"""Seconds a run waits while `timetrack listen` holds the run lock to land a batch."""
+
+
+def run_lock_path(target: Target) -> Path:
+    """The lock a run holds for its whole length (and the listener for each batch it lands)."""
+    return target.pipelines_folder / f".{target.pipeline_name}.lock"
+
+
+def batch_marker_path(target: Target) -> Path:
+    """Beside the lock while `timetrack listen` holds it for a batch: a run then waits."""
+    return target.pipelines_folder / f".{target.pipeline_name}.lock.batch"
+
+
+def _take(handle: TextIO, target: Target) -> None:
+    """The run lock; while a listener's batch holds it, wait for the batch to end."""
+    deadline = time.monotonic() + LISTENER_BATCH_WAIT
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if not batch_marker_path(target).exists() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @contextmanager
 def _one_run_at_a_time(target: Target) -> Iterator[None]:
     """Two runs of one pipeline would take each other's load packages from its folder (both
-    then fail on files the other moved): the second is refused while the first runs."""
+    then fail on files the other moved): the second is refused while the first runs. A
+    listener landing a batch into the same place holds the lock a moment: the run waits."""
     folder = target.pipelines_folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle = open(folder / f".{target.pipeline_name}.lock", "a+")  # noqa: SIM115
+        handle = open(run_lock_path(target), "a+")  # noqa: SIM115
     except OSError as error:
         raise ConfigurationError(
             f"cannot write in the pipelines folder {folder}: {error.strerror}"
         ) from None
     try:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _take(handle, target)
         except BlockingIOError:
             raise ConfigurationError(
                 f"another run of pipeline {target.pipeline_name} ({target.describe()}) is "

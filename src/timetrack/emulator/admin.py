@@ -14,6 +14,8 @@
 - POST /_emulator/workspaces/{id}/{entity} create a client, project, task or tag
 - PATCH/DELETE /_emulator/{entity}/{id}    change or delete one
 - PUT/DELETE /_emulator/workspaces/{id}/members/{user_id}  add or remove a member
+- GET  /_emulator/webhooks[?delivered=true] webhook subscriptions, pending deliveries and what
+                                           was delivered (served by webhooks.py)
 
 Guards, so that a web page cannot drive the emulator cross-origin: a POST, PATCH or PUT (and
 any request with a body) must be `Content-Type: application/json` (else 415), and with
@@ -588,7 +590,22 @@ async def entity_create(emulator: Emulator, request: web.Request) -> web.Respons
     _set(item, values, now)
     getattr(data, entity)[item.id] = item
     data.touch()
+    _changed(emulator, entity, "created", item)
     return json_response(_render(data, entity, item))
+
+
+def _changed(emulator: Emulator, entity: str, action: str, item: Any) -> None:
+    """Tell the webhooks of an admin change, made as if by the workspace's first member."""
+    data = emulator.data
+    members = data.workspaces[item.workspace_id].members
+    actor = min(members) if members else min(data.users)
+    data.changed(
+        entity.removesuffix("s"),
+        action,
+        item.workspace_id,
+        actor,
+        lambda: _render(data, entity, item),
+    )
 
 
 def _marked(data: Dataset, entity: str, item: Any) -> Json:
@@ -631,6 +648,7 @@ async def entity_update(emulator: Emulator, request: web.Request) -> web.Respons
     )
     _set(item, values, emulator.clock.now())
     emulator.data.touch()
+    _changed(emulator, entity, "updated", item)
     return json_response(_render(emulator.data, entity, item))
 
 
@@ -641,6 +659,7 @@ async def entity_delete(emulator: Emulator, request: web.Request) -> web.Respons
     item.server_deleted_at = now
     item.at = now
     emulator.data.touch()
+    _changed(emulator, entity, "deleted", item)
     return json_response(_render(emulator.data, entity, item))
 
 
@@ -674,6 +693,7 @@ async def member_put(emulator: Emulator, request: web.Request) -> web.Response:
     now = emulator.clock.now()
     ws.members[user_id] = role
     member = data.workspace_users.get((ws.id, user_id))
+    created = member is None
     if member is None:
         group_ids = [
             g.group_id
@@ -686,6 +706,14 @@ async def member_put(emulator: Emulator, request: web.Request) -> web.Response:
         data.workspace_users[(ws.id, user_id)] = member
     member.at = now
     data.touch()
+    changed = member
+    data.changed(
+        "workspace_user",
+        "created" if created else "updated",
+        ws.id,
+        min(ws.members),
+        lambda: views.workspace_user(data, ws, changed),
+    )
     return _member_answer(emulator, ws.id)
 
 
@@ -696,6 +724,11 @@ async def member_delete(emulator: Emulator, request: web.Request) -> web.Respons
     if ws is None:
         raise ErrorReply(404, "Unknown workspace")
     user_id = _int_path(request, "user_id", "user")
+    member = data.workspace_users.get((ws.id, user_id))
+    if member is not None and user_id in ws.members:
+        gone = views.workspace_user(data, ws, member)  # rendered while still a member
+        gone["server_deleted_at"] = format_ts(emulator.clock.now(), 0, data.offsets)
+        data.changed("workspace_user", "deleted", ws.id, min(ws.members), lambda: gone)
     ws.members.pop(user_id, None)
     data.workspace_users.pop((ws.id, user_id), None)
     data.touch()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -664,8 +665,11 @@ def _tag_bits(ctx: Ctx, ws: Workspace, body: dict[str, Any]) -> int | None:
             if len(order) >= 60:
                 raise ErrorReply(400, "Too many tags in this workspace")
             tag_id = ctx.data.new_id("tag")
-            ctx.data.tags[tag_id] = Tag(tag_id, ws.id, name, ctx.now, ctx.user.id)
+            tag = Tag(tag_id, ws.id, name, ctx.now, ctx.user.id)
+            ctx.data.tags[tag_id] = tag
             ctx.data.touch()
+            render = partial(views.tag, ctx.data, tag)
+            ctx.data.changed("tag", "created", ws.id, ctx.user.id, render)
             order.append(tag_id)
             by_name[name] = tag_id
         bits |= 1 << order.index(tag_id)
@@ -743,6 +747,7 @@ def _stop_running(ctx: Ctx, at_us: int) -> None:
     running = rows[(store.col("stop")[rows] == RUNNING) & (store.col("deleted_us")[rows] == 0)]
     for pos in running.tolist():
         store.update(pos, {"stop": max(int(ctx.now), store.value(pos, "start")), "at_us": at_us})
+        _entry_changed(ctx, pos, "updated")
 
 
 async def create_time_entry(ctx: Ctx) -> Reply:
@@ -763,7 +768,22 @@ async def create_time_entry(ctx: Ctx) -> Reply:
             deleted_us=0,
         )
         pos = store.append(values)
+        _entry_changed(ctx, pos, "created")
         return Reply(_entry_out(ctx, pos))
+
+
+def _entry_changed(ctx: Ctx, pos: int, action: str) -> None:
+    """Tell the webhooks of a change to one entry (its payload rendered as /me/time_entries
+    renders it, undrifted)."""
+    data = ctx.data
+    data.changed(
+        "time_entry",
+        action,
+        data.entries.value(pos, "workspace_id"),
+        ctx.user.id,
+        lambda: views.time_entry(data, pos),
+        owner_id=data.entries.value(pos, "user_id"),
+    )
 
 
 def _entry_out(ctx: Ctx, pos: int) -> Any:
@@ -795,6 +815,7 @@ async def update_time_entry(ctx: Ctx) -> Reply:
         if values["stop"] == RUNNING and current["stop"] != RUNNING:
             _stop_running(ctx, int(values["at_us"]))
         store.update(pos, values)
+        _entry_changed(ctx, pos, "updated")
         return Reply(_entry_out(ctx, pos))
 
 
@@ -807,6 +828,7 @@ async def stop_time_entry(ctx: Ctx) -> Reply:
             raise ErrorReply(409, "Time entry is already stopped")
         stop = max(int(ctx.now), store.value(pos, "start"))
         store.update(pos, {"stop": stop, "at_us": int(ctx.now * 1_000_000)})
+        _entry_changed(ctx, pos, "updated")
         return Reply(_entry_out(ctx, pos))
 
 
@@ -817,6 +839,7 @@ async def delete_time_entry(ctx: Ctx) -> Reply:
         pos = _entry_of(ctx, ws)
         now_us = int(ctx.now * 1_000_000)
         store.update(pos, {"deleted_us": now_us, "at_us": now_us})
+        _entry_changed(ctx, pos, "deleted")
     return Reply(None, empty=True)
 
 

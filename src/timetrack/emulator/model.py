@@ -7,6 +7,7 @@ megabytes, and any page is found by binary search instead of a scan.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -448,6 +449,22 @@ class Dataset:
     _task_counts: tuple[int, dict[int, int]] = (-1, {})
     rate_book: Any = None
     """The billable rate histories as the report prices by them (rates.RateBook), cached."""
+    webhooks: Any = None
+    """The webhook subscriptions and deliveries (webhooks.Hub), once the server serves them."""
+
+    def changed(
+        self,
+        entity: str,
+        action: str,
+        workspace_id: int,
+        actor_id: int,
+        render: Callable[[], dict[str, Any]],
+        owner_id: int | None = None,
+    ) -> None:
+        """Tell the webhooks of one change (entity as the Webhooks API names it: time_entry,
+        project, ...; action created, updated or deleted); `render` makes its payload."""
+        if self.webhooks is not None:
+            self.webhooks.changed(entity, action, workspace_id, actor_id, render, owner_id)
 
     def touch(self) -> None:
         """Note a change to clients, projects, tasks, tags or memberships."""

@@ -14,7 +14,7 @@ from functools import partial
 import orjson
 from aiohttp import web
 
-from timetrack.emulator import admin
+from timetrack.emulator import admin, webhooks
 from timetrack.emulator.api import PREFIXES, REPORT_PATHS, ROUTES, Ctx, Handler, report_search
 from timetrack.emulator.clock import Clock
 from timetrack.emulator.config import EmulatorConfig
@@ -93,6 +93,7 @@ class Emulator:
                 partial(self._serve, report_search, envelope, "org", f"POST {report}"),
             )
         admin.add_routes(app, self)
+        webhooks.add_routes(app, self)
         return app
 
     def _authenticate(self, request: web.Request) -> tuple[str, User]:
