@@ -30,6 +30,7 @@ from timetrack.errors import (
     find_timetrack_error,
     mask_secret,
 )
+from timetrack.live import live_workspaces
 from timetrack.progress import RunProgress
 from timetrack.source import RequestStats, source_tables, timetrack_source
 from timetrack.source.core import SourceArgs
@@ -396,7 +397,17 @@ def _source(options: RunOptions, target: Target, stats: RequestStats) -> Any:
         args = SourceArgs(**options.source_args)
         if target.kind == "filesystem" and target.table_format is None:
             args["keep_deleted"] = True  # appended files cannot delete: deletions are marked
-        source = timetrack_source(stats=stats, arrow=target.kind in PARQUET_NATIVE, **args)
+        live = live_workspaces(target)
+        if live:  # webhooks keep these live: the hourly run skips their reads
+            stats.notes.append(
+                f"webhooks keep {len(live)} workspace(s) live: their hourly reads are skipped"
+            )
+        source = timetrack_source(
+            stats=stats,
+            arrow=target.kind in PARQUET_NATIVE,
+            live_tables={ws: sorted(tables) for ws, tables in live.items()},
+            **args,
+        )
     except ConfigFieldMissingException as error:
         if "api_token" in str(error):
             raise ConfigurationError(NO_TOKEN) from None

@@ -285,8 +285,20 @@ def test_changes_land_within_seconds_and_survive_a_dead_listener(
         assert "relying on the hourly run:" in free_lines[1] and "workspace_tasks" in free_lines[1]
         assert "listener: last seen" in status
 
-        # `run` beside the listener, on the same DuckDB file, keeps working.
+        # `run` beside the listener, on the same DuckDB file, keeps working; the first one
+        # live reads once what the webhooks cover, and the next skips it: the report and
+        # projects everywhere, tasks but on Free (its three filters leave tasks out).
         cli(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
+        requests.delete(f"{server.base_url}/_emulator/requests", timeout=10)
+        cli(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
+        asked = requests.get(f"{server.base_url}/_emulator/requests", timeout=10).json()
+        assert asked["by_route"] == {
+            "GET /v1/me/time_entries": 1,
+            "GET /v1/workspaces/{workspace_id}/tasks": 1,
+        }, asked["by_route"]
+        assert [k for k in asked["by_path_status"] if "/tasks" in k] == [
+            f"GET /v1/workspaces/{free}/tasks 200"
+        ]
     finally:
         err = listener.stop()
     for secret, _ in before.values():

@@ -130,6 +130,7 @@ def timetrack_source(
     report_full_days: float = settings.REPORT_FULL_DAYS,
     quota_share: float = settings.QUOTA_SHARE,
     rates: bool = False,
+    live_tables: dict[int, list[str]] | None = None,
     arrow: bool = False,
     stats: RequestStats | None = None,
 ) -> list[DltResource]:
@@ -165,6 +166,8 @@ def timetrack_source(
             read and exits 75, and the next run goes on. `wait_for_quota` spends it all.
         rates: Load `rates`, the rate and labor cost histories (one request per history on
             the first run, then only for histories whose record says they changed).
+        live_tables: Workspace id -> tables that webhooks keep live (`timetrack.live`): their
+            hourly reads are skipped, and they are read on the reconciliation's cadence.
         arrow: Hand the report's pages to dlt as Arrow tables: much faster, for destinations
             loaded from Parquet (`loader_file_format="parquet"`: DuckDB, filesystem).
         stats: Pass a RequestStats to read what the run cost afterwards.
@@ -236,6 +239,7 @@ def timetrack_source(
     sync = Sync(client, Discovery(client, organization_ids, workspace_ids), not keep_deleted)
     sync.report_start = date.fromisoformat(report_start_date or settings.REPORT_HISTORY_START)
     sync.time_entries_start = time_entries_start
+    sync.live = {int(k): frozenset(v) for k, v in (live_tables or {}).items()}
     sync.cadence = Cadence(
         lambda: dlt.current.source_state(),
         sync.service_time,
@@ -266,6 +270,7 @@ def timetrack_source(
             arrow=arrow,
             cadence=sync.cadence,
             on_tags=lambda ws, tags: sync._flag_unknown("workspace_tags", ws, tags),
+            covered=lambda ws: "report_time_entries" in sync.live.get(ws, ()),
         ),
     }
     resources = [
@@ -352,6 +357,8 @@ class Sync:
     discovery_due: bool | None = None
     """Whether this run reads /me/organizations and /me/workspaces (None: not decided yet)."""
     time_entries_start: str | None = None
+    live: dict[int, frozenset[str]] = field(default_factory=dict)
+    """Workspace id -> tables its webhooks keep live (see `covered`)."""
     rate_marks_now: dict[tuple[str, int], dict[Any, Row]] = field(default_factory=dict)
     """This run's rows of the tables whose records say when their rates changed."""
     _own: Any = None
@@ -425,6 +432,15 @@ class Sync:
             "workspaces": [clean(r) for r in workspaces],
         }
         self.cadence.done("discovery", "token")
+
+    def covered(self, table: str, ws_id: int) -> bool:
+        """Whether this run skips the hourly read of a table of a workspace: its webhooks keep
+        it live (`timetrack listen` landing every change) and the table's own reconciliation,
+        on the lists' cadence, is not due. A listener that stops covers nothing, and the next
+        run's `since` (or the report's changes) goes on from where the last read stood."""
+        if table not in self.live.get(ws_id, ()):
+            return False
+        return not self.cadence.due(f"live:{table}", str(ws_id))
 
     def _flag_unknown(self, part: str, scope_id: int, named: set[Any]) -> None:
         """Make a list due next run when rows of another table name ids it lacks (a client
@@ -513,6 +529,9 @@ class Sync:
                 continue
             if on_cadence and not self.cadence.due(endpoint.table, str(scope_id)):
                 continue
+            live = endpoint.reader == "since" and endpoint.table in self.live.get(scope_id, ())
+            if live and self.covered(endpoint.table, scope_id):
+                continue
             began = self.client.now().timestamp() if self.client.clock_known else None
             try:
                 for batch in read_scope(scope_id):
@@ -525,6 +544,8 @@ class Sync:
                 self.completed(endpoint.table, str(scope_id))
                 if on_cadence:
                     self.cadence.done(endpoint.table, str(scope_id), began)
+                if live:
+                    self.cadence.done(f"live:{endpoint.table}", str(scope_id), began)
             except QuotaExhaustedError:
                 self.client.stats.defer(label)
             except (RunStopped, AuthenticationError):

@@ -366,6 +366,7 @@ def report_rows(
     arrow: bool = True,
     cadence: Cadence | None = None,
     on_tags: Callable[[int, set[Any]], None] | None = None,
+    covered: Callable[[int], bool] | None = None,
 ) -> Iterator[pa.Table | list[dict[str, Any]]]:
     """Rows of every workspace. Where each walk stands (window, cursor inside it) is saved in
     the resource state after every page that landed, so a run stopped halfway goes on from
@@ -373,7 +374,8 @@ def report_rows(
 
     With a `cadence`, a workspace whose history is complete is read for changes (see
     `_incremental`); without one, its trailing window is re-read every run. `on_tags` is told
-    the tag ids that changed entries name, per workspace."""
+    the tag ids that changed entries name, per workspace; a workspace `covered` says webhooks
+    keep live skips its changes read until its reconciliation is due."""
     state = dlt.current.resource_state()
     complete: dict[str, str] = state.setdefault("complete_through", {})
     walks: dict[str, dict[str, Any]] = state.setdefault("walk", {})
@@ -397,6 +399,7 @@ def report_rows(
                     trailing_days,
                     now,
                     on_tags,
+                    covered is not None and covered(workspace_id),
                 )
             for table in tables:
                 # Arrow tables go to Parquet as they are; a destination that loads other
@@ -421,6 +424,7 @@ def _incremental(
     trailing_days: int,
     now: datetime,
     on_tags: Callable[[int, set[Any]], None] | None,
+    live: bool = False,
 ) -> Iterator[pa.Table]:
     """One workspace's run, once its history is complete:
     - every run: the last year's entries changed since the run before, newest change first;
@@ -445,6 +449,8 @@ def _incremental(
             cadence.done("report_full", key, began)
         deep = cadence.due("report_full", key, "report_full")
         reconcile = deep or cadence.due("report_reconcile", key, "report_reconcile")
+        if live and not reconcile:
+            return  # the listener lands every change; `changes` stays for when it stops
         named: set[Any] = set()
         first, last = _recent(now)
         since = changes.get(key, _midnight(complete[key]) - settings.CHANGES_OVERLAP_SECONDS)
