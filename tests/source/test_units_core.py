@@ -124,6 +124,7 @@ def test_the_source_tables_in_extraction_order() -> None:
         "organizations_users",
         "workspace_projects",
         "workspace_tasks",
+        "rates",
         "time_entries",
         "report_time_entries",
     ]
@@ -137,6 +138,7 @@ NEEDS = {
     "workspace": ("workspace", "workspace admin"),
     "workspace_users": ("workspace", "workspace admin"),
     "project_users": ("workspace", "workspace admin"),
+    "rates": ("workspace", "workspace admin"),
 }
 """The tables that need a right, and which: written out here, not read from the source."""
 

@@ -445,7 +445,11 @@ def test_workspaces_are_remembered_without_credentials(monkeypatch: pytest.Monke
     service.route("/me/organizations", [{"id": 1}, {"id": "x1"}])
     w = World(monkeypatch, service)
     assert w.read("workspaces") == [[{"id": 10, "name": "ten", "unreachable_since": None}]]
-    assert w.source_state == {"workspaces": {"10": {"id": 10, "name": "ten"}}}
+    # what discovery read is remembered for the runs between its reads, credentials left out
+    assert w.source_state == {
+        "workspaces": {"10": {"id": 10, "name": "ten"}},
+        "discovery": {"organizations": [{"id": 1}], "workspaces": [{"id": 10, "name": "ten"}]},
+    }
     assert w.sync.rejects == [
         {
             "table_name": "workspaces",

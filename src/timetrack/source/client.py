@@ -770,7 +770,8 @@ class ApiClient:
             else:
                 self.stats.count(str(answer.status))
                 self._note_clock(answer.headers)
-                self._note_share(key, answer.headers)
+                if 200 <= answer.status < 300:  # a refusal (402, 429) spends nothing
+                    self._note_share(key, answer.headers)
                 decision = classify(
                     method, where, answer.status, answer.headers, answer.content, self._now()
                 )

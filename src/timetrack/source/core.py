@@ -239,6 +239,7 @@ def timetrack_source(
     sync = Sync(client, Discovery(client, organization_ids, workspace_ids), not keep_deleted)
     sync.report_start = date.fromisoformat(report_start_date or settings.REPORT_HISTORY_START)
     sync.time_entries_start = time_entries_start
+    sync.rates_enabled = rates
     sync.live = {int(k): frozenset(v) for k, v in (live_tables or {}).items()}
     sync.cadence = Cadence(
         lambda: dlt.current.source_state(),
@@ -357,6 +358,7 @@ class Sync:
     discovery_due: bool | None = None
     """Whether this run reads /me/organizations and /me/workspaces (None: not decided yet)."""
     time_entries_start: str | None = None
+    rates_enabled: bool = False
     live: dict[int, frozenset[str]] = field(default_factory=dict)
     """Workspace id -> tables its webhooks keep live (see `covered`)."""
     rate_marks_now: dict[tuple[str, int], dict[Any, Row]] = field(default_factory=dict)
@@ -376,7 +378,9 @@ class Sync:
         today = datetime.now(UTC).date()
         needed = 0
         for endpoint in ENDPOINTS:
-            if endpoint.table in self.finished:
+            if endpoint.table in self.finished or (
+                endpoint.reader == "rates" and not self.rates_enabled
+            ):
                 continue
             if endpoint.reader == "report":
                 for workspace_id in workspace_ids:
@@ -578,7 +582,7 @@ class Sync:
     def organizations(self, endpoint: Endpoint) -> Iterator[list[Row]]:
         """Every organization in scope, from discovery's one request; nothing between
         discovery's reads (the table stays as it was)."""
-        if not self.discovery_due:
+        if self.discovery_due is False:
             return
         records = [*self.discovery.organizations(), *self.discovery.unusable.get(endpoint.path, [])]
         batch = self.rows(self._convert(endpoint, None), records, endpoint.table, "token")
@@ -610,7 +614,7 @@ class Sync:
         """Reachable workspaces, plus those that were and are no longer: kept, but marked with
         `unreachable_since` (and reported) instead of passing for current. Between discovery's
         reads, nothing (the table stays as it was)."""
-        if not self.discovery_due:
+        if self.discovery_due is False:
             return
         convert = self._convert(endpoint, None)
         known: dict[str, dict[str, Any]] = dlt.current.source_state().setdefault("workspaces", {})
@@ -898,7 +902,12 @@ class Sync:
                     marks[("workspace", ws_id, "billable_rates")] = moment
         return marks
 
-    def _own_entries(self, endpoint: Endpoint, start: str | None = None) -> _OwnRead:
+    def _own_entries(
+        self,
+        endpoint: Endpoint,
+        start: str | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> _OwnRead:
         """Read the owner's entries once per run: changes since the last run, or the whole
         window. Kept (with any error it raised) for the owner's table, which may come after
         the cadence asked for the service's clock and this read answered it."""
@@ -907,19 +916,20 @@ class Sync:
         if isinstance(self._own, BaseException):
             raise self._own
         try:
-            own = self._read_own(endpoint, start or self.time_entries_start)
+            if state is None:
+                # This resource's state, reached from the source's: the read may run inside
+                # another resource (the cadence asking for the service's clock).
+                resources = dlt.current.source_state().setdefault("resources", {})
+                state = resources.setdefault(endpoint.table, {})
+            own = self._read_own(endpoint, start or self.time_entries_start, state)
         except TimetrackError as error:
             self._own = error
             raise
         self._own = own
         return own
 
-    def _read_own(self, endpoint: Endpoint, start: str | None) -> _OwnRead:
+    def _read_own(self, endpoint: Endpoint, start: str | None, state: dict[str, Any]) -> _OwnRead:
         client = self.client
-        # This resource's state, reached from the source's: the read may run inside another.
-        state = (
-            dlt.current.source_state().setdefault("resources", {}).setdefault(endpoint.table, {})
-        )
         # The service's clock if an answer told it, else ours: a `since` the service finds
         # too old after all is refused (400) and the window is read instead.
         records = None
@@ -954,7 +964,7 @@ class Sync:
         client = self.client
         if self.known_complete(endpoint.table, "token"):
             return
-        own = self._own_entries(endpoint, start)
+        own = self._own_entries(endpoint, start, dlt.current.resource_state())
         records, window_start, landed, now, state = (
             own.records,
             own.window_start,

@@ -24,6 +24,8 @@ def _query(
         pipeline = dlt.current.pipeline()
     except Exception:
         return [], []  # extracting outside a pipeline run: nothing landed to compare with
+    if getattr(pipeline, "destination", None) is None:
+        return [], []  # a pipeline with nowhere to land: nothing landed either
     try:
         with _reader(pipeline, table) as client:
             name = client.make_qualified_table_name(table)
