@@ -4,6 +4,8 @@ side on the same emulated data, each in a process of its own; prints ratios and 
     bench/run [--scale N]            full syncs: baseline, timetrack, floor
     bench/run --incremental          memory at 100,000 and 1,000,000 entries, and an unchanged
                                      incremental run at 1,000,000 (seconds, requests)
+
+`bench/run --hourly` (bench/hourly.py) uses its emulator process and variants at other scales.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -45,31 +48,17 @@ class EmulatorProcess:
     """The emulator in a process of its own: the benchmark's parent stays small, so a child it
     forks starts small too (a fork is charged the parent's resident pages until it execs)."""
 
-    def __init__(self, entries: int) -> None:
-        scale = _scale(entries)
+    def __init__(self, scale: int | Scale) -> None:
+        """`scale`: a Scale, or a number of report time entries at the benchmark's scale."""
+        if isinstance(scale, int):
+            scale = _scale(scale)
+        options = [
+            argument
+            for item in fields(Scale)
+            for argument in ("--" + item.name.replace("_", "-"), str(getattr(scale, item.name)))
+        ]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "timetrack",
-                "emulator",
-                "--port",
-                "0",
-                "--organizations",
-                str(scale.organizations),
-                "--workspaces",
-                str(scale.workspaces),
-                "--users",
-                str(scale.users),
-                "--projects-per-workspace",
-                str(scale.projects_per_workspace),
-                "--tasks-per-workspace",
-                str(scale.tasks_per_workspace),
-                "--time-entries",
-                str(scale.time_entries),
-                "--days",
-                str(scale.days),
-            ],
+            [sys.executable, "-m", "timetrack", "emulator", "--port", "0", *options],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -90,14 +79,25 @@ class EmulatorProcess:
         self.process.wait(timeout=30)
 
 
-def _variant(name: str, base_url: str, workdir: Path, db: Path) -> dict[str, Any]:
-    """Run one variant in a child process; its own peak RSS comes from wait4."""
+def _variant(
+    name: str, base_url: str, workdir: Path, db: Path, source_args: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run one variant in a child process; its own peak RSS comes from wait4. `source_args`
+    adds arguments to timetrack's source."""
     started = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
     # Files, not pipes: a child that logs a lot must never block on a full pipe.
     with open(workdir / "stdout", "w+") as out_file, open(workdir / "stderr", "w+") as err_file:
         process = subprocess.Popen(
-            [sys.executable, str(HERE / "variants.py"), name, base_url, str(db), str(workdir)],
+            [
+                sys.executable,
+                str(HERE / "variants.py"),
+                name,
+                base_url,
+                str(db),
+                str(workdir),
+                *([json.dumps(source_args)] if source_args else []),
+            ],
             stdout=out_file,
             stderr=err_file,
             env={**os.environ, "RUNTIME__LOG_LEVEL": "ERROR"},

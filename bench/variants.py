@@ -1,9 +1,10 @@
 """One benchmark variant, run in a process of its own so its peak memory is its own.
 
-    python bench/variants.py {baseline|timetrack|incremental|floor} BASE_URL DB WORKDIR
+    python bench/variants.py {baseline|timetrack|incremental|floor} BASE_URL DB WORKDIR [ARGS]
 
+ARGS, a JSON object, adds source arguments to timetrack's run (bench/hourly.py: the cadence).
 Prints one JSON line: rows loaded and seconds of work (from the first request to the last
-row committed).
+row committed); timetrack's also its requests, rows by table and exit code.
 """
 
 from __future__ import annotations
@@ -39,8 +40,11 @@ def baseline(base_url: str, db: str, workdir: str) -> dict[str, Any]:
     return {"rows": rows, "seconds": time.perf_counter() - started}
 
 
-def timetrack(base_url: str, db: str, workdir: str) -> dict[str, Any]:
-    """`timetrack run`: the product's own path, pacing off as the emulator's limit is."""
+def timetrack(
+    base_url: str, db: str, workdir: str, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`timetrack run`: the product's own path, pacing off as the emulator's limit is; `extra`
+    adds source arguments."""
     import dlt
 
     from timetrack.pipeline import RunOptions, run
@@ -53,13 +57,20 @@ def timetrack(base_url: str, db: str, workdir: str) -> dict[str, Any]:
             pipeline_name="bench_timetrack",
             pipelines_dir=workdir,
             progress_every=0,
-            source_args={"api_token": TOKEN, "base_url": base_url, "requests_per_second": 0},
+            source_args={
+                "api_token": TOKEN,
+                "base_url": base_url,
+                "requests_per_second": 0,
+                **(extra or {}),
+            },
         )
     )
     return {
         "rows": sum(summary.rows.values()),
         "seconds": time.perf_counter() - started,
         "requests": summary.stats.requests,
+        "rows_by_table": {table: n for table, n in sorted(summary.rows.items()) if n},
+        "exit_code": summary.exit_code,
     }
 
 
@@ -189,7 +200,12 @@ def main() -> None:
         "incremental": timetrack,
         "floor": floor,
     }[name]
-    result = runner(base_url, db, workdir)
+    if len(sys.argv) > 5:
+        if runner is not timetrack:
+            raise SystemExit(f"source arguments are timetrack's, not {name}'s")
+        result = timetrack(base_url, db, workdir, json.loads(sys.argv[5]))
+    else:
+        result = runner(base_url, db, workdir)
     status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
     result["own_peak_rss_mb"] = int(status["VmHWM"].split()[0]) / 1024  # this process alone
     print(json.dumps(result))

@@ -181,7 +181,10 @@ def test_an_unchanged_run_costs_one_request_per_incremental_endpoint_per_workspa
         report: workspaces,
     }
     assert summary.stats.requests == sum(routes.values())
-    # the changes read found nothing new or changed, so nothing was written
+    # nothing new or changed, so nothing was written: not the report's changes, nor what the
+    # since overlap sent again (the newest project and task, the same as what landed)
+    assert summary.rows.get("workspace_projects", 0) == 0
+    assert summary.rows.get("workspace_tasks", 0) == 0
     assert summary.rows.get("report_time_entries", 0) == 0
     # only what changed within the overlap before the first run is sent again
     overlap = [
