@@ -88,3 +88,27 @@ def test_a_members_token_skips_rates_with_a_warning(
     assert summary.exit_code == 0, summary.closing_lines()
     assert not summary.stats.errors
     assert summary.rows.get("rates", 0) == 0
+
+
+def test_a_deleted_projects_history_leaves_with_it(
+    team: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    server, api = team
+    db = tmp_path / "db.duckdb"
+    assert sync(server.base_url, rates=True).exit_code == 0
+    rates = api.admin("GET", "/records/rates")
+    project = next(r["level_id"] for r in rates if r["level"] == "project")
+    # the project's own history, and its members' (project users leave with their project)
+    ours = {
+        r["id"]
+        for r in rates
+        if (r["level"] == "project" and r["level_id"] == project)
+        or (r["level"] == "project_user" and r["project_id"] == project)
+    }
+    assert ours <= set(_landed(db))
+    api.admin("DELETE", f"/projects/{project}")
+    assert sync(server.base_url, rates=True).exit_code == 0
+    landed = _landed(db)
+    assert not ours & set(landed)
+    # the other histories stay as they were
+    assert {r["id"] for r in rates if r["level"] in LEVELS and r["id"] not in ours} == set(landed)

@@ -842,7 +842,8 @@ class Sync:
             done = done_by_scope.setdefault(str(ws_id), {})
             convert = self._convert(endpoint, ws_id)
             scope = self._scope_label(endpoint, ws_id)
-            for (level, level_id, kind), mark in sorted(self._rate_marks(ws_id).items()):
+            marks = self._rate_marks(ws_id)
+            for (level, level_id, kind), mark in sorted(marks.items()):
                 key = f"{level}:{level_id}:{kind}"
                 if done.get(key) == mark:
                     continue
@@ -872,6 +873,15 @@ class Sync:
                 now = self.client.server_now()
                 yield gone_rows(endpoint.table, "id", landed, listed, now)
                 done[key] = mark
+            # Histories of records that are gone (a deleted project, a member who left) or no
+            # longer have a rate: their periods go too.
+            columns = ("level", "level_id", "type")
+            kept = landed_where(endpoint.table, "id", [("workspace_id", "=", ws_id)], columns)
+            orphans = {k: v for k, v in kept.items() if (v[0], v[1], v[2]) not in marks}
+            if orphans:
+                yield gone_rows(endpoint.table, "id", orphans, set(), self.client.server_now())
+                for level, level_id, kind in {v for v in orphans.values()}:
+                    done.pop(f"{level}:{level_id}:{kind}", None)
 
         return self.each_scope(endpoint, read)
 
