@@ -33,7 +33,7 @@ test: $(VENV)/.dev
 
 check: lint types test
 
-# Mutation score of src/timetrack/source (README, "Mutation score"): slow, never in CI. One
+# Mutation score of src/timetrack/source (docs/development.md, "Mutation score"): slow, never in CI. One
 # worker, niced: the machine has two cores. Per-module figures follow mutmut's own run.
 mutation: $(VENV)/.dev
 	nice -n 15 $(BIN)/mutmut run --max-children 1

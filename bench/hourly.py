@@ -74,7 +74,7 @@ def _truth(base_url: str, db: Path) -> list[str]:
     """Where the tables differ from the emulator's truth in rows (bench/benchmark.py's check,
     every table): `time_entries` is compared within /me/time_entries' 90 days, as the truth
     holds them; the owner's entries that aged out of it during the day stay landed (the table
-    keeps what it saw: README, "Incremental runs")."""
+    keeps what it saw: docs/incremental.md)."""
     now = datetime.fromtimestamp(_clock(base_url, advance=0), UTC)
     first_day = datetime.combine(
         now.date() - timedelta(days=HISTORY_DAYS), datetime.min.time(), UTC

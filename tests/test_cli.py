@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from timetrack.cli import cli
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def _commands() -> list[str]:
@@ -23,7 +24,7 @@ def _commands() -> list[str]:
 
 
 @pytest.mark.parametrize("name", _commands())
-def test_every_command_has_help_and_is_in_the_readme(name: str) -> None:
+def test_every_command_has_help_and_is_in_the_docs(name: str) -> None:
     command = cli.commands[name]
     assert command.help, f"{name} has no help text"
     result = CliRunner().invoke(cli, [name, "--help"])
@@ -32,7 +33,7 @@ def test_every_command_has_help_and_is_in_the_readme(name: str) -> None:
         if isinstance(param, click.Option):
             assert param.help, f"{name} {param.opts} has no help"
             assert param.opts[0] in result.output
-    assert f"timetrack {name}" in README.read_text()
+    assert any(f"timetrack {name}" in page.read_text() for page in DOCS)
 
 
 def test_bad_option_is_one_line_and_nonzero() -> None:

@@ -99,7 +99,7 @@ def test_duckdb_postgres_duckdb_delta_each_complete_and_current(tmp_path: Path) 
         _summary(_run(server, tmp_path, state))
         into_pg = _summary(_run(server, tmp_path, state, "--destination", "postgres", "-q"))
         assert into_pg["where"] == "postgres 127.0.0.1:5432/test, dataset 'time_tracking'"
-        # The README's own recipe: postgres with a dataset of its own.
+        # The documented recipe (docs/usage.md): postgres with a dataset of its own.
         named = _summary(
             _run(server, tmp_path, state, "--destination", "postgres", "--dataset", pg)
         )

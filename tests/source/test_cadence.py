@@ -78,7 +78,7 @@ def test_a_day_of_hourly_runs_costs_at_most_five_requests_a_run_and_lands_every_
     server, api = team
     db = tmp_path / "db.duckdb"
     # A tag no entry names (a deleted tag vanishes from its entries without changing their `at`:
-    # README, "What the API cannot tell").
+    # docs/incremental.md, "What the API cannot tell").
     tag = api.admin("POST", f"/workspaces/{WS}/tags", json={"name": "unused"})
     assert hourly(server.base_url).exit_code == 0
     now = clock(server.base_url)

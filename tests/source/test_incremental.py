@@ -360,7 +360,7 @@ def test_deleted_clients_and_tags_leave_the_tables(
     # The truth knows the deleted tag as deleted too, and the tables equal it by value, but
     # for the entries that carried the tag: its removal leaves their `at` as it was, so `since`
     # does not return the owner's, and the report re-reads only its trailing window (limits the
-    # README states; the views' tag_names drop the name at once).
+    # docs/incremental.md states; the views' tag_names drop the name at once).
     expected = expected_tables(server.base_url, TOKEN)
     landed = duckdb_rows(db)
     entries = ("time_entries", "report_time_entries")
