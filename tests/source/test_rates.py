@@ -13,7 +13,9 @@ import pytest
 from tests.helpers import MEMBER_TOKEN, Api, Sync, clock
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 
-SMALL_TEAM = Scale(organizations=1, workspaces=1, users=10, time_entries=2000, days=365)
+SMALL_TEAM = Scale(
+    organizations=1, workspaces=1, users=6, projects_per_workspace=30, time_entries=500, days=120
+)
 RATES = "GET /v1/workspaces/{workspace_id}/rates/{level}/{level_id}"
 LEVELS = ("workspace", "workspace_user", "project", "project_user")
 """The levels whose records say when their rate changed (tasks do not: not read)."""
