@@ -466,39 +466,28 @@ def _incremental(
             on_tags(ws_id, named)
         if not reconcile:
             return
-        yield from _workspace_rows(
-            client,
-            ws_id,
-            complete,
-            walks,
-            reject,
-            start_date,
-            trailing_days,
-            now,
-            deep=deep,
-            oldest=oldest,
-        )
-    else:
+        history = False
+    else:  # a history not complete yet, or a walk a stopped run left halfway
         deep = bool(walk and walk.get("deep"))
         history = walk is None or not walk.get("reread")
-        yield from _workspace_rows(
-            client,
-            ws_id,
-            complete,
-            walks,
-            reject,
-            start_date,
-            trailing_days,
-            now,
-            deep=deep,
-            oldest=oldest,
-        )
-        if history:
-            # The history is complete through the day its walk began: changes from then on are
-            # the next run's to read (entries that did not change are not written again).
-            changes[key] = _midnight(complete[key]) - settings.CHANGES_OVERLAP_SECONDS
-            reconciled[key] = changes[key]
-            deep = True  # a whole history read counts as the whole re-read
+    yield from _workspace_rows(
+        client,
+        ws_id,
+        complete,
+        walks,
+        reject,
+        start_date,
+        trailing_days,
+        now,
+        deep=deep,
+        oldest=oldest,
+    )
+    if history:
+        # The history is complete through the day its walk began: changes from then on are
+        # the next run's to read (entries that did not change are not written again).
+        changes[key] = _midnight(complete[key]) - settings.CHANGES_OVERLAP_SECONDS
+        reconciled[key] = changes[key]
+        deep = True  # a whole history read counts as the whole re-read
     cadence.done("report_reconcile", key, began)
     if deep:
         cadence.done("report_full", key, began)
