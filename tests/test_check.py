@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,11 +29,21 @@ def test_a_first_sync_in_the_hourly_quota(needed: int, plan: int | None, said: s
     assert quota_hours(needed, plan) == said
 
 
-def test_check_reports_each_organizations_quota_as_me_quota_says(tmp_path: Path) -> None:
-    import os
-    import subprocess
-    import sys
+def _check(base_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`timetrack check` against `base_url` as a user runs it, with the demo token."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
+    env["SOURCES__TIMETRACK__API_TOKEN"] = "demo-token"
+    return subprocess.run(
+        [sys.executable, "-m", "timetrack", "check", "--base-url", base_url],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
+
+def test_check_reports_each_organizations_quota_as_me_quota_says(tmp_path: Path) -> None:
     import requests
 
     from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits
@@ -46,16 +59,7 @@ def test_check_reports_each_organizations_quota_as_me_quota_says(tmp_path: Path)
         said = requests.get(
             f"{server.base_url}/v1/me/quota", auth=("demo-token", "api_token"), timeout=10
         ).json()["data"]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
-        env["SOURCES__TIMETRACK__API_TOKEN"] = "demo-token"
-        result = subprocess.run(
-            [sys.executable, "-m", "timetrack", "check", "--base-url", server.base_url],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = _check(server.base_url, tmp_path)
     assert result.returncode == 0, result.stderr
     for quota in said:
         line = (
@@ -89,10 +93,7 @@ def test_the_schedule_leaves_half_the_quota(
 
 
 def test_check_says_what_an_unchanged_run_costs_as_a_run_measures(tmp_path: Path) -> None:
-    import os
     import re
-    import subprocess
-    import sys
 
     import requests
 
@@ -101,16 +102,7 @@ def test_check_says_what_an_unchanged_run_costs_as_a_run_measures(tmp_path: Path
     from timetrack.pipeline import run
 
     with EmulatorServer(EmulatorConfig(seed=7)) as server:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
-        env["SOURCES__TIMETRACK__API_TOKEN"] = "demo-token"
-        result = subprocess.run(
-            [sys.executable, "-m", "timetrack", "check", "--base-url", server.base_url],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        result = _check(server.base_url, tmp_path)
         assert result.returncode == 0, result.stderr
         printed = {
             int(org): int(cost)

@@ -688,11 +688,6 @@ class ApiClient:
         """Whether an answer of this run told the service's clock."""
         return self._clock_offset is not None
 
-    def share_left(self) -> dict[str, tuple[int, int]]:
-        """Per quota window: (requests spent by this run, requests it may spend)."""
-        with self._share_lock:
-            return {key: (self._spent.get(key, 0), n) for key, n in self._allowed.items()}
-
     def _note_share(self, key: str | None, headers: Mapping[str, str]) -> None:
         """Count an answered request against its window's share; the window's first answer
         says how many were left, and so how many this run may spend."""

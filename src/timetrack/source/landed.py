@@ -102,8 +102,7 @@ def landed_versions(
     )
     if start_from is not None:
         where.append(("start", ">=", start_from))
-    _, rows = _query(table, [key, *compare], where)
-    return {row[0]: tuple(row[1:]) for row in rows}
+    return landed_where(table, key, where, compare)
 
 
 def landed_where(
@@ -120,8 +119,9 @@ def landed_values(
     """Key -> values of `columns` for the live rows of some keys (missing keys left out)."""
     out: dict[Any, tuple[Any, ...]] = {}
     for start in range(0, len(keys), 1000):
-        _, rows = _query(table, [key, *columns], [(key, "in", list(keys[start : start + 1000]))])
-        out.update((row[0], tuple(row[1:])) for row in rows)
+        out.update(
+            landed_where(table, key, [(key, "in", list(keys[start : start + 1000]))], columns)
+        )
     return out
 
 
