@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.helpers import PARTIAL_TOKEN, TOKEN, Api, Sync, clock, duckdb_rows
+from tests.helpers import MEMBER_TOKEN, PARTIAL_TOKEN, TOKEN, Api, Sync, clock, duckdb_rows
 from tests.source.proxies import HttpProxy, Reply, Seen, json_reply
 from tests.truth import differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
@@ -257,3 +257,26 @@ def test_a_run_stops_at_its_share_of_the_quota_and_the_next_goes_on(
     assert codes[-1] == 0 and len(codes) > 2, codes
     problems = differences(expected_tables(server.base_url, TOKEN), duckdb_rows(db))
     assert problems == [], "\n".join(problems)
+
+
+def test_a_members_hourly_run_asks_nothing_it_was_refused(
+    team: tuple[EmulatorServer, Api], hourly: Sync, tmp_path: Path
+) -> None:
+    """A member is refused what only admins read: the refusal is a warning, asked again at the
+    next reconciliation, not at every hourly run (nor does it make discovery read again)."""
+    server, api = team
+    first = hourly(server.base_url, token=MEMBER_TOKEN)
+    assert first.exit_code == 0, first.closing_lines()
+    assert any("needs workspace admin" in w for w in first.stats.warnings)
+    refused = [k for k in api.admin("GET", "/requests")["by_path_status"] if k.endswith(" 403")]
+    assert refused, "the member was refused something: the test needs it"
+    clock(server.base_url, advance=HOUR)
+    _requests(api)
+    again = hourly(server.base_url, token=MEMBER_TOKEN)
+    assert again.exit_code == 0, again.closing_lines()
+    assert _requests(api) == {
+        "GET /v1/me/time_entries": 1,
+        "GET /v1/workspaces/{workspace_id}/projects": 1,
+        "GET /v1/workspaces/{workspace_id}/tasks": 1,
+        REPORT: 1,
+    }

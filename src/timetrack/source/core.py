@@ -555,14 +555,18 @@ class Sync:
             except (RunStopped, AuthenticationError):
                 raise
             except ApiError as error:
-                # A scope that fails may have left the token's reach: discovery looks again.
-                self.cadence.flag("discovery", "token")
                 admin = self.discovery.administers(endpoint.scope, scope_id)
                 warning = admin_refusal(endpoint, scope_id, error, admin)
                 if warning is None:
                     self.client.stats.error(f"{label}: {error}")
+                    # A scope that fails may have left the token's reach: discovery looks again.
+                    self.cadence.flag("discovery", "token")
                 else:
                     self.client.stats.warn(warning)
+                    # A member's refusal is this cadence's answer: asked again at the next
+                    # reconciliation, not at every hourly run.
+                    if on_cadence:
+                        self.cadence.done(endpoint.table, str(scope_id), began)
 
     def _landed(self, endpoint: Endpoint, scope_id: int) -> bool:
         """Whether rows of this scope landed before."""
