@@ -17,9 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from timetrack.accounts import Account, run_accounts
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
-from timetrack.pipeline import RunOptions
+from timetrack.run.accounts import Account, run_accounts
+from timetrack.run.pipeline import RunOptions
 
 ACCOUNTS = 8
 

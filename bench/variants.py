@@ -24,7 +24,7 @@ def baseline(base_url: str, db: str, workdir: str) -> dict[str, Any]:
     import dlt
     from dlt.sources.rest_api import rest_api_source
 
-    from timetrack.guide import guide_config
+    from timetrack.source.guide import guide_config
 
     started = time.perf_counter()
     config = guide_config(base_url, TOKEN, 9000001, 4000001)
@@ -47,7 +47,7 @@ def timetrack(
     adds source arguments."""
     import dlt
 
-    from timetrack.pipeline import RunOptions, run
+    from timetrack.run.pipeline import RunOptions, run
 
     started = time.perf_counter()
     summary = run(

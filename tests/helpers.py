@@ -29,7 +29,7 @@ from deltalake.exceptions import TableNotFoundError
 from tests.truth import LEGACY
 from timetrack.emulator import EmulatorServer
 from timetrack.emulator.expected import expected_rows
-from timetrack.pipeline import RunOptions, RunSummary
+from timetrack.run.pipeline import RunOptions, RunSummary
 
 Row = dict[str, Any]
 Sync = Callable[..., RunSummary]

@@ -17,10 +17,10 @@ import requests
 
 from tests.helpers import TOKEN, db_counts, duckdb_rows
 from tests.truth import differences, expected_tables
-from timetrack.accounts import Account, load_accounts, run_accounts
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
 from timetrack.errors import ConfigurationError
-from timetrack.pipeline import RunOptions
+from timetrack.run.accounts import Account, load_accounts, run_accounts
+from timetrack.run.pipeline import RunOptions
 
 SCALE = Scale(time_entries=400)
 

@@ -23,7 +23,7 @@ import pytest
 from tests.helpers import DSN, TOKEN, fast_options, postgres_dataset
 from tests.truth import WORKING_DAYS, Emulator, expected_day_minutes, expected_entries
 from timetrack.emulator import EmulatorServer
-from timetrack.pipeline import RunSummary, run
+from timetrack.run.pipeline import RunSummary, run
 
 Row = dict[str, Any]
 
@@ -337,7 +337,7 @@ def test_hostile_values_read_as_nulls_not_failures(tmp_path: Path, database: str
     """A timezone the database does not know falls back to UTC, tag ids that are no integers
     and a tag list that is no list are left out, a negative duration counts as running (up
     to the build, never below zero), a duplicated tag does not multiply its entry."""
-    from timetrack.analytics import build_views
+    from timetrack.answers.analytics import build_views
 
     def check(rows: list[tuple[Any, ...]]) -> None:
         got = {row[0]: row[1:] for row in rows}

@@ -99,7 +99,7 @@ def test_check_says_what_an_unchanged_run_costs_as_a_run_measures(tmp_path: Path
 
     from tests.helpers import clock, fast_options
     from timetrack.emulator import EmulatorConfig, EmulatorServer
-    from timetrack.pipeline import run
+    from timetrack.run.pipeline import run
 
     with EmulatorServer(EmulatorConfig(seed=7)) as server:
         result = _check(server.base_url, tmp_path)

@@ -12,10 +12,10 @@ from dagster import DagsterEventType, build_schedule_context
 
 from tests.helpers import TOKEN, duckdb_rows
 from tests.truth import differences, expected_tables
-from timetrack.accounts import Account
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
 from timetrack.orchestration import GROUP, JOB, build_definitions
-from timetrack.pipeline import RunOptions
+from timetrack.run.accounts import Account
+from timetrack.run.pipeline import RunOptions
 from timetrack.source import source_tables
 
 SCALE = Scale(time_entries=300)

@@ -24,10 +24,10 @@ import pytest
 
 from tests.helpers import DSN, TOKEN, expected_counts, fast_options, postgres_dataset
 from tests.truth import Emulator, expected_entries
+from timetrack.answers.report import ReportData, empty_note, open_pipeline, summarise, write_report
+from timetrack.destination.target import resolve_target
 from timetrack.emulator import EmulatorServer
-from timetrack.pipeline import run
-from timetrack.report import ReportData, empty_note, open_pipeline, summarise, write_report
-from timetrack.target import resolve_target
+from timetrack.run.pipeline import run
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WEEKS = 6

@@ -24,9 +24,7 @@ import requests
 from tests.helpers import TOKEN, LocalServer, fast_options
 from tests.test_report import CHROMIUM, WEEKS, _today
 from tests.truth import expected_entries
-from timetrack.emulator import EmulatorConfig, EmulatorServer
-from timetrack.pipeline import run
-from timetrack.report import (
+from timetrack.answers.report import (
     content_security_policy,
     hover_label,
     open_pipeline,
@@ -34,7 +32,9 @@ from timetrack.report import (
     short_label,
     write_report,
 )
-from timetrack.target import resolve_target
+from timetrack.destination.target import resolve_target
+from timetrack.emulator import EmulatorConfig, EmulatorServer
+from timetrack.run.pipeline import run
 
 CHARTS = ["chart-projects", "chart-weeks", "chart-clients", "chart-money"]
 

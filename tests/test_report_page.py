@@ -22,10 +22,10 @@ import duckdb
 import pytest
 
 from tests.test_report import CHROMIUM
-from timetrack.analytics import landed_columns, view_statements
+from timetrack.answers.analytics import landed_columns, view_statements
+from timetrack.answers.report import open_pipeline, write_report
 from timetrack.demo import run_demo
-from timetrack.report import open_pipeline, write_report
-from timetrack.target import resolve_target
+from timetrack.destination.target import resolve_target
 
 WIDTH = 1400
 

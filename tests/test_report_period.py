@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from timetrack.answers.report import choose_period
 from timetrack.errors import ConfigurationError
-from timetrack.report import choose_period
 
 WEDNESDAY = date(2026, 12, 2)  # its week's Monday is 2026-11-30
 

@@ -225,8 +225,8 @@ def test_a_pipeline_of_the_previous_version_keeps_its_state(
 def test_each_kind_of_place_is_named_by_where_its_data_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from timetrack.destination.target import resolve_target
     from timetrack.errors import ConfigurationError
-    from timetrack.target import resolve_target
 
     monkeypatch.setenv(
         "DESTINATION__POSTGRES__CREDENTIALS", "postgresql://u:secret@db.example:6543/wh"
@@ -259,7 +259,7 @@ def test_each_kind_of_place_is_named_by_where_its_data_is(
 
 
 def test_a_name_taken_by_another_place_gets_a_digest_of_this_one(tmp_path: Path) -> None:
-    from timetrack.target import RECORD, resolve_target
+    from timetrack.destination.target import RECORD, resolve_target
 
     state = tmp_path / "pipelines"
     first = resolve_target("duckdb", "one", cwd=tmp_path, pipelines_dir=str(state))

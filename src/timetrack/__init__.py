@@ -2,6 +2,12 @@
 
 The names a dlt user reaches for are here: `timetrack_source`, `source_tables`, and the
 emulator's `EmulatorServer` and `EmulatorConfig` for trying it without an account.
+
+The packages follow the data: `source` (the service's tables, read at the lowest cost in
+requests) -> `run` (dlt's extract, normalize and load, for one account or many) ->
+`destination` (where it lands: DuckDB, PostgreSQL, Delta tables) -> `answers` (analytics views
+and the report). Beside that flow: `cli` and `check` (the commands), `live` (webhooks keeping
+tables current between runs), `orchestration` (Dagster), `emulator` (the service, locally).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from timetrack.emulator.config import FAULT_KINDS, Drift, EmulatorConfig, Faults
 from timetrack.errors import TimetrackError, mask_secret, printable
 
 if TYPE_CHECKING:
-    from timetrack.pipeline import RunOptions
+    from timetrack.run.pipeline import RunOptions
     from timetrack.source.core import SourceArgs
 
 
@@ -559,8 +559,8 @@ def run(
     # dlt's own log (warnings about file formats, tracebacks of failed jobs) is for -v: what
     # a user needs comes as timetrack's lines, the whole error in last_error.log.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO" if verbose else "CRITICAL")
-    from timetrack.pipeline import RunOptions
-    from timetrack.pipeline import run as run_pipeline
+    from timetrack.run.pipeline import RunOptions
+    from timetrack.run.pipeline import run as run_pipeline
 
     options = RunOptions(
         destination=destination,
@@ -629,7 +629,7 @@ def run(
 def _run_accounts(
     path: str, options: RunOptions, parallel: int, *, quiet: bool, as_json: bool
 ) -> None:
-    from timetrack.accounts import load_accounts, run_accounts
+    from timetrack.run.accounts import load_accounts, run_accounts
 
     accounts = load_accounts(path)
     summary = run_accounts(accounts, options, parallel=parallel)
@@ -718,8 +718,8 @@ def report(
     """
     import tempfile
 
-    from timetrack.report import choose_period, empty_note, open_pipeline, write_report
-    from timetrack.target import resolve_target
+    from timetrack.answers.report import choose_period, empty_note, open_pipeline, write_report
+    from timetrack.destination.target import resolve_target
 
     first_day, last_day = _day_option(start, "--from"), _day_option(end, "--to")
     choose_period(datetime.now(UTC).date(), weeks, first_day, last_day)  # its errors, first
@@ -840,7 +840,7 @@ def _place(
     pipeline_name: str,
     pipelines_dir: str | None,
 ) -> Any:
-    from timetrack.target import resolve_target
+    from timetrack.destination.target import resolve_target
 
     return resolve_target(
         destination,

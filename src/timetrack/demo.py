@@ -8,11 +8,11 @@ from pathlib import Path
 
 import duckdb
 
+from timetrack.answers.report import open_pipeline, write_report
+from timetrack.destination.target import resolve_target
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 from timetrack.emulator.expected import expected_rows
-from timetrack.pipeline import RunOptions, run
-from timetrack.report import open_pipeline, write_report
-from timetrack.target import resolve_target
+from timetrack.run.pipeline import RunOptions, run
 
 DATASET = "time_tracking"
 """The dataset `timetrack run` loads into by default: the demo's tables sit where run's would."""

@@ -20,13 +20,13 @@ import pytest
 import requests
 
 from tests.helpers import DSN, postgres_dataset, postgres_rows
+from timetrack.destination.target import Target, resolve_target
 from timetrack.emulator.runner import AppInThread
 from timetrack.live import live_workspaces
 from timetrack.live.journal import Journal, SubscriptionRecord, journal_path
 from timetrack.live.lander import Lander
 from timetrack.live.listener import Listener, ListenOptions
 from timetrack.live.secrets import store_secret
-from timetrack.target import Target, resolve_target
 
 HOLD = (
     "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
@@ -356,7 +356,7 @@ def test_postgres_lands_the_newest_and_deletes(
 def test_a_run_waits_for_a_batch_and_a_batch_for_a_run(target: Target) -> None:
     from timetrack.errors import ConfigurationError
     from timetrack.live.lander import batch_lock
-    from timetrack.pipeline import _one_run_at_a_time
+    from timetrack.run.pipeline import _one_run_at_a_time
 
     held = threading.Event()
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import TOKEN, Sync, fast_options
-from timetrack.pipeline import RunSummary, run
+from timetrack.run.pipeline import RunSummary, run
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import dlt
 from dlt.common.destination.client import RunnableLoadJob
 from dlt.normalize.normalize import Normalize
 
-from timetrack.pipeline import RunOptions, run
+from timetrack.run.pipeline import RunOptions, run
 from timetrack.source.client import ApiClient
 
 

@@ -15,10 +15,10 @@ from dlt.destinations.job_client_impl import SqlJobClientBase
 
 from tests.helpers import TOKEN, duckdb_rows, fast_options
 from tests.truth import differences, expected_tables
-from timetrack import loading
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 from timetrack.errors import TimetrackError
-from timetrack.pipeline import run
+from timetrack.run import loading
+from timetrack.run.pipeline import run
 
 ENTRIES = 100_000
 CAP = {"memory_limit": "56MB", "threads": 2}

@@ -20,7 +20,7 @@ import requests
 
 from tests.helpers import Sync, db_counts, expected_counts
 from timetrack.emulator import Drift, EmulatorConfig, EmulatorServer, Scale
-from timetrack.pipeline import RunOptions, RunSummary, run
+from timetrack.run.pipeline import RunOptions, RunSummary, run
 from timetrack.source import settings
 from timetrack.source.schema import LEGACY_ALIASES, is_secret, parse_timestamp
 

@@ -13,10 +13,10 @@ import pyarrow.parquet as pq
 
 from tests.helpers import Sync
 from tests.source.proxies import HttpProxy, Reply, Seen
+from timetrack.destination.lake import _keep_last
 from timetrack.emulator import EmulatorServer
 from timetrack.errors import QuotaExhaustedError
-from timetrack.lake import _keep_last
-from timetrack.pipeline import RunSummary
+from timetrack.run.pipeline import RunSummary
 from timetrack.source.client import RequestStats
 
 NESTED_SECRET = "nested-secret-4b7e2a9d"

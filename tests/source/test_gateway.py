@@ -22,7 +22,7 @@ from tests.helpers import TOKEN, LocalServer, duckdb_rows, fast_options
 from tests.truth import differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 from timetrack.errors import ApiError, ConfigurationError, ServiceError
-from timetrack.pipeline import run
+from timetrack.run.pipeline import run
 from timetrack.source.client import ApiClient, ClientSettings
 
 SCALE = Scale(workspaces=2, users=70, projects_per_workspace=120, tasks_per_workspace=90)
@@ -379,7 +379,7 @@ def test_what_the_terminal_shows_has_no_control_characters() -> None:
 
 
 def test_a_full_disk_still_gives_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from timetrack import pipeline as pipeline_module
+    from timetrack.run import pipeline as pipeline_module
 
     def full(self: Path, *args: Any, **kwargs: Any) -> int:
         raise OSError(28, "No space left on device")

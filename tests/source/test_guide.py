@@ -11,7 +11,7 @@ from dlt.sources.rest_api import rest_api_source
 
 from tests.helpers import db_counts
 from timetrack.emulator import EmulatorServer
-from timetrack.guide import guide_config
+from timetrack.source.guide import guide_config
 
 
 def test_the_guide_loads_through_rest_api_source(emulator: EmulatorServer, tmp_path: Path) -> None:

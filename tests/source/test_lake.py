@@ -15,7 +15,7 @@ from tests.helpers import Api, S3Server, delta_rows, expected_counts, fast_optio
 from tests.truth import KEYS, differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 from timetrack.emulator.config import Scale
-from timetrack.pipeline import RunOptions, run
+from timetrack.run.pipeline import RunOptions, run
 
 SCALE = Scale(
     organizations=2,

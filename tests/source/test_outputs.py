@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import expected_counts, fast_options
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults
-from timetrack.pipeline import run
+from timetrack.run.pipeline import run
 
 
 def test_parquet_files_hold_every_row(emulator: EmulatorServer, tmp_path: Path) -> None:

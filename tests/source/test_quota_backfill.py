@@ -22,7 +22,7 @@ import requests
 
 from tests.helpers import Sync, db_counts, expected_counts, killable_run
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
-from timetrack.pipeline import RunSummary
+from timetrack.run.pipeline import RunSummary
 
 HOUR = 3700
 """Seconds the clock moves between runs: a little more than the quota's sliding hour."""

@@ -14,7 +14,7 @@ import pytest
 from tests.helpers import duckdb_columns, fast_options
 from tests.truth import DUCKDB_TYPES, type_problems
 from timetrack.emulator import EmulatorServer
-from timetrack.pipeline import run
+from timetrack.run.pipeline import run
 
 
 @pytest.fixture(scope="module")

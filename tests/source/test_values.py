@@ -23,7 +23,7 @@ from tests.helpers import (
 )
 from tests.truth import POSTGRES_TYPES, differences, expected_tables, type_problems
 from timetrack.emulator import EmulatorServer
-from timetrack.pipeline import run
+from timetrack.run.pipeline import run
 
 
 def _verdict(problems: list[str]) -> str:

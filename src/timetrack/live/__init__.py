@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 
+from timetrack.destination.target import Target
 from timetrack.live.journal import Journal, journal_path
-from timetrack.target import Target
 
 LIVE_SECONDS = 120.0
 """A listener silent longer than this (no heartbeat: stopped, or its machine down) covers

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from timetrack.destination.target import Target
 from timetrack.errors import ConfigurationError
-from timetrack.target import Target
 
 SCHEMA = """
 create table if not exists events (

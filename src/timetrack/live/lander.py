@@ -27,11 +27,11 @@ import pyarrow as pa
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from dlt.common.schema.typing import TTableSchemaColumns
 
+from timetrack.destination.target import Target
 from timetrack.live.events import KEYS, Change, changes, version_text
 from timetrack.live.journal import Event, Journal
-from timetrack.pipeline import PARQUET_NATIVE, batch_marker_path, run_lock_path
+from timetrack.run.pipeline import PARQUET_NATIVE, batch_marker_path, run_lock_path
 from timetrack.source.schema import TABLES, arrow_schema, column_hints, parse_timestamp
-from timetrack.target import Target
 
 REPORT_SCHEMA = arrow_schema("report_time_entries").set(
     arrow_schema("report_time_entries").get_field_index("tag_ids"),

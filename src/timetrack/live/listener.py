@@ -22,12 +22,12 @@ from typing import Any, TextIO
 import orjson
 from aiohttp import web
 
+from timetrack.destination.target import Target
 from timetrack.errors import ConfigurationError, printable
 from timetrack.live.journal import Journal, journal_path
 from timetrack.live.lander import Lander, batch_lock
 from timetrack.live.secrets import load_secrets
 from timetrack.source.schema import as_key
-from timetrack.target import Target
 
 SIGNATURE_HEADER = "X-Webhook-Signature-256"
 MAX_BODY = 1024 * 1024

@@ -10,6 +10,7 @@ from typing import Any
 
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
+from timetrack.destination.target import Target
 from timetrack.errors import NO_TOKEN, ApiError, ConfigurationError
 from timetrack.live.events import ENTITY_TABLES
 from timetrack.live.journal import Journal, SubscriptionRecord, journal_path
@@ -17,7 +18,6 @@ from timetrack.live.secrets import forget_secrets, store_secret
 from timetrack.source.client import ApiClient, is_object
 from timetrack.source.core import configured_client
 from timetrack.source.schema import as_key
-from timetrack.target import Target
 
 ROOT = "/webhooks/api/v1"
 DESCRIPTION = "timetrack live tables"

@@ -41,9 +41,9 @@ from dagster import (
 from dagster_dlt import DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from timetrack.accounts import Account, account_options, load_accounts
 from timetrack.errors import TimetrackError
-from timetrack.pipeline import EXIT_OK, EXIT_QUOTA, RunOptions, RunSummary, options_target, run
+from timetrack.run.accounts import Account, account_options, load_accounts
+from timetrack.run.pipeline import EXIT_OK, EXIT_QUOTA, RunOptions, RunSummary, options_target, run
 from timetrack.source.endpoints import REJECTED_TABLE
 
 GROUP = "timetrack"

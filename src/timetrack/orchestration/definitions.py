@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from timetrack.orchestration import definitions_from_file
-from timetrack.pipeline import RunOptions
+from timetrack.run.pipeline import RunOptions
 
 defs = definitions_from_file(
     os.environ.get("TIMETRACK_ACCOUNTS", "accounts.toml"),

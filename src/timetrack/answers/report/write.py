@@ -10,13 +10,13 @@ from typing import Any
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
-from timetrack.analytics import DIALECTS
+from timetrack.answers.analytics import DIALECTS
+from timetrack.answers.report.data import ReportData, read_report_data
+from timetrack.answers.report.page import render_html
+from timetrack.answers.report.period import choose_period
+from timetrack.destination.target import Target
 from timetrack.errors import ConfigurationError, TimetrackError
-from timetrack.pipeline import missing_settings, one_line
-from timetrack.report.data import ReportData, read_report_data
-from timetrack.report.page import render_html
-from timetrack.report.period import choose_period
-from timetrack.target import Target
+from timetrack.run.pipeline import missing_settings, one_line
 
 
 def write_report(

@@ -220,7 +220,7 @@ def account_options(account: Account, base: Any) -> Any:
     """The run options of one account: its pipeline, dataset, token, scope; the rest as given
     for all (destination, pacing, history, ...). Raises ConfigurationError when its token's
     variable is not set."""
-    from timetrack.pipeline import RunOptions
+    from timetrack.run.pipeline import RunOptions
 
     options: RunOptions = base
     token = os.environ.get(account.api_token_env)
@@ -273,7 +273,7 @@ class _Prefixed:
 
 def run_account(account: Account, base: Any) -> AccountResult:
     """Run one account (in its own process); never raises: every outcome is a result."""
-    from timetrack.pipeline import run
+    from timetrack.run.pipeline import run
 
     started = time.monotonic()
 

@@ -20,8 +20,14 @@ from typing import Any, TextIO
 import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
-from timetrack import lake, loading
-from timetrack.analytics import analytics_schema, build_views
+from timetrack.answers.analytics import analytics_schema, build_views
+from timetrack.destination import lake
+from timetrack.destination.target import (
+    DEFAULT_DATASET,
+    DEFAULT_NAME,
+    Target,
+    resolve_target,
+)
 from timetrack.errors import (
     NO_TOKEN,
     ConfigurationError,
@@ -31,16 +37,11 @@ from timetrack.errors import (
     mask_secret,
 )
 from timetrack.live import live_workspaces
-from timetrack.progress import RunProgress
+from timetrack.run import loading
+from timetrack.run.progress import RunProgress
 from timetrack.source import RequestStats, source_tables, timetrack_source
 from timetrack.source.core import SourceArgs
 from timetrack.source.endpoints import REJECTED_TABLE
-from timetrack.target import (
-    DEFAULT_DATASET,
-    DEFAULT_NAME,
-    Target,
-    resolve_target,
-)
 
 EXIT_OK, EXIT_FAILED, EXIT_QUOTA, EXIT_INTERRUPTED = 0, 1, 75, 130
 """Exit codes: 75 (EX_TEMPFAIL) tells a scheduler to retry later rather than alert; 130 is the
@@ -55,7 +56,7 @@ class RunOptions:
     dataset: str = DEFAULT_DATASET
     pipeline_name: str = DEFAULT_NAME
     """The pipeline's name for the first place it fills; another place (destination, file,
-    dataset) gets this name with a digest of the place (timetrack.target)."""
+    dataset) gets this name with a digest of the place (timetrack.destination.target)."""
     pipelines_dir: str | None = None
     duckdb_file: str | None = None
     """The DuckDB file (default: PIPELINE_NAME.duckdb where the user stands)."""

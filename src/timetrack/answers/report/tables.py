@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from timetrack.report.names import LABEL_WIDTH, cut, plain, text
-from timetrack.report.summary import Item, Summary
+from timetrack.answers.report.names import LABEL_WIDTH, cut, plain, text
+from timetrack.answers.report.summary import Item, Summary
 
 BANDS = ((0.0, "u1"), (0.5, "u2"), (0.9, "u3"), (1.1, "u4"))
 """Utilisation bands of a week's cell (tracked / working hours, from this share up): under

@@ -25,7 +25,7 @@ import dlt
 from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 
-from timetrack import lake
+from timetrack.destination import lake
 from timetrack.errors import ConfigurationError
 
 DEFAULT_NAME = "timetrack"

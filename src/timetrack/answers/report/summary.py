@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from timetrack.report.data import Line, ReportData, Scope
-from timetrack.report.period import Period
+from timetrack.answers.report.data import Line, ReportData, Scope
+from timetrack.answers.report.period import Period
 
 
 @dataclass

@@ -11,12 +11,12 @@ cut the page per organization and workspace).
 - `write`: the pipeline in, the file out.
 """
 
-from timetrack.report.data import ReportData, read_report_data
-from timetrack.report.names import hover_label, markup, plain, short_label
-from timetrack.report.page import content_security_policy, empty_note, render_html
-from timetrack.report.period import Period, choose_period
-from timetrack.report.summary import Summary, summarise
-from timetrack.report.write import open_pipeline, write_report
+from timetrack.answers.report.data import ReportData, read_report_data
+from timetrack.answers.report.names import hover_label, markup, plain, short_label
+from timetrack.answers.report.page import content_security_policy, empty_note, render_html
+from timetrack.answers.report.period import Period, choose_period
+from timetrack.answers.report.summary import Summary, summarise
+from timetrack.answers.report.write import open_pipeline, write_report
 
 __all__ = [
     "Period",

@@ -17,11 +17,17 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from timetrack.report.charts import chart_id, figures
-from timetrack.report.data import ReportData
-from timetrack.report.names import LABEL_WIDTH, cut, plain
-from timetrack.report.summary import Summary, summarise
-from timetrack.report.tables import BANDS, items_table, movers_table, people_table, weeks_table
+from timetrack.answers.report.charts import chart_id, figures
+from timetrack.answers.report.data import ReportData
+from timetrack.answers.report.names import LABEL_WIDTH, cut, plain
+from timetrack.answers.report.summary import Summary, summarise
+from timetrack.answers.report.tables import (
+    BANDS,
+    items_table,
+    movers_table,
+    people_table,
+    weeks_table,
+)
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
@@ -256,7 +262,7 @@ def render_html(data: ReportData) -> str:
     heading = html.escape(plain(data.title()))
     spaces = ", ".join(plain(n) for _, _, ws in data.organizations for _, n in ws)
     figures_json = _json_in_script({"template": _plotly_template(), "figures": plots})
-    script = files("timetrack.report").joinpath("script.js").read_text(encoding="utf-8")
+    script = files("timetrack.answers.report").joinpath("script.js").read_text(encoding="utf-8")
     body = f"""<body><main>
 <h1>{heading}</h1>
 <p class="sub">{html.escape(data.period.describe())}, against the {len(data.period.weeks)} weeks

@@ -7,8 +7,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from timetrack.report.names import hover_label, short_label, unique
-from timetrack.report.summary import Item, Summary
+from timetrack.answers.report.names import hover_label, short_label, unique
+from timetrack.answers.report.summary import Item, Summary
 
 COVER = 0.6
 """The ranked projects chart draws the biggest projects until they hold this share of the

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from timetrack.analytics import analytics_schema
+from timetrack.answers.analytics import analytics_schema
+from timetrack.answers.report.period import Period
 from timetrack.errors import TimetrackError
-from timetrack.report.period import Period
 
 Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
