@@ -12,9 +12,18 @@ from typing import Any
 import dlt
 import duckdb
 import pytest
+from dlt.destinations.exceptions import DatabaseTerminalException
 
 from tests.helpers import DSN, postgres_dataset
-from timetrack.source.landed import _DeltaReader, gone_rows, landed_rows, landed_versions
+from timetrack.source.landed import (
+    _DeltaReader,
+    gone_rows,
+    landed_rows,
+    landed_values,
+    landed_versions,
+    landed_where,
+    reading,
+)
 from timetrack.source.schema import column_hints
 
 T1 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -139,3 +148,37 @@ def test_the_delta_reader_quotes_names_and_binds_values_as_dlts_clients_do() -> 
         sql = f"select {column} from {table} where {column} > %s order by 1"
         with reader.execute_query(sql, 0) as cursor:
             assert cursor.fetchall() == [(1,), (2,)]
+
+
+def test_reads_inside_reading_share_one_connection_and_a_broken_one_is_not_reused(
+    landed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[Any] = []
+    real = landed.sql_client
+
+    def counting_client() -> Any:
+        client = real()
+        opened.append(client)
+        return client
+
+    monkeypatch.setattr(landed, "sql_client", counting_client)
+    landed_versions("workspace_tags", "id", "workspace_id", 10)
+    landed_versions("workspace_tags", "id", "workspace_id", 11)
+    assert len(opened) == 2  # outside `reading`, each read-back opens its own
+    with reading():
+        assert landed_versions("workspace_tags", "id", "workspace_id", 10) == {1: (), 4: ()}
+        assert landed_versions("not_landed_yet", "id", None, None) == {}
+        assert landed_values("time_entries", "id", [1, 3], ["description"]) == {
+            1: ("one",),
+            3: ("three",),
+        }
+        assert len(opened) == 3  # one for the three, a missing table included
+        with pytest.raises(DatabaseTerminalException):
+            landed_where("workspace_tags", "no_such_column", [])
+        assert landed_versions("workspace_tags", "id", "workspace_id", 11) == {3: ()}
+        assert len(opened) == 4  # the failed query's connection was closed, a new one opened
+        with opened[-1].execute_query("select 1") as cursor:
+            assert cursor.fetchall() == [(1,)]  # open while reading
+    with pytest.raises(Exception):  # noqa: B017, PT011: closed on leaving, whatever dlt raises
+        with opened[-1].execute_query("select 1") as cursor:
+            cursor.fetchall()

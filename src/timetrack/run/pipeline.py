@@ -42,6 +42,7 @@ from timetrack.run.progress import RunProgress
 from timetrack.source import RequestStats, source_tables, timetrack_source
 from timetrack.source.core import SourceArgs
 from timetrack.source.endpoints import REJECTED_TABLE
+from timetrack.source.landed import reading
 
 EXIT_OK, EXIT_FAILED, EXIT_QUOTA, EXIT_INTERRUPTED = 0, 1, 75, 130
 """Exit codes: 75 (EX_TEMPFAIL) tells a scheduler to retry later rather than alert; 130 is the
@@ -361,11 +362,12 @@ def _run(options: RunOptions, target: Target, out: TextIO) -> RunSummary:
             step = "extract"
             _restore_state(pipeline, options)
             progress.step("extract")
-            pipeline.extract(
-                source,
-                loader_file_format="parquet" if target.kind in PARQUET_NATIVE else None,
-                **({"refresh": "drop_sources"} if options.full_refresh else {}),
-            )
+            with reading():
+                pipeline.extract(
+                    source,
+                    loader_file_format="parquet" if target.kind in PARQUET_NATIVE else None,
+                    **({"refresh": "drop_sources"} if options.full_refresh else {}),
+                )
             step = "normalize"
             progress.step("normalize")
             normalized = pipeline.normalize()
