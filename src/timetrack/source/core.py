@@ -182,33 +182,20 @@ def timetrack_source(
     # time it reads but cannot move to UTC ("0001-01-01T00:00:00+05:00", in a new field or a
     # `__raw` column) fails the load of its package, then of every later run.
     dlt.current.source_schema().remove_type_detection("iso_timestamp")
-    notes = []
-    if requests_per_second is None:
-        requests_per_second = settings.REQUESTS_PER_SECOND
-        if is_loopback(urlsplit(base_url).hostname or ""):
-            # Pacing is for the service's rate limit; an emulator on this machine has none
-            # unless asked, and 1 a second made a local first run 95% waiting.
-            requests_per_second = 0.0
-            notes.append(
-                f"pacing is off for {base_url}, a server on this machine "
-                "(set requests_per_second to pace it)"
-            )
-    for name, number in (
-        ("reconcile_hours", reconcile_hours),
-        ("report_full_days", report_full_days),
-    ):
-        if not number >= 0:  # also refuses NaN
-            raise ConfigurationError(f"{name} must be 0 (every run) or more, not {number}")
-    if not 0 < quota_share <= 1:
-        raise ConfigurationError(
-            f"quota_share must be above 0 and at most 1 (a share of the quota), not {quota_share}"
-        )
+    _check_options(
+        reconcile_hours=reconcile_hours,
+        report_full_days=report_full_days,
+        quota_share=quota_share,
+        time_entries_start=time_entries_start,
+        report_start_date=report_start_date,
+    )
+    pace, notes = _pacing(requests_per_second, base_url)
     client = ApiClient(
         api_token,
         ClientSettings(
             base_url=base_url,
             layout=layout,  # type: ignore[arg-type]
-            requests_per_second=requests_per_second,
+            requests_per_second=pace,
             max_quota_wait=float("inf") if wait_for_quota else max_quota_wait,
             max_quota_waits=(
                 settings.WAIT_FOR_QUOTA_WAITS if wait_for_quota else settings.MAX_QUOTA_WAITS
@@ -223,19 +210,6 @@ def timetrack_source(
         stats=stats,
     )
     client.stats.notes.extend(notes)
-    for name, value in (
-        ("time_entries_start", time_entries_start),
-        ("report_start_date", report_start_date),
-    ):
-        if value is not None:
-            try:
-                day = date.fromisoformat(value)
-            except ValueError:
-                raise ConfigurationError(f"{name} must be YYYY-MM-DD, not {value!r}") from None
-            if day > datetime.now(UTC).date() + timedelta(days=1):
-                raise ConfigurationError(
-                    f"{name} {value} is in the future: nothing would load; give a past day"
-                )
     sync = Sync(client, Discovery(client, organization_ids, workspace_ids), not keep_deleted)
     sync.report_start = date.fromisoformat(report_start_date or settings.REPORT_HISTORY_START)
     sync.time_entries_start = time_entries_start
@@ -251,7 +225,74 @@ def timetrack_source(
         },
     )
     client.stats.estimate_remaining = sync.estimate_remaining
-    readers: dict[str, Callable[[Endpoint], Iterator[Any]]] = {
+    readers = _readers(
+        sync,
+        time_entries_start=time_entries_start,
+        report_start_date=report_start_date,
+        report_trailing_days=report_trailing_days,
+        arrow=arrow,
+    )
+    return _resources(sync, readers, rates)
+
+
+def _check_options(
+    *,
+    reconcile_hours: float,
+    report_full_days: float,
+    quota_share: float,
+    time_entries_start: str | None,
+    report_start_date: str | None,
+) -> None:
+    """Settings a user can get wrong, refused in one line before any request."""
+    for name, number in (
+        ("reconcile_hours", reconcile_hours),
+        ("report_full_days", report_full_days),
+    ):
+        if not number >= 0:  # also refuses NaN
+            raise ConfigurationError(f"{name} must be 0 (every run) or more, not {number}")
+    if not 0 < quota_share <= 1:
+        raise ConfigurationError(
+            f"quota_share must be above 0 and at most 1 (a share of the quota), not {quota_share}"
+        )
+    for name, value in (
+        ("time_entries_start", time_entries_start),
+        ("report_start_date", report_start_date),
+    ):
+        if value is not None:
+            try:
+                day = date.fromisoformat(value)
+            except ValueError:
+                raise ConfigurationError(f"{name} must be YYYY-MM-DD, not {value!r}") from None
+            if day > datetime.now(UTC).date() + timedelta(days=1):
+                raise ConfigurationError(
+                    f"{name} {value} is in the future: nothing would load; give a past day"
+                )
+
+
+def _pacing(requests_per_second: float | None, base_url: str) -> tuple[float, list[str]]:
+    """Requests a second, and the note saying why when it was not given."""
+    if requests_per_second is not None:
+        return requests_per_second, []
+    if is_loopback(urlsplit(base_url).hostname or ""):
+        # Pacing is for the service's rate limit; an emulator on this machine has none
+        # unless asked, and 1 a second made a local first run 95% waiting.
+        return 0.0, [
+            f"pacing is off for {base_url}, a server on this machine "
+            "(set requests_per_second to pace it)"
+        ]
+    return settings.REQUESTS_PER_SECOND, []
+
+
+def _readers(
+    sync: Sync,
+    *,
+    time_entries_start: str | None,
+    report_start_date: str | None,
+    report_trailing_days: int,
+    arrow: bool,
+) -> dict[str, Callable[[Endpoint], Iterator[Any]]]:
+    """How each kind of endpoint (`Endpoint.reader`) is read."""
+    return {
         "organizations": sync.organizations,
         "workspaces": sync.workspaces,
         "single": sync.single,
@@ -261,7 +302,7 @@ def timetrack_source(
         "rates": sync.rates,
         "me": lambda endpoint: sync.my_entries(endpoint, time_entries_start),
         "report": lambda endpoint: report_rows(
-            client,
+            sync.client,
             sync.discovery,
             sync.reject,
             sync.known_complete,
@@ -274,6 +315,13 @@ def timetrack_source(
             covered=lambda ws: "report_time_entries" in sync.live.get(ws, ()),
         ),
     }
+
+
+def _resources(
+    sync: Sync, readers: dict[str, Callable[[Endpoint], Iterator[Any]]], rates: bool
+) -> list[DltResource]:
+    """One dlt resource a declared endpoint (`rates` selected only when asked), and the table
+    of records that could not land."""
     resources = [
         _declare(
             endpoint,
