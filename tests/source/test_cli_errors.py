@@ -1,4 +1,6 @@
-"""The real command line, in a subprocess: clean one-line errors and a token that never shows."""
+"""The command line's errors: one clean line, the right exit status, and a token that never
+shows. The lines are checked in this process (tests/test_units_cli_inprocess.py); a good run and
+the settings read from .dlt/ files go through a real subprocess, end to end."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from click.testing import Result
 
-from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits
+from tests.helpers import db_counts, expected_counts
+from tests.test_units_cli_inprocess import CLEARED, error_line, invoke
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
 
 SECRET = "sekrit-token-4242"
-Cli = Callable[..., subprocess.CompletedProcess[str]]
+Cli = Callable[..., Result]
 
 
 @pytest.fixture(scope="module")
@@ -25,44 +30,54 @@ def secret_emulator() -> EmulatorServer:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
-    def invoke(
-        *args: str, token: str | None = SECRET, base_url: str = ""
-    ) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
-        if token is not None:
-            env["SOURCES__TIMETRACK__API_TOKEN"] = token
+    """`timetrack ARGS` in this process (tests/test_units_cli_inprocess.py), from tmp_path."""
+
+    def invoke_here(*args: str, token: str | None = SECRET, base_url: str = "") -> Result:
+        env: dict[str, str | None] = {
+            "SOURCES__TIMETRACK__API_TOKEN": token,
+            "SOURCES__TIMETRACK__REQUESTS_PER_SECOND": "0",
+            "SOURCES__TIMETRACK__BACKOFF_FACTOR": "0.01",
+        }
         if base_url:
             env["SOURCES__TIMETRACK__BASE_URL"] = base_url
-        env["SOURCES__TIMETRACK__REQUESTS_PER_SECOND"] = "0"
-        env["SOURCES__TIMETRACK__BACKOFF_FACTOR"] = "0.01"
-        command = [sys.executable, "-m", "timetrack", *args]
         if args and args[0] == "run":
-            command += ["--pipelines-dir", str(tmp_path / "state"), "--progress-every", "0"]
-        return subprocess.run(
-            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-        )
+            args = (*args, "--pipelines-dir", str(tmp_path / "state"), "--progress-every", "0")
+        return invoke(tmp_path, *args, **env)
 
-    return invoke
+    return invoke_here
 
 
-def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: ")
-    assert SECRET not in result.stdout + result.stderr
-    return lines[0]
+def _subprocess_env(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED)}
+    return {**env, **settings}
+
+
+def _one_error_line(result: Result) -> str:
+    line = error_line(result)
+    assert SECRET not in result.stdout + result.stderr, "the token never shows"
+    return line
 
 
 def test_a_good_run_prints_a_summary_and_leaks_no_token(
-    cli: Cli, secret_emulator: EmulatorServer, tmp_path: Path
+    secret_emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    result = cli("run", base_url=secret_emulator.base_url)
+    """A real process: what dlt itself might print on stderr is searched for the token too."""
+    result = subprocess.run(
+        [sys.executable, "-m", "timetrack", "run", "--pipelines-dir", str(tmp_path / "state")],
+        cwd=tmp_path,
+        env=_subprocess_env(
+            SOURCES__TIMETRACK__API_TOKEN=SECRET,
+            SOURCES__TIMETRACK__BASE_URL=secret_emulator.base_url,
+            SOURCES__TIMETRACK__REQUESTS_PER_SECOND="0",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "loaded" in result.stdout and "requests" in result.stdout
     assert "workspace_tasks" in result.stdout
-    assert SECRET not in result.stdout + result.stderr
+    assert SECRET not in result.stdout + result.stderr, "the token is not printed"
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.suffix == ".duckdb" for p in files)
     for path in files:
@@ -84,12 +99,21 @@ def test_unknown_workspace(cli: Cli, secret_emulator: EmulatorServer) -> None:
     result = cli("run", "--workspace-id", "123", base_url=secret_emulator.base_url)
     line = _one_error_line(result)
     assert "workspace 123 is not reachable with this token" in line
-    assert result.returncode == 1
+    assert result.exit_code == 1
 
 
 def test_unreachable_url(cli: Cli) -> None:
     line = _one_error_line(cli("run", base_url="http://127.0.0.1:9"))
     assert line == "Error: cannot reach http://127.0.0.1:9: check base_url and the network"
+
+
+def _quota_line(result: Result) -> str:
+    assert result.exit_code == 75, result.stderr  # a scheduler retries later, no alert
+    assert SECRET not in result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("stopped for the hourly API quota with progress saved")
+    return lines[0]
 
 
 def test_quota_spent(cli: Cli, make_emulator: Callable[..., EmulatorServer]) -> None:
@@ -98,26 +122,17 @@ def test_quota_spent(cli: Cli, make_emulator: Callable[..., EmulatorServer]) -> 
     )
     # the whole quota (--quota-share 1): the service's own 402 stops the run
     result = cli("run", "--max-quota-wait", "0", "--quota-share", "1", base_url=server.base_url)
-    assert result.returncode == 75, result.stderr  # a scheduler retries later, no alert
-    assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("stopped for the hourly API quota with progress saved")
-    assert "hourly API quota is spent" in lines[0] and "run again after" in lines[0]
+    line = _quota_line(result)
+    assert "hourly API quota is spent" in line and "run again after" in line
 
 
 def test_share_of_the_quota_spent(cli: Cli, make_emulator: Callable[..., EmulatorServer]) -> None:
     server = make_emulator(
         EmulatorConfig(token=SECRET, limits=Limits(quota=True, quota_per_hour=10))
     )
-    result = cli("run", "--max-quota-wait", "0", base_url=server.base_url)
-    assert result.returncode == 75, result.stderr
-    assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("stopped for the hourly API quota with progress saved")
+    line = _quota_line(cli("run", "--max-quota-wait", "0", base_url=server.base_url))
     # half of the 10 left at the start, in the organization's window; the service never said 402
-    assert "this run spent its share of the hourly quota (org:9000001: 5 requests, 50%" in lines[0]
+    assert "this run spent its share of the hourly quota (org:9000001: 5 requests, 50%" in line
     log = requests.get(f"{server.base_url}/_emulator/requests", timeout=10).json()
     assert not [k for k in log["by_path_status"] if k.endswith(" 402")]
 
@@ -136,15 +151,14 @@ def test_bad_options(
     cli: Cli, secret_emulator: EmulatorServer, args: list[str], expected: str
 ) -> None:
     result = cli(*args, base_url=secret_emulator.base_url)
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
+    assert result.exit_code != 0
     assert expected in result.stderr
     assert SECRET not in result.stdout + result.stderr
 
 
 def test_check_lists_what_the_token_reaches(cli: Cli, secret_emulator: EmulatorServer) -> None:
     result = cli("check", base_url=secret_emulator.base_url)
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert "token OK" in result.stdout
     assert "organizations: 2" in result.stdout and "workspaces: 3" in result.stdout
     assert SECRET not in result.stdout + result.stderr
@@ -153,7 +167,8 @@ def test_check_lists_what_the_token_reaches(cli: Cli, secret_emulator: EmulatorS
 
 
 def test_settings_from_dlt_toml_files(secret_emulator: EmulatorServer, tmp_path: Path) -> None:
-    """dlt's conventions: .dlt/secrets.toml and .dlt/config.toml in the working directory."""
+    """dlt's conventions: .dlt/secrets.toml and .dlt/config.toml in the working directory (a
+    real process: dlt reads them where it starts)."""
     (tmp_path / ".dlt").mkdir()
     (tmp_path / ".dlt" / "secrets.toml").write_text(
         f'[sources.timetrack]\napi_token = "{SECRET}"\n'
@@ -165,7 +180,6 @@ def test_settings_from_dlt_toml_files(secret_emulator: EmulatorServer, tmp_path:
         "requests_per_second = 0\n"
         "workspace_ids = [4000002]\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
     requests.delete(secret_emulator.base_url + "/_emulator/requests", timeout=10)
     result = subprocess.run(
         [
@@ -181,7 +195,7 @@ def test_settings_from_dlt_toml_files(secret_emulator: EmulatorServer, tmp_path:
             "0",
         ],
         cwd=tmp_path,
-        env=env,
+        env=_subprocess_env(),
         capture_output=True,
         text=True,
         timeout=120,
@@ -194,27 +208,44 @@ def test_settings_from_dlt_toml_files(secret_emulator: EmulatorServer, tmp_path:
 
 
 def test_feature_not_on_plan_loads_the_rest_then_exits_nonzero(
-    cli: Cli, make_emulator: Callable[..., EmulatorServer]
+    cli: Cli, make_emulator: Callable[..., EmulatorServer], tmp_path: Path
 ) -> None:
-    from timetrack.emulator import Scale
-
+    """Also tests/source/test_resilience.py's former run: only the free plan's part fails."""
     server = make_emulator(
         EmulatorConfig(
             token=SECRET,
-            scale=Scale(organizations=3, workspaces=3),
-            limits=Limits(restricted_features=frozenset({"reports"})),
+            scale=Scale(organizations=3, workspaces=3, time_entries=600),
+            limits=Limits(restricted_features=frozenset({"reports", "groups"})),
         )
     )
     result = cli("run", base_url=server.base_url)
-    assert result.returncode == 1
+    assert result.exit_code == 1
     assert "loaded" in result.stdout and "workspace_tasks" in result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1 and "not included in the organization's plan" in errors[0]
-    assert "Traceback" not in result.stderr and SECRET not in result.stdout + result.stderr
+    assert len(errors) == 2, result.stderr
+    assert all("not included in the organization's plan" in e for e in errors), errors
+    assert SECRET not in result.stdout + result.stderr
+    counts = db_counts(tmp_path / "timetrack.duckdb", "time_tracking")
+    expected = expected_counts(server.base_url, SECRET)
+    free_groups = 3  # the free-plan organization's groups stay out
+    assert counts["organizations_groups"] == expected["organizations_groups"] - free_groups, (
+        "the groups of the organizations whose plan has them landed"
+    )
+    untouched = set(expected) - {"organizations_groups", "report_time_entries"}
+    assert {t: counts.get(t) for t in untouched} == {t: expected[t] for t in untouched}, (
+        "every table the plan does not restrict landed whole"
+    )
+    assert 0 < counts.get("report_time_entries", 0) < expected["report_time_entries"], (
+        "the report of the organizations on a paid plan landed, the free one's did not"
+    )
 
 
+@pytest.mark.parametrize("dataset", ["timetrack", "TIMETRACK"])
 def test_dataset_named_like_its_duckdb_file_is_refused(
-    cli: Cli, secret_emulator: EmulatorServer
+    cli: Cli, secret_emulator: EmulatorServer, dataset: str
 ) -> None:
-    line = _one_error_line(cli("run", "--dataset", "timetrack", base_url=secret_emulator.base_url))
-    assert "has the name of its DuckDB file timetrack.duckdb" in line
+    line = _one_error_line(cli("run", "--dataset", dataset, base_url=secret_emulator.base_url))
+    assert line == (
+        f"Error: dataset '{dataset}' has the name of its DuckDB file timetrack.duckdb, which "
+        "DuckDB cannot tell apart: choose another --dataset or --duckdb-file"
+    ), "whatever the case"
