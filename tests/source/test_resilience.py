@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.helpers import ClockSleep, FakeTime, StubServer, Sync, clock, db_counts, expected_counts
-from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults, Limits
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults, Limits, Scale
 from timetrack.errors import FeatureNotOnPlanError, QuotaExhaustedError, ServiceError
 from timetrack.source.client import ApiClient, ClientSettings
 
@@ -29,12 +29,14 @@ MIXED = Faults(
     },
     slow_seconds=0.05,
 )
+SMALL = Scale(users=12, projects_per_workspace=20, tasks_per_workspace=20, time_entries=600)
+"""A small team: the runs below are about faults, not volume."""
 
 
 def test_tables_equal_the_truth_despite_ten_percent_failures(
     make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
 ) -> None:
-    server = make_emulator(EmulatorConfig(faults=MIXED))
+    server = make_emulator(EmulatorConfig(scale=SMALL, faults=MIXED))
     summary = sync(server.base_url, backoff_factor=0.01)
     assert db_counts(tmp_path / "db.duckdb") == expected_counts(server.base_url)
     log = requests.get(server.base_url + "/_emulator/requests", timeout=10).json()
@@ -49,7 +51,7 @@ def test_tables_equal_the_truth_despite_ten_percent_failures(
 def test_truncated_bodies_are_retried(
     make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
 ) -> None:
-    server = make_emulator(EmulatorConfig(faults=Faults(rates={"truncate": 0.1})))
+    server = make_emulator(EmulatorConfig(scale=SMALL, faults=Faults(rates={"truncate": 0.1})))
     summary = sync(server.base_url, backoff_factor=0.01)
     assert db_counts(tmp_path / "db.duckdb") == expected_counts(server.base_url)
     assert summary.stats.retries > 0
@@ -251,8 +253,7 @@ def test_quota_beyond_the_limit_stops_with_when_to_run_again(
 
 
 def test_plain_402_is_not_retried(make_emulator: Callable[..., EmulatorServer]) -> None:
-    from timetrack.emulator import Scale
-
+    """A run against such a plan loads all but that part: tests/source/test_cli_errors.py."""
     config = EmulatorConfig(
         scale=Scale(organizations=3, workspaces=3),
         limits=Limits(restricted_features=frozenset({"groups"})),
@@ -270,7 +271,9 @@ def test_a_run_stopped_by_the_quota_lands_what_it_fetched(
     make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
 ) -> None:
     now = float(int(time.time()))  # the source's 90-day window follows the real clock
-    stingy = make_emulator(EmulatorConfig(now=now, limits=Limits(quota=True, quota_per_hour=6)))
+    stingy = make_emulator(
+        EmulatorConfig(now=now, scale=SMALL, limits=Limits(quota=True, quota_per_hour=6))
+    )
     summary = sync(stingy.base_url, max_quota_wait=0)
     assert summary.exit_code == 75 and summary.stats.deferred
     assert summary.stats.quota_stops, "the spent quota is named"
@@ -279,31 +282,9 @@ def test_a_run_stopped_by_the_quota_lands_what_it_fetched(
     truth = expected_counts(stingy.base_url)
     assert landed["organizations"] == truth["organizations"], "cheap tables come first"
     assert 0 < sum(landed.values()) < sum(truth.values())
-    healthy = make_emulator(EmulatorConfig(now=now))
+    healthy = make_emulator(EmulatorConfig(now=now, scale=SMALL))
     sync(healthy.base_url)
     assert db_counts(database) == expected_counts(healthy.base_url)
-
-
-def test_a_feature_not_on_the_plan_fails_only_its_part(
-    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
-) -> None:
-    from timetrack.emulator import Scale
-
-    config = EmulatorConfig(
-        scale=Scale(organizations=3, workspaces=3),
-        limits=Limits(restricted_features=frozenset({"groups"})),
-    )
-    server = make_emulator(config)
-    summary = sync(server.base_url)
-    assert len(summary.stats.errors) == 1
-    assert "not included in the organization's plan" in summary.stats.errors[0]
-    counts = db_counts(tmp_path / "db.duckdb")
-    expected = expected_counts(server.base_url)
-    free_groups = 3  # the free-plan organization's groups stay out
-    assert counts["organizations_groups"] == expected["organizations_groups"] - free_groups
-    assert {k: v for k, v in counts.items() if k != "organizations_groups"} == {
-        k: v for k, v in expected.items() if k != "organizations_groups"
-    }
 
 
 @pytest.mark.parametrize(
