@@ -559,20 +559,17 @@ def run(
     # dlt's own log (warnings about file formats, tracebacks of failed jobs) is for -v: what
     # a user needs comes as timetrack's lines, the whole error in last_error.log.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO" if verbose else "CRITICAL")
-    from timetrack.run.pipeline import RunOptions
-    from timetrack.run.pipeline import run as run_pipeline
-
-    options = RunOptions(
+    options = _run_options(
         destination=destination,
         table_format=table_format,
         dataset=dataset,
         pipeline_name=pipeline_name,
         pipelines_dir=pipelines_dir,
         duckdb_file=duckdb_file,
-        resources=list(resources),
+        resources=resources,
         full_refresh=full_refresh,
-        progress_every=0 if quiet or as_json else progress_every,
         quiet=quiet or as_json,
+        progress_every=progress_every,
         strict=strict,
         source_args=_source_args(
             base_url=base_url,
@@ -594,20 +591,58 @@ def run(
         ),
     )
     if accounts_file is not None:
-        given = {
-            "--pipeline-name": pipeline_name != "timetrack",
-            "--duckdb-file": duckdb_file is not None,
-            "--organization-id": bool(organization_ids),
-            "--workspace-id": bool(workspace_ids),
-        }
-        clash = [name for name, set_ in given.items() if set_]
-        if clash:
-            raise click.UsageError(
-                f"{', '.join(clash)} cannot go with --accounts: each account has its own "
-                "pipeline, and its organization_ids and workspace_ids in the file"
-            )
+        _refuse_with_accounts(
+            pipeline_name=pipeline_name,
+            duckdb_file=duckdb_file,
+            organization_ids=organization_ids,
+            workspace_ids=workspace_ids,
+        )
         _run_accounts(accounts_file, options, parallel, quiet=quiet, as_json=as_json)
         return
+    _run_one(options, verbose=verbose, quiet=quiet, as_json=as_json)
+
+
+def _run_options(
+    *, resources: tuple[str, ...], quiet: bool, progress_every: float, **given: Any
+) -> RunOptions:
+    """The run's options; quiet (or --json) shows no progress."""
+    from timetrack.run.pipeline import RunOptions
+
+    return RunOptions(
+        resources=list(resources),
+        progress_every=0 if quiet else progress_every,
+        quiet=quiet,
+        **given,
+    )
+
+
+def _refuse_with_accounts(
+    *,
+    pipeline_name: str,
+    duckdb_file: str | None,
+    organization_ids: tuple[int, ...],
+    workspace_ids: tuple[int, ...],
+) -> None:
+    """Options an accounts file sets per account cannot also be given for all of them."""
+    given = {
+        "--pipeline-name": pipeline_name != "timetrack",
+        "--duckdb-file": duckdb_file is not None,
+        "--organization-id": bool(organization_ids),
+        "--workspace-id": bool(workspace_ids),
+    }
+    clash = [name for name, set_ in given.items() if set_]
+    if clash:
+        raise click.UsageError(
+            f"{', '.join(clash)} cannot go with --accounts: each account has its own "
+            "pipeline, and its organization_ids and workspace_ids in the file"
+        )
+
+
+def _run_one(options: RunOptions, *, verbose: bool, quiet: bool, as_json: bool) -> None:
+    """One account's run: its summary on stdout, why it did not end cleanly on stderr, and
+    the exit code that says which (0, 1, 75 or 130)."""
+    from timetrack.run.pipeline import run as run_pipeline
+
     try:
         summary = run_pipeline(options)
     except TimetrackError as error:
