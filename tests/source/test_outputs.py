@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.helpers import expected_counts, fast_options
-from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Faults, Scale
 from timetrack.run.pipeline import run
 
 
@@ -29,13 +29,16 @@ def test_parquet_files_hold_every_row(emulator: EmulatorServer, tmp_path: Path) 
 def test_long_runs_show_progress(
     make_emulator: Callable[..., EmulatorServer], tmp_path: Path
 ) -> None:
-    server = make_emulator(EmulatorConfig(faults=Faults(rates={"slow": 1.0}, slow_seconds=0.05)))
+    # A small team: every request slowed, the run still lasts several progress intervals.
+    small = Scale(users=12, projects_per_workspace=20, tasks_per_workspace=20, time_entries=300)
+    slow = Faults(rates={"slow": 1.0}, slow_seconds=0.01)
+    server = make_emulator(EmulatorConfig(scale=small, faults=slow))
     out = io.StringIO()
     options = fast_options(server.base_url, tmp_path, name="progress")
     options.progress_every = 0.2
     summary = run(options, out=out)
     lines = out.getvalue().splitlines()
-    assert len(lines) >= 2
+    assert len(lines) >= 2, f"a line every 0.2 s of a {summary.elapsed:.1f} s run: {lines}"
     assert all(line.startswith("... ") and "requests" in line for line in lines)
     text = "\n".join(summary.lines())
     assert f"requests {summary.stats.requests:,}" in text
