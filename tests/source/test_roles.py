@@ -7,10 +7,7 @@ warning lines are written out here: nothing comes from the source.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,9 +15,11 @@ from typing import Any
 import duckdb
 import pytest
 import requests
+from click.testing import Result
 
 from tests.helpers import MEMBER_TOKEN, TOKEN, Sync, duckdb_rows
 from tests.source.proxies import Forward, HttpProxy, Reply, Seen, json_reply
+from tests.test_units_cli_inprocess import invoke
 from tests.truth import differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 from timetrack.errors import ConfigurationError
@@ -46,15 +45,15 @@ ADMIN_ONLY = {
 SMALL = Scale(users=12, projects_per_workspace=20, tasks_per_workspace=20, time_entries=600)
 
 
-def _cli(tmp_path: Path, token: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
-    env["SOURCES__TIMETRACK__API_TOKEN"] = token
-    env["SOURCES__TIMETRACK__REQUESTS_PER_SECOND"] = "0"
-    command = [sys.executable, "-m", "timetrack", *args]
+def _cli(tmp_path: Path, token: str, *args: str) -> Result:
+    """`timetrack ARGS` in this process (tests/test_units_cli_inprocess.py), from tmp_path."""
     if args[0] == "run":
-        command += ["--pipelines-dir", str(tmp_path / "state"), "--progress-every", "0"]
-    return subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        args = (*args, "--pipelines-dir", str(tmp_path / "state"), "--progress-every", "0")
+    return invoke(
+        tmp_path,
+        *args,
+        SOURCES__TIMETRACK__API_TOKEN=token,
+        SOURCES__TIMETRACK__REQUESTS_PER_SECOND="0",
     )
 
 
@@ -90,7 +89,7 @@ def test_a_members_run_lands_what_a_member_may_read_and_exits_0(
 ) -> None:
     assert _warnings_of(_access(emulator.base_url, MEMBER_TOKEN)) == MEMBER_WARNINGS
     result = _cli(tmp_path, MEMBER_TOKEN, "run", "--base-url", emulator.base_url)
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     assert "Error" not in result.stderr and "Traceback" not in result.stderr
     warnings = [line for line in result.stdout.splitlines() if line.startswith("warning:")]
     assert warnings == [f"warning: {w}" for w in MEMBER_WARNINGS]
@@ -112,83 +111,74 @@ def test_a_members_run_lands_what_a_member_may_read_and_exits_0(
 def test_another_users_token_into_the_same_dataset_is_refused_and_changes_nothing(
     emulator: EmulatorServer, tmp_path: Path, sync: Sync
 ) -> None:
-    admin = sync(emulator.base_url, token=TOKEN)
+    # Two tables are enough: whose dataset it is does not depend on what it holds.
+    tables = ["workspace_clients", "workspace_users"]
+    admin = sync(emulator.base_url, token=TOKEN, resources=tables)
     assert admin.exit_code == 0 and admin.stats.warnings == []
     db = tmp_path / "db.duckdb"
     before = duckdb_rows(db)
-    problems = differences(expected_tables(emulator.base_url, TOKEN), before)
+    truth = expected_tables(emulator.base_url, TOKEN)
+    problems = differences({t: truth[t] for t in tables}, before)
     assert not problems, "\n".join(problems[:40])
     member_id = _access(emulator.base_url, MEMBER_TOKEN)["user_id"]
     admin_id = _access(emulator.base_url, TOKEN)["user_id"]
     with pytest.raises(ConfigurationError) as refused:
-        sync(emulator.base_url, token=MEMBER_TOKEN)
+        sync(emulator.base_url, token=MEMBER_TOKEN, resources=tables)
     assert str(refused.value) == (
         f"this dataset holds what the token of user {admin_id} may see; this token is user "
         f"{member_id}'s: sync it into another --dataset (each user's view is a dataset of its "
         "own)"
     )
     assert duckdb_rows(db) == before, "the refused run changed what landed"
-    again = sync(emulator.base_url, token=TOKEN)  # the owner's token goes on as before
+    again = sync(emulator.base_url, token=TOKEN, resources=tables)  # the owner's goes on
     assert again.exit_code == 0, again.stats.errors
 
 
-def test_rights_lost_since_the_last_run_leave_those_tables_as_they_were(
+def test_a_member_who_administers_one_workspace_reads_its_tables_there_until_demoted(
     make_emulator: Callable[..., EmulatorServer], tmp_path: Path, sync: Sync
 ) -> None:
-    server = make_emulator(EmulatorConfig(scale=SMALL))
-    access = _access(server.base_url, MEMBER_TOKEN)
-    workspace = sorted(access["workspaces"])[0]
-    role = f"{server.base_url}/_emulator/workspaces/{workspace}/members/{access['user_id']}"
-    assert requests.put(role, json={"role": "admin"}, timeout=30).status_code == 200
-    first = sync(server.base_url, token=MEMBER_TOKEN)
-    assert first.exit_code == 0, first.stats.errors
-    db = tmp_path / "db.duckdb"
-    workspace_tables = {t: k for t, k in ADMIN_ONLY.items() if t.startswith("workspace")}
-    before = {table: _table_rows(db, table, key) for table, key in workspace_tables.items()}
-    assert before["workspace_users"], "as an admin of one workspace, its members landed"
-    assert requests.put(role, json={"role": "user"}, timeout=30).status_code == 200
-    second = sync(server.base_url, token=MEMBER_TOKEN)
-    assert second.exit_code == 0, second.stats.errors
-    assert f"workspace_users of workspace {workspace}: needs workspace admin" in (
-        second.stats.warnings
-    )
-    after = {table: _table_rows(db, table, key) for table, key in workspace_tables.items()}
-    assert after == before, "a refusal deleted, marked or merged again rows that had landed"
-
-
-def test_a_member_who_administers_one_workspace_reads_its_tables_there(
-    make_emulator: Callable[..., EmulatorServer], tmp_path: Path, sync: Sync
-) -> None:
+    """Promoted to admin of one workspace: its admin tables land, and `check` says so. Demoted
+    again: the next run warns, and leaves those tables as they were."""
     server = make_emulator(EmulatorConfig(scale=SMALL))
     access = _access(server.base_url, MEMBER_TOKEN)
     workspaces = sorted(access["workspaces"])
     assert len(workspaces) >= 2, "the member needs two workspaces for this test"
     promoted, refused = workspaces[0], workspaces[1:]
-    member_id = access["user_id"]
-    answer = requests.put(
-        f"{server.base_url}/_emulator/workspaces/{promoted}/members/{member_id}",
-        json={"role": "admin"},
-        timeout=30,
-    )
+    role = f"{server.base_url}/_emulator/workspaces/{promoted}/members/{access['user_id']}"
+    answer = requests.put(role, json={"role": "admin"}, timeout=30)
     assert answer.status_code == 200, answer.text
     access = _access(server.base_url, MEMBER_TOKEN)
     assert access["workspaces"][promoted]["refused"] == []
     summary = sync(server.base_url, token=MEMBER_TOKEN)
     assert summary.exit_code == 0, summary.stats.errors
-    assert summary.stats.warnings == _warnings_of(access)
+    assert summary.stats.warnings == _warnings_of(access), "warned for the other workspaces"
     assert not any(promoted in warning for warning in summary.stats.warnings)
-    landed = duckdb_rows(tmp_path / "db.duckdb")
+    db = tmp_path / "db.duckdb"
+    landed = duckdb_rows(db)
     expected = expected_tables(server.base_url, MEMBER_TOKEN)
     assert {r["workspace_id"] for r in expected["workspace_users"].values()} == {int(promoted)}
     problems = differences(expected, landed)
     assert not problems, "\n".join(problems[:40])
 
     check = _cli(tmp_path, MEMBER_TOKEN, "check", "--base-url", server.base_url)
-    assert check.returncode == 0, check.stderr
+    assert check.exit_code == 0, check.stderr
     part = f"in 1 of {len(workspaces)} workspaces; not in {', '.join(refused)}"
     for table in ("workspace", "workspace_users"):
-        assert f"  {table:<20}  {part} (needs workspace admin)\n" in check.stdout
+        assert f"  {table:<20}  {part} (needs workspace admin)\n" in check.stdout, table
     assert f"  {'organizations_users':<20}  no (needs organization admin)\n" in check.stdout
+
+    # Rights lost since the last run: those tables stay as they were.
+    workspace_tables = {t: k for t, k in ADMIN_ONLY.items() if t.startswith("workspace")}
+    before = {table: _table_rows(db, table, key) for table, key in workspace_tables.items()}
+    assert before["workspace_users"], "as an admin of one workspace, its members landed"
+    assert requests.put(role, json={"role": "user"}, timeout=30).status_code == 200
+    second = sync(server.base_url, token=MEMBER_TOKEN)
+    assert second.exit_code == 0, second.stats.errors
+    assert f"workspace_users of workspace {promoted}: needs workspace admin" in (
+        second.stats.warnings
+    ), "the lost right is a warning"
+    after = {table: _table_rows(db, table, key) for table, key in workspace_tables.items()}
+    assert after == before, "a refusal deleted, marked or merged again rows that had landed"
 
 
 def _refuse(path_end: str) -> Callable[[Seen, Forward], Reply | None]:
@@ -201,19 +191,25 @@ def _refuse(path_end: str) -> Callable[[Seen, Forward], Reply | None]:
 
 
 @pytest.mark.parametrize(
-    ("token", "path_end", "error"),
+    ("token", "path_end", "table", "error"),
     [
         # an admin refused: no question of rights, an error
-        (TOKEN, "/workspaces/4000001/statistics", "workspace of workspace 4000001"),
+        (TOKEN, "/workspaces/4000001/statistics", "workspace", "workspace of workspace 4000001"),
         # a member refused a table every member reads: an error too
-        (MEMBER_TOKEN, "/workspaces/4000001/clients", "workspace_clients of workspace 4000001"),
+        (
+            MEMBER_TOKEN,
+            "/workspaces/4000001/clients",
+            "workspace_clients",
+            "workspace_clients of workspace 4000001",
+        ),
     ],
 )
 def test_other_refusals_stay_errors(
-    emulator: EmulatorServer, sync: Sync, token: str, path_end: str, error: str
+    emulator: EmulatorServer, sync: Sync, token: str, path_end: str, table: str, error: str
 ) -> None:
+    """Only the refused table is synced: the refusal's kind is the point, not the rest."""
     with HttpProxy(emulator.base_url, _refuse(path_end)) as proxy:
-        summary = sync(proxy.base_url, token=token)
+        summary = sync(proxy.base_url, token=token, resources=[table])
     assert summary.exit_code == 1
     assert [e for e in summary.stats.errors if e.startswith(error)], summary.stats.errors
     assert not [w for w in summary.stats.warnings if w.startswith(error)]
@@ -221,14 +217,14 @@ def test_other_refusals_stay_errors(
 
 def test_a_refused_me_stays_an_error(emulator: EmulatorServer, sync: Sync) -> None:
     with HttpProxy(emulator.base_url, _refuse("/me/time_entries")) as proxy:
-        summary = sync(proxy.base_url, token=MEMBER_TOKEN)
+        summary = sync(proxy.base_url, token=MEMBER_TOKEN, resources=["time_entries"])
     assert summary.exit_code == 1
     assert [e for e in summary.stats.errors if e.startswith("time_entries: ")]
 
 
 def test_check_lists_what_a_member_cannot_read(emulator: EmulatorServer, tmp_path: Path) -> None:
     result = _cli(tmp_path, MEMBER_TOKEN, "check", "--base-url", emulator.base_url)
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     section = lines[lines.index("tables this token can read:") + 1 :]
     assert section == [
@@ -250,5 +246,5 @@ def test_check_lists_what_a_member_cannot_read(emulator: EmulatorServer, tmp_pat
     ]
     assert re.search(r"fits in one hour's quota \(\d+ of [\d,]+\)", result.stdout), result.stdout
     admin = _cli(tmp_path, TOKEN, "check", "--base-url", emulator.base_url)
-    assert admin.returncode == 0, admin.stderr
+    assert admin.exit_code == 0, admin.stderr
     assert "needs" not in admin.stdout.split("tables this token can read:")[1]
