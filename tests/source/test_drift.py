@@ -6,9 +6,11 @@ emulator's undrifted records."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import duckdb
 import pytest
 import requests
 
-from tests.helpers import Sync, db_counts, expected_counts
+from tests.helpers import Sync, db_counts, expected_counts, fast_options
 from timetrack.emulator import Drift, EmulatorConfig, EmulatorServer, Scale
 from timetrack.run.pipeline import RunOptions, RunSummary, run
 from timetrack.source import settings
@@ -163,6 +165,29 @@ def world(drifting: EmulatorServer) -> World:
     return found
 
 
+@dataclass
+class FirstRun:
+    """The module's one complete sync of the drifting service (envelope layout): `db` as it
+    stood after it (a copy, for the tests that read), `root` where the next run goes on."""
+
+    summary: RunSummary
+    db: Path
+    root: Path
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    drifting: EmulatorServer, world: World, tmp_path_factory: pytest.TempPathFactory
+) -> FirstRun:
+    root = tmp_path_factory.mktemp("drift")
+    summary = run(fast_options(drifting.base_url, root))
+    with duckdb.connect(str(root / "db.duckdb")) as connection:
+        connection.execute("checkpoint")  # the whole database in the file, for the copy
+    snapshot = root / "after_first_run.duckdb"
+    shutil.copyfile(root / "db.duckdb", snapshot)
+    return FirstRun(summary, snapshot, root)
+
+
 def _strict_run(base_url: str, tmp_path: Path, name: str, resources: list[str]) -> RunSummary:
     return run(
         RunOptions(
@@ -180,10 +205,18 @@ def _strict_run(base_url: str, tmp_path: Path, name: str, resources: list[str]) 
 
 @pytest.mark.parametrize("layout", ["envelope", "bare"])
 def test_drifting_service_lands_every_record_with_a_key(
-    drifting: EmulatorServer, world: World, sync: Sync, tmp_path: Path, layout: str
+    drifting: EmulatorServer,
+    world: World,
+    sync: Sync,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    layout: str,
 ) -> None:
-    db = tmp_path / "db.duckdb"
-    summary = sync(drifting.base_url, layout=layout)
+    if layout == "envelope":  # the module's sync, shared with the tests below
+        first: FirstRun = request.getfixturevalue("first_run")
+        db, summary = first.db, first.summary
+    else:
+        db, summary = tmp_path / "db.duckdb", sync(drifting.base_url, layout=layout)
     assert summary.exit_code == 0, (summary.stats.errors, summary.closing_lines())
     assert not summary.stats.errors and not summary.stats.deferred
     assert not summary.stats.warnings, summary.stats.warnings  # the views built over drift too
@@ -229,10 +262,9 @@ def _scope_of(table: str, canonical: Json) -> str:
 
 
 def test_rejected_records_are_the_keyless_ones_with_their_table_scope_and_content(
-    drifting: EmulatorServer, world: World, sync: Sync, tmp_path: Path
+    world: World, first_run: FirstRun
 ) -> None:
-    sync(drifting.base_url)
-    rejected = _landed(tmp_path / "db.duckdb", "rejected_records")
+    rejected = _landed(first_run.db, "rejected_records")
     assert rejected
     aliases = {(d["key"], d["alias"]): d for t in TABLES for d in world.departures(t, "aliases")}
     for table in TABLES:
@@ -302,12 +334,13 @@ def test_strict_fails_the_run_only_when_records_were_rejected(
 
 
 def test_a_second_run_adds_no_duplicates(
-    drifting: EmulatorServer, world: World, sync: Sync, tmp_path: Path
+    drifting: EmulatorServer, world: World, first_run: FirstRun
 ) -> None:
-    db = tmp_path / "db.duckdb"
-    first = sync(drifting.base_url)
-    before = db_counts(db)
-    second = sync(drifting.base_url)
+    """The second run goes on from the module's first, in its own folder and state."""
+    db = first_run.root / "db.duckdb"
+    first = first_run.summary
+    before = db_counts(first_run.db)
+    second = run(fast_options(drifting.base_url, first_run.root))
     assert second.exit_code == 0, second.closing_lines()
     after = db_counts(db)
     assert {t: n for t, n in after.items() if t != "rejected_records"} == {
@@ -354,12 +387,9 @@ def _served(value: Any, landed: Any) -> bool:
     )
 
 
-def test_retyped_values_land_somewhere(
-    drifting: EmulatorServer, world: World, sync: Sync, tmp_path: Path
-) -> None:
-    db = tmp_path / "db.duckdb"
-    summary = sync(drifting.base_url)
-    assert summary.exit_code == 0
+def test_retyped_values_land_somewhere(world: World, first_run: FirstRun) -> None:
+    db = first_run.db
+    assert first_run.summary.exit_code == 0
     checked: Counter[str] = Counter()
     misses = []
     for table in TABLES:
@@ -399,11 +429,8 @@ def test_retyped_values_land_somewhere(
     assert sum(checked.values()) >= 10, checked
 
 
-def test_alias_quirks_resolve_to_the_records_values(
-    drifting: EmulatorServer, world: World, sync: Sync, tmp_path: Path
-) -> None:
-    db = tmp_path / "db.duckdb"
-    sync(drifting.base_url)
+def test_alias_quirks_resolve_to_the_records_values(world: World, first_run: FirstRun) -> None:
+    db = first_run.db
     kinds: Counter[str] = Counter()
     wrong = []
     for table in ("time_entries", "workspace_projects", "workspace_users"):
@@ -458,7 +485,7 @@ def test_a_workspace_served_without_id_is_rejected_not_dropped(
         for w in requests.get(server.base_url + "/_emulator/records/workspaces", timeout=60).json()
         if w["id"] == keyless[0]["key"]
     )
-    summary = sync(server.base_url)
+    summary = sync(server.base_url, resources=["workspaces"])  # the one table it concerns
     rejected = [
         r
         for r in _landed(tmp_path / "db.duckdb", "rejected_records")
