@@ -28,6 +28,7 @@ import requests
 from dlt.common.versioned_state import decompress_state
 
 from tests.helpers import Sync
+from tests.test_units_cli_inprocess import CLEARED, invoke
 from timetrack.emulator import Drift, EmulatorConfig, EmulatorServer, Scale
 
 TOKEN = "cred-test-token-5c1f9e"
@@ -122,7 +123,7 @@ def _files_leak(root: Path, secrets: dict[str, str]) -> tuple[list[str], int]:
     return leaks, len(files)
 
 
-def _duckdb_leaks(db: Path, secrets: dict[str, str]) -> tuple[list[str], set[str]]:
+def _duckdb_leaks(db: Path, secrets: dict[str, str], dataset: str) -> tuple[list[str], set[str]]:
     leaks: list[str] = []
     searched: set[str] = set()
     with duckdb.connect(str(db), read_only=True) as connection:
@@ -135,7 +136,7 @@ def _duckdb_leaks(db: Path, secrets: dict[str, str]) -> tuple[list[str], set[str
             leaks += _leaks(_expand(text), secrets, f"duckdb {schema}.{table}")
             searched.add(table)
         state_rows = connection.execute(
-            "select state from timetrack._dlt_pipeline_state"
+            f'select state from "{dataset}"._dlt_pipeline_state'
         ).fetchall()
         assert state_rows
         for (state,) in state_rows:
@@ -143,32 +144,6 @@ def _duckdb_leaks(db: Path, secrets: dict[str, str]) -> tuple[list[str], set[str
             assert "sources" in decoded
             leaks += _leaks(decoded, secrets, "duckdb _dlt_pipeline_state (decoded)")
     return leaks, searched
-
-
-def test_no_credential_lands_in_duckdb_state_or_files(
-    server: EmulatorServer, secrets: dict[str, str], sync: Sync, tmp_path: Path
-) -> None:
-    first = sync(server.base_url, token=TOKEN)
-    assert first.exit_code == 0, first.closing_lines()
-    second = sync(server.base_url, token=TOKEN, layout="bare")  # the other layout, incremental
-    assert second.exit_code == 0, second.closing_lines()
-    db = tmp_path / "db.duckdb"
-    leaks, searched = _duckdb_leaks(db, secrets)
-    assert {"workspaces", "rejected_records", "_dlt_pipeline_state"} <= searched
-    with duckdb.connect(str(db), read_only=True) as connection:
-        workspaces = connection.execute("select count(*) from timetrack.workspaces").fetchone()
-        rejected = connection.execute("select count(*) from timetrack.rejected_records").fetchone()
-    assert workspaces is not None and workspaces[0] >= 3
-    assert rejected is not None and rejected[0] > 0
-    # the pipeline's working directory (state.json, schemas, load packages, trace)
-    state_dir = tmp_path / "state"
-    assert (state_dir / "test_db" / "state.json").exists()
-    state = json.loads((state_dir / "test_db" / "state.json").read_text())
-    leaks += _leaks(json.dumps(state), secrets, "state.json")
-    assert state["sources"]["timetrack"]["workspaces"], "remembered workspaces are in state"
-    file_leaks, count = _files_leak(tmp_path, secrets)
-    assert count > 10
-    assert not leaks + file_leaks, leaks + file_leaks
 
 
 @pytest.fixture
@@ -232,42 +207,61 @@ def test_no_credential_lands_in_postgres(
     assert not leaks + file_leaks, leaks + file_leaks
 
 
-def _cli(tmp_path: Path, base_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__")}
-    env["SOURCES__TIMETRACK__API_TOKEN"] = TOKEN
-    env["SOURCES__TIMETRACK__REQUESTS_PER_SECOND"] = "0"
-    command = [
-        sys.executable,
-        "-m",
-        "timetrack",
-        "run",
-        "--base-url",
-        base_url,
-        "--pipelines-dir",
-        str(tmp_path / "state"),
-        "--progress-every",
-        "0.2",
-        *args,
-    ]
-    return subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
-    )
-
-
-def test_the_command_line_prints_no_credential(
+def test_no_credential_is_printed_or_lands_in_duckdb_state_or_files(
     server: EmulatorServer, secrets: dict[str, str], tmp_path: Path
 ) -> None:
+    """Two runs through the command line: a first one in a real process (what dlt itself may
+    print is searched too), then an incremental one in the other layout with --strict, in this
+    process; then the DuckDB file, the pipeline's state and every file they left."""
     everything = {**secrets, "the user's API token": TOKEN}
-    plain = _cli(tmp_path, server.base_url)
+    common = ("run", "--base-url", server.base_url, "--pipelines-dir", str(tmp_path / "state"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED)}
+    env["SOURCES__TIMETRACK__API_TOKEN"] = TOKEN
+    env["SOURCES__TIMETRACK__REQUESTS_PER_SECOND"] = "0"
+    plain = subprocess.run(
+        [sys.executable, "-m", "timetrack", *common, "--progress-every", "0.2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert plain.returncode == 0, plain.stderr
     assert "loaded" in plain.stdout and "rejected_records" in plain.stdout
-    strict = _cli(tmp_path, server.base_url, "--strict", "--layout", "bare")
-    assert strict.returncode == 1, strict.stderr
+    strict = invoke(
+        tmp_path,
+        *common,
+        *("--progress-every", "0", "--strict", "--layout", "bare"),
+        SOURCES__TIMETRACK__API_TOKEN=TOKEN,
+        SOURCES__TIMETRACK__REQUESTS_PER_SECOND="0",
+    )
+    assert strict.exit_code == 1, strict.stderr
     assert "--strict" in strict.stderr
     leaks: list[str] = []
-    for name, result in (("plain", plain), ("strict", strict)):
-        leaks += _leaks(result.stdout, everything, f"stdout of the {name} run")
-        leaks += _leaks(result.stderr, everything, f"stderr of the {name} run")
+    for name, out, err in (
+        ("plain", plain.stdout, plain.stderr),
+        ("strict", strict.stdout, strict.stderr),
+    ):
+        leaks += _leaks(out, everything, f"stdout of the {name} run")
+        leaks += _leaks(err, everything, f"stderr of the {name} run")
+
+    db = tmp_path / "timetrack.duckdb"
+    found, searched = _duckdb_leaks(db, secrets, "time_tracking")
+    leaks += found
+    assert {"workspaces", "rejected_records", "_dlt_pipeline_state"} <= searched
+    with duckdb.connect(str(db), read_only=True) as connection:
+        workspaces = connection.execute("select count(*) from time_tracking.workspaces").fetchone()
+        rejected = connection.execute(
+            "select count(*) from time_tracking.rejected_records"
+        ).fetchone()
+    assert workspaces is not None and workspaces[0] >= 3
+    assert rejected is not None and rejected[0] > 0, "keyless records were searched too"
+    # the pipeline's working directory (state.json, schemas, load packages, trace)
+    state_file = tmp_path / "state" / "timetrack" / "state.json"
+    assert state_file.exists()
+    state = json.loads(state_file.read_text())
+    leaks += _leaks(json.dumps(state), secrets, "state.json")
+    assert state["sources"]["timetrack"]["workspaces"], "remembered workspaces are in state"
     file_leaks, count = _files_leak(tmp_path, everything)
-    assert any(p.suffix == ".duckdb" for p in tmp_path.rglob("*")) and count > 10
+    assert count > 10
     assert not leaks + file_leaks, leaks + file_leaks
