@@ -124,10 +124,17 @@ class Hostile:
     names, what each chart must show of them (label, whole name on hover) and the trap the
     names point at."""
 
-    def __init__(self, page: Path, trap: Trap, expected: dict[str, list[tuple[str, str]]]) -> None:
+    def __init__(
+        self,
+        page: Path,
+        trap: Trap,
+        expected: dict[str, list[tuple[str, str]]],
+        entries: int,
+    ) -> None:
         self.page = page
         self.trap = trap
         self.expected = expected
+        self.entries = entries
 
 
 def _busiest(server: EmulatorServer, today: date) -> dict[str, list[Any]]:
@@ -194,7 +201,19 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
         reader = open_pipeline(place, str(root / "reader"))
         report = write_report(reader, page, WEEKS, today, end=today)
         assert currency in {line.currency for line in report.current()}
-        yield Hostile(page, trap, expected)
+        yield Hostile(page, trap, expected, report.entries)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium for the module's pages (a launch costs seconds; a page, milliseconds)."""
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), "Chromium is missing: .ci/run installs Debian's chromium"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
 
 
 _DRAWN = """ids => ids.map(id => {
@@ -239,39 +258,34 @@ def _squeezed(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def test_hostile_names_show_literally_and_fetch_nothing(hostile: Hostile, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    assert os.path.exists(CHROMIUM), "Chromium is missing: .ci/run installs Debian's chromium"
+def test_hostile_names_show_literally_and_fetch_nothing(
+    hostile: Hostile, browser: Any, tmp_path: Path
+) -> None:
     problems: list[str] = []
     fetched: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.on(
-            "request", lambda r: None if r.url == hostile.page.as_uri() else fetched.append(r.url)
-        )
-        page.goto(hostile.page.as_uri())
-        for chart in CHARTS:
-            page.wait_for_selector(f"#{chart} .main-svg", timeout=30_000)
-        drawn = {chart["id"]: chart for chart in page.evaluate(_DRAWN, CHARTS)}
-        hovers = page.evaluate(_HOVERS)
-        people = page.evaluate(
-            """() => [...document.querySelectorAll('#people-all td.name')].map(
-                cell => [cell.textContent, cell.title])"""
-        )
-        page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
-        text = page.inner_text("body")
-        browser.close()
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("request", lambda r: None if r.url == hostile.page.as_uri() else fetched.append(r.url))
+    page.goto(hostile.page.as_uri())
+    for chart in CHARTS:
+        page.wait_for_selector(f"#{chart} .main-svg", timeout=30_000)
+    drawn = {chart["id"]: chart for chart in page.evaluate(_DRAWN, CHARTS)}
+    hovers = page.evaluate(_HOVERS)
+    people = page.evaluate(
+        """() => [...document.querySelectorAll('#people-all td.name')].map(
+            cell => [cell.textContent, cell.title])"""
+    )
+    page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
+    text = page.inner_text("body")
+    page.close()
 
     assert not problems, problems
     assert not fetched, f"the page fetched: {fetched}"
     assert not hostile.trap.hits, f"the page reached the trap: {hostile.trap.hits}"
     for chart in drawn.values():
         width, height = chart["area"]
-        assert chart["marks"] > 0, chart["id"]
+        assert chart["marks"] > 0 and chart["width"] > 300, (chart["id"], chart["width"])
         # The plot area keeps most of the chart's width whatever the names' length.
         assert width > 0.55 * chart["width"] and height > 150, (chart["id"], chart["area"])
         assert chart["links"] == 0 and not chart["styled"], (chart["id"], chart["styled"])
@@ -292,61 +306,58 @@ def test_hostile_names_show_literally_and_fetch_nothing(hostile: Hostile, tmp_pa
             assert label in shown[kind], (kind, label, shown[kind])
             assert _squeezed(whole) in _squeezed(" ".join(hovers[f"chart-{kind}"])), (kind, whole)
     assert f'<img src="{hostile.trap.base_url}/c">' in text
+    # The page as a team lead reads it (once test_report's own Chromium test): the number of
+    # entries, where they come from, and the week in progress marked.
+    assert f"{hostile.entries:,}" in text, "the entries' count is shown"
+    assert "report_time_entries" in text, "the table the numbers come from is named"
+    assert "(partial)" in text, "the week in progress is marked partial"
     assert (tmp_path / "hostile.png").stat().st_size > 50_000
 
 
-def test_the_policy_blocks_what_would_slip_through(hostile: Hostile) -> None:
-    from playwright.sync_api import sync_playwright
-
+def test_the_policy_blocks_what_would_slip_through(hostile: Hostile, browser: Any) -> None:
     blocked: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page()
-        page.on("console", lambda m: blocked.append(m.text) if m.type == "error" else None)
-        page.goto(hostile.page.as_uri())
-        page.wait_for_selector("#chart-projects .main-svg", timeout=30_000)
-        attempts = page.evaluate(
-            """async url => {
-                const results = {};
-                try { await fetch(url + '/fetch'); results.fetch = 'sent'; }
-                catch (error) { results.fetch = 'blocked'; }
-                const image = new Image();
-                results.image = await new Promise(done => {
-                    image.onload = () => done('loaded');
-                    image.onerror = () => done('blocked');
-                    image.src = url + '/image';
-                });
-                const script = document.createElement('script');
-                script.textContent = 'window.injected = true';
-                document.body.append(script);
-                results.script = window.injected ? 'ran' : 'blocked';
-                return results;
-            }""",
-            hostile.trap.base_url,
-        )
-        browser.close()
+    page = browser.new_page()
+    page.on("console", lambda m: blocked.append(m.text) if m.type == "error" else None)
+    page.goto(hostile.page.as_uri())
+    page.wait_for_selector("#chart-projects .main-svg", timeout=30_000)
+    attempts = page.evaluate(
+        """async url => {
+            const results = {};
+            try { await fetch(url + '/fetch'); results.fetch = 'sent'; }
+            catch (error) { results.fetch = 'blocked'; }
+            const image = new Image();
+            results.image = await new Promise(done => {
+                image.onload = () => done('loaded');
+                image.onerror = () => done('blocked');
+                image.src = url + '/image';
+            });
+            const script = document.createElement('script');
+            script.textContent = 'window.injected = true';
+            document.body.append(script);
+            results.script = window.injected ? 'ran' : 'blocked';
+            return results;
+        }""",
+        hostile.trap.base_url,
+    )
+    page.close()
     assert attempts == {"fetch": "blocked", "image": "blocked", "script": "blocked"}, attempts
     assert not hostile.trap.hits, hostile.trap.hits
     assert any("Content Security Policy" in message for message in blocked), blocked
 
 
 def test_the_charts_still_download_as_png_under_the_policy(
-    hostile: Hostile, tmp_path: Path
+    hostile: Hostile, browser: Any, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(accept_downloads=True)
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.goto(hostile.page.as_uri())
-        page.wait_for_selector("#chart-projects .main-svg", timeout=30_000)
-        page.hover("#chart-projects")
-        with page.expect_download(timeout=30_000) as download:
-            page.click('#chart-projects [data-title="Download plot as a PNG"]')
-        download.value.save_as(tmp_path / "people.png")
-        browser.close()
+    page = browser.new_page(accept_downloads=True)
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.goto(hostile.page.as_uri())
+    page.wait_for_selector("#chart-projects .main-svg", timeout=30_000)
+    page.hover("#chart-projects")
+    with page.expect_download(timeout=30_000) as download:
+        page.click('#chart-projects [data-title="Download plot as a PNG"]')
+    download.value.save_as(tmp_path / "people.png")
+    page.close()
     assert not problems, problems
     assert (tmp_path / "people.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "people.png").stat().st_size > 20_000
