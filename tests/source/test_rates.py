@@ -40,13 +40,27 @@ def _instant(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def test_rates_land_equal_to_the_histories_and_an_unchanged_run_asks_none(
+def test_rates_are_opt_in_land_as_the_histories_and_leave_with_their_project(
     team: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
 ) -> None:
+    """One team through the life of its rates (four tests of one set-up each before): a run
+    without `rates` reads none; a run with it lands the histories equal to the emulator's; an
+    unchanged run an hour later asks for none again; a deleted project's history, and its
+    members', leave with it while the others stay."""
     server, api = team
+    plain = sync(server.base_url, name="plain")
+    assert plain.exit_code == 0, plain.closing_lines()
+    asked = api.admin("GET", "/requests")["by_route"].get(RATES, 0)
+    assert asked == 0, "opt-in: a run without rates asks for no history"
+    with duckdb.connect(str(tmp_path / "plain.duckdb"), read_only=True) as connection:
+        found = connection.execute("select table_name from information_schema.tables")
+        tables = {t for (t,) in found.fetchall()}
+    assert "rates" not in tables and "project_users" in tables, "opt-in: no rates table"
+
     db = tmp_path / "db.duckdb"
     summary = sync(server.base_url, rates=True)
     assert summary.exit_code == 0, summary.closing_lines()
+    rates = api.admin("GET", "/records/rates")
     truth = {
         r["id"]: (
             r["workspace_id"],
@@ -57,29 +71,34 @@ def test_rates_land_equal_to_the_histories_and_an_unchanged_run_asks_none(
             _instant(r["start"]),
             _instant(r["end"]),
         )
-        for r in api.admin("GET", "/records/rates")
+        for r in rates
         if r["level"] in LEVELS and r["deleted_at"] is None
     }
-    landed = _landed(db)
     assert len(truth) > 100
-    assert landed == truth
-    # an hour later, nothing changed: no history is asked again
+    assert _landed(db) == truth, "the histories land equal to the emulator's"
+
     api.admin("DELETE", "/requests")
     clock(server.base_url, advance=3600)
     again = sync(server.base_url, rates=True, reconcile_hours=24)
     assert again.exit_code == 0
-    assert api.admin("GET", "/requests")["by_route"].get(RATES, 0) == 0
-    assert _landed(db) == truth
+    asked = api.admin("GET", "/requests")["by_route"].get(RATES, 0)
+    assert asked == 0, "an unchanged run an hour later asks for no history again"
+    assert _landed(db) == truth, "an unchanged run leaves the histories as they were"
 
-
-def test_rates_are_opt_in(team: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path) -> None:
-    server, api = team
-    sync(server.base_url)
-    assert api.admin("GET", "/requests")["by_route"].get(RATES, 0) == 0
-    with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as connection:
-        found = connection.execute("select table_name from information_schema.tables")
-        tables = {t for (t,) in found.fetchall()}
-    assert "rates" not in tables and "project_users" in tables
+    project = next(r["level_id"] for r in rates if r["level"] == "project")
+    # the project's own history, and its members' (project users leave with their project)
+    ours = {
+        r["id"]
+        for r in rates
+        if (r["level"] == "project" and r["level_id"] == project)
+        or (r["level"] == "project_user" and r["project_id"] == project)
+    }
+    assert ours and ours <= set(truth)
+    api.admin("DELETE", f"/projects/{project}")
+    assert sync(server.base_url, rates=True).exit_code == 0
+    landed = _landed(db)
+    assert not ours & set(landed), "a deleted project's histories leave with it"
+    assert set(truth) - ours == set(landed), "the other histories stay as they were"
 
 
 def test_a_members_token_skips_rates_with_a_warning(
@@ -90,27 +109,3 @@ def test_a_members_token_skips_rates_with_a_warning(
     assert summary.exit_code == 0, summary.closing_lines()
     assert not summary.stats.errors
     assert summary.rows.get("rates", 0) == 0
-
-
-def test_a_deleted_projects_history_leaves_with_it(
-    team: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    server, api = team
-    db = tmp_path / "db.duckdb"
-    assert sync(server.base_url, rates=True).exit_code == 0
-    rates = api.admin("GET", "/records/rates")
-    project = next(r["level_id"] for r in rates if r["level"] == "project")
-    # the project's own history, and its members' (project users leave with their project)
-    ours = {
-        r["id"]
-        for r in rates
-        if (r["level"] == "project" and r["level_id"] == project)
-        or (r["level"] == "project_user" and r["project_id"] == project)
-    }
-    assert ours <= set(_landed(db))
-    api.admin("DELETE", f"/projects/{project}")
-    assert sync(server.base_url, rates=True).exit_code == 0
-    landed = _landed(db)
-    assert not ours & set(landed)
-    # the other histories stay as they were
-    assert {r["id"] for r in rates if r["level"] in LEVELS and r["id"] not in ours} == set(landed)
