@@ -14,26 +14,6 @@ from tests.helpers import PARTIAL_TOKEN, Sync, db_counts, expected_counts
 from timetrack.emulator import EmulatorServer
 
 
-def test_a_second_run_adds_no_duplicates(
-    emulator: EmulatorServer, sync: Sync, tmp_path: Path
-) -> None:
-    sync(emulator.base_url)
-    first = db_counts(tmp_path / "db.duckdb")
-    sync(emulator.base_url)
-    assert db_counts(tmp_path / "db.duckdb") == first
-    with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as db:
-        for table, key in (
-            ("time_entries", "id"),
-            ("organizations_groups", "group_id"),
-            ("workspace", "workspace_id"),
-            ("workspace_tasks", "id"),
-        ):
-            dupes = db.execute(
-                f"select count(*) - count(distinct {key}) from timetrack.{table}"
-            ).fetchone()
-            assert dupes == (0,), table
-
-
 def _content(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     with duckdb.connect(str(path), read_only=True) as db:
         out = {}
@@ -54,16 +34,33 @@ def _content(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         return out
 
 
-def test_both_layouts_give_the_same_tables(
+def test_both_layouts_give_the_same_tables_and_a_second_run_adds_no_duplicates(
     emulator: EmulatorServer, sync: Sync, tmp_path: Path
 ) -> None:
+    """The two layouts' syncs, then the first again into its own file (one set-up for what
+    were two tests)."""
     sync(emulator.base_url, name="envelope", layout="envelope")
     sync(emulator.base_url, name="bare", layout="bare")
     envelope = _content(tmp_path / "envelope.duckdb")
     bare = _content(tmp_path / "bare.duckdb")
     assert envelope.keys() == bare.keys()
     for table in envelope:
-        assert envelope[table] == bare[table], table
+        assert envelope[table] == bare[table], f"the layouts differ in {table}"
+
+    first = db_counts(tmp_path / "envelope.duckdb")
+    sync(emulator.base_url, name="envelope", layout="envelope")
+    assert db_counts(tmp_path / "envelope.duckdb") == first, "a second run added rows"
+    with duckdb.connect(str(tmp_path / "envelope.duckdb"), read_only=True) as db:
+        for table, key in (
+            ("time_entries", "id"),
+            ("organizations_groups", "group_id"),
+            ("workspace", "workspace_id"),
+            ("workspace_tasks", "id"),
+        ):
+            dupes = db.execute(
+                f"select count(*) - count(distinct {key}) from timetrack.{table}"
+            ).fetchone()
+            assert dupes == (0,), f"a second run duplicated rows of {table}"
 
 
 def test_named_workspace_and_resource_selection(
