@@ -43,33 +43,6 @@ def _check(base_url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_check_reports_each_organizations_quota_as_me_quota_says(tmp_path: Path) -> None:
-    import requests
-
-    from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits
-
-    with EmulatorServer(EmulatorConfig(seed=7, limits=Limits(quota=True))) as server:
-        # Spend some of one organization's window first, so "left" is not the plan's total.
-        for _ in range(3):
-            requests.get(
-                f"{server.base_url}/v1/organizations/9000001",
-                auth=("demo-token", "api_token"),
-                timeout=10,
-            )
-        said = requests.get(
-            f"{server.base_url}/v1/me/quota", auth=("demo-token", "api_token"), timeout=10
-        ).json()["data"]
-        result = _check(server.base_url, tmp_path)
-    assert result.returncode == 0, result.stderr
-    for quota in said:
-        line = (
-            f"      quota: {quota['total']:,} requests an hour on its plan; "
-            f"{quota['remaining']:,} left now (resets in "
-        )
-        assert line in result.stdout, (line, result.stdout)
-    assert any(q["remaining"] < q["total"] for q in said), "one window was partly spent"
-
-
 @pytest.mark.parametrize(
     ("quota", "hourly", "daily", "said"),
     [
@@ -92,18 +65,40 @@ def test_the_schedule_leaves_half_the_quota(
     assert schedule(quota, hourly, daily) == said
 
 
-def test_check_says_what_an_unchanged_run_costs_as_a_run_measures(tmp_path: Path) -> None:
+def test_check_says_each_quota_and_what_an_unchanged_run_costs_as_measured(
+    tmp_path: Path,
+) -> None:
+    """One `timetrack check` (two before, against two emulators): each organization's quota as
+    /me/quota says it, and what an unchanged run costs as two runs then measure."""
     import re
 
     import requests
 
     from tests.helpers import clock, fast_options
-    from timetrack.emulator import EmulatorConfig, EmulatorServer
+    from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits
     from timetrack.run.pipeline import run
 
-    with EmulatorServer(EmulatorConfig(seed=7)) as server:
+    with EmulatorServer(EmulatorConfig(seed=7, limits=Limits(quota=True))) as server:
+        # Spend some of one organization's window first, so "left" is not the plan's total.
+        for _ in range(3):
+            requests.get(
+                f"{server.base_url}/v1/organizations/9000001",
+                auth=("demo-token", "api_token"),
+                timeout=10,
+            )
+        said = requests.get(
+            f"{server.base_url}/v1/me/quota", auth=("demo-token", "api_token"), timeout=10
+        ).json()["data"]
         result = _check(server.base_url, tmp_path)
         assert result.returncode == 0, result.stderr
+        for quota in said:
+            line = (
+                f"      quota: {quota['total']:,} requests an hour on its plan; "
+                f"{quota['remaining']:,} left now (resets in "
+            )
+            assert line in result.stdout, ("the quota as /me/quota says", line, result.stdout)
+        assert any(q["remaining"] < q["total"] for q in said), "one window was partly spent"
+
         printed = {
             int(org): int(cost)
             for org, cost in re.findall(
@@ -114,10 +109,10 @@ def test_check_says_what_an_unchanged_run_costs_as_a_run_measures(tmp_path: Path
         assert len(printed) == 2, result.stdout
         assert "other tools: every 15 minutes" in result.stdout  # 600 an hour, 3 or 6 a run
         # what an unchanged run an hour after a first sync costs, per organization
-        run(fast_options(server.base_url, tmp_path, reconcile_hours=24))
+        assert run(fast_options(server.base_url, tmp_path, reconcile_hours=24)).exit_code == 0
         requests.delete(f"{server.base_url}/_emulator/requests", timeout=10)
         clock(server.base_url, advance=3600)
-        run(fast_options(server.base_url, tmp_path, reconcile_hours=24))
+        assert run(fast_options(server.base_url, tmp_path, reconcile_hours=24)).exit_code == 0
         log = requests.get(f"{server.base_url}/_emulator/requests", timeout=10).json()
         workspaces = requests.get(
             f"{server.base_url}/_emulator/records/workspaces",
@@ -131,4 +126,4 @@ def test_check_says_what_an_unchanged_run_costs_as_a_run_measures(tmp_path: Path
         if found:
             org = organization_of[int(found.group(1))]
             measured[org] = measured.get(org, 0) + count
-    assert measured == printed
+    assert measured == printed, "an unchanged run costs what check said"
