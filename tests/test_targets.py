@@ -1,6 +1,9 @@
 """Where data goes decides its state: other folders, datasets and destinations, in any order,
-each get a complete sync, through the real command line in a subprocess; a killed load is
-recovered with --full-refresh. Every landing is compared by value with the emulator's truth."""
+each get a complete sync through the command line; a killed load is recovered, with
+--full-refresh or without. Every landing is compared by value with the emulator's truth.
+
+One run goes through a real subprocess (its stderr holds nothing, not even a dlt warning);
+the others run the same command line in this process (tests/test_units_cli_inprocess.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +11,17 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
+from click.testing import Result
 
 from tests.helpers import DSN, TOKEN, delta_rows, duckdb_rows, postgres_dataset, postgres_rows
+from tests.source.proxies import Forward, HttpProxy, Reply, Seen
+from tests.test_units_cli_inprocess import CLEARED, invoke
 from tests.truth import KEYS, differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 
@@ -29,31 +36,40 @@ def server() -> Iterator[EmulatorServer]:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED)}
     env["SOURCES__TIMETRACK__API_TOKEN"] = TOKEN
     env["DESTINATION__POSTGRES__CREDENTIALS"] = DSN
     env.update(extra)
     return env
 
 
-def _run(
-    server: EmulatorServer, folder: Path, state: Path, *args: str, **env: str
+def _run(base_url: str, folder: Path, state: Path, *args: str, **env: str) -> Result:
+    """`timetrack run` in this process from `folder` with the pipelines folder `state`,
+    summary as JSON."""
+    return invoke(
+        folder,
+        *("run", "--base-url", base_url, "--pipelines-dir", str(state), "--json", *args),
+        SOURCES__TIMETRACK__API_TOKEN=TOKEN,
+        DESTINATION__POSTGRES__CREDENTIALS=DSN,
+        **env,
+    )
+
+
+def _real_run(
+    server: EmulatorServer, folder: Path, state: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    """`timetrack run` from `folder` with the pipelines folder `state`, summary as JSON."""
+    """The same in a process of its own."""
     folder.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "timetrack", "run", "--base-url", server.base_url]
     command += ["--pipelines-dir", str(state), "--json", *args]
     return subprocess.run(
-        command, cwd=folder, env=_env(**env), capture_output=True, text=True, timeout=300
+        command, cwd=folder, env=_env(), capture_output=True, text=True, timeout=300
     )
 
 
-def _summary(result: subprocess.CompletedProcess[str]) -> dict[str, object]:
-    assert result.returncode == 0, result.stderr
+def _summary(result: Result | subprocess.CompletedProcess[str]) -> dict[str, object]:
+    code = result.exit_code if isinstance(result, Result) else result.returncode
+    assert code == 0, result.stderr
     assert result.stderr == "", "nothing but the summary: no dlt warning, no progress"
     summary: dict[str, object] = json.loads(result.stdout)
     return summary
@@ -63,46 +79,55 @@ def _truth(server: EmulatorServer) -> dict[str, dict[object, dict[str, object]]]
     return expected_tables(server.base_url, TOKEN)
 
 
-def test_folders_sharing_a_pipelines_folder_each_get_their_own_file_and_all_of_it(
+def test_each_place_keeps_its_own_state_and_gets_all_of_it(
     server: EmulatorServer, tmp_path: Path
 ) -> None:
+    """Folders sharing a pipelines folder, a new dataset in the same file, another file, and a
+    pipeline folder as the previous version left it: each complete, each its own state."""
     state = tmp_path / "pipelines"
-    first = _summary(_run(server, tmp_path / "a", state))
-    second = _summary(_run(server, tmp_path / "b", state))
     truth = _truth(server)
+    first = _summary(_real_run(server, tmp_path / "a", state))
+    second = _summary(_run(server.base_url, tmp_path / "b", state))
     for folder, summary in (("a", first), ("b", second)):
         database = tmp_path / folder / "timetrack.duckdb"
         assert summary["where"] == f"DuckDB file {database}, dataset 'time_tracking'"
-        assert differences(truth, duckdb_rows(database, "time_tracking")) == []
-    assert first["pipeline"] == "timetrack"
+        assert differences(truth, duckdb_rows(database, "time_tracking")) == [], folder
+    assert first["pipeline"] == "timetrack", "the first place keeps the name"
     assert str(second["pipeline"]).startswith("timetrack_"), "another place, another state"
     # Back in the first folder, its own state: an unchanged run reads no full history again.
-    again = _summary(_run(server, tmp_path / "a", state))
+    again = _summary(_run(server.base_url, tmp_path / "a", state))
     assert again["pipeline"] == "timetrack"
-    assert int(str(again["requests"])) < int(str(first["requests"]))
+    assert int(str(again["requests"])) < int(str(first["requests"])), "incremental, not anew"
 
+    # A new dataset in the same file: a complete first sync.
+    named = _summary(_run(server.base_url, tmp_path / "a", state, "--dataset", "ds2"))
+    database = tmp_path / "a" / "timetrack.duckdb"
+    assert named["where"] == f"DuckDB file {database}, dataset 'ds2'"
+    assert differences(truth, duckdb_rows(database, "ds2")) == [], "the new dataset is whole"
 
-def test_a_new_dataset_in_the_same_file_is_a_complete_first_sync(
-    server: EmulatorServer, tmp_path: Path
-) -> None:
-    state = tmp_path / "pipelines"
-    _summary(_run(server, tmp_path, state))
-    second = _summary(_run(server, tmp_path, state, "--dataset", "ds2"))
-    assert second["where"] == f"DuckDB file {tmp_path / 'timetrack.duckdb'}, dataset 'ds2'"
-    assert differences(_truth(server), duckdb_rows(tmp_path / "timetrack.duckdb", "ds2")) == []
+    # The pipeline folder as the previous version left it (no record of its place).
+    (state / "timetrack" / "timetrack_target.json").unlink()
+    previous = _summary(_run(server.base_url, tmp_path / "a", state))
+    assert previous["pipeline"] == "timetrack", "the previous version's state is kept"
+    assert int(str(previous["requests"])) < int(str(first["requests"])), "incremental, not anew"
+    elsewhere = _summary(
+        _run(server.base_url, tmp_path / "a", state, "--duckdb-file", "other.duckdb")
+    )
+    assert elsewhere["pipeline"] != "timetrack"
+    other = duckdb_rows(tmp_path / "a" / "other.duckdb", "time_tracking")
+    assert differences(truth, other) == [], "another file is a complete first sync"
 
 
 def test_duckdb_postgres_duckdb_delta_each_complete_and_current(tmp_path: Path) -> None:
     with EmulatorServer(EmulatorConfig(seed=23, scale=SMALL)) as server, postgres_dataset() as pg:
+        url = server.base_url
         state = tmp_path / "pipelines"
         database = tmp_path / "timetrack.duckdb"
-        _summary(_run(server, tmp_path, state))
-        into_pg = _summary(_run(server, tmp_path, state, "--destination", "postgres", "-q"))
+        _summary(_run(url, tmp_path, state))
+        into_pg = _summary(_run(url, tmp_path, state, "--destination", "postgres", "-q"))
         assert into_pg["where"] == "postgres 127.0.0.1:5432/test, dataset 'time_tracking'"
         # The documented recipe (docs/usage.md): postgres with a dataset of its own.
-        named = _summary(
-            _run(server, tmp_path, state, "--destination", "postgres", "--dataset", pg)
-        )
+        named = _summary(_run(url, tmp_path, state, "--destination", "postgres", "--dataset", pg))
         assert named["views"], "the analytics views are built over jsonb columns"
         assert differences(_truth(server), postgres_rows(pg)) == []
         with psycopg2.connect(DSN) as connection, connection.cursor() as cursor:
@@ -115,7 +140,7 @@ def test_duckdb_postgres_duckdb_delta_each_complete_and_current(tmp_path: Path) 
         # A change at the service, then back to DuckDB: its own incremental state sees it.
         ws = _first_workspace(server)
         created = _create_entry(server, ws)
-        back = _summary(_run(server, tmp_path, state))
+        back = _summary(_run(url, tmp_path, state))
         assert back["pipeline"] == "timetrack"
         landed = duckdb_rows(database, "time_tracking")
         assert created in {row[KEYS["time_entries"]] for row in landed["time_entries"]}
@@ -123,7 +148,7 @@ def test_duckdb_postgres_duckdb_delta_each_complete_and_current(tmp_path: Path) 
         lake = tmp_path / "lake"
         _summary(
             _run(
-                server,
+                url,
                 tmp_path,
                 state,
                 *("--destination", "filesystem", "--table-format", "delta"),
@@ -179,44 +204,17 @@ def test_a_postgres_load_killed_midway_is_recovered(
         )
         assert killed.returncode == -9, killed.stderr
         after = _run(
-            server,
+            server.base_url,
             tmp_path,
             state,
             *("--destination", "postgres", "--dataset", pg, "--pipeline-name", "killable"),
             *recovery,
         )
+        assert after.exit_code == 0, after.stderr
         summary = json.loads(after.stdout)
-        assert after.returncode == 0, after.stderr
         dropped = "dropped the pending load of an earlier run (--full-refresh)"
         assert (dropped in summary["notes"]) == bool(recovery), summary["notes"]
         assert differences(_truth(server), postgres_rows(pg)) == []
-
-
-def test_a_dataset_named_as_its_file_is_refused_whatever_the_case(
-    server: EmulatorServer, tmp_path: Path
-) -> None:
-    result = _run(server, tmp_path, tmp_path / "pipelines", "--dataset", "TIMETRACK")
-    assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "Error: dataset 'TIMETRACK' has the name of its DuckDB file timetrack.duckdb, which "
-        "DuckDB cannot tell apart: choose another --dataset or --duckdb-file"
-    )
-
-
-def test_a_pipeline_of_the_previous_version_keeps_its_state(
-    server: EmulatorServer, tmp_path: Path
-) -> None:
-    state = tmp_path / "pipelines"
-    first = _summary(_run(server, tmp_path, state))
-    (state / "timetrack" / "timetrack_target.json").unlink()  # as the previous version left it
-    again = _summary(_run(server, tmp_path, state))
-    assert again["pipeline"] == "timetrack"
-    assert int(str(again["requests"])) < int(str(first["requests"])), "incremental, not anew"
-    elsewhere = _summary(_run(server, tmp_path, state, "--duckdb-file", "other.duckdb"))
-    assert elsewhere["pipeline"] != "timetrack"
-    assert (
-        differences(_truth(server), duckdb_rows(tmp_path / "other.duckdb", "time_tracking")) == []
-    )
 
 
 # --- the place, resolved without a run ------------------------------------------------------------
@@ -273,40 +271,40 @@ def test_a_name_taken_by_another_place_gets_a_digest_of_this_one(tmp_path: Path)
     assert other.pipeline_name.startswith("timetrack_") and len(other.pipeline_name) == 20
 
 
-def test_a_second_run_of_one_pipeline_is_refused_while_the_first_runs(tmp_path: Path) -> None:
-    import signal
-    import time
+def test_a_second_run_of_one_pipeline_is_refused_while_the_first_runs(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    """The first run, in a thread of this process, is held in the report's history by a proxy
+    while the second is refused; then it goes on and ends well."""
+    reached, release = threading.Event(), threading.Event()
 
-    from timetrack.emulator import Faults
+    def hold_the_report(seen: Seen, forward: Forward) -> Reply | None:
+        if seen.path.endswith("/search/time_entries") and not release.is_set():
+            reached.set()
+            assert release.wait(timeout=120), "the test never let the report go"
+        return None
 
-    slow = EmulatorConfig(seed=3, scale=SMALL, faults=Faults(rates={"slow": 1.0}, slow_seconds=0.2))
-    with EmulatorServer(slow) as server, postgres_dataset() as pg:
-        state = tmp_path / "pipelines"
-        args = ["--destination", "postgres", "--dataset", pg, "--pipelines-dir", str(state)]
-        command = [sys.executable, "-m", "timetrack", "run", "--base-url", server.base_url, *args]
-        first = subprocess.Popen(
-            [*command, "--progress-every", "0.2"],
-            cwd=tmp_path,
-            env=_env(),
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
+    state = tmp_path / "pipelines"
+    with HttpProxy(server.base_url, hold_the_report) as proxy:
+        results: list[Result] = []
+        first = threading.Thread(
+            target=lambda: results.append(_run(proxy.base_url, tmp_path, state)), daemon=True
         )
-        assert first.stderr is not None
-        started = time.monotonic()
-        while b"requests" not in first.stderr.readline():
-            assert time.monotonic() - started < 60, "the first run never got going"
-        second = subprocess.run(
-            [*command, "--progress-every", "0"],
-            cwd=tmp_path,
-            env=_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        first.send_signal(signal.SIGINT)
-        first.communicate(timeout=120)
-        assert second.returncode == 1
-        assert second.stderr.strip() == (
-            f"Error: another run of pipeline timetrack (postgres 127.0.0.1:5432/test, dataset "
-            f"{pg!r}) is running: wait for it to end"
-        )
+        first.start()
+        try:
+            assert reached.wait(timeout=120), "the first run never got going"
+            second = invoke(
+                tmp_path,
+                *("run", "--base-url", server.base_url, "--pipelines-dir", str(state)),
+                *("--progress-every", "0"),
+                SOURCES__TIMETRACK__API_TOKEN=TOKEN,
+            )
+        finally:
+            release.set()
+            first.join(timeout=300)
+    assert second.exit_code == 1
+    assert second.stderr.strip() == (
+        f"Error: another run of pipeline timetrack (DuckDB file {tmp_path / 'timetrack.duckdb'}, "
+        "dataset 'time_tracking') is running: wait for it to end"
+    )
+    assert [r.exit_code for r in results] == [0], "the first run went on and ended well"
