@@ -1,28 +1,44 @@
-"""SIGKILL during extract, normalize or load loses nothing: the next run converges, no dupes."""
+"""SIGKILL during a run loses nothing: the next run converges, no dupes.
+
+One killed run end to end per kind of run: a first sync killed while it loads (a package half
+loaded), then an incremental run after changes killed while it extracts (nothing committed).
+What the next run does with what a kill at every other moment leaves (a package extracted, a
+package normalized, a package loaded but for its last jobs) is tested on a small pipeline of
+its own in test_units_runs_pending.py."""
 
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import pytest
 
-from tests.helpers import Api, db_counts, expected_counts, killable_run
+from tests.helpers import Api, duckdb_rows
+from tests.source.killable_run import finished_run, forked_run
+from tests.truth import differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 
+KEYS = {"organizations_groups": "group_id", "workspace": "workspace_id"}
 
-def _assert_converged(server: EmulatorServer, db: Path) -> None:
-    assert db_counts(db) == expected_counts(server.base_url)
+
+def _assert_converged(server: EmulatorServer, db: Path, when: str) -> None:
+    problems = differences(expected_tables(server.base_url, "demo-token"), duckdb_rows(db))
+    assert not problems, f"{when}: the tables differ from the truth\n" + "\n".join(problems[:40])
     with duckdb.connect(str(db), read_only=True) as connection:
-        for table in db_counts(db):
-            key = {"organizations_groups": "group_id", "workspace": "workspace_id"}.get(table, "id")
+        tables = [
+            t
+            for (t,) in connection.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'timetrack' and table_name not like '_dlt%'"
+            ).fetchall()
+        ]
+        for table in tables:
+            key = KEYS.get(table, "id")
             dupes = connection.execute(
                 f'select count(*) - count(distinct "{key}") from timetrack."{table}"'
             ).fetchone()
-            assert dupes == (0,), table
+            assert dupes == (0,), f"{when}: a key landed twice in {table}"
 
 
 def _change(api: Api) -> None:
@@ -38,21 +54,16 @@ def _change(api: Api) -> None:
     api.admin("PATCH", f"/tasks/{task['id']}", json={"name": "renamed while crashing"})
 
 
-@pytest.mark.parametrize(
-    ("kill_at", "n"),
-    [("extract", 5), ("extract", 18), ("normalize", 0), ("normalize", 1), ("load", 1), ("load", 6)],
-)
-def test_killed_runs_converge(
-    make_emulator: Callable[..., EmulatorServer], tmp_path: Path, kill_at: str, n: int
-) -> None:
-    server = make_emulator(EmulatorConfig())
-    api = Api(server.base_url, "envelope")
-    # a first run killed, then finished
-    assert killable_run(server, tmp_path, kill_at, n) == -signal.SIGKILL
-    killable_run(server, tmp_path)
-    _assert_converged(server, tmp_path / "db.duckdb")
-    # an incremental run killed after changes, then finished
-    _change(api)
-    assert killable_run(server, tmp_path, kill_at, n) == -signal.SIGKILL
-    killable_run(server, tmp_path)
-    _assert_converged(server, tmp_path / "db.duckdb")
+def test_killed_runs_converge(tmp_path: Path) -> None:
+    with EmulatorServer(EmulatorConfig()) as server:
+        api = Api(server.base_url, "envelope")
+        db = tmp_path / "db.duckdb"
+        # a first run killed after its first load job, then finished
+        assert forked_run(server.base_url, tmp_path, "load", 1) == -signal.SIGKILL
+        assert finished_run(server.base_url, tmp_path).exit_code == 0
+        _assert_converged(server, db, "after a first run killed while loading")
+        # an incremental run killed in the middle of its requests after changes, then finished
+        _change(api)
+        assert forked_run(server.base_url, tmp_path, "extract", 18) == -signal.SIGKILL
+        assert finished_run(server.base_url, tmp_path).exit_code == 0
+        _assert_converged(server, db, "after an incremental run killed while extracting")
