@@ -12,7 +12,8 @@ import itertools
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ import duckdb
 import pytest
 import requests
 
-from tests.helpers import Sync, db_counts, expected_counts, killable_run
+from tests.helpers import Sync, db_counts, expected_counts, fast_options
+from tests.source.killable_run import finished_run, forked_run
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
-from timetrack.run.pipeline import RunSummary
+from timetrack.run.pipeline import RunSummary, run
 
 HOUR = 3700
 """Seconds the clock moves between runs: a little more than the quota's sliding hour."""
@@ -126,25 +128,44 @@ def _runs(
     return summaries, rows
 
 
-def _unlimited_cost(sync: Sync, server: EmulatorServer) -> tuple[dict[str, Any], int]:
-    """The request log of one complete sync without a quota, and the requests of the
-    incremental run an hour later."""
+def _unlimited_log(sync: Callable[..., RunSummary], server: EmulatorServer) -> dict[str, Any]:
+    """The request log of one complete sync without a quota."""
     first = sync(server.base_url, name="unlimited")
     assert first.exit_code == 0, first.closing_lines()
-    log = _log(server)
-    _advance(server)
-    _clear_log(server)
-    assert sync(server.base_url, name="unlimited").exit_code == 0
-    incremental = int(_log(server)["total"])
-    return log, incremental
+    return _log(server)
+
+
+@dataclass(frozen=True)
+class Unlimited:
+    """What a sync of SCALE costs without a quota, on an emulator of the same clock (so the
+    same data) as the quota tests' own: its request log, and the requests of the incremental
+    run an hour later."""
+
+    now: float
+    log: dict[str, Any]
+    incremental: int
+
+
+@pytest.fixture(scope="module")
+def unlimited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Unlimited]:
+    root = tmp_path_factory.mktemp("unlimited")
+    now = _now()
+
+    def sync(base_url: str, name: str = "db", **kwargs: Any) -> RunSummary:
+        return run(fast_options(base_url, root, name=name, quota_share=1.0, **kwargs))
+
+    with EmulatorServer(EmulatorConfig(now=now, scale=SCALE)) as server:
+        log = _unlimited_log(sync, server)
+        _advance(server)
+        _clear_log(server)
+        assert sync(server.base_url, name="unlimited").exit_code == 0
+        yield Unlimited(now, log, int(_log(server)["total"]))
 
 
 def test_a_backfill_under_a_small_quota_converges_run_by_run(
-    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path, unlimited: Unlimited
 ) -> None:
-    now = _now()
-    unlimited = make_emulator(EmulatorConfig(now=now, scale=SCALE))
-    log, unlimited_incremental = _unlimited_cost(sync, unlimited)
+    now, log, unlimited_incremental = unlimited.now, unlimited.log, unlimited.incremental
     n = int(log["total"])
     report_pages = int(log["by_route"][REPORT_ROUTE])
     assert n > 2 * Q, f"the scenario needs several hours: {n} requests for a quota of {Q}"
@@ -202,6 +223,8 @@ def test_a_backfill_under_a_small_quota_converges_run_by_run(
 def test_a_free_plan_organization_backfills_while_the_paid_ones_land_at_once(
     make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
 ) -> None:
+    """Each organization has a quota of its own: the free one's spent quota stops its own reads
+    alone, and everything of the paid ones lands in the same run."""
     now = _now()
     scale = Scale(
         organizations=3,
@@ -214,67 +237,28 @@ def test_a_free_plan_organization_backfills_while_the_paid_ones_land_at_once(
         days=2 * 365,
     )
     unlimited = make_emulator(EmulatorConfig(now=now, scale=scale))
-    free = next(o["id"] for o in _records(unlimited, "organizations") if o["pricing_plan_id"] == 0)
-    free_ws = {w["id"] for w in _records(unlimited, "workspaces") if w["organization_id"] == free}
-    log, _ = _unlimited_cost(sync, unlimited)
+    organizations = _records(unlimited, "organizations")
+    workspaces = _records(unlimited, "workspaces")
+    free = next(o["id"] for o in organizations if o["pricing_plan_id"] == 0)
+    free_ws = {w["id"] for w in workspaces if w["organization_id"] == free}
+    paid = {o["id"] for o in organizations} - {free}
+    paid_ws = {w["id"] for w in workspaces if w["organization_id"] in paid}
+    assert paid and paid_ws, "the scenario needs paid organizations beside the free one"
+    log = _unlimited_log(sync, unlimited)
     n_free = _requests_of(log, {free} | free_ws)
     assert n_free > 30, f"the free organization must need more than an hour: {n_free} requests"
 
     planned = make_emulator(EmulatorConfig(now=now, scale=scale, limits=Limits(quota=True)))
     db = tmp_path / "db.duckdb"
-    bound = math.ceil(n_free / 30) + 1
-    summaries, rows = _runs(sync, planned, db, "db", most=3 * bound)
-
-    first = summaries[0]
+    first = sync(planned.base_url, max_quota_wait=0)
     assert first.exit_code == 75
-    assert set(first.stats.quota_stops) == {f"org:{free}"}
+    assert set(first.stats.quota_stops) == {f"org:{free}"}, "only the free organization stops"
     named = {
         int(word) for label in first.stats.deferred for word in label.split() if word.isdigit()
     }
     assert named and named <= {free} | free_ws, first.stats.deferred
-    assert summaries[-1].exit_code == 0, summaries[-1].closing_lines()
-    assert db_counts(db) == expected_counts(planned.base_url)
-    assert _duplicates(db) == {}
-    assert len(summaries) <= bound, (len(summaries), bound, rows)
-
-
-def test_two_organizations_one_spent_the_other_lands_in_the_same_run(
-    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
-) -> None:
-    now = _now()
-    scale = Scale(
-        organizations=2,
-        workspaces=3,  # the first organization has two workspaces, the second one
-        users=30,
-        groups_per_organization=2,
-        projects_per_workspace=20,
-        tasks_per_workspace=20,
-        time_entries=1500,
-        days=2 * 365,
-    )
-    unlimited = make_emulator(EmulatorConfig(now=now, scale=scale))
-    workspaces = _records(unlimited, "workspaces")
-    big, small = (o["id"] for o in _records(unlimited, "organizations"))
-    big_ws = {w["id"] for w in workspaces if w["organization_id"] == big}
-    small_ws = {w["id"] for w in workspaces if w["organization_id"] == small}
-    log, _ = _unlimited_cost(sync, unlimited)
-    n_big, n_small = _requests_of(log, {big} | big_ws), _requests_of(log, {small} | small_ws)
-    quota = n_small + 3
-    assert quota < n_big, (n_small, n_big)
-
-    server = make_emulator(
-        EmulatorConfig(now=now, scale=scale, limits=Limits(quota=True, quota_per_hour=quota))
-    )
-    db = tmp_path / "db.duckdb"
-    first = sync(server.base_url, max_quota_wait=0)
-    assert first.exit_code == 75
-    assert set(first.stats.quota_stops) == {f"org:{big}"}
-    named = {
-        int(word) for label in first.stats.deferred for word in label.split() if word.isdigit()
-    }
-    assert named and named <= {big} | big_ws, first.stats.deferred
-    # everything of the small organization landed in this run
-    truth = requests.get(server.base_url + "/_emulator/truth", timeout=60).json()
+    # everything of the paid organizations landed in this run
+    truth = requests.get(planned.base_url + "/_emulator/truth", timeout=60).json()
     for table, entity, state in (
         ("workspace_clients", "clients", "live"),
         ("workspace_projects", "projects", "live"),
@@ -283,30 +267,35 @@ def test_two_organizations_one_spent_the_other_lands_in_the_same_run(
         ("workspace_users", "workspace_users", "live"),
         ("report_time_entries", "time_entries", "stopped"),
     ):
-        expected = sum(truth[entity]["by_workspace"][str(w)][state] for w in small_ws)
-        assert _scoped_count(db, table, "workspace_id", small_ws) == expected, table
-    assert _scoped_count(db, "workspace", "workspace_id", small_ws) == len(small_ws)
+        expected = sum(truth[entity]["by_workspace"][str(w)][state] for w in paid_ws)
+        landed = _scoped_count(db, table, "workspace_id", paid_ws)
+        assert landed == expected, f"{table} of the paid organizations landed in the first run"
+    assert _scoped_count(db, "workspace", "workspace_id", paid_ws) == len(paid_ws)
     for table, entity, state in (
         ("organizations_groups", "groups", "live"),
         ("organizations_users", "organization_users", "total"),
     ):
-        expected = truth[entity]["by_organization"][str(small)][state]
-        assert _scoped_count(db, table, "organization_id", {small}) == expected, table
-    # and the big one converges later
-    _advance(server)
-    summaries, _ = _runs(sync, server, db, "db", most=6)
+        expected = sum(truth[entity]["by_organization"][str(o)][state] for o in paid)
+        landed = _scoped_count(db, table, "organization_id", paid)
+        assert landed == expected, f"{table} of the paid organizations landed in the first run"
+    # and the free one converges later, in about as many runs as its quota needs
+    _advance(planned)
+    bound = math.ceil(n_free / 30) + 1
+    summaries, rows = _runs(sync, planned, db, "db", most=3 * bound)
+    summaries.insert(0, first)
     assert summaries[-1].exit_code == 0, summaries[-1].closing_lines()
-    assert db_counts(db) == expected_counts(server.base_url)
+    assert db_counts(db) == expected_counts(planned.base_url)
     assert _duplicates(db) == {}
+    assert len(summaries) <= bound, (len(summaries), bound, rows)
 
 
 def test_a_plan_change_between_runs(
-    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path, unlimited: Unlimited
 ) -> None:
     """The emulator cannot change an organization's plan while it runs (plans come from the
     generator, `Limits` is frozen, no admin endpoint changes either); two emulators of the same
     seed, clock and scale serve the same data, so the plan change is a switch between them."""
-    now = _now()
+    now = unlimited.now
     plans = {
         quota: make_emulator(
             EmulatorConfig(now=now, scale=SCALE, limits=Limits(quota=True, quota_per_hour=quota))
@@ -332,10 +321,9 @@ def test_a_plan_change_between_runs(
         for path, count in _log(server)["by_path_status"].items()
         if "/search/time_entries" in path and path.endswith(" 200")
     )
-    single = make_emulator(EmulatorConfig(now=now, scale=SCALE))
-    sync(single.base_url, name="single")
-    # give or take an empty (`null`) page per stopped run, whose confirming ask was refused
-    once = _log(single)["by_route"][REPORT_ROUTE]
+    # as many as one sync without a quota (of the same data) answered, give or take an empty
+    # (`null`) page per stopped run, whose confirming ask was refused
+    once = unlimited.log["by_route"][REPORT_ROUTE]
     assert once <= answered <= once + 2, (answered, once)
 
 
@@ -346,17 +334,18 @@ def test_a_resumed_backfill_killed_with_sigkill_converges(
         EmulatorConfig(now=_now(), scale=SCALE, limits=Limits(quota=True, quota_per_hour=Q))
     )
     db = tmp_path / "db.duckdb"
-    killable_run(server, tmp_path)  # stopped by the quota (its default wait is far too short)
+    # stopped by the quota (its default wait is far too short)
+    assert finished_run(server.base_url, tmp_path).exit_code == 75
     first = sum(db_counts(db).values())
     assert 0 < first < sum(expected_counts(server.base_url).values())
     _advance(server)
     # the second run resumes the report walk (after discovery and the whole lists) and dies
     _clear_log(server)
-    assert killable_run(server, tmp_path, "extract", 22) == -signal.SIGKILL
+    assert forked_run(server.base_url, tmp_path, "extract", 22) == -signal.SIGKILL
     assert _log(server)["by_route"].get(REPORT_ROUTE, 0) >= 2, "killed inside the report walk"
     _advance(server)
     for _ in range(8):
-        killable_run(server, tmp_path)
+        finished_run(server.base_url, tmp_path)
         _advance(server)
         if db_counts(db) == expected_counts(server.base_url):
             break
