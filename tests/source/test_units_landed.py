@@ -180,3 +180,16 @@ def test_reads_inside_reading_share_one_connection_and_a_broken_one_is_not_reuse
         with opened[-1].execute_query("select 1") as cursor:
             assert cursor.fetchall() == [(1,)]  # open while reading
     assert opened[-1].native_connection is None  # closed on leaving
+
+
+def test_reading_a_given_pipeline_asks_dlt_for_none(
+    landed: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_current() -> Any:
+        raise AssertionError("dlt.current.pipeline() asked though the run's pipeline was given")
+
+    monkeypatch.setattr(dlt.current, "pipeline", no_current)
+    with reading(landed):
+        assert landed_versions("workspace_tags", "id", "workspace_id", 11) == {3: ()}
+    # Outside, dlt is asked (here it fails, which reads as "nothing landed"):
+    assert landed_versions("workspace_tags", "id", "workspace_id", 11) == {}

@@ -21,10 +21,13 @@ def _query(
 ) -> tuple[list[str], list[Any]]:
     """Column names and rows of `columns` (None: every column but dlt's own) from `table`,
     live rows only, matching every (column, op, value)."""
-    try:
-        pipeline = dlt.current.pipeline()
-    except Exception:
-        return [], []  # extracting outside a pipeline run: nothing landed to compare with
+    if _shared is not None and _shared.run_pipeline is not None:
+        pipeline = _shared.run_pipeline  # dlt.current.pipeline() resolves config: ~50 ms a call
+    else:
+        try:
+            pipeline = dlt.current.pipeline()
+        except Exception:
+            return [], []  # extracting outside a pipeline run: nothing landed to compare with
     if getattr(pipeline, "destination", None) is None:
         return [], []  # a pipeline with nowhere to land: nothing landed either
     try:
@@ -58,7 +61,8 @@ class _Shared:
     60 ms, paid by each of the thirty-odd read-backs of a small hourly run (a third of its time)
     before `reading` kept one open. Guarded by a lock: a connection serves one query at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_pipeline: Any = None) -> None:
+        self.run_pipeline = run_pipeline
         self.stack = ExitStack()
         self.client: Any = None
         self.pipeline: Any = None
@@ -88,11 +92,12 @@ _shared: _Shared | None = None
 
 
 @contextmanager
-def reading() -> Iterator[None]:
+def reading(pipeline: Any = None) -> Iterator[None]:
     """Read-backs inside share one connection to the destination, closed on leaving (before
-    the load, which needs the DuckDB file to itself). Outside, each opens its own."""
+    the load, which needs the DuckDB file to itself), and read what `pipeline` (default: dlt's
+    current one, looked up each time) landed. Outside, each opens its own."""
     global _shared
-    outer, _shared = _shared, _Shared()
+    outer, _shared = _shared, _Shared(pipeline)
     try:
         yield
     finally:
