@@ -11,7 +11,16 @@ import duckdb
 import pytest
 import requests
 
-from tests.helpers import TOKEN, Api, Sync, clock, db_counts, duckdb_rows, expected_counts
+from tests.helpers import (
+    PARTIAL_TOKEN,
+    TOKEN,
+    Api,
+    Sync,
+    clock,
+    db_counts,
+    duckdb_rows,
+    expected_counts,
+)
 from tests.truth import differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 
@@ -45,10 +54,25 @@ def _routes(api: Api) -> dict[str, int]:
 def test_changes_between_runs_converge_to_the_truth(
     world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
 ) -> None:
+    """One first sync, then changes of every kind (entries, projects, tasks, clients, tags)
+    and the next run; then a full refresh."""
     server, api = world
     db = tmp_path / "db.duckdb"
+    # another member's entry backdated before anything else the service holds (the owner's
+    # would come back with the next run's `since` into time_entries, whose truth is the window)
+    backdated = api.data(
+        api.call(
+            "POST",
+            "/workspaces/4000001/time_entries",
+            token=PARTIAL_TOKEN,
+            json={"start": "2015-03-01T09:00:00Z", "duration": 3600, "description": "backdated"},
+        )
+    )
     sync(server.base_url)
     assert db_counts(db) == expected_counts(server.base_url)
+    assert _rows(
+        db, "select description from timetrack.report_time_entries where id = ?", backdated["id"]
+    ) == [("backdated",)], "history older than anything else is loaded"
 
     now = datetime.fromtimestamp(api.admin("GET", "/clock")["unix"], UTC)
     ws = 4000001
@@ -97,6 +121,22 @@ def test_changes_between_runs_converge_to_the_truth(
     api.admin("PATCH", f"/projects/{renamed['id']}", json={"name": "Renamed project"})
     client = api.ok(f"/workspaces/{ws}/clients")[0]
     api.admin("PATCH", f"/clients/{client['id']}", json={"archived": True})
+    # a tag of entries inside the report's trailing window, and a client and a tag elsewhere,
+    # deleted
+    recent = [
+        r
+        for r in api.admin("GET", "/records/time_entries")
+        if r["tag_ids"]
+        and r["stop"]
+        and r["server_deleted_at"] is None
+        and r["start"] > _iso(now - timedelta(days=10))
+    ]
+    recent_tag = recent[0]["tag_ids"][0]
+    api.admin("DELETE", f"/tags/{recent_tag}")
+    gone_client = api.ok("/workspaces/4000002/clients", status="both")[0]
+    gone_tag = next(t for t in api.ok("/workspaces/4000003/tags") if t["id"] != recent_tag)
+    api.admin("DELETE", f"/clients/{gone_client['id']}")
+    api.admin("DELETE", f"/tags/{gone_tag['id']}")
 
     sync(server.base_url)
     assert db_counts(db) == expected_counts(server.base_url)
@@ -129,6 +169,46 @@ def test_changes_between_runs_converge_to_the_truth(
     assert _rows(
         db, "select archived from timetrack.workspace_clients where id = ?", client["id"]
     ) == [(True,)]
+    for table, key in (
+        ("workspace_clients", gone_client["id"]),
+        ("workspace_tags", gone_tag["id"]),
+    ):
+        assert _rows(db, f"select id from timetrack.{table} where id = ?", key) == [], (
+            f"a deletion leaves {table}"
+        )
+    stale = _rows(
+        db,
+        "select count(*) from timetrack.report_time_entries "
+        "where list_contains(tag_ids::bigint[], ?) and start > ?",
+        recent_tag,
+        now - timedelta(days=29),
+    )
+    assert stale == [(0,)], "a deleted tag leaves the report's rows inside the trailing window"
+    # The truth knows the deleted tags as deleted too, and the tables equal it by value, but
+    # for the entries that carried them: a tag's removal leaves their `at` as it was, so `since`
+    # does not return the owner's, and the report re-reads only its trailing window (limits the
+    # docs/incremental.md states; the views' tag_names drop the name at once).
+    expected = expected_tables(server.base_url, TOKEN)
+    landed = duckdb_rows(db)
+    entries = ("time_entries", "report_time_entries")
+    others = {k: v for k, v in landed.items() if k not in entries}
+    problems = differences({k: v for k, v in expected.items() if k not in entries}, others)
+    assert not problems, "\n".join(problems)
+    stale_tags = differences(
+        {k: expected[k] for k in entries}, {k: landed[k] for k in entries}, 10**6
+    )
+    details = [line for line in stale_tags if line.startswith("  ")]
+    assert details and all(" tags: " in line or " tag_ids: " in line for line in details), (
+        stale_tags
+    )
+
+    # a full refresh starts over: the whole report history walked again, the truth again
+    api.admin("DELETE", "/requests")
+    sync(server.base_url, full_refresh=True)
+    assert db_counts(db) == expected_counts(server.base_url)
+    assert _routes(api)["POST /v1/reports/workspace/{workspace_id}/search/time_entries"] > 3, (
+        "a full refresh walks the whole report history again"
+    )
 
 
 def _freeze_later(server: EmulatorServer) -> float:
@@ -197,70 +277,6 @@ def test_an_unchanged_run_costs_one_request_per_incremental_endpoint_per_workspa
     assert f"requests {summary.stats.requests}" in "\n".join(summary.lines())
 
 
-def test_own_entries_written_inside_the_overlap_arrive(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    """A write the service stamps shortly before a run began, but that the run did not see
-    (it committed while the run read), arrives with the next run."""
-    server, api = world
-    began = _freeze_later(server)
-    sync(server.base_url)
-    late = _write_at(
-        server,
-        began - 120,
-        lambda: api.data(
-            api.call(
-                "POST",
-                "/workspaces/4000001/time_entries",
-                json={
-                    "start": _iso(datetime.fromtimestamp(began - 7200, UTC)),
-                    "duration": 900,
-                    "description": "late writer",
-                },
-            )
-        ),
-    )
-    clock(server.base_url, now=began + 600, frozen=True)
-    sync(server.base_url)
-    db = tmp_path / "db.duckdb"
-    assert _rows(db, "select description from timetrack.time_entries where id = ?", late["id"]) == [
-        ("late writer",)
-    ]
-
-
-def test_projects_and_tasks_changed_inside_the_overlap_arrive(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    """Projects and tasks are asked `since` the newest change seen, less five minutes: a change
-    stamped 100 s before the newest one the first run saw still arrives."""
-    server, api = world
-    began = _freeze_later(server)
-    sync(server.base_url)
-    ws = 4000001
-    changed = {}
-    for entity in ("projects", "tasks"):
-        live = [
-            r
-            for r in api.admin("GET", f"/records/{entity}")
-            if r["workspace_id"] == ws and r["server_deleted_at"] is None
-        ]
-        newest = max(datetime.fromisoformat(r["at"]).timestamp() for r in live)
-        target = min(live, key=lambda r: r["at"])  # any but the newest
-        _write_at(
-            server,
-            newest - 100,
-            lambda e=entity, t=target: api.admin("PATCH", f"/{e}/{t['id']}", json={"name": "late"}),
-        )
-        changed[entity] = target["id"]
-    clock(server.base_url, now=began + 600, frozen=True)
-    sync(server.base_url)
-    db = tmp_path / "db.duckdb"
-    for entity, table in (("projects", "workspace_projects"), ("tasks", "workspace_tasks")):
-        assert _rows(db, f"select name from timetrack.{table} where id = ?", changed[entity]) == [
-            ("late",)
-        ], entity
-
-
 def test_keep_deleted_keeps_rows_marked(
     world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
 ) -> None:
@@ -282,9 +298,75 @@ def test_keep_deleted_keeps_rows_marked(
         ) == [(True,)], table
 
 
-def test_time_moving_past_ninety_days_falls_back_to_the_window(
+def test_narrowing_applies_to_the_owners_entries(
     world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
 ) -> None:
+    server, _ = world
+    sync(server.base_url, workspace_ids=[4000002])
+    rows = _rows(tmp_path / "db.duckdb", "select distinct workspace_id from timetrack.time_entries")
+    assert rows == [(4000002,)]
+
+
+def test_writes_inside_the_overlap_arrive(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    """Writes the service stamps shortly before a run began, but that the run did not see
+    (they committed while the run read), arrive with the next run: the owner's entries (asked
+    `since` the run's start less the overlap), projects and tasks (asked `since` the newest
+    change seen, less five minutes: a change stamped 100 s before the newest one the first run
+    saw)."""
+    server, api = world
+    began = _freeze_later(server)
+    sync(server.base_url)
+    late = _write_at(
+        server,
+        began - 120,
+        lambda: api.data(
+            api.call(
+                "POST",
+                "/workspaces/4000001/time_entries",
+                json={
+                    "start": _iso(datetime.fromtimestamp(began - 7200, UTC)),
+                    "duration": 900,
+                    "description": "late writer",
+                },
+            )
+        ),
+    )
+    ws = 4000001
+    changed = {}
+    for entity in ("projects", "tasks"):
+        live = [
+            r
+            for r in api.admin("GET", f"/records/{entity}")
+            if r["workspace_id"] == ws and r["server_deleted_at"] is None
+        ]
+        newest = max(datetime.fromisoformat(r["at"]).timestamp() for r in live)
+        target = min(live, key=lambda r: r["at"])  # any but the newest
+        _write_at(
+            server,
+            newest - 100,
+            lambda e=entity, t=target: api.admin("PATCH", f"/{e}/{t['id']}", json={"name": "late"}),
+        )
+        changed[entity] = target["id"]
+    clock(server.base_url, now=began + 600, frozen=True)
+    sync(server.base_url)
+    db = tmp_path / "db.duckdb"
+    assert _rows(db, "select description from timetrack.time_entries where id = ?", late["id"]) == [
+        ("late writer",)
+    ], "the owner's entry written inside the overlap"
+    for entity, table in (("projects", "workspace_projects"), ("tasks", "workspace_tasks")):
+        assert _rows(db, f"select name from timetrack.{table} where id = ?", changed[entity]) == [
+            ("late",)
+        ], f"{entity} changed inside the overlap"
+
+
+def test_long_gaps_between_runs(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    """Time moving past /me/time_entries' ninety days falls back to its window, keeps the
+    history older than it, and asks nothing the service refuses; after a gap just inside the
+    ninety days, a deletion still leaves."""
     server, api = world
     # The emulator's clock jumps months past this machine's: followed on purpose here.
     db = tmp_path / "db.duckdb"
@@ -305,13 +387,19 @@ def test_time_moving_past_ninety_days_falls_back_to_the_window(
     )
     sync(server.base_url, max_clock_skew_days=400)
     after = {i for (i,) in _rows(db, "select id from timetrack.time_entries")}
-    assert fresh["id"] in after
+    assert fresh["id"] in after, "an entry written after a 100-day gap arrives"
     assert before <= after, "history older than the window is kept, not deleted"
     log = requests.get(server.base_url + "/_emulator/requests", timeout=10).json()
     assert log["by_path_status"].get("GET /v1/me/time_entries 400", 0) == 0
+    api.admin("POST", "/clock", json={"advance": 89.5 * 86400})
+    api.call("DELETE", f"/workspaces/4000001/time_entries/{fresh['id']}")
+    sync(server.base_url, max_clock_skew_days=400)
+    assert _rows(db, "select id from timetrack.time_entries where id = ?", fresh["id"]) == [], (
+        "a deletion after a gap of 89.5 days leaves"
+    )
 
 
-def test_a_workspace_that_disappears_is_reported(
+def test_a_workspace_that_disappears_is_reported_and_keeps_every_column(
     world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
 ) -> None:
     server, api = world
@@ -325,139 +413,7 @@ def test_a_workspace_that_disappears_is_reported(
     assert any("no longer reachable" in line for line in summary.lines())
     assert _rows(
         db, "select unreachable_since is not null from timetrack.workspaces where id = 4000001"
-    ) == [(True,)]
-
-
-def test_full_refresh_starts_over(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    server, api = world
-    db = tmp_path / "db.duckdb"
-    sync(server.base_url)
-    api.admin("DELETE", "/requests")
-    sync(server.base_url, full_refresh=True)
-    assert db_counts(db) == expected_counts(server.base_url)
-    routes = _routes(api)
-    assert routes["POST /v1/reports/workspace/{workspace_id}/search/time_entries"] > 3, (
-        "a full refresh walks the whole report history again"
-    )
-
-
-def test_deleted_clients_and_tags_leave_the_tables(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    server, api = world
-    db = tmp_path / "db.duckdb"
-    sync(server.base_url)
-    client = api.ok("/workspaces/4000002/clients", status="both")[0]
-    tag = api.ok("/workspaces/4000003/tags")[0]
-    api.admin("DELETE", f"/clients/{client['id']}")
-    api.admin("DELETE", f"/tags/{tag['id']}")
-    sync(server.base_url)
-    assert db_counts(db) == expected_counts(server.base_url)
-    assert _rows(db, "select id from timetrack.workspace_clients where id = ?", client["id"]) == []
-    assert _rows(db, "select id from timetrack.workspace_tags where id = ?", tag["id"]) == []
-    # The truth knows the deleted tag as deleted too, and the tables equal it by value, but
-    # for the entries that carried the tag: its removal leaves their `at` as it was, so `since`
-    # does not return the owner's, and the report re-reads only its trailing window (limits the
-    # docs/incremental.md states; the views' tag_names drop the name at once).
-    expected = expected_tables(server.base_url, TOKEN)
-    landed = duckdb_rows(db)
-    entries = ("time_entries", "report_time_entries")
-    others = {k: v for k, v in landed.items() if k not in entries}
-    assert not differences({k: v for k, v in expected.items() if k not in entries}, others)
-    stale = differences({k: expected[k] for k in entries}, {k: landed[k] for k in entries}, 10**6)
-    details = [line for line in stale if line.startswith("  ")]
-    assert details and all(" tags: " in line or " tag_ids: " in line for line in details), stale
-
-
-def test_history_older_than_anything_else_is_loaded(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    server, api = world
-    old = api.data(
-        api.call(
-            "POST",
-            "/workspaces/4000001/time_entries",
-            json={"start": "2015-03-01T09:00:00Z", "duration": 3600, "description": "backdated"},
-        )
-    )
-    sync(server.base_url)
-    assert _rows(
-        tmp_path / "db.duckdb",
-        "select description from timetrack.report_time_entries where id = ?",
-        old["id"],
-    ) == [("backdated",)]
-
-
-def test_narrowing_applies_to_the_owners_entries(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    server, _ = world
-    sync(server.base_url, workspace_ids=[4000002])
-    rows = _rows(tmp_path / "db.duckdb", "select distinct workspace_id from timetrack.time_entries")
-    assert rows == [(4000002,)]
-
-
-def test_a_deleted_tag_leaves_report_rows_inside_the_window(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    server, api = world
-    db = tmp_path / "db.duckdb"
-    sync(server.base_url)
-    now = datetime.fromtimestamp(api.admin("GET", "/clock")["unix"], UTC)
-    recent = [
-        r
-        for r in api.admin("GET", "/records/time_entries")
-        if r["tag_ids"]
-        and r["stop"]
-        and r["server_deleted_at"] is None
-        and r["start"] > _iso(now - timedelta(days=10))
-    ]
-    tag = recent[0]["tag_ids"][0]
-    api.admin("DELETE", f"/tags/{tag}")
-    sync(server.base_url)
-    stale = _rows(
-        db,
-        "select count(*) from timetrack.report_time_entries "
-        "where list_contains(tag_ids::bigint[], ?) and start > ?",
-        tag,
-        now - timedelta(days=29),
-    )
-    assert stale == [(0,)]
-
-
-def test_deletions_after_a_long_gap_still_leave_time_entries(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    server, api = world
-    # The emulator's clock jumps months past this machine's: followed on purpose here.
-    db = tmp_path / "db.duckdb"
-    sync(server.base_url, max_clock_skew_days=400)
-    api.admin("POST", "/clock", json={"advance": 89.5 * 86400})
-    now = datetime.fromtimestamp(api.admin("GET", "/clock")["unix"], UTC)
-    entry = api.data(
-        api.call(
-            "POST",
-            "/workspaces/4000001/time_entries",
-            json={"start": _iso(now - timedelta(hours=3)), "duration": 600},
-        )
-    )
-    sync(server.base_url, max_clock_skew_days=400)
-    api.admin("POST", "/clock", json={"advance": 89.5 * 86400})
-    api.call("DELETE", f"/workspaces/4000001/time_entries/{entry['id']}")
-    sync(server.base_url, max_clock_skew_days=400)
-    assert _rows(db, "select id from timetrack.time_entries where id = ?", entry["id"]) == []
-
-
-def test_an_unreachable_workspace_keeps_every_column(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    server, api = world
-    db = tmp_path / "db.duckdb"
-    sync(server.base_url, token="partial-token")
-    api.admin("DELETE", "/workspaces/4000001/members/6000002")
-    sync(server.base_url, token="partial-token")
+    ) == [(True,)], "the workspace is marked unreachable"
     assert _rows(db, "select logo_url is not null, name from timetrack.workspaces") == [
         (True, "Workspace 1")
-    ]
+    ], "an unreachable workspace keeps every column"
