@@ -80,10 +80,10 @@ def _described(db: Path, entry: dict[str, Any]) -> list[tuple[Any, ...]]:
 def test_a_day_of_hourly_runs_costs_at_most_five_requests_a_run_and_lands_every_change(
     team: tuple[EmulatorServer, Api], hourly: Sync, tmp_path: Path
 ) -> None:
-    """The runs of a day with something to see (hours 1, 3 and 5, then the 24th, which
-    reconciles), two more the day after, and one a week on. The hours in between would cost
-    what the hourly runs here cost: the lists wait for the 24th (test_units_runs_cadence.py,
-    the cadence over every hour of a day)."""
+    """The runs of a day with something to see: the first, the next two hours (changes of every
+    age and kind before the first of them), the 24th hour's, which reconciles, and one a week
+    on. The hours in between would cost what an hourly run here costs: nothing else is due
+    before the 24th (test_units_runs_cadence.py, the cadence over every hour of a day)."""
     server, api = team
     db = tmp_path / "db.duckdb"
     # A tag no entry names (a deleted tag vanishes from its entries without changing their `at`:
@@ -96,81 +96,77 @@ def test_a_day_of_hourly_runs_costs_at_most_five_requests_a_run_and_lands_every_
     trailing = _entry_aged(api, 10, began, (old["id"], older["id"]))
     doomed = _entry_aged(api, 300, began, (old["id"], older["id"], trailing["id"]))
     client = api.ok(f"/workspaces/{WS}/clients")[0]
-    member = Api(server.base_url, "envelope")
-    costs: dict[int, int] = {}
-    for hour in (1, 3, 5, 24):
-        now = clock(server.base_url, now=began + hour * HOUR, frozen=True)
-        if hour == 1:  # another member's new entry; an entry 300 days old deleted
-            created = member.data(
-                member.call(
-                    "POST",
-                    f"/workspaces/{WS}/time_entries",
-                    token=PARTIAL_TOKEN,
-                    json={"start": _iso(now - 2 * HOUR), "duration": 1800, "description": "new"},
-                )
-            )
-            api.call("DELETE", f"/workspaces/{WS}/time_entries/{doomed['id']}")
-        if hour == 3:  # edits to entries 200 and 500 days old
-            for entry, text in ((old, "edited at 200 days"), (older, "edited at 500 days")):
-                api.call(
-                    "PUT",
-                    f"/workspaces/{WS}/time_entries/{entry['id']}",
-                    json={"description": text},
-                )
-        if hour == 5:  # a client, a tag and a 10-day-old entry deleted
-            api.admin("DELETE", f"/clients/{client['id']}")
-            api.admin("DELETE", f"/tags/{tag['id']}")
-            api.call("DELETE", f"/workspaces/{WS}/time_entries/{trailing['id']}")
-        _requests(api)  # what the test itself asked is not the run's
-        summary = hourly(server.base_url)
-        assert summary.exit_code == 0, summary.closing_lines()
-        costs[hour] = sum(_requests(api).values())
-        assert _described(db, created) == [("new",)], f"a new entry lands in the next run ({hour})"
-        if hour == 3:
-            assert _described(db, old) == [("edited at 200 days",)], (
-                "an edit inside the last year lands in the next run"
-            )
-    hourly_costs = [costs[h] for h in (1, 3, 5)]
-    assert max(hourly_costs) <= 4, f"the hourly runs: what has since, the report's changes {costs}"
-    day = 23 * max(hourly_costs) + costs[24]
-    assert day / 24 <= 5, f"a day of 23 hourly runs and a reconciliation: {costs}"
-    # within the day: the old edit, the deletions; and every table equal to the truth
-    assert _described(db, older) == [("edited at 500 days",)], "an old edit lands within a day"
-    for table, key in (
-        ("workspace_clients", client["id"]),
-        ("workspace_tags", tag["id"]),
-        ("report_time_entries", trailing["id"]),
-    ):
-        assert _one(db, f"select id from timetrack.{table} where id = ?", key) == [], (
-            f"a deletion in {table} leaves within a day"
-        )
-    # but the trailing window cannot see a deletion 300 days back: the only difference
-    landed = duckdb_rows(db)
-    gone = "select id from timetrack.report_time_entries where id = ?"
-    assert _one(db, gone, doomed["id"]) == [(doomed["id"],)], "an old deletion waits for a week"
-    report = landed["report_time_entries"]
-    landed["report_time_entries"] = [r for r in report if r["id"] != doomed["id"]]
-    problems = differences(expected_tables(server.base_url, TOKEN), landed)
-    assert problems == [], "\n".join(problems)
 
-    # the day after: a new tag, named by a new entry, is read the run after it is seen
-    now = clock(server.base_url, now=began + 25 * HOUR, frozen=True)
+    now = clock(server.base_url, now=began + HOUR, frozen=True)
+    created = api.data(  # another member's new entry
+        api.call(
+            "POST",
+            f"/workspaces/{WS}/time_entries",
+            token=PARTIAL_TOKEN,
+            json={"start": _iso(now - 2 * HOUR), "duration": 1800, "description": "new"},
+        )
+    )
+    for entry, text in ((old, "edited at 200 days"), (older, "edited at 500 days")):
+        api.call("PUT", f"/workspaces/{WS}/time_entries/{entry['id']}", json={"description": text})
+    # a new tag, named by a new entry: the tags list is read the run after it is seen
     fresh = api.admin("POST", f"/workspaces/{WS}/tags", json={"name": "fresh tag"})
     api.call(
         "POST",
         f"/workspaces/{WS}/time_entries",
         json={"start": _iso(now - HOUR), "duration": 600, "tag_ids": [fresh["id"]]},
     )
-    _requests(api)
+    # deletions: a client, the unused tag, entries 10 and 300 days old
+    api.admin("DELETE", f"/clients/{client['id']}")
+    api.admin("DELETE", f"/tags/{tag['id']}")
+    for entry in (trailing, doomed):
+        api.call("DELETE", f"/workspaces/{WS}/time_entries/{entry['id']}")
+    _requests(api)  # what the test itself asked is not the run's
     assert hourly(server.base_url).exit_code == 0
-    assert sum(_requests(api).values()) <= 4, "the run that sees the tag costs an hourly run"
+    first_hour = sum(_requests(api).values())
+    assert _described(db, created) == [("new",)], "a new entry lands in the next run"
+    assert _described(db, old) == [("edited at 200 days",)], (
+        "an edit inside the last year lands in the next run"
+    )
     assert _one(db, "select id from timetrack.workspace_tags where id = ?", fresh["id"]) == []
-    clock(server.base_url, now=began + 26 * HOUR, frozen=True)
-    hourly(server.base_url)
-    assert _requests(api).get("GET /v1/workspaces/{workspace_id}/tags", 0) >= 1
+
+    clock(server.base_url, now=began + 2 * HOUR, frozen=True)
+    assert hourly(server.base_url).exit_code == 0
+    second = _requests(api)
+    tags_read = second.pop("GET /v1/workspaces/{workspace_id}/tags", 0)
+    assert tags_read >= 1, "the tags list is read the run after an unknown tag was seen"
     assert _one(db, "select name from timetrack.workspace_tags where id = ?", fresh["id"]) == [
         ("fresh tag",)
     ], "the new tag lands the run after it was seen"
+    assert _one(db, "select id from timetrack.workspace_tags where id = ?", tag["id"]) == [], (
+        "the tags list read again leaves the deleted tag out"
+    )
+
+    clock(server.base_url, now=began + 24 * HOUR, frozen=True)
+    assert hourly(server.base_url).exit_code == 0
+    reconciliation = sum(_requests(api).values())
+    hourly_cost = max(first_hour, sum(second.values()))
+    costs = (first_hour, sum(second.values()), tags_read, reconciliation)
+    assert hourly_cost <= 4, f"the hourly runs: what has since, the report's changes {costs}"
+    assert (23 * hourly_cost + tags_read + reconciliation) / 24 <= 5, (
+        f"a day of 23 hourly runs and a reconciliation: {costs}"
+    )
+    # within the day: the old edit, the deletions; and every table equal to the truth
+    assert _described(db, older) == [("edited at 500 days",)], "an old edit lands within a day"
+    for table, key in (
+        ("workspace_clients", client["id"]),
+        ("report_time_entries", trailing["id"]),
+    ):
+        assert _one(db, f"select id from timetrack.{table} where id = ?", key) == [], (
+            f"a deletion in {table} leaves within a day"
+        )
+    # but the trailing window cannot see a deletion 300 days back: the only difference
+    gone = "select id from timetrack.report_time_entries where id = ?"
+    assert _one(db, gone, doomed["id"]) == [(doomed["id"],)], "an old deletion waits for a week"
+    landed = duckdb_rows(db)
+    report = landed["report_time_entries"]
+    landed["report_time_entries"] = [r for r in report if r["id"] != doomed["id"]]
+    problems = differences(expected_tables(server.base_url, TOKEN), landed)
+    assert problems == [], "\n".join(problems)
 
     # the whole re-read, a week after the first run, finds the old deletion
     now = clock(server.base_url, advance=settings.REPORT_FULL_DAYS * 86400)
