@@ -200,15 +200,25 @@ def test_the_command_prints_a_line_per_account_and_exits_non_zero_on_any_failure
         f'base_url = "{servers["a"].base_url}"\n'
         f'[[account]]\nname = "umbrella"\napi_token_env = "UMBRELLA_TOKEN"\n'
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
-    env["ACME_TOKEN"] = TOKEN
-    env.pop("UMBRELLA_TOKEN", None)
-    command = [sys.executable, "-m", "timetrack", "run", "--accounts", str(path), "--parallel", "2"]
+    # In-process (CliRunner): the command in a process of its own, the accounts in theirs, is
+    # the Ctrl-C test's; a process here cost seconds of start-up for the same code.
+    from click.testing import CliRunner
+
+    from timetrack.cli import cli
+
+    env: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith(("SOURCES__", "DESTINATION__"))
+    }
+    env.update({"ACME_TOKEN": TOKEN, "UMBRELLA_TOKEN": None})
+    command = ["run", "--accounts", str(path), "--parallel", "2"]
     command += ["--pipelines-dir", str(tmp_path / "state"), "--requests-per-second", "0"]
-    done = subprocess.run(
-        [*command, "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
-    )
-    assert done.returncode == 1, done.stderr
+    with contextlib.chdir(tmp_path):
+        done = CliRunner().invoke(cli, [*command, "--json"], env=env)
+        clash = CliRunner().invoke(cli, [*command, "--workspace-id", "1"], env=env)
+        missing = CliRunner().invoke(cli, ["run", "--accounts", "nope.toml"], env=env)
+    for result in (done, clash, missing):
+        assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert done.exit_code == 1, done.stderr
     summary = json.loads(done.stdout)
     assert summary["accounts"]["acme"]["status"] == "ok"
     assert summary["accounts"]["acme"]["rows"]["report_time_entries"] > 0
@@ -217,19 +227,7 @@ def test_the_command_prints_a_line_per_account_and_exits_non_zero_on_any_failure
         "Error: account umbrella: environment variable UMBRELLA_TOKEN is not set"
     )
     assert (tmp_path / "timetrack_acme.duckdb").exists()
-
-    # The command line's own refusals, in-process (a process of its own costs seconds).
-    from click.testing import CliRunner
-
-    from timetrack.cli import cli
-
-    quiet: dict[str, str | None] = {k: None for k in os.environ if k not in env}
-    quiet.update(env)
-    clash = CliRunner().invoke(cli, [*command[3:], "--workspace-id", "1"], env=quiet)
     assert clash.exit_code == 2 and "cannot go with --accounts" in clash.stderr, clash.output
-    with contextlib.chdir(tmp_path):
-        missing = CliRunner().invoke(cli, ["run", "--accounts", "nope.toml"], env=quiet)
-    assert isinstance(missing.exception, SystemExit), repr(missing.exception)
     assert missing.exit_code == 1
     assert missing.stderr.strip() == "Error: no accounts file nope.toml"
 
