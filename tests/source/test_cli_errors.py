@@ -1,6 +1,6 @@
 """The command line's errors: one clean line, the right exit status, and a token that never
-shows. The lines are checked in this process (tests/test_units_cli_inprocess.py); a good run and
-the settings read from .dlt/ files go through a real subprocess, end to end."""
+shows. The lines are checked in this process (tests/test_units_cli_inprocess.py); a good run,
+with its settings read from .dlt/ files, goes through a real subprocess, end to end."""
 
 from __future__ import annotations
 
@@ -56,32 +56,6 @@ def _one_error_line(result: Result) -> str:
     line = error_line(result)
     assert SECRET not in result.stdout + result.stderr, "the token never shows"
     return line
-
-
-def test_a_good_run_prints_a_summary_and_leaks_no_token(
-    secret_emulator: EmulatorServer, tmp_path: Path
-) -> None:
-    """A real process: what dlt itself might print on stderr is searched for the token too."""
-    result = subprocess.run(
-        [sys.executable, "-m", "timetrack", "run", "--pipelines-dir", str(tmp_path / "state")],
-        cwd=tmp_path,
-        env=_subprocess_env(
-            SOURCES__TIMETRACK__API_TOKEN=SECRET,
-            SOURCES__TIMETRACK__BASE_URL=secret_emulator.base_url,
-            SOURCES__TIMETRACK__REQUESTS_PER_SECOND="0",
-        ),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "loaded" in result.stdout and "requests" in result.stdout
-    assert "workspace_tasks" in result.stdout
-    assert SECRET not in result.stdout + result.stderr, "the token is not printed"
-    files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".duckdb" for p in files)
-    for path in files:
-        assert SECRET.encode() not in path.read_bytes(), f"token found in {path}"
 
 
 def test_wrong_token(cli: Cli, secret_emulator: EmulatorServer) -> None:
@@ -166,9 +140,12 @@ def test_check_lists_what_the_token_reaches(cli: Cli, secret_emulator: EmulatorS
     assert "API token was rejected" in line
 
 
-def test_settings_from_dlt_toml_files(secret_emulator: EmulatorServer, tmp_path: Path) -> None:
-    """dlt's conventions: .dlt/secrets.toml and .dlt/config.toml in the working directory (a
-    real process: dlt reads them where it starts)."""
+def test_a_good_run_with_dlt_toml_files_prints_a_summary_and_leaks_no_token(
+    secret_emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """A real process, as a user runs it: settings from .dlt/secrets.toml and .dlt/config.toml
+    in the working directory (dlt's conventions, read where it starts), and what dlt itself
+    might print on stderr searched for the token too."""
     (tmp_path / ".dlt").mkdir()
     (tmp_path / ".dlt" / "secrets.toml").write_text(
         f'[sources.timetrack]\napi_token = "{SECRET}"\n'
@@ -187,8 +164,6 @@ def test_settings_from_dlt_toml_files(secret_emulator: EmulatorServer, tmp_path:
             "-m",
             "timetrack",
             "run",
-            "--resource",
-            "workspace_clients",
             "--pipelines-dir",
             str(tmp_path / "state"),
             "--progress-every",
@@ -198,13 +173,21 @@ def test_settings_from_dlt_toml_files(secret_emulator: EmulatorServer, tmp_path:
         env=_subprocess_env(),
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "workspace_clients" in result.stdout
+    assert "loaded" in result.stdout and "requests" in result.stdout, "a summary"
+    assert "workspace_clients" in result.stdout and "workspace_tasks" in result.stdout
+    assert SECRET not in result.stdout + result.stderr, "the token is not printed"
     log = requests.get(secret_emulator.base_url + "/_emulator/requests", timeout=10).json()
-    assert log["by_path"].get("GET /api/v9/workspaces/4000002/clients", 0) >= 1
+    assert log["by_path"].get("GET /api/v9/workspaces/4000002/clients", 0) >= 1, (
+        "config.toml's layout and workspace_ids were read"
+    )
     assert not any("/workspaces/4000001/clients" in p for p in log["by_path"])
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and ".dlt" not in p.parts]
+    assert any(p.suffix == ".duckdb" for p in files)
+    for path in files:
+        assert SECRET.encode() not in path.read_bytes(), f"token found in {path}"
 
 
 def test_feature_not_on_plan_loads_the_rest_then_exits_nonzero(
