@@ -188,7 +188,7 @@ def test_refused_capped_and_cut_pages_behind_a_skewed_clock_lose_and_delete_noth
         original = _refusing_big_pages(gateway)
         refused = run(fast_options(gateway.base_url, tmp_path))
         assert refused.exit_code == 0, refused.lines()
-        assert differences(truth, _landed(tmp_path)) == [], "a refused page size falls back"
+        assert differences(truth, _landed(tmp_path)) == [], "refused page sizes fall back"
         assert any(
             "days from this machine's: this machine's clock is used" in w
             for w in refused.stats.warnings

@@ -4,6 +4,9 @@ A mutating HTTP proxy sits between the source and the emulator (the truth is rea
 emulator directly), and a TCP proxy in front of PostgreSQL is killed mid-load. After each
 scenario, clean runs converge: every table equals the truth, no key twice, no run hangs.
 PostgreSQL tests never skip: without the server at 127.0.0.1:5432 they fail.
+
+Variants that need the same set-up share it (one pipeline cut three ways, one workspace per
+broken body, every hostile value in one poisoned run): each check says which behaviour it is.
 """
 
 from __future__ import annotations
@@ -158,9 +161,9 @@ def pg_dataset() -> Iterator[str]:
 
 # --- 1. PostgreSQL: a connection cut mid-load, a NUL byte -----------------------------------------
 
-PG_SCALE = Scale(organizations=1, workspaces=1, users=20, time_entries=6_000, days=400)
-"""6,000 report entries: a load of about 2.6 MB of SQL, long enough to be cut three ways."""
-CUTS = [(150_000, False, "early"), (1_500_000, False, "mid-insert"), (800_000, True, "commit")]
+PG_SCALE = Scale(organizations=1, workspaces=1, users=20, time_entries=3_000, days=400)
+"""3,000 report entries: a load of about 1.3 MB of SQL, long enough to be cut three ways."""
+CUTS = [(150_000, False, "early"), (800_000, False, "mid-insert"), (400_000, True, "commit")]
 """Where the connection dies: in the schema's set-up, mid-insert, and after a COMMIT the
 server ran but whose answer never came back (the transaction landed, the client cannot know)."""
 
@@ -254,6 +257,10 @@ def test_a_nul_byte_in_a_report_description_or_a_nested_value_does_not_wedge_pos
 # --- 2. a 200 whose body is not a list is not "everything was deleted" ---------------------------
 
 NOT_A_LIST = [b"null", b"{}", b'{"data": null}']
+THREE = replace(
+    SMALL, workspaces=3, projects_per_workspace=5, tasks_per_workspace=5, time_entries=150
+)
+"""A workspace for each of the three bodies."""
 CLIENTS_PATH = re.compile(r"^/v1/workspaces/\d+/clients$")
 
 
@@ -264,7 +271,7 @@ def test_a_list_or_a_report_page_that_is_not_a_list_deletes_and_loses_nothing(
     # Three workspaces, each read on its own, each broken with another of the three bodies:
     # the first report page with entries of each in the first run (a history walk), then,
     # after a clean run, the client list of each.
-    server = _start(make_emulator, replace(SMALL, workspaces=3))
+    server = _start(make_emulator, THREE)
     api = Api(server.base_url, "envelope")
     db = tmp_path / "db.duckdb"
     spaces = sorted(w["id"] for w in api.ok("/me/workspaces"))
@@ -333,7 +340,9 @@ def test_a_far_future_at_does_not_freeze_since_and_a_deletion_between_pages_hide
     # The first run: a project of page 1 is deleted just before page 2 is read (offset paging
     # would shift a live one out of sight). The second: projects changed since the last run
     # come back with a far-future `at`. The third: an edit made after it still arrives.
-    server = _start(make_emulator, PAGED)
+    server = _start(
+        make_emulator, replace(PAGED, projects_per_workspace=300, tasks_per_workspace=20)
+    )
     api = Api(server.base_url, "envelope")
     db = tmp_path / "db.duckdb"
     (ws,) = [w["id"] for w in api.ok("/me/workspaces")]
@@ -390,8 +399,10 @@ def test_a_far_future_at_does_not_freeze_since_and_a_deletion_between_pages_hide
 
 # --- 4. loops without end stop with a clear error ------------------------------------------------
 
-LOOPING = replace(PAGED, time_entries=1500, days=100)
-"""Lists of three pages, and report windows of more than one page."""
+LOOPING = replace(
+    PAGED, projects_per_workspace=250, tasks_per_workspace=250, time_entries=1500, days=100
+)
+"""Lists of two pages, and report windows of more than one page."""
 
 
 @pytest.mark.timeout(180)
