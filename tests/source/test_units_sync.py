@@ -102,8 +102,14 @@ class World:
         self.landed_calls: list[tuple[Any, ...]] = []
         monkeypatch.setattr(dlt.current, "source_state", lambda: self.source_state)
         monkeypatch.setattr(dlt.current, "resource_state", lambda: self.resource_state)
+        # No pipeline of an earlier test (one test_guide left active, say) is what landed here.
+        monkeypatch.setattr(dlt.current, "pipeline", self._no_pipeline)
         monkeypatch.setattr(core, "landed_versions", self._landed_versions)
         monkeypatch.setattr(core, "gone_rows", self._gone_rows)
+
+    @staticmethod
+    def _no_pipeline() -> Any:
+        raise LookupError("no pipeline: nothing landed but what World.landed holds")
 
     def _landed_versions(
         self,
