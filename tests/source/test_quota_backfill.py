@@ -236,15 +236,15 @@ def test_a_free_plan_organization_backfills_while_the_paid_ones_land_at_once(
         time_entries=1500,
         days=2 * 365,
     )
-    unlimited = make_emulator(EmulatorConfig(now=now, scale=scale))
-    organizations = _records(unlimited, "organizations")
-    workspaces = _records(unlimited, "workspaces")
+    no_quota = make_emulator(EmulatorConfig(now=now, scale=scale))
+    organizations = _records(no_quota, "organizations")
+    workspaces = _records(no_quota, "workspaces")
     free = next(o["id"] for o in organizations if o["pricing_plan_id"] == 0)
     free_ws = {w["id"] for w in workspaces if w["organization_id"] == free}
     paid = {o["id"] for o in organizations} - {free}
     paid_ws = {w["id"] for w in workspaces if w["organization_id"] in paid}
     assert paid and paid_ws, "the scenario needs paid organizations beside the free one"
-    log = _unlimited_log(sync, unlimited)
+    log = _unlimited_log(sync, no_quota)
     n_free = _requests_of(log, {free} | free_ws)
     assert n_free > 30, f"the free organization must need more than an hour: {n_free} requests"
 
