@@ -162,9 +162,9 @@ def pg_dataset() -> Iterator[str]:
 
 # --- 1. PostgreSQL: a connection cut mid-load, a NUL byte after it --------------------------------
 
-PG_SCALE = Scale(organizations=1, workspaces=1, users=20, time_entries=3_000, days=400)
-"""3,000 report entries: a load of about 1.3 MB of SQL, long enough to be cut three ways."""
-CUTS = [(150_000, False, "early"), (800_000, False, "mid-insert"), (400_000, True, "commit")]
+PG_SCALE = Scale(organizations=1, workspaces=1, users=20, time_entries=1_200, days=400)
+"""1,200 report entries: a load of about 0.8 MB of SQL, long enough to be cut three ways."""
+CUTS = [(150_000, False, "early"), (500_000, False, "mid-insert"), (300_000, True, "commit")]
 """Where the connection dies: in the schema's set-up, mid-insert, and after a COMMIT the
 server ran but whose answer never came back (the transaction landed, the client cannot know)."""
 
