@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +23,7 @@ import pytest
 from tests.helpers import DSN, TOKEN, fast_options, postgres_dataset
 from tests.truth import WORKING_DAYS, Emulator, expected_day_minutes, expected_entries
 from timetrack.emulator import EmulatorServer
-from timetrack.run.pipeline import RunSummary, run
+from timetrack.run.pipeline import RunOptions, RunSummary, run
 
 Row = dict[str, Any]
 
@@ -105,43 +105,69 @@ def _postgres_views(schema: str) -> dict[str, list[Row]]:
         return _read(fetch, schema)
 
 
-def _sync(options: Any) -> tuple[RunSummary, float, float]:
-    began = time.time()
-    summary = run(options)
-    return summary, began, time.time()
+class Shared:
+    """One sync of the session's emulator into DuckDB or PostgreSQL, and when it began and
+    ended."""
+
+    def __init__(
+        self, options: RunOptions, summary: RunSummary, began: float, ended: float
+    ) -> None:
+        self.options, self.summary = options, summary
+        self.began, self.ended = began, ended
+        self.dataset = options.dataset
+        self.database = Path(options.pipelines_dir).parent / "db.duckdb"  # DuckDB's file
+
+
+_SHARED: dict[tuple[str, str], Shared] = {}
+_DROPPED = ExitStack()
+"""The PostgreSQL datasets of shared syncs, dropped when the session ends."""
+
+
+def shared_sync(kind: str, emulator: EmulatorServer, request: pytest.FixtureRequest) -> Shared:
+    """The session emulator synced once per process into `kind` ("duckdb" or "postgres") for
+    every module that only reads it: the views here, the report in tests/test_report.py (each
+    module synced on its own before; a sync costs seconds, reading one none)."""
+    key = (kind, emulator.base_url)
+    if key not in _SHARED:
+        root = request.getfixturevalue("tmp_path_factory").mktemp(f"shared_{kind}")
+        if kind == "duckdb":
+            options = fast_options(emulator.base_url, root, dataset="time_tracking")
+        else:
+            dataset = _DROPPED.enter_context(postgres_dataset())
+            request.config.add_cleanup(_DROPPED.close)  # closing twice closes once
+            options = fast_options(
+                emulator.base_url,
+                root,
+                destination=dlt.destinations.postgres(DSN),
+                dataset=dataset,
+                pipeline_name="analytics_pg",
+            )
+        began = time.time()
+        summary = run(options)
+        ended = time.time()
+        assert summary.exit_code == 0, summary.lines()
+        _SHARED[key] = Shared(options, summary, began, ended)
+    return _SHARED[key]
 
 
 @pytest.fixture(scope="module")
-def in_duckdb(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Landed:
-    root = tmp_path_factory.mktemp("analytics")
-    summary, began, ended = _sync(fast_options(emulator.base_url, root, dataset="time_tracking"))
-    assert summary.exit_code == 0, summary.lines()
-    assert summary.views == [
+def in_duckdb(emulator: EmulatorServer, request: pytest.FixtureRequest) -> Landed:
+    shared = shared_sync("duckdb", emulator, request)
+    assert shared.summary.views == [
         "time_tracking_analytics.entries",
         "time_tracking_analytics.hours_by_week",
         "time_tracking_analytics.utilisation_by_week",
     ]
-    landed = Landed(_duckdb_views(root / "db.duckdb", "time_tracking_analytics"), began, ended)
-    landed.path = root / "db.duckdb"
+    views = _duckdb_views(shared.database, "time_tracking_analytics")
+    landed = Landed(views, shared.began, shared.ended)
+    landed.path = shared.database
     return landed
 
 
 @pytest.fixture(scope="module")
-def in_postgres(
-    emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Landed]:
-    root = tmp_path_factory.mktemp("analytics_pg")
-    with postgres_dataset() as dataset:
-        options = fast_options(
-            emulator.base_url,
-            root,
-            destination=dlt.destinations.postgres(DSN),
-            dataset=dataset,
-            pipeline_name="analytics_pg",
-        )
-        summary, began, ended = _sync(options)
-        assert summary.exit_code == 0, summary.lines()
-        yield Landed(_postgres_views(f"{dataset}_analytics"), began, ended)
+def in_postgres(emulator: EmulatorServer, request: pytest.FixtureRequest) -> Landed:
+    shared = shared_sync("postgres", emulator, request)
+    return Landed(_postgres_views(f"{shared.dataset}_analytics"), shared.began, shared.ended)
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

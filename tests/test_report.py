@@ -12,22 +12,18 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import dlt
 import pytest
 
-from tests.helpers import DSN, TOKEN, expected_counts, fast_options, postgres_dataset
+from tests.helpers import TOKEN, expected_counts
+from tests.test_analytics import Shared, shared_sync
 from tests.truth import Emulator, expected_entries
 from timetrack.answers.report import ReportData, empty_note, open_pipeline, summarise, write_report
 from timetrack.destination.target import resolve_target
 from timetrack.emulator import EmulatorServer
-from timetrack.run.pipeline import run
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WEEKS = 6
@@ -36,11 +32,13 @@ WEEKS = 6
 class Synced:
     """One sync and the report written from it."""
 
-    def __init__(self, data: ReportData, page: Path, began: float, ended: float) -> None:
+    def __init__(self, data: ReportData, page: Path, shared: Shared) -> None:
         self.data = data
         self.page = page
-        self.began = datetime.fromtimestamp(began, UTC)
-        self.ended = datetime.fromtimestamp(ended, UTC)
+        self.database = shared.database
+        self.dataset = shared.dataset
+        self.began = datetime.fromtimestamp(shared.began, UTC)
+        self.ended = datetime.fromtimestamp(shared.ended, UTC)
 
 
 def _today(emulator: EmulatorServer) -> date:
@@ -48,35 +46,28 @@ def _today(emulator: EmulatorServer) -> date:
     return datetime.fromisoformat(now).astimezone(UTC).date()
 
 
-def _sync_and_report(
-    emulator: EmulatorServer, root: Path, destination: Any, dataset: str
-) -> Synced:
-    began = time.time()
-    options = fast_options(emulator.base_url, root, destination=destination, dataset=dataset)
-    summary = run(options)
-    ended = time.time()
-    assert summary.exit_code == 0, summary.lines()
+def _report(kind: str, emulator: EmulatorServer, request: pytest.FixtureRequest) -> Synced:
+    """The report of the session emulator's sync, which test_analytics.py's views read too
+    (one sync per process for both modules)."""
+    shared = shared_sync(kind, emulator, request)
+    root = request.getfixturevalue("tmp_path_factory").mktemp(f"report_{kind}")
     page = root / "report.html"
-    place = resolve_target(options.destination, dataset, name="reader", pipelines_dir=str(root))
+    destination = shared.options.destination
+    place = resolve_target(destination, shared.dataset, name="reader", pipelines_dir=str(root))
     pipeline = open_pipeline(place, str(root / "reader"))
     today = _today(emulator)  # the period ends with today's week: it holds the running entry
     data = write_report(pipeline, page, weeks=WEEKS, today=today, end=today)
-    return Synced(data, page, began, ended)
+    return Synced(data, page, shared)
 
 
 @pytest.fixture(scope="module")
-def in_duckdb(emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory) -> Synced:
-    root = tmp_path_factory.mktemp("report")
-    return _sync_and_report(emulator, root, dlt.destinations.duckdb(str(root / "r.duckdb")), "tt")
+def in_duckdb(emulator: EmulatorServer, request: pytest.FixtureRequest) -> Synced:
+    return _report("duckdb", emulator, request)
 
 
 @pytest.fixture(scope="module")
-def in_postgres(
-    emulator: EmulatorServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Synced]:
-    root = tmp_path_factory.mktemp("report_pg")
-    with postgres_dataset() as dataset:
-        yield _sync_and_report(emulator, root, dlt.destinations.postgres(DSN), dataset)
+def in_postgres(emulator: EmulatorServer, request: pytest.FixtureRequest) -> Synced:
+    return _report("postgres", emulator, request)
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -143,8 +134,10 @@ def test_the_numbers_are_the_records_sums(synced: Synced, emulator: EmulatorServ
 def test_a_period_without_entries_says_where_the_newest_are(
     in_duckdb: Synced, tmp_path: Path, emulator: EmulatorServer
 ) -> None:
-    database = in_duckdb.page.parent / "r.duckdb"
-    place = resolve_target(dataset="tt", duckdb_file=str(database), pipelines_dir=str(tmp_path))
+    database = in_duckdb.database
+    place = resolve_target(
+        dataset=in_duckdb.dataset, duckdb_file=str(database), pipelines_dir=str(tmp_path)
+    )
     pipeline = open_pipeline(place, str(tmp_path))
     data = write_report(pipeline, tmp_path / "later.html", weeks=2, today=date(2031, 1, 15))
     newest = max(row["week"] for row in expected_entries(emulator.base_url, TOKEN).values())
@@ -172,8 +165,9 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_the_command_writes_the_page_and_says_what_is_wrong(
     in_duckdb: Synced, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shutil.copy(in_duckdb.page.parent / "r.duckdb", tmp_path / "timetrack.duckdb")
-    done = _cli("report", "--dataset", "tt", "--weeks", "4", "--out", "out.html", cwd=tmp_path)
+    shutil.copy(in_duckdb.database, tmp_path / "timetrack.duckdb")
+    dataset = ["--dataset", in_duckdb.dataset]
+    done = _cli("report", *dataset, "--weeks", "4", "--out", "out.html", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("wrote out.html: ") and "4 weeks" in done.stdout
     assert (tmp_path / "out.html").read_text().count("<script") == 3
