@@ -2,8 +2,9 @@
 each get a complete sync through the command line; a killed load is recovered, with
 --full-refresh or without. Every landing is compared by value with the emulator's truth.
 
-One run goes through a real subprocess (its stderr holds nothing, not even a dlt warning);
-the others run the same command line in this process (tests/test_units_cli_inprocess.py)."""
+The runs go through the command line in this process (tests/test_units_cli_inprocess.py); a
+good run's empty stderr in a real process is tests/source/test_cli_errors.py's; the killed load
+is a process of its own."""
 
 from __future__ import annotations
 
@@ -55,21 +56,8 @@ def _run(base_url: str, folder: Path, state: Path, *args: str, **env: str) -> Re
     )
 
 
-def _real_run(
-    server: EmulatorServer, folder: Path, state: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
-    """The same in a process of its own."""
-    folder.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "timetrack", "run", "--base-url", server.base_url]
-    command += ["--pipelines-dir", str(state), "--json", *args]
-    return subprocess.run(
-        command, cwd=folder, env=_env(), capture_output=True, text=True, timeout=300
-    )
-
-
-def _summary(result: Result | subprocess.CompletedProcess[str]) -> dict[str, object]:
-    code = result.exit_code if isinstance(result, Result) else result.returncode
-    assert code == 0, result.stderr
+def _summary(result: Result) -> dict[str, object]:
+    assert result.exit_code == 0, result.stderr
     assert result.stderr == "", "nothing but the summary: no dlt warning, no progress"
     summary: dict[str, object] = json.loads(result.stdout)
     return summary
@@ -86,7 +74,7 @@ def test_each_place_keeps_its_own_state_and_gets_all_of_it(
     pipeline folder as the previous version left it: each complete, each its own state."""
     state = tmp_path / "pipelines"
     truth = _truth(server)
-    first = _summary(_real_run(server, tmp_path / "a", state))
+    first = _summary(_run(server.base_url, tmp_path / "a", state))
     second = _summary(_run(server.base_url, tmp_path / "b", state))
     for folder, summary in (("a", first), ("b", second)):
         database = tmp_path / folder / "timetrack.duckdb"

@@ -176,6 +176,7 @@ def test_a_good_run_with_dlt_toml_files_prints_a_summary_and_leaks_no_token(
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
+    assert result.stderr == "", "a good run: nothing on stderr, not even a dlt warning"
     assert "loaded" in result.stdout and "requests" in result.stdout, "a summary"
     assert "workspace_clients" in result.stdout and "workspace_tasks" in result.stdout
     assert SECRET not in result.stdout + result.stderr, "the token is not printed"
