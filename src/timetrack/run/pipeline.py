@@ -377,7 +377,7 @@ def _run(options: RunOptions, target: Target, out: TextIO) -> RunSummary:
                 lake.one_row_per_key(pipeline)
             step = "load"
             progress.step("load")
-            with _one_connection(target) as credentials:
+            with _one_connection(pipeline, target) as credentials:
                 pipeline.load(**credentials)
             views = _rebuild_views(pipeline, target, stats, options)
     except Exception as error:
@@ -397,11 +397,15 @@ def _run(options: RunOptions, target: Target, out: TextIO) -> RunSummary:
 
 
 @contextmanager
-def _one_connection(target: Target) -> Iterator[dict[str, Any]]:
-    """For a DuckDB file, one connection the whole load goes through (given to dlt as the
-    load's credentials, closed after it): dlt opens and closes the file once a table, which
-    was a third of a small hourly run. dlt still applies its configured settings (the memory
-    cap, extensions, pragmas) to it. Other destinations load as dlt opens them."""
+def _one_connection(pipeline: Any, target: Target) -> Iterator[dict[str, Any]]:
+    """For a DuckDB file, one connection the whole load goes through (given to dlt's load as
+    credentials, closed after it): dlt opens and closes the file once a table, which was a
+    third of a small hourly run. dlt still applies its configured settings (the memory cap,
+    extensions, pragmas) to it. Other destinations load as dlt opens them.
+
+    dlt keeps credentials given to `load` in the destination's factory, the target's own: they
+    are put back afterwards, or the views, and every later run of the process, would find the
+    closed connection."""
     if target.kind != "duckdb":
         yield {}
         return
@@ -410,8 +414,16 @@ def _one_connection(target: Target) -> Iterator[dict[str, Any]]:
     except duckdb.Error:
         yield {}  # dlt opens it its own way, and says what is wrong if it cannot
         return
-    with connection:
-        yield {"credentials": connection}
+    params = pipeline.destination.config_params
+    had, before = "credentials" in params, params.get("credentials")
+    try:
+        with connection:
+            yield {"credentials": connection}
+    finally:
+        if had:
+            params["credentials"] = before
+        else:
+            params.pop("credentials", None)
 
 
 def _source(options: RunOptions, target: Target, stats: RequestStats) -> Any:
