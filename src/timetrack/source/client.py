@@ -857,13 +857,13 @@ class ApiClient:
                 content = self._read(response)
             if late.is_set():
                 raise _TransportFailure(
-                    f"an answer slower than {self.config.deadline:.0f} s", False
+                    f"an answer slower than {self.config.deadline:g} s", False
                 )
             return _Answer(response.status_code, response.headers, content, response.reason)
         except requests.RequestException as error:
             if late.is_set():
                 raise _TransportFailure(
-                    f"an answer slower than {self.config.deadline:.0f} s", False
+                    f"an answer slower than {self.config.deadline:g} s", False
                 ) from None
             # Refused, reset, timed out, or a body shorter than its Content-Length.
             raise _TransportFailure(type(error).__name__, _never_connected(error)) from None
