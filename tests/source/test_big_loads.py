@@ -38,6 +38,20 @@ def capped(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("capped")
+def test_a_big_report_lands_whole_under_a_small_memory_cap(
+    big: EmulatorServer, tmp_path: Path
+) -> None:
+    """A first run's own load (not the one that finishes an earlier run's package, below)."""
+    summary = run(fast_options(big.base_url, tmp_path))
+    assert summary.exit_code == 0
+    assert summary.rows["report_time_entries"] > ENTRIES * 0.9
+    problems = differences(
+        expected_tables(big.base_url, TOKEN), duckdb_rows(tmp_path / "db.duckdb")
+    )
+    assert not problems, "\n".join(problems[:40])
+
+
+@pytest.mark.usefixtures("capped")
 def test_a_load_the_cap_stopped_is_finished_by_the_next_run_and_lands_whole(
     big: EmulatorServer,
     tmp_path: Path,
