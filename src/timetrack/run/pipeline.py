@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import dlt
-import duckdb
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
 from timetrack.answers.analytics import analytics_schema, build_views
@@ -377,8 +376,11 @@ def _run(options: RunOptions, target: Target, out: TextIO) -> RunSummary:
                 lake.one_row_per_key(pipeline)
             step = "load"
             progress.step("load")
-            with _one_connection(pipeline, target) as credentials:
-                pipeline.load(**credentials)
+            # One DuckDB connection for the whole load (given to load() as credentials) was
+            # a third faster on small runs, but held DuckDB's buffers from table to table: a
+            # first sync of 50,000 report entries no longer fit a 52 MB cap (test_big_loads).
+            # dlt's connection a table keeps a big load's memory bounded.
+            pipeline.load()
             views = _rebuild_views(pipeline, target, stats, options)
     except Exception as error:
         raise _run_error(error, pipeline, options, step) from None
@@ -394,36 +396,6 @@ def _run(options: RunOptions, target: Target, out: TextIO) -> RunSummary:
         where=target.describe(),
         pipeline_name=target.pipeline_name,
     )
-
-
-@contextmanager
-def _one_connection(pipeline: Any, target: Target) -> Iterator[dict[str, Any]]:
-    """For a DuckDB file, one connection the whole load goes through (given to dlt's load as
-    credentials, closed after it): dlt opens and closes the file once a table, which was a
-    third of a small hourly run. dlt still applies its configured settings (the memory cap,
-    extensions, pragmas) to it. Other destinations load as dlt opens them.
-
-    dlt keeps credentials given to `load` in the destination's factory, the target's own: they
-    are put back afterwards, or the views, and every later run of the process, would find the
-    closed connection."""
-    if target.kind != "duckdb":
-        yield {}
-        return
-    try:
-        connection = duckdb.connect(target.location)
-    except duckdb.Error:
-        yield {}  # dlt opens it its own way, and says what is wrong if it cannot
-        return
-    params = pipeline.destination.config_params
-    had, before = "credentials" in params, params.get("credentials")
-    try:
-        with connection:
-            yield {"credentials": connection}
-    finally:
-        if had:
-            params["credentials"] = before
-        else:
-            params.pop("credentials", None)
 
 
 def _source(options: RunOptions, target: Target, stats: RequestStats) -> Any:
