@@ -856,9 +856,7 @@ class ApiClient:
             with response:
                 content = self._read(response)
             if late.is_set():
-                raise _TransportFailure(
-                    f"an answer slower than {self.config.deadline:g} s", False
-                )
+                raise _TransportFailure(f"an answer slower than {self.config.deadline:g} s", False)
             return _Answer(response.status_code, response.headers, content, response.reason)
         except requests.RequestException as error:
             if late.is_set():
