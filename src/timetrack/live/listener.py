@@ -86,10 +86,10 @@ class Verifier:
 class Listener:
     """The callback server and its lander thread."""
 
-    def __init__(self, target: Target, options: ListenOptions, out: TextIO = sys.stderr) -> None:
+    def __init__(self, target: Target, options: ListenOptions, out: TextIO | None = None) -> None:
         self.target = target
         self.options = options
-        self.out = out
+        self.out = out if out is not None else sys.stderr  # the one of the moment
         self.path = journal_path(target)
         self.journal = Journal(self.path)
         self.verifier = Verifier()

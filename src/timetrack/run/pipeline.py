@@ -277,15 +277,17 @@ def options_target(options: RunOptions) -> Target:
     )
 
 
-def run(options: RunOptions, out: TextIO = sys.stderr) -> RunSummary:
+def run(options: RunOptions, out: TextIO | None = None) -> RunSummary:
     """Extract, normalize and load; raises TimetrackError with a one-line message on failure.
+    Progress goes to `out`, by default the `sys.stderr` of the moment (not of the import: a
+    caller that redirected it finds the lines where it looks).
 
     A run the quota or Ctrl-C stopped halfway still loads what it fetched: its summary's
     `exit_code` says so."""
     _check_pipelines_dir(options.pipelines_dir)
     target = options_target(options)
     with _one_run_at_a_time(target):
-        return _run(options, target, out)
+        return _run(options, target, out if out is not None else sys.stderr)
 
 
 LISTENER_BATCH_WAIT = 30.0
