@@ -133,7 +133,13 @@ def test_bad_options(
 def test_check_lists_what_the_token_reaches(cli: Cli, secret_emulator: EmulatorServer) -> None:
     result = cli("check", base_url=secret_emulator.base_url)
     assert result.exit_code == 0, result.stderr
-    assert "token OK" in result.stdout
+    me = requests.get(
+        f"{secret_emulator.base_url}/v1/me", auth=(SECRET, "api_token"), timeout=10
+    ).json()["data"]
+    assert (
+        f"token OK: user {me['fullname']} (id {me['id']}) at {secret_emulator.base_url}"
+        in result.stdout.splitlines()
+    ), "the first line names the token's user, as the service knows them"
     assert "organizations: 2" in result.stdout and "workspaces: 3" in result.stdout
     assert SECRET not in result.stdout + result.stderr
     line = _one_error_line(cli("check", token="nope", base_url=secret_emulator.base_url))
