@@ -227,12 +227,11 @@ def timetrack_source(
     client.stats.estimate_remaining = sync.estimate_remaining
     readers = _readers(
         sync,
-        time_entries_start=time_entries_start,
         report_start_date=report_start_date,
         report_trailing_days=report_trailing_days,
         arrow=arrow,
     )
-    return _resources(sync, readers, rates)
+    return _resources(sync, readers)
 
 
 def _check_options(
@@ -286,7 +285,6 @@ def _pacing(requests_per_second: float | None, base_url: str) -> tuple[float, li
 def _readers(
     sync: Sync,
     *,
-    time_entries_start: str | None,
     report_start_date: str | None,
     report_trailing_days: int,
     arrow: bool,
@@ -300,7 +298,7 @@ def _readers(
         "paged": sync.whole_list,
         "since": sync.since,
         "rates": sync.rates,
-        "me": lambda endpoint: sync.my_entries(endpoint, time_entries_start),
+        "me": lambda endpoint: sync.my_entries(endpoint, sync.time_entries_start),
         "report": lambda endpoint: report_rows(
             sync.client,
             sync.discovery,
@@ -318,7 +316,7 @@ def _readers(
 
 
 def _resources(
-    sync: Sync, readers: dict[str, Callable[[Endpoint], Iterator[Any]]], rates: bool
+    sync: Sync, readers: dict[str, Callable[[Endpoint], Iterator[Any]]]
 ) -> list[DltResource]:
     """One dlt resource a declared endpoint (`rates` selected only when asked), and the table
     of records that could not land."""
@@ -328,7 +326,7 @@ def _resources(
             sync,
             readers[endpoint.reader],
             sync.hard_delete,
-            selected=endpoint.reader != "rates" or rates,
+            selected=endpoint.reader != "rates" or sync.rates_enabled,
         )
         for endpoint in ENDPOINTS
     ]
