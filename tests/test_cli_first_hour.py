@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pytest
 from click.testing import Result
 
 from tests.helpers import TOKEN, db_counts, delta_rows, expected_counts
-from tests.source.proxies import Forward, HttpProxy, Reply, Seen
+from tests.source.proxies import HoldReport, HttpProxy
 from tests.test_units_cli_inprocess import error_line, invoke
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 
@@ -257,25 +256,19 @@ def test_ctrl_c_lands_what_was_fetched_exits_130_and_the_next_run_resumes(
 ) -> None:
     """Ctrl-C while the report's history is read (the run held there by a proxy until the
     signal was sent): what was fetched lands, exit 130, and the next run completes."""
-    reached, release = threading.Event(), threading.Event()
+    hold = HoldReport()
 
-    def hold_the_report(seen: Seen, forward: Forward) -> Reply | None:
-        if seen.path.endswith("/search/time_entries") and not release.is_set():
-            reached.set()
-            assert release.wait(timeout=120), "the test never let the report go"
-        return None
-
-    with HttpProxy(server.base_url, hold_the_report) as proxy:
+    with HttpProxy(server.base_url, hold) as proxy:
         command = [sys.executable, "-m", "timetrack", "run", "--base-url", proxy.base_url]
         command += ["--pipelines-dir", str(tmp_path / "state"), "--progress-every", "0"]
         process = subprocess.Popen(
             command, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         try:
-            assert reached.wait(timeout=120), "the run never reached the report"
+            assert hold.reached.wait(timeout=120), "the run never reached the report"
             process.send_signal(signal.SIGINT)
         finally:
-            release.set()
+            hold.release.set()
         _, err = process.communicate(timeout=120)
         assert process.returncode == 130, err
         assert b"Traceback" not in err

@@ -21,7 +21,7 @@ import pytest
 from click.testing import Result
 
 from tests.helpers import DSN, TOKEN, delta_rows, duckdb_rows, postgres_dataset, postgres_rows
-from tests.source.proxies import Forward, HttpProxy, Reply, Seen
+from tests.source.proxies import HoldReport, HttpProxy
 from tests.test_units_cli_inprocess import CLEARED, invoke
 from tests.truth import KEYS, differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
@@ -260,23 +260,17 @@ def test_a_second_run_of_one_pipeline_is_refused_while_the_first_runs(
 ) -> None:
     """The first run, in a thread of this process, is held in the report's history by a proxy
     while the second is refused; then it goes on and ends well."""
-    reached, release = threading.Event(), threading.Event()
-
-    def hold_the_report(seen: Seen, forward: Forward) -> Reply | None:
-        if seen.path.endswith("/search/time_entries") and not release.is_set():
-            reached.set()
-            assert release.wait(timeout=120), "the test never let the report go"
-        return None
+    hold = HoldReport()
 
     state = tmp_path / "pipelines"
-    with HttpProxy(server.base_url, hold_the_report) as proxy:
+    with HttpProxy(server.base_url, hold) as proxy:
         results: list[Result] = []
         first = threading.Thread(
             target=lambda: results.append(_run(proxy.base_url, tmp_path, state)), daemon=True
         )
         first.start()
         try:
-            assert reached.wait(timeout=120), "the first run never got going"
+            assert hold.reached.wait(timeout=120), "the first run never got going"
             second = invoke(
                 tmp_path,
                 *("run", "--base-url", server.base_url, "--pipelines-dir", str(state)),
@@ -284,7 +278,7 @@ def test_a_second_run_of_one_pipeline_is_refused_while_the_first_runs(
                 SOURCES__TIMETRACK__API_TOKEN=TOKEN,
             )
         finally:
-            release.set()
+            hold.release.set()
             first.join(timeout=300)
     assert second.exit_code == 1
     assert second.stderr.strip() == (

@@ -78,6 +78,22 @@ def json_reply(payload: Any, status: int = 200, **headers: str) -> Reply:
     return Reply(status, orjson.dumps(payload), {"Content-Type": "application/json", **headers})
 
 
+class HoldReport:
+    """A mutation that holds the first report search, and every one after it, until `release`
+    is set: a run stands still mid-history for as long as a test needs (`reached` says it got
+    there)."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, seen: Seen, forward: Forward) -> Reply | None:
+        if seen.path.endswith("/search/time_entries") and not self.release.is_set():
+            self.reached.set()
+            assert self.release.wait(timeout=120), "the test never let the report go"
+        return None
+
+
 class HttpProxy(AppInThread):
     """A reverse proxy on a free port of 127.0.0.1, in front of `target` (the emulator's
     base URL), that passes every request through `mutation` (None: forward as is)."""
