@@ -36,7 +36,6 @@ def invoke(cwd: Path, *args: str, **env: str | None) -> Result:
     that escapes the command fails the test (a subprocess would print its traceback)."""
     cwd.mkdir(parents=True, exist_ok=True)
     settings: dict[str, str | None] = {k: None for k in os.environ if k.startswith(CLEARED)}
-    settings["RUNTIME__LOG_LEVEL"] = None  # `run` sets it with setdefault: put back after
     settings.update(env)
     with _working_folder(cwd):
         return CliRunner().invoke(cli, list(args), env=settings, catch_exceptions=False)
@@ -55,6 +54,7 @@ def test_invoke_gives_the_commands_own_streams_and_exit_code(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SOURCES__TIMETRACK__API_TOKEN", "from-the-test")
+    monkeypatch.delenv("RUNTIME__LOG_LEVEL", raising=False)  # whatever an earlier test left
     result = invoke(tmp_path, "run", "--destination", "nosuchdb", "--progress-every", "0")
     assert error_line(result).startswith("Error: unknown destination 'nosuchdb'")
     assert result.exit_code == 1, "a timetrack error exits 1"

@@ -554,11 +554,6 @@ def run(
       $ timetrack run --resource time_entries --workspace-id 123 --json
       $ timetrack run --accounts accounts.toml --parallel 8 --destination postgres
     """
-    import os
-
-    # dlt's own log (warnings about file formats, tracebacks of failed jobs) is for -v: what
-    # a user needs comes as timetrack's lines, the whole error in last_error.log.
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "INFO" if verbose else "CRITICAL")
     options = _run_options(
         destination=destination,
         table_format=table_format,
@@ -597,9 +592,15 @@ def run(
             organization_ids=organization_ids,
             workspace_ids=workspace_ids,
         )
-        _run_accounts(accounts_file, options, parallel, quiet=quiet, as_json=as_json)
-        return
-    _run_one(options, verbose=verbose, quiet=quiet, as_json=as_json)
+    from timetrack.run.environ import unless_set
+
+    # dlt's own log (warnings about file formats, tracebacks of failed jobs) is for -v: what
+    # a user needs comes as timetrack's lines, the whole error in last_error.log.
+    with unless_set({"RUNTIME__LOG_LEVEL": "INFO" if verbose else "CRITICAL"}):
+        if accounts_file is None:
+            _run_one(options, verbose=verbose, quiet=quiet, as_json=as_json)
+        else:
+            _run_accounts(accounts_file, options, parallel, quiet=quiet, as_json=as_json)
 
 
 def _run_options(
@@ -993,21 +994,20 @@ def listen(port: int, host: str, keep_deleted: bool, quiet: bool, **given: Any) 
     Example:
       $ timetrack listen --port 8765 --destination postgres --dataset tracking
     """
-    import os
-
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
     from timetrack.live.listener import ListenOptions
     from timetrack.live.listener import listen as serve
+    from timetrack.run.environ import unless_set
 
-    target = _place(**given)
+    with unless_set({"RUNTIME__LOG_LEVEL": "CRITICAL"}):  # dlt's log is not the listener's
+        target = _place(**given)
 
-    def ready(bound: int) -> None:
-        if not quiet:
-            click.echo(
-                f"listening on http://{host}:{bound}/ for {target.describe()}; Ctrl-C stops",
-            )
+        def ready(bound: int) -> None:
+            if not quiet:
+                click.echo(
+                    f"listening on http://{host}:{bound}/ for {target.describe()}; Ctrl-C stops",
+                )
 
-    serve(target, ListenOptions(host, port, keep_deleted, quiet), ready)
+        serve(target, ListenOptions(host, port, keep_deleted, quiet), ready)
 
 
 def main() -> None:

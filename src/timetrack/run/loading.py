@@ -27,6 +27,8 @@ from dlt.common.typing import TSortOrder
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 
+from timetrack.run.environ import unless_set
+
 MEMORY_SETTING = "destination.duckdb.credentials.global_config"
 """Where a user sets DuckDB's memory cap (memory_limit) in dlt's configuration."""
 
@@ -139,15 +141,8 @@ under the cap: 100 MB for a million rows, 200 MB for ten million, 54 MB for 250,
 def bounded(kind: str) -> Iterator[None]:
     """Settings of dlt for one run's load, where the user has not set them, put back afterwards;
     dlt's log quiet unless asked for (see quiet_dlt_log)."""
-    values = DUCKDB_LOAD_SETTINGS if kind == "duckdb" else {}
-    added = {key: value for key, value in values.items() if key not in os.environ}
-    os.environ.update(added)
-    try:
-        with quiet_dlt_log():
-            yield
-    finally:
-        for key in added:
-            os.environ.pop(key, None)
+    with unless_set(DUCKDB_LOAD_SETTINGS if kind == "duckdb" else {}), quiet_dlt_log():
+        yield
 
 
 @contextmanager

@@ -38,6 +38,7 @@ from timetrack.errors import (
 )
 from timetrack.live import live_workspaces
 from timetrack.run import loading
+from timetrack.run.environ import unless_set
 from timetrack.run.progress import RunProgress
 from timetrack.source import RequestStats, source_tables, timetrack_source
 from timetrack.source.core import SourceArgs
@@ -224,23 +225,6 @@ def _cap_duckdb_memory() -> None:
     _written_duckdb_config = merged
 
 
-@contextmanager
-def _run_settings() -> Iterator[None]:
-    """dlt settings for the length of one run, set where the user has not set them and put
-    back afterwards, so that nothing leaks into the next run of the process."""
-    values = {key: value for key, value in _RUN_SETTINGS.items() if key not in os.environ}
-    previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 INTERRUPTED = "interrupted by Ctrl-C"
 
 
@@ -354,7 +338,7 @@ def _run(options: RunOptions, target: Target, out: TextIO) -> RunSummary:
     step = "extract"
     try:
         with (
-            _run_settings(),
+            unless_set(_RUN_SETTINGS),
             loading.bounded(target.kind),
             _stop_on_ctrl_c(stats),
             progress.shown(),
