@@ -586,6 +586,7 @@ def test_retries_back_off_two_four_eight_then_fail() -> None:
     assert str(caught.value) == (
         "GET /v1/me failed 4 times, last with HTTP 500; the service may be down: try again later"
     )
+    assert caught.value.status == 500, "the last answer's status, for `check` to show"
     assert s.slept == [2.0, 4.0, 8.0]
     assert s.client.stats.waits == [2.0, 4.0, 8.0]
     assert s.client.stats.retries == 3
@@ -658,9 +659,12 @@ def test_a_dropped_connection_is_retried_and_so_is_a_refusal_after_the_first_try
     assert s.client.get("/me") == []
     assert s.client.stats.by_status == {"connection error": 2, "200": 1}
     assert s.slept == [2.0, 4.0]
-    last = Scripted([_TransportFailure("ChunkedEncodingError", False)], max_retries=1)
-    with pytest.raises(ServiceError, match="last with ChunkedEncodingError;"):
+    last = Scripted(
+        [_answer(500, b""), _TransportFailure("ChunkedEncodingError", False)], max_retries=1
+    )
+    with pytest.raises(ServiceError, match="last with ChunkedEncodingError;") as caught:
         last.client.get("/me")
+    assert caught.value.status is None, "no answer came the last time: no status"
 
 
 def test_a_refusal_is_raised_as_it_is() -> None:

@@ -762,7 +762,9 @@ class ApiClient:
                         f"cannot reach {self._base}: check base_url and the network"
                     ) from None
                 decision: Decision = Retry(failure.reason)
+                status: int | None = None
             else:
+                status = answer.status
                 self.stats.count(str(answer.status))
                 self._note_clock(answer.headers)
                 if 200 <= answer.status < 300:  # a refusal (402, 429) spends nothing
@@ -796,7 +798,8 @@ class ApiClient:
                     self.stop("the service failed every retry of several requests in a row")
                 raise ServiceError(
                     f"{method} {where} failed {attempt + 1} times, last with {decision.reason}; "
-                    "the service may be down: try again later"
+                    "the service may be down: try again later",
+                    status,  # the last answer's, None when the connection failed
                 )
             attempt += 1
             with self.stats.lock:
