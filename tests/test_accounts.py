@@ -19,8 +19,7 @@ import requests
 from tests.helpers import TOKEN, db_counts, duckdb_rows
 from tests.truth import differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
-from timetrack.errors import ConfigurationError
-from timetrack.run.accounts import Account, load_accounts, run_accounts
+from timetrack.run.accounts import load_accounts, run_accounts
 from timetrack.run.pipeline import RunOptions
 
 SCALE = Scale(time_entries=400)
@@ -120,75 +119,6 @@ def test_each_account_lands_on_its_own_and_failures_stay_their_own(
     assert lines[0].startswith("5 accounts in ") and "2 landed, 3 did not" in lines[0], lines
     landed = [r for r in summary.results if r.status == "ok"]
     assert all(r.peak_rss_mb > 50 for r in landed), "each ran in a process of its own"
-
-
-def test_the_exit_code_is_zero_only_when_every_account_landed() -> None:
-    """The summary's arithmetic on its own (a second real run of the accounts checked this)."""
-    from timetrack.run.accounts import AccountResult, AccountsSummary
-
-    def summary(*codes: int) -> AccountsSummary:
-        results = [AccountResult(f"a{n}", code, rows=10) for n, code in enumerate(codes)]
-        return AccountsSummary(results, elapsed=1.25)
-
-    assert summary(0, 0).exit_code == 0, "every account landed"
-    assert summary(0, 0).lines()[0] == "2 accounts in 1.2 s: 2 landed, 0 did not"
-    assert summary(0, 75).exit_code == 75, "a quota stop alone is a quota stop"
-    assert summary(75, 1, 0).exit_code == 1, "a failure outranks a quota stop"
-    assert summary(1, 130, 75).exit_code == 130, "an interruption outranks everything"
-    assert summary(0, 2).exit_code == 2, "any other code is passed on"
-    assert summary(0, 1).lines()[0].endswith("1 landed, 1 did not")
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("", "has no [[account]] table"),
-        ('[[account]]\nname = "a b"\napi_token_env = "X"\n', "name must be letters"),
-        ('[[account]]\nname = "a"\n', "api_token_env must name"),
-        (
-            '[[account]]\nname = "a"\napi_token_env = "X"\napi_token = "s"\n',
-            "unknown key api_token",
-        ),
-        (
-            '[[account]]\nname="a"\napi_token_env="X"\n[[account]]\nname="A"\napi_token_env="Y"\n',
-            "appears twice",
-        ),
-        (
-            '[[account]]\nname="a_b"\napi_token_env="X"\n[[account]]\nname="a__b"\napi_token_env="Y"\n',
-            "account name 'a__b' lands in the same dataset as 'a_b' (dlt normalises both to "
-            "'a_b'): rename one",
-        ),
-        (
-            f'[[account]]\nname = "{"n" * 200}"\napi_token_env = "X"\n',
-            "name is 200 characters long; 64 at most",
-        ),
-        (
-            '[[account]]\nname = "a"\napi_token_env = "X"\nworkspace_ids = ["1"]\n',
-            "list of integers",
-        ),
-        ('[[account]]\nname = "a"\napi_token_env = "X"\nlayout = "flat"\n', "layout must be"),
-        ("[[account]\n", "not valid TOML"),
-    ],
-)
-def test_a_bad_accounts_file_names_its_fault(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "accounts.toml"
-    path.write_text(text)
-    with pytest.raises(ConfigurationError) as caught:
-        load_accounts(path)
-    assert message in str(caught.value)
-
-
-def test_a_good_file_reads_as_written(tmp_path: Path) -> None:
-    path = tmp_path / "accounts.toml"
-    path.write_text(
-        '[[account]]\nname = "acme_2"\napi_token_env = "ACME"\nbase_url = "http://x:1"\n'
-        'layout = "bare"\norganization_ids = [7]\nworkspace_ids = [8, 9]\n'
-        '[[account]]\nname = "b"\napi_token_env = "B"\n'
-    )
-    assert load_accounts(path) == [
-        Account("acme_2", "ACME", "http://x:1", "bare", (7,), (8, 9)),
-        Account("b", "B"),
-    ]
 
 
 def test_the_command_prints_a_line_per_account_and_exits_non_zero_on_any_failure(

@@ -1,0 +1,278 @@
+"""run/accounts.py in the test's process: the accounts file and each of its faults, an account's
+run options, the summary's lines, JSON and exit code, the prefixed output, and what a dead
+process is said to have died of (tests/test_accounts.py runs accounts in their processes)."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from timetrack.errors import ConfigurationError
+from timetrack.run.accounts import (
+    Account,
+    AccountResult,
+    AccountsSummary,
+    _died,
+    _Prefixed,
+    account_options,
+    load_accounts,
+    run_account,
+)
+from timetrack.run.pipeline import RunOptions
+
+
+def _summary(*codes: int) -> AccountsSummary:
+    results = [AccountResult(f"a{n}", code, rows=10) for n, code in enumerate(codes)]
+    return AccountsSummary(results, elapsed=1.25)
+
+
+def test_the_exit_code_is_zero_only_when_every_account_landed() -> None:
+    assert _summary(0, 0).exit_code == 0, "every account landed"
+    assert _summary().exit_code == 0, "no account, nothing failed"
+    assert _summary(0, 75).exit_code == 75, "a quota stop alone is a quota stop"
+    assert _summary(75, 1, 0).exit_code == 1, "a failure outranks a quota stop"
+    assert _summary(1, 130, 75).exit_code == 130, "an interruption outranks everything"
+    assert _summary(0, 2, 3).exit_code == 3, "any other code is passed on, the highest"
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [(0, "ok"), (75, "quota"), (130, "interrupted"), (1, "failed"), (2, "failed")],
+)
+def test_an_accounts_status_is_said_in_a_word(code: int, status: str) -> None:
+    assert AccountResult("a", code).status == status
+
+
+def test_the_summary_says_a_line_per_account_sorted_by_name() -> None:
+    summary = AccountsSummary(
+        [
+            AccountResult("zeta", 1, message="environment variable Z is not set"),
+            AccountResult(
+                "a_long_name", 0, rows=12345, requests=1234, elapsed=61.25, peak_rss_mb=1234.6
+            ),
+            AccountResult("b", 75, rows=3, requests=8, elapsed=2.0, peak_rss_mb=88.4),
+        ],
+        elapsed=62.04,
+    )
+    assert summary.lines() == [
+        "3 accounts in 62.0 s: 1 landed, 2 did not",
+        "  a_long_name  ok             12,345 rows   1,234 requests    61.2 s  peak 1,235 MB",
+        "  b            quota               3 rows       8 requests     2.0 s  peak 88 MB",
+        "  zeta         failed              0 rows       0 requests     0.0 s  peak 0 MB"
+        "  environment variable Z is not set",
+    ]
+    short = AccountsSummary([AccountResult("a", 0)], elapsed=0.0).lines()
+    assert short[1] == "  a        ok                  0 rows       0 requests     0.0 s  peak 0 MB"
+
+
+def test_the_summary_as_json_holds_each_accounts_run() -> None:
+    summary = AccountsSummary(
+        [
+            AccountResult("a", 0, peak_rss_mb=101.26, summary={"rows": {"clients": 3}}),
+            AccountResult("b", 75, message="quota spent"),
+        ],
+        elapsed=3.14159,
+    )
+    assert json.loads(json.dumps(summary.as_dict())) == {
+        "exit_code": 75,
+        "elapsed_seconds": 3.142,
+        "accounts": {
+            "a": {
+                "status": "ok",
+                "exit_code": 0,
+                "message": "",
+                "peak_rss_mb": 101.3,
+                "rows": {"clients": 3},
+            },
+            "b": {"status": "quota", "exit_code": 75, "message": "quota spent", "peak_rss_mb": 0.0},
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "{f} has no [[account]] table"),
+        ("account = 3\n", "{f} has no [[account]] table"),
+        ("account = []\n", "{f} has no [[account]] table"),
+        ("other = 1\n[[account]]\n", "{f}: unknown key other; accounts are [[account]] tables"),
+        ("account = [3]\n", "{f}, account 1: expected a table"),
+        (
+            '[[account]]\nname = "a"\napi_token_env = "X"\n[[account]]\nname = "a b"\n',
+            "{f}, account 2: name must be letters, digits or _, got 'a b'",
+        ),
+        ("[[account]]\nname = 5\n", "{f}, account 1: name must be letters, digits or _, got 5"),
+        (
+            '[[account]]\nname = "a"\n',
+            "{f}, account 'a': api_token_env must name the environment variable that holds its "
+            "token",
+        ),
+        (
+            '[[account]]\nname = "a"\napi_token_env = ""\n',
+            "{f}, account 'a': api_token_env must name the environment variable that holds its "
+            "token",
+        ),
+        (
+            '[[account]]\nname = "a"\napi_token_env = "X"\napi_token = "s"\n',
+            "{f}, account 1: unknown key api_token (known: api_token_env, base_url, layout, "
+            "name, organization_ids, workspace_ids; a token never goes in the file, only the "
+            "name of its variable, api_token_env)",
+        ),
+        (
+            '[[account]]\nname="a"\napi_token_env="X"\n[[account]]\nname="A"\napi_token_env="Y"\n',
+            "{f}: account name 'A' appears twice",
+        ),
+        (
+            '[[account]]\nname="a_b"\napi_token_env="X"\n[[account]]\nname="a__b"\napi_token_env="Y"\n',
+            "{f}: account name 'a__b' lands in the same dataset as 'a_b' (dlt normalises both to "
+            "'a_b'): rename one",
+        ),
+        (
+            f'[[account]]\nname = "{"n" * 65}"\napi_token_env = "X"\n',
+            "{f}, account 1: name is 65 characters long; 64 at most",
+        ),
+        (
+            '[[account]]\nname = "a"\napi_token_env = "X"\nworkspace_ids = ["1"]\n',
+            "{f}, account 'a': workspace_ids must be a list of integers",
+        ),
+        (
+            '[[account]]\nname = "a"\napi_token_env = "X"\norganization_ids = [true]\n',
+            "{f}, account 'a': organization_ids must be a list of integers",
+        ),
+        (
+            '[[account]]\nname = "a"\napi_token_env = "X"\nworkspace_ids = 1\n',
+            "{f}, account 'a': workspace_ids must be a list of integers",
+        ),
+        (
+            '[[account]]\nname = "a"\napi_token_env = "X"\nlayout = "flat"\n',
+            "{f}, account 'a': layout must be one of envelope, bare",
+        ),
+        (
+            '[[account]]\nname = "a"\napi_token_env = "X"\nbase_url = "ftp://x"\n',
+            "{f}, account 'a': base_url must be an http(s) URL, got 'ftp://x'",
+        ),
+        (
+            '[[account]]\nname = "a"\napi_token_env = "X"\nbase_url = 3\n',
+            "{f}, account 'a': base_url must be an http(s) URL, got 3",
+        ),
+    ],
+)
+def test_a_bad_accounts_file_names_its_fault(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "accounts.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError) as caught:
+        load_accounts(path)
+    assert str(caught.value) == message.format(f=path)
+
+
+def test_a_file_that_is_missing_unreadable_or_not_toml_is_said_so(tmp_path: Path) -> None:
+    missing = tmp_path / "none.toml"
+    with pytest.raises(ConfigurationError) as caught:
+        load_accounts(missing)
+    assert str(caught.value) == f"no accounts file {missing}"
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigurationError) as caught:
+        load_accounts(binary)
+    assert str(caught.value).startswith(f"cannot read the accounts file {binary}: ")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[account]\n")
+    with pytest.raises(ConfigurationError) as caught:
+        load_accounts(broken)
+    assert str(caught.value).startswith(f"{broken} is not valid TOML: ")
+
+
+def test_a_good_file_reads_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.toml"
+    name = "n" * 64
+    path.write_text(
+        '[[account]]\nname = "acme_2"\napi_token_env = "ACME"\nbase_url = "http://x:1"\n'
+        'layout = "bare"\norganization_ids = [7]\nworkspace_ids = [8, 9]\n'
+        f'[[account]]\nname = "{name}"\napi_token_env = "B"\nlayout = "envelope"\n'
+    )
+    assert load_accounts(str(path)) == [
+        Account("acme_2", "ACME", "http://x:1", "bare", (7,), (8, 9)),
+        Account(name, "B", layout="envelope"),
+    ]
+    assert Account("acme", "X").pipeline_name == "timetrack_acme"
+    assert Account("acme", "X").dataset("timetrack") == "timetrack_acme"
+
+
+def test_an_accounts_options_are_its_own_and_the_rest_as_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ACME_TOKEN", "acme-secret")
+    base = RunOptions(
+        dataset="tt",
+        duckdb_file="/elsewhere/one.duckdb",
+        source_args={"api_token": "other", "base_url": "http://all:1", "layout": "bare"},  # type: ignore[typeddict-item]
+        strict=True,
+    )
+    account = Account("acme", "ACME_TOKEN", base_url="http://acme:2", workspace_ids=(5, 6))
+    options = account_options(account, base)
+    assert (options.dataset, options.pipeline_name, options.strict) == (
+        "tt_acme",
+        "timetrack_acme",
+        True,
+    )
+    assert options.duckdb_file == str(tmp_path / "timetrack_acme.duckdb"), "a file per account"
+    assert options.source_args == {
+        "api_token": "acme-secret",
+        "base_url": "http://acme:2",
+        "layout": "bare",
+        "workspace_ids": [5, 6],
+    }
+    assert base.source_args["api_token"] == "other", "the options for all are left as given"
+    elsewhere = account_options(
+        Account("b", "ACME_TOKEN", layout="envelope", organization_ids=(7,)),
+        RunOptions(destination="postgres", duckdb_file="/x.duckdb"),
+    )
+    assert elsewhere.duckdb_file == "/x.duckdb", "no DuckDB file of its own off DuckDB"
+    assert elsewhere.source_args == {
+        "api_token": "acme-secret",
+        "layout": "envelope",
+        "organization_ids": [7],
+    }
+
+
+def test_an_account_without_its_token_fails_alone_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NOBODY_TOKEN", raising=False)
+    result = run_account(Account("nobody", "NOBODY_TOKEN"), RunOptions())
+    assert (result.name, result.exit_code, result.status) == ("nobody", 1, "failed")
+    assert result.message == "environment variable NOBODY_TOKEN is not set"
+    assert result.peak_rss_mb > 10 and result.elapsed >= 0
+
+
+def test_an_unexpected_error_is_that_accounts_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_TOKEN", "x")
+
+    def broken(options: Any, out: Any = None) -> Any:
+        raise KeyError("boom")
+
+    monkeypatch.setattr("timetrack.run.pipeline.run", broken)
+    result = run_account(Account("x", "X_TOKEN"), RunOptions())
+    assert (result.exit_code, result.message) == (1, "unexpected error: KeyError: 'boom'")
+
+
+def test_each_line_an_account_prints_carries_its_name() -> None:
+    stream = io.StringIO()
+    prefixed = _Prefixed("acme", stream)
+    assert prefixed.write("one\ntw") == 6
+    assert stream.getvalue() == "[acme] one\n", "a line is written once it is whole"
+    prefixed.write("o\n\nthree\n")
+    prefixed.flush()
+    assert stream.getvalue() == "[acme] one\n[acme] two\n[acme] \n[acme] three\n"
+    assert prefixed.isatty() is False
+
+
+def test_a_dead_process_is_said_to_have_died_of_its_signal_or_status() -> None:
+    assert _died(-signal.SIGKILL) == "its process died: SIGKILL"
+    assert _died(3) == "its process exited with status 3 before it said how the run went"
