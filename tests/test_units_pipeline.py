@@ -1,0 +1,225 @@
+"""run/pipeline.py's words on their own: a run's exit code, its summary as lines and as JSON,
+the closing lines on stderr, and how an error becomes one line (the end-to-end tests read the
+same lines from real runs)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from timetrack.errors import ConfigurationError, QuotaExhaustedError
+from timetrack.run import pipeline as pipeline_module
+from timetrack.run.pipeline import INTERRUPTED, RunSummary, one_line
+from timetrack.source.client import RequestStats
+
+
+def _summary(strict: bool = False, **stats: object) -> RunSummary:
+    return RunSummary(
+        rows={"workspace_projects": 1200, "clients": 3},
+        stats=RequestStats(**stats),  # type: ignore[arg-type]
+        elapsed=12.345,
+        destination="duckdb",
+        dataset="tt",
+        strict=strict,
+        views=["tt_analytics.entries", "tt_analytics.hours_by_week"],
+        where="/data/t.duckdb (dataset tt)",
+        pipeline_name="timetrack",
+    )
+
+
+def _quota(seconds: int) -> QuotaExhaustedError:
+    return QuotaExhaustedError(f"quota spent; it resets in {seconds} s", seconds)
+
+
+@pytest.mark.parametrize(
+    ("stats", "strict", "code"),
+    [
+        ({}, False, 0),
+        ({"rejected": {"clients": 1}}, False, 0),
+        ({"rejected": {"clients": 1}}, True, 1),
+        ({"errors": ["x"]}, False, 1),
+        ({"deferred": ["org 1"]}, False, 75),
+        ({"quota_stops": {"org:1": _quota(5)}}, False, 75),
+        ({"errors": ["x"], "quota_stops": {"org:1": _quota(5)}}, False, 1),  # errors outrank
+        ({"errors": ["x"], "stop_reason": INTERRUPTED}, False, 130),
+        ({"stop_reason": "the service failed"}, False, 0),
+    ],
+)
+def test_the_exit_code_says_the_worst_of_the_run(stats: dict, strict: bool, code: int) -> None:
+    assert _summary(strict, **stats).exit_code == code
+
+
+def test_the_json_summary_holds_every_field_a_scheduler_reads() -> None:
+    summary = _summary(
+        requests=40,
+        retries=2,
+        waits=[1.5, 2.25],
+        rejected={"clients": 2},
+        deferred=["organization 9000002"],
+        warnings=["w"],
+        errors=[],
+        notes=["n"],
+    )
+    assert json.loads(json.dumps(summary.as_dict())) == {
+        "exit_code": 75,
+        "destination": "duckdb",
+        "dataset": "tt",
+        "where": "/data/t.duckdb (dataset tt)",
+        "pipeline": "timetrack",
+        "elapsed_seconds": 12.345,
+        "rows": {"clients": 3, "workspace_projects": 1200},
+        "requests": 40,
+        "retries": 2,
+        "waits": 2,
+        "wait_seconds": 3.75,
+        "rejected": {"clients": 2},
+        "deferred": ["organization 9000002"],
+        "warnings": ["w"],
+        "errors": [],
+        "notes": ["n"],
+        "views": ["tt_analytics.entries", "tt_analytics.hours_by_week"],
+    }
+    assert list(summary.as_dict()["rows"]) == ["clients", "workspace_projects"], "sorted"
+
+
+def test_the_summary_lines_say_rows_costs_rejections_views_warnings_and_notes() -> None:
+    summary = _summary(
+        requests=1234,
+        retries=3,
+        waits=[2.0, 4.25],
+        pacing_seconds=7.06,
+        rejected={"workspace_tasks": 1, "clients": 2},
+        warnings=["a warning"],
+        notes=["a note"],
+    )
+    assert summary.lines() == [
+        "loaded 1,203 rows into /data/t.duckdb (dataset tt) in 12.3 s",
+        "  clients                     3",
+        "  workspace_projects      1,200",
+        "requests 1,234, retries 3, waits 2 (6.2 s), pacing 7.1 s",
+        "warning: 3 records could not land (no usable key): clients 2, workspace_tasks 1; "
+        "kept with their reasons in rejected_records",
+        "analytics views in tt_analytics: entries, hours_by_week",
+        "warning: a warning",
+        "note: a note",
+    ]
+    bare = RunSummary(
+        rows={"a": 1}, stats=RequestStats(), elapsed=0.04, destination="postgres", dataset="d"
+    )
+    assert bare.lines() == [
+        "loaded 1 rows into postgres in 0.0 s",
+        "  a              1",
+        "requests 0, retries 0, waits 0 (0.0 s), pacing 0.0 s",
+    ]
+
+
+def test_the_closing_lines_say_why_the_run_did_not_end_cleanly() -> None:
+    assert _summary().closing_lines() == []
+    strict = _summary(True, errors=["e1", "e2"], rejected={"clients": 2, "tags": 1})
+    assert strict.closing_lines() == [
+        "Error: e1",
+        "Error: e2",
+        "Error: 3 records could not land (--strict); see rejected_records",
+    ]
+    assert _summary(rejected={"clients": 2}).closing_lines() == [], "not strict: a warning only"
+    interrupted = _summary(stop_reason=INTERRUPTED, quota_stops={"org:1": _quota(9)})
+    assert interrupted.closing_lines() == [
+        "interrupted: what was fetched before Ctrl-C has landed; the next run resumes from there"
+    ]
+    quota = _summary(
+        quota_stops={"org:1": _quota(900), "org:2": _quota(60), "me": _quota(300)},
+        deferred=["a", "b"],
+    )
+    assert quota.closing_lines() == [
+        "stopped for the hourly API quota with progress saved: 1,203 rows landed, 2 parts left "
+        "for the next run; quota spent; it resets in 60 s"
+    ]
+    deferred = _summary(deferred=["a"])
+    assert deferred.closing_lines() == [
+        "stopped for the hourly API quota with progress saved: 1,203 rows landed, 1 parts left "
+        "for the next run"
+    ]
+
+
+def test_an_error_is_one_line_cut_at_a_word() -> None:
+    assert one_line(ValueError("a\n  b\tc")) == "a b c"
+    assert one_line(ValueError("word " * 3), limit=15) == "word word word"
+    assert one_line(ValueError("alpha beta gamma"), limit=12) == "alpha beta ..."
+    assert one_line(ValueError("x" * 400)) == "x" * 400, "400 characters fit"
+    assert one_line(ValueError("x" * 401)) == "x" * 400 + " ...", "no word to cut at"
+
+
+class _Wrapped(Exception):
+    def __init__(self, text: str, inner: BaseException) -> None:
+        super().__init__(text)
+        self.exception = inner
+
+
+@pytest.mark.parametrize(
+    ("inner", "said"),
+    [
+        (
+            OSError("IO Error: Could not set lock on file x.duckdb"),
+            "another run holds this DuckDB file: wait for it to end, or use another file",
+        ),
+        (
+            OSError("Conflicting lock is held"),
+            "another run holds this DuckDB file: wait for it to end, or use another file",
+        ),
+        (
+            OSError("Disk is full"),
+            "the disk is full: free space where dlt keeps pipelines and where the data goes, "
+            "then run again (nothing landed is lost)",
+        ),
+        (
+            OSError("IO Error: Cannot open file /nope/x.duckdb"),
+            "at load in table clients: IO Error: Cannot open file /nope/x.duckdb (the DuckDB "
+            "file's folder must exist and be writable: check DESTINATION__DUCKDB__CREDENTIALS)",
+        ),
+        (
+            ValueError("Job failed with message: relation does not exist"),
+            "at load in table clients: relation does not exist",
+        ),
+        (
+            ValueError("The actual reason given is: permission denied"),
+            "at load in table clients: permission denied",
+        ),
+    ],
+)
+def test_the_cause_of_a_failed_load_is_the_innermost_error_named_by_step_and_table(
+    inner: BaseException, said: str
+) -> None:
+    error = _Wrapped("Pipeline execution failed at `step=load` job_id=clients.abc.0.parquet", inner)
+    assert pipeline_module._cause(error) == said
+
+
+def test_a_cause_that_loops_or_is_unwrapped_is_read_as_it_is() -> None:
+    plain = ValueError("plain   words")
+    assert pipeline_module._cause(plain) == "plain words"
+    looped = _Wrapped("outer", ValueError("ignored"))
+    looped.exception = looped
+    assert pipeline_module._cause(looped) == "outer"
+    chained = RuntimeError("outer")
+    chained.__cause__ = KeyError("inner")
+    assert pipeline_module._cause(chained) == "'inner'"
+    long = ValueError("word " * 100)
+    assert pipeline_module._cause(long) == " ".join(["word"] * 60) + " ...", "300 at most"
+
+
+def test_a_pipelines_dir_that_cannot_be_one_is_the_users_to_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline_module._check_pipelines_dir(None)
+    pipeline_module._check_pipelines_dir(str(tmp_path / "new" / "deeper"))  # made when needed
+    file = tmp_path / "file"
+    file.write_text("x")
+    with pytest.raises(ConfigurationError) as caught:
+        pipeline_module._check_pipelines_dir(str(file / "state"))
+    assert str(caught.value) == f"--pipelines-dir {file / 'state'}: {file} is a file, not a folder"
+    # Root writes anywhere, and CI runs as root: the permission is asked of os.access.
+    monkeypatch.setattr(pipeline_module.os, "access", lambda path, mode: path != tmp_path)
+    with pytest.raises(ConfigurationError) as caught:
+        pipeline_module._check_pipelines_dir(str(tmp_path / "state"))
+    assert str(caught.value) == f"--pipelines-dir {tmp_path / 'state'}: {tmp_path} is not writable"
