@@ -11,13 +11,14 @@ from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+import dlt
 import pytest
 import requests
 
 from tests.helpers import DROPPED, LocalServer, clock
 from timetrack.check import _number, _quotas, check_token, readable
-from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits
-from timetrack.errors import NO_TOKEN, ApiError, ConfigurationError
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
+from timetrack.errors import NO_TOKEN, ApiError, ConfigurationError, QuotaExhaustedError
 
 FROZEN = 1_800_000_000.0
 """2027-01-15: the emulator's clock stays here, so a quota's reset does not move."""
@@ -28,11 +29,12 @@ the trailing one: 4 report requests per workspace."""
 
 class Recording(LocalServer):
     """A proxy in front of an emulator that records each request's path and query, and answers
-    some paths itself: `answer[path] = status` (a body of `{}`), for a service that differs."""
+    some paths itself: `answer[path] = status` (a body of `{}`) or `(status, body)`, for a
+    service that differs."""
 
     def __init__(self, upstream: str) -> None:
         self.seen: list[str] = []
-        self.answer: dict[str, int] = {}
+        self.answer: dict[str, int | tuple[int, bytes]] = {}
         proxy = self
         local = threading.local()
 
@@ -43,11 +45,13 @@ class Recording(LocalServer):
                 proxy.seen.append(self.path)
                 path = self.path.split("?")[0]
                 if path in proxy.answer:
-                    self.send_response_only(proxy.answer[path])
+                    given = proxy.answer[path]
+                    status, body = given if isinstance(given, tuple) else (given, b"{}")
+                    self.send_response_only(status)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", "2")
+                    self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(b"{}")
+                    self.wfile.write(body)
                     return
                 if not hasattr(local, "session"):
                     local.session = requests.Session()
@@ -81,12 +85,29 @@ def proxy(server: EmulatorServer) -> Iterator[Recording]:
 
 
 @pytest.fixture(autouse=True)
-def settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SOURCES__TIMETRACK__BASE_URL", "SOURCES__TIMETRACK__LAYOUT"):
+def settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in (
+        "SOURCES__TIMETRACK__BASE_URL",
+        "SOURCES__TIMETRACK__LAYOUT",
+        "SOURCES__TIMETRACK__REPORT_START_DATE",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SOURCES__TIMETRACK__API_TOKEN", "demo-token")
-    start = date.today() - timedelta(days=HISTORY_DAYS)
-    monkeypatch.setenv("SOURCES__TIMETRACK__REPORT_START_DATE", start.isoformat())
+    # As a config.toml writes it (keys are case-sensitive there, unlike the environment's).
+    dlt.config[START] = (date.today() - timedelta(days=HISTORY_DAYS)).isoformat()
+    yield
+    dlt.config[START] = None
+
+
+START = "sources.timetrack.report_start_date"
+
+
+@pytest.fixture(autouse=True)
+def slept(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The client's sleeps (pacing, backoff, quota waits), recorded instead of slept."""
+    seconds: list[float] = []
+    monkeypatch.setattr("timetrack.source.client._sleep", seconds.append)
+    return seconds
 
 
 def _get(server: EmulatorServer, path: str, token: str = "demo-token") -> Any:
@@ -145,7 +166,7 @@ def _owner_lines(base_url: str, quota: dict[int, tuple[int, int, int]]) -> list[
 
 
 def test_the_owners_check_says_the_user_each_quota_as_me_quota_says_it_and_every_table(
-    server: EmulatorServer, proxy: Recording
+    server: EmulatorServer, proxy: Recording, slept: list[float]
 ) -> None:
     me = _get(server, "/v1/me")
     assert (me["fullname"], me["id"]) == ("Ada Lovelace 1", 6000001)
@@ -168,6 +189,7 @@ def test_the_owners_check_says_the_user_each_quota_as_me_quota_says_it_and_every
     assert tables[0] == "  organizations         yes", "names padded to the longest"
     probes = [p for p in proxy.seen if p.split("?")[0] not in DISCOVERY]
     assert probes == [], "the owner administers every scope: no table is asked about"
+    assert slept == [], "a quick look: no pacing"
 
 
 TABLES = [
@@ -312,25 +334,79 @@ def test_a_member_is_told_what_needs_an_admin_with_one_small_probe_per_scope(
 
 
 def test_a_member_who_administers_one_workspace_reads_there_and_an_odd_refusal_is_undecided(
-    server: EmulatorServer, proxy: Recording, monkeypatch: pytest.MonkeyPatch
+    server: EmulatorServer, proxy: Recording, monkeypatch: pytest.MonkeyPatch, slept: list[float]
 ) -> None:
     monkeypatch.setenv("SOURCES__TIMETRACK__API_TOKEN", "member-token")
     member = _get(server, "/v1/me", token="member-token")["id"]
-    requests.put(
-        f"{server.base_url}/_emulator/workspaces/4000001/members/{member}",
-        json={"role": "admin"},
-        timeout=10,
-    ).raise_for_status()
-    proxy.answer["/v1/workspaces/4000003/project_users"] = 500
+    for workspace, role in ((4000001, "admin"), (4000002, "user")):
+        requests.put(
+            f"{server.base_url}/_emulator/workspaces/{workspace}/members/{member}",
+            json={"role": role},
+            timeout=10,
+        ).raise_for_status()
+    failing = ["/v1/workspaces/4000002/project_users", "/v1/workspaces/4000003/project_users"]
+    for path in failing:
+        proxy.answer[path] = 500
     tables = _tables(check_token(proxy.base_url))
     assert tables["workspace_users"] == (
-        "in 1 of 2 workspaces; not in 4000003 (needs workspace admin)"
+        "in 1 of 3 workspaces; not in 4000002, 4000003 (needs workspace admin)"
     )
-    assert tables["project_users"] == "could not tell (4000003: HTTP 500)"
+    assert tables["project_users"] == "could not tell (4000002: HTTP 500; 4000003: HTTP 500)"
     assert tables["organizations_users"] == "no (needs organization admin)"
     assert not any(p.startswith("/v1/workspaces/4000001/workspace_users") for p in proxy.seen), (
         "no probe where discovery calls the user admin"
     )
+    assert [proxy.seen.count(path) for path in failing] == [2, 2], "a quick look: one retry"
+    assert slept == [0.5, 0.5], "after half a second, and no pacing"
+
+
+def test_a_me_of_another_shape_is_an_error_not_a_crash(
+    server: EmulatorServer, proxy: Recording
+) -> None:
+    proxy.answer["/v1/me"] = (200, b"[]")
+    with pytest.raises(ApiError, match="an answer of the wrong shape"):
+        check_token(proxy.base_url)
+
+
+def test_a_spent_quota_fails_the_check_at_once(proxy: Recording, slept: list[float]) -> None:
+    with (
+        EmulatorServer(
+            EmulatorConfig(seed=7, limits=Limits(quota=True, quota_per_hour=1))
+        ) as spent,
+        Recording(spent.base_url) as front,
+    ):
+        _get(spent, "/v1/organizations/9000001")  # the hour's one request
+        front.answer["/v1/me/quota"] = 404  # so that check asks the organization itself
+        with pytest.raises(QuotaExhaustedError):
+            check_token(front.base_url)
+    assert slept == [], "no wait for the quota's reset: check says so and ends"
+
+
+@pytest.mark.parametrize(("days", "needed"), [(732, 11), (733, 12)])
+def test_a_first_sync_needs_a_report_request_per_366_days_and_the_trailing_one(
+    server: EmulatorServer, proxy: Recording, days: int, needed: int
+) -> None:
+    """732 days are two windows of 366, 733 need a third; with the trailing window and the
+    organization's 6 tables, a page of users and its groups: 9 + 2 or 10 + 2."""
+    dlt.config[START] = (date.today() - timedelta(days=days)).isoformat()
+    lines = check_token(proxy.base_url)
+    at = lines.index("  9000002  Organization 2")
+    assert lines[at + 2].startswith(f"      a first sync needs at least {needed} requests"), lines
+
+
+def test_a_first_sync_needs_a_request_per_200_users() -> None:
+    with (
+        EmulatorServer(EmulatorConfig(seed=7, scale=Scale(users=900))) as big,
+        Recording(big.base_url) as front,
+    ):
+        users = {o["id"]: o["user_count"] for o in _records(big, "organizations")}
+        lines = check_token(front.base_url)
+    at = lines.index("  9000002  Organization 2")
+    pages = -(-users[9000002] // 200)
+    assert pages > 1, users
+    # one workspace x (6 + 4) + the users' pages + 1
+    assert lines[at + 2].startswith(f"      a first sync needs at least {11 + pages} requests")
+    assert lines[at + 3].endswith(f"the daily reconciliation about {12 + pages} more"), lines
 
 
 def test_a_table_that_needs_no_right_is_yes_without_a_request() -> None:
