@@ -1,0 +1,85 @@
+"""What Dagster is told about a run that did not land (timetrack.orchestration), on its own:
+a quota stop is retried when the quota resets, anything else fails with the run's own words
+(tests/test_orchestration.py runs the definitions against emulators)."""
+
+from __future__ import annotations
+
+import pytest
+from dagster import AssetKey, Failure, RetryRequested
+
+from timetrack.errors import QuotaExhaustedError
+from timetrack.orchestration import _table, quota_or_failure
+from timetrack.run.pipeline import RunSummary
+from timetrack.source.client import RequestStats
+
+
+def _summary(**stats: object) -> RunSummary:
+    return RunSummary(
+        rows={"clients": 4},
+        stats=RequestStats(**stats),  # type: ignore[arg-type]
+        elapsed=1.0,
+        destination="duckdb",
+        dataset="tt",
+    )
+
+
+def _stop(seconds: int) -> QuotaExhaustedError:
+    return QuotaExhaustedError(f"spent, resets in {seconds} s", seconds)
+
+
+def test_a_run_that_landed_asks_nothing() -> None:
+    quota_or_failure(_summary(), "acme", retries=3, wait=None)
+
+
+def test_a_quota_stop_is_retried_at_the_soonest_reset_at_least_a_minute_away() -> None:
+    with pytest.raises(RetryRequested) as caught:
+        quota_or_failure(
+            _summary(quota_stops={"org:1": _stop(900), "org:2": _stop(300)}, deferred=["x"]),
+            "acme",
+            retries=24,
+            wait=None,
+        )
+    assert (caught.value.max_retries, caught.value.seconds_to_wait) == (24, 300)
+    cause = caught.value.__cause__
+    assert isinstance(cause, Failure)
+    assert cause.description == (
+        "account acme: stopped for the hourly API quota with progress saved: 4 rows landed, "
+        "1 parts left for the next run; spent, resets in 300 s"
+    )
+    with pytest.raises(RetryRequested) as soon:
+        quota_or_failure(_summary(quota_stops={"me": _stop(5)}), "acme", 2, None)
+    assert soon.value.seconds_to_wait == 60, "never sooner than a minute"
+
+
+def test_a_quota_stop_with_no_reset_said_waits_an_hour_or_as_told() -> None:
+    with pytest.raises(RetryRequested) as caught:
+        quota_or_failure(_summary(deferred=["x"]), "acme", 24, None)
+    assert caught.value.seconds_to_wait == 3600
+    with pytest.raises(RetryRequested) as told:
+        quota_or_failure(_summary(quota_stops={"me": _stop(900)}), "acme", 24, 0.5)
+    assert told.value.seconds_to_wait == 0.5
+
+
+def test_any_other_outcome_fails_with_the_runs_words() -> None:
+    with pytest.raises(Failure) as caught:
+        quota_or_failure(
+            _summary(errors=["workspace 5: no access"], quota_stops={"me": _stop(60)}),
+            "acme",
+            24,
+            None,
+        )
+    assert not isinstance(caught.value, RetryRequested)
+    assert caught.value.description == (
+        "account acme: Error: workspace 5: no access; stopped for the hourly API quota with "
+        "progress saved: 4 rows landed, 0 parts left for the next run; spent, resets in 60 s"
+    ), "an error outranks the quota stop beside it: no retry"
+    with pytest.raises(Failure) as interrupted:
+        quota_or_failure(_summary(stop_reason="interrupted by Ctrl-C"), "b", 24, None)
+    assert interrupted.value.description == (
+        "account b: interrupted: what was fetched before Ctrl-C has landed; the next run "
+        "resumes from there"
+    )
+
+
+def test_an_assets_table_is_the_last_part_of_its_key() -> None:
+    assert _table(AssetKey(["timetrack", "workspace_projects"])) == "workspace_projects"
