@@ -5,13 +5,19 @@ same lines from real runs)."""
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.exceptions import ConfigFieldMissingException, LookupTrace
+from dlt.destinations.impl.postgres.configuration import PostgresClientConfiguration
 
-from timetrack.errors import ConfigurationError, QuotaExhaustedError
+from timetrack.errors import ConfigurationError, QuotaExhaustedError, TimetrackError
 from timetrack.run import pipeline as pipeline_module
-from timetrack.run.pipeline import INTERRUPTED, RunSummary, one_line
+from timetrack.run.pipeline import INTERRUPTED, RunOptions, RunSummary, missing_settings, one_line
 from timetrack.source.client import RequestStats
 
 
@@ -223,3 +229,148 @@ def test_a_pipelines_dir_that_cannot_be_one_is_the_users_to_fix(
     with pytest.raises(ConfigurationError) as caught:
         pipeline_module._check_pipelines_dir(str(tmp_path / "state"))
     assert str(caught.value) == f"--pipelines-dir {tmp_path / 'state'}: {tmp_path} is not writable"
+
+
+def _missing(**env: str) -> ConfigFieldMissingException:
+    """What dlt raises for a PostgreSQL destination whose credentials are missing, from
+    dlt itself, with only `env` set."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith(("DESTINATION__", "CREDENTIALS__"))]:
+            patch.delenv(name)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        try:
+            resolve_configuration(
+                PostgresClientConfiguration()._bind_dataset_name(dataset_name="d"),
+                sections=("destination", "postgres"),
+            )
+        except ConfigFieldMissingException as error:
+            return error
+    raise AssertionError("dlt found every setting")
+
+
+POSTGRES_WHOLE = (
+    " (or the whole DESTINATION__POSTGRES__CREDENTIALS="
+    "postgresql://USER:PASSWORD@HOST:5432/DATABASE)"
+)
+
+
+def test_missing_credentials_are_named_by_the_variables_that_set_them() -> None:
+    assert missing_settings(_missing()) == (
+        "missing settings: set DESTINATION__POSTGRES__CREDENTIALS__DATABASE, "
+        "DESTINATION__POSTGRES__CREDENTIALS__PASSWORD, "
+        "DESTINATION__POSTGRES__CREDENTIALS__USERNAME, DESTINATION__POSTGRES__CREDENTIALS__HOST"
+        + POSTGRES_WHOLE
+    )
+    three = _missing(
+        DESTINATION__POSTGRES__CREDENTIALS__HOST="h",
+        DESTINATION__POSTGRES__CREDENTIALS__USERNAME="u",
+        DESTINATION__POSTGRES__CREDENTIALS__DATABASE="d",
+    )
+    assert missing_settings(three) == (
+        "missing setting: set DESTINATION__POSTGRES__CREDENTIALS__PASSWORD" + POSTGRES_WHOLE
+    )
+
+
+def test_a_missing_setting_without_a_variable_is_named_by_its_field() -> None:
+    def Trace(provider: str, key: str) -> LookupTrace:
+        return LookupTrace(provider, [], key, None)
+
+    error = ConfigFieldMissingException(
+        SimpleNamespace(__resolved_fields_set__=[]),
+        {
+            "bucket_url": [
+                Trace("config.toml", "destination.filesystem.bucket_url"),
+                Trace("Environment Variables", "DESTINATION__BUCKET_URL"),
+                Trace("Environment Variables", "DESTINATION__FILESYSTEM__BUCKET_URL"),
+                Trace("Environment Variables", "PIPELINE__DESTINATION__FILESYSTEM__X__Y"),
+            ],
+            "layout": [Trace("config.toml", "layout")],
+            "api_token": [Trace("Environment Variables", "SOURCES__TIMETRACK__API_TOKEN")],
+            "secret": [Trace("Environment Variables", "CREDENTIALS__SECRET")],
+            "nothing": [],
+        },
+    )
+    assert missing_settings(error) == (
+        "missing settings: set DESTINATION__FILESYSTEM__BUCKET_URL, layout, "
+        "SOURCES__TIMETRACK__API_TOKEN, CREDENTIALS__SECRET, nothing"
+    )
+
+
+@pytest.fixture
+def pipeline_dir(tmp_path: Path) -> SimpleNamespace:
+    return SimpleNamespace(working_dir=str(tmp_path / "pipeline"))
+
+
+TOKEN = "tok-4f9e-secret"
+
+
+def _failed(message: str) -> Exception:
+    try:
+        raise ValueError(message)
+    except ValueError as error:
+        return error
+
+
+def test_the_whole_error_goes_to_a_log_without_the_token(pipeline_dir: SimpleNamespace) -> None:
+    options = RunOptions(source_args={"api_token": TOKEN})  # type: ignore[typeddict-item]
+    path = Path(pipeline_module._write_log(pipeline_dir, _failed(f"sent {TOKEN}"), options))
+    assert path == Path(pipeline_dir.working_dir) / "last_error.log"
+    text = path.read_text()
+    assert "Traceback (most recent call last)" in text and "ValueError: sent t*****t" in text
+    assert TOKEN not in text
+
+
+def test_the_token_of_the_environment_is_masked_too(
+    pipeline_dir: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__TIMETRACK__API_TOKEN", TOKEN)
+    path = pipeline_module._write_log(pipeline_dir, _failed(TOKEN), RunOptions())
+    assert TOKEN not in Path(path).read_text() and "t*****t" in Path(path).read_text()
+
+
+def test_a_log_that_cannot_be_written_beside_the_state_goes_elsewhere_or_says_why(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "file"
+    file.write_text("")
+    elsewhere = pipeline_module._write_log(
+        SimpleNamespace(working_dir=str(file / "pipeline")), _failed("x"), RunOptions()
+    )
+    assert elsewhere == str(Path(tempfile.gettempdir()) / "last_error.log")
+    (tmp_path / "taken" / "last_error.log").mkdir(parents=True)
+    said = pipeline_module._write_log(
+        SimpleNamespace(working_dir=str(tmp_path / "taken")), _failed("x"), RunOptions()
+    )
+    assert said == f"not written to {tmp_path / 'taken' / 'last_error.log'}: Is a directory"
+
+
+def test_a_failed_run_is_one_line_with_where_its_whole_error_went(
+    pipeline_dir: SimpleNamespace,
+) -> None:
+    options = RunOptions()
+    log = str(Path(pipeline_dir.working_dir) / "last_error.log")
+    ours = ConfigurationError("bad option")
+    wrapped = RuntimeError("dlt wrapped it")
+    wrapped.__cause__ = ours
+    assert pipeline_module._run_error(wrapped, pipeline_dir, options, "extract") is ours
+    assert not Path(log).exists(), "our own errors say all there is"
+    missing = RuntimeError("step failed")
+    missing.__cause__ = _missing()
+    said = pipeline_module._run_error(missing, pipeline_dir, options, "load")
+    assert isinstance(said, ConfigurationError)
+    assert str(said) == f"{missing_settings(_missing())} (full detail: {log})"
+    pending = pipeline_module._run_error(_failed("boom"), pipeline_dir, options, "pending")
+    assert type(pending) is TimetrackError
+    assert str(pending) == (
+        f"the load an earlier run left pending fails: boom; {pipeline_module.FIX_PENDING} "
+        f"(full detail: {log})"
+    )
+    for step in ("normalize", "load"):
+        failed = pipeline_module._run_error(_failed("boom"), pipeline_dir, options, step)
+        assert str(failed) == (
+            f"the run failed: boom; {pipeline_module.FIX_PENDING} (full detail: {log})"
+        )
+    extract = pipeline_module._run_error(_failed("boom"), pipeline_dir, options, "extract")
+    assert str(extract) == f"the run failed: boom (full detail: {log})"
+    assert Path(log).read_text().endswith("ValueError: boom\n")
