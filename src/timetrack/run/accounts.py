@@ -313,16 +313,20 @@ def run_accounts(
     accounts: Iterable[Account],
     base: Any,
     parallel: int = 4,
+    *,
+    start_method: str = "spawn",
 ) -> AccountsSummary:
     """Run every account, `parallel` at a time, each in a fresh process.
 
     Ctrl-C (SIGINT to this process) is passed to every running account, which lands what it
     fetched and saves where it stood, as a single run does; accounts not started yet are not
-    started. A process that dies (killed, out of memory) is that account's failure only."""
+    started. A process that dies (killed, out of memory) is that account's failure only.
+    `start_method` "spawn" starts each from nothing (no inherited threads, locks or dlt
+    state); the unit tests fork, so that a child runs what the test set up."""
     pending = list(accounts)
     started = time.monotonic()
     results: list[AccountResult] = []
-    context = multiprocessing.get_context("spawn")  # no inherited threads, locks or dlt state
+    context: Any = multiprocessing.get_context(start_method)
     queue = context.Queue()
     running: dict[str, Any] = {}
     interrupted = False
