@@ -5,6 +5,7 @@ tables the token reads, with the probes it sends to find out."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -29,8 +30,8 @@ the trailing one: 4 report requests per workspace."""
 
 class Recording(LocalServer):
     """A proxy in front of an emulator that records each request's path and query, and answers
-    some paths itself: `answer[path] = status` (a body of `{}`) or `(status, body)`, for a
-    service that differs."""
+    some paths itself: `answer[path] = status` (a body of `{}`; 0 drops the connection) or
+    `(status, body)`, for a service that differs."""
 
     def __init__(self, upstream: str) -> None:
         self.seen: list[str] = []
@@ -44,6 +45,9 @@ class Recording(LocalServer):
             def do_GET(self) -> None:
                 proxy.seen.append(self.path)
                 path = self.path.split("?")[0]
+                if proxy.answer.get(path) == 0:  # the connection dropped, no answer
+                    self.close_connection = True
+                    return
                 if path in proxy.answer:
                     given = proxy.answer[path]
                     status, body = given if isinstance(given, tuple) else (given, b"{}")
@@ -347,17 +351,19 @@ def test_a_member_who_administers_one_workspace_reads_there_and_an_odd_refusal_i
     failing = ["/v1/workspaces/4000002/project_users", "/v1/workspaces/4000003/project_users"]
     for path in failing:
         proxy.answer[path] = 500
+    proxy.answer["/v1/workspaces/4000003/rates/workspace/4000003"] = 0
     tables = _tables(check_token(proxy.base_url))
     assert tables["workspace_users"] == (
         "in 1 of 3 workspaces; not in 4000002, 4000003 (needs workspace admin)"
     )
     assert tables["project_users"] == "could not tell (4000002: HTTP 500; 4000003: HTTP 500)"
     assert tables["organizations_users"] == "no (needs organization admin)"
+    assert tables["rates"] == "could not tell (4000003: HTTP ?)", "no answer, no status"
     assert not any(p.startswith("/v1/workspaces/4000001/workspace_users") for p in proxy.seen), (
         "no probe where discovery calls the user admin"
     )
     assert [proxy.seen.count(path) for path in failing] == [2, 2], "a quick look: one retry"
-    assert slept == [0.5, 0.5], "after half a second, and no pacing"
+    assert slept == [0.5, 0.5, 0.5], "after half a second, and no pacing"
 
 
 def test_a_me_of_another_shape_is_an_error_not_a_crash(
@@ -376,6 +382,7 @@ def test_a_spent_quota_fails_the_check_at_once(proxy: Recording, slept: list[flo
         Recording(spent.base_url) as front,
     ):
         _get(spent, "/v1/organizations/9000001")  # the hour's one request
+        clock(spent.base_url, advance=3590)  # it resets in 10 s: a run would wait for that
         front.answer["/v1/me/quota"] = 404  # so that check asks the organization itself
         with pytest.raises(QuotaExhaustedError):
             check_token(front.base_url)
@@ -414,3 +421,26 @@ def test_a_table_that_needs_no_right_is_yes_without_a_request() -> None:
 
     free = next(e for e in ENDPOINTS if not e.needs)
     assert readable(None, None, free) == "yes"  # type: ignore[arg-type]
+
+
+def test_the_quota_is_what_me_quota_says_of_its_total_else_the_plans(
+    server: EmulatorServer, proxy: Recording
+) -> None:
+    said = [
+        {"organization_id": 9000001, "remaining": 5, "resets_in_secs": 7, "total": 0},
+        {"organization_id": 9000002, "remaining": 1, "resets_in_secs": 2, "total": 1},
+        {"organization_id": 9000003, "remaining": 1, "resets_in_secs": 2, "total": 9},
+    ]
+    proxy.answer["/v1/me/quota"] = (200, json.dumps({"data": said}).encode())
+    lines = check_token(proxy.base_url)
+    assert _quota_line(600, 5, 7) in lines, "a total of 0 says nothing: the plan's 600"
+    assert _quota_line(1, 1, 2) in lines, "a total of 1 is the service's word"
+    with EmulatorServer(
+        EmulatorConfig(seed=7, limits=Limits(quota=True, quota_per_hour=100))
+    ) as custom:
+        lines = check_token(custom.base_url)
+        remaining = {q["organization_id"]: q["remaining"] for q in _get(custom, "/v1/me/quota")}
+    assert any(
+        line.startswith(f"      quota: 100 requests an hour on its plan; {remaining[9000002]} left")
+        for line in lines
+    ), ("a quota other than the plan's, as /me/quota says it", lines)
