@@ -25,7 +25,7 @@ def _summary(strict: bool = False, **stats: object) -> RunSummary:
     return RunSummary(
         rows={"workspace_projects": 1200, "clients": 3},
         stats=RequestStats(**stats),  # type: ignore[arg-type]
-        elapsed=12.345,
+        elapsed=12.34567,
         destination="duckdb",
         dataset="tt",
         strict=strict,
@@ -61,7 +61,7 @@ def test_the_json_summary_holds_every_field_a_scheduler_reads() -> None:
     summary = _summary(
         requests=40,
         retries=2,
-        waits=[1.5, 2.25],
+        waits=[1.00049, 2.0],
         rejected={"clients": 2},
         deferred=["organization 9000002"],
         warnings=["w"],
@@ -74,12 +74,12 @@ def test_the_json_summary_holds_every_field_a_scheduler_reads() -> None:
         "dataset": "tt",
         "where": "/data/t.duckdb (dataset tt)",
         "pipeline": "timetrack",
-        "elapsed_seconds": 12.345,
+        "elapsed_seconds": 12.346,
         "rows": {"clients": 3, "workspace_projects": 1200},
         "requests": 40,
         "retries": 2,
         "waits": 2,
-        "wait_seconds": 3.75,
+        "wait_seconds": 3.0,
         "rejected": {"clients": 2},
         "deferred": ["organization 9000002"],
         "warnings": ["w"],
@@ -119,6 +119,8 @@ def test_the_summary_lines_say_rows_costs_rejections_views_warnings_and_notes() 
         "  a              1",
         "requests 0, retries 0, waits 0 (0.0 s), pacing 0.0 s",
     ]
+    bare.views = ["d_analytics.entries"]
+    assert bare.lines()[-1] == "analytics views in d_analytics: entries"
 
 
 def test_the_closing_lines_say_why_the_run_did_not_end_cleanly() -> None:
@@ -173,6 +175,11 @@ class _Wrapped(Exception):
         (
             OSError("Conflicting lock is held"),
             "another run holds this DuckDB file: wait for it to end, or use another file",
+        ),
+        (
+            OSError(28, "No space left on device"),
+            "the disk is full: free space where dlt keeps pipelines and where the data goes, "
+            "then run again (nothing landed is lost)",
         ),
         (
             OSError("Disk is full"),
@@ -374,3 +381,26 @@ def test_a_failed_run_is_one_line_with_where_its_whole_error_went(
     extract = pipeline_module._run_error(_failed("boom"), pipeline_dir, options, "extract")
     assert str(extract) == f"the run failed: boom (full detail: {log})"
     assert Path(log).read_text().endswith("ValueError: boom\n")
+
+
+def test_duckdb_out_of_memory_names_the_cap_this_release_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    error = _Wrapped(
+        "Pipeline execution failed at `step=load` job_id=clients.abc.0.parquet",
+        ValueError("Out of Memory Error: failed to allocate data of size 16.0 MiB"),
+    )
+    monkeypatch.setattr(pipeline_module, "_written_duckdb_config", {"memory_limit": "128MB"})
+    assert pipeline_module._cause(error) == (
+        "at load in table clients: DuckDB ran out of memory (memory_limit 128MB): raise it in "
+        "destination.duckdb.credentials.global_config, e.g. "
+        'DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG=\'{"memory_limit": "1GB"}\'; the next '
+        "run loads what this one extracted"
+    )
+    monkeypatch.setattr(pipeline_module, "_written_duckdb_config", None)
+    assert "(memory_limit not set)" in pipeline_module._cause(error)
+
+
+def test_a_cause_is_cut_at_300_characters() -> None:
+    assert pipeline_module._cause(ValueError("x" * 300)) == "x" * 300
+    assert pipeline_module._cause(ValueError("x" * 301)) == "x" * 300 + " ..."
