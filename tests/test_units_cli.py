@@ -1,0 +1,127 @@
+"""The command line's option helpers on their own (cli.py): what a bad value says, and what
+reaches a run; the commands themselves run in tests/test_units_cli_inprocess.py's helper."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+
+from tests.test_units_cli_inprocess import invoke
+from timetrack import cli
+from timetrack.emulator.config import FAULT_KINDS
+
+
+def test_faults_are_kind_equals_rate() -> None:
+    assert cli._parse_fault(None, None, ()) == {}  # type: ignore[arg-type]
+    assert cli._parse_fault(None, None, ("slow=0.5", "drop=1")) == {"slow": 0.5, "drop": 1.0}  # type: ignore[arg-type]
+    for bad in ("slow", "nonsense=0.1"):
+        with pytest.raises(click.BadParameter) as caught:
+            cli._parse_fault(None, None, (bad,))  # type: ignore[arg-type]
+        assert (
+            caught.value.message == f"expected KIND=RATE with KIND one of {', '.join(FAULT_KINDS)}"
+        )
+    with pytest.raises(click.BadParameter) as caught:
+        cli._parse_fault(None, None, ("slow=lots",))  # type: ignore[arg-type]
+    assert caught.value.message == "rate of slow is not a number: lots"
+
+
+def test_the_emulators_now_is_a_day_or_a_time() -> None:
+    assert cli._parse_now(None, None, None) is None  # type: ignore[arg-type]
+    assert cli._parse_now(None, None, "2026-01-02") == 1767312000.0  # type: ignore[arg-type]
+    assert cli._parse_now(None, None, "2026-01-02T01:00:00+01:00") == 1767312000.0  # type: ignore[arg-type]
+    with pytest.raises(click.BadParameter) as caught:
+        cli._parse_now(None, None, "soon")  # type: ignore[arg-type]
+    assert caught.value.message == "expected YYYY-MM-DD or an RFC3339 time"
+
+
+def test_a_day_option_is_an_iso_day_named_in_its_error() -> None:
+    assert cli._date_option(None, "--since") is None
+    assert cli._date_option("2026-02-28", "--since") == "2026-02-28"
+    assert cli._day_option("2026-02-28", "--from") == date(2026, 2, 28)
+    assert cli._day_option(None, "--from") is None
+    with pytest.raises(click.BadParameter) as caught:
+        cli._day_option("2026-02-30", "--from")
+    assert caught.value.message == "expected YYYY-MM-DD, got '2026-02-30'"
+    assert caught.value.param_hint == "--from"
+
+
+def test_only_the_options_given_reach_the_source() -> None:
+    given: dict[str, Any] = {
+        "base_url": "http://x",
+        "layout": None,
+        "workspace_ids": (1, 2),
+        "organization_ids": (),
+        "requests_per_second": 0,
+        "keep_deleted": False,
+    }
+    assert cli._source_args(**given) == {
+        "base_url": "http://x",
+        "workspace_ids": [1, 2],
+        "requests_per_second": 0,
+        "keep_deleted": False,
+    }
+
+
+def test_quiet_shows_no_progress() -> None:
+    loud = cli._run_options(resources=("clients",), quiet=False, progress_every=5.0, dataset="d")
+    assert (loud.resources, loud.progress_every, loud.quiet, loud.dataset) == (
+        ["clients"],
+        5.0,
+        False,
+        "d",
+    )
+    quiet = cli._run_options(resources=(), quiet=True, progress_every=5.0)
+    assert (quiet.resources, quiet.progress_every, quiet.quiet) == ([], 0, True)
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({"pipeline_name": "other"}, "--pipeline-name"),
+        ({"duckdb_file": "x.duckdb"}, "--duckdb-file"),
+        ({"organization_ids": (1,)}, "--organization-id"),
+        ({"workspace_ids": (2,)}, "--workspace-id"),
+        (
+            {"pipeline_name": "other", "workspace_ids": (2,)},
+            "--pipeline-name, --workspace-id",
+        ),
+    ],
+)
+def test_options_an_accounts_file_sets_per_account_are_refused_beside_it(
+    given: dict[str, Any], named: str
+) -> None:
+    options: dict[str, Any] = {
+        "pipeline_name": "timetrack",
+        "duckdb_file": None,
+        "organization_ids": (),
+        "workspace_ids": (),
+        **given,
+    }
+    with pytest.raises(click.UsageError) as caught:
+        cli._refuse_with_accounts(**options)
+    assert caught.value.message == (
+        f"{named} cannot go with --accounts: each account has its own pipeline, and its "
+        "organization_ids and workspace_ids in the file"
+    )
+
+
+def test_no_option_of_an_account_is_no_clash() -> None:
+    cli._refuse_with_accounts(
+        pipeline_name="timetrack", duckdb_file=None, organization_ids=(), workspace_ids=()
+    )
+
+
+def test_a_bad_fault_or_day_is_one_line_from_the_command(tmp_path: Path) -> None:
+    result = invoke(tmp_path, "emulator", "--fault", "slow=lots")
+    assert result.exit_code == 2
+    assert "Invalid value for '--fault': rate of slow is not a number: lots" in result.stderr
+    failed = invoke(tmp_path, "run", "--report-start-date", "2026-13-01")
+    assert failed.exit_code == 2
+    assert (
+        "Invalid value for --report-start-date: expected YYYY-MM-DD, got '2026-13-01'"
+        in failed.stderr
+    ), failed.stderr
