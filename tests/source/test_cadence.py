@@ -77,13 +77,24 @@ def _described(db: Path, entry: dict[str, Any]) -> list[tuple[Any, ...]]:
     return _one(db, sql, entry["id"])
 
 
-def test_a_day_of_hourly_runs_costs_at_most_five_requests_a_run_and_lands_every_change(
+def _unsorted(seen: Seen, forward: Callable[[Seen], Reply]) -> Reply | None:
+    """A service that ignores the report's order: sorted by start, as by default."""
+    body = seen.json()
+    if isinstance(body, dict) and "order_by" in body:
+        body.pop("order_by")
+        body.pop("order_dir", None)
+        return forward(seen.with_json(body))
+    return None
+
+
+def test_hourly_runs_cost_at_most_five_requests_a_run_and_land_every_change_even_unsorted(
     team: tuple[EmulatorServer, Api], hourly: Sync, tmp_path: Path
 ) -> None:
     """The runs of a day with something to see: the first, the next two hours (changes of every
-    age and kind before the first of them), the 24th hour's, which reconciles, and one a week
-    on. The hours in between would cost what an hourly run here costs: nothing else is due
-    before the 24th (test_units_runs_cadence.py, the cadence over every hour of a day)."""
+    age and kind before the first of them), the 24th hour's, which reconciles, the 25th through
+    a service that does not sort, and one a week on. The hours in between would cost what an
+    hourly run here costs: nothing else is due before the 24th (test_units_runs_cadence.py, the
+    cadence over every hour of a day)."""
     server, api = team
     db = tmp_path / "db.duckdb"
     # A tag no entry names (a deleted tag vanishes from its entries without changing their `at`:
@@ -168,6 +179,23 @@ def test_a_day_of_hourly_runs_costs_at_most_five_requests_a_run_and_lands_every_
     problems = differences(expected_tables(server.base_url, TOKEN), landed)
     assert problems == [], "\n".join(problems)
 
+    # the 25th hour, from a service that ignores the report's order (sorted by start, as by
+    # default): an edit on the last page in start order, which only the report's changes bring
+    # before the next reconciliation; a walk that stopped at the first page would miss it. One
+    # that refuses the order with a 400, and this one, page by page:
+    # test_units_runs_cadence.py (`reports._changes`).
+    now = clock(server.base_url, advance=HOUR)
+    recent = _entry_aged(api, 2, now, (doomed["id"],))
+    api.call("PUT", f"/workspaces/{WS}/time_entries/{recent['id']}", json={"description": "late"})
+    with HttpProxy(server.base_url, _unsorted) as proxy:
+        unsorted = hourly(proxy.base_url)
+    assert unsorted.exit_code == 0, unsorted.closing_lines()
+    assert _described(db, recent) == [("late",)], "an edit from a service that does not sort"
+    assert (
+        "the report search did not sort by last update: its windows were read whole"
+        in unsorted.stats.notes
+    )
+
     # the whole re-read, a week after the first run, finds the old deletion
     now = clock(server.base_url, advance=settings.REPORT_FULL_DAYS * 86400)
     assert hourly(server.base_url).exit_code == 0
@@ -179,39 +207,6 @@ def test_a_day_of_hourly_runs_costs_at_most_five_requests_a_run_and_lands_every_
     landed["time_entries"] = [r for r in landed["time_entries"] if r["start"].date() >= window]
     problems = differences(expected_tables(server.base_url, TOKEN), landed)
     assert problems == [], "\n".join(problems)
-
-
-def _unsorted(seen: Seen, forward: Callable[[Seen], Reply]) -> Reply | None:
-    """A service that ignores the report's order: sorted by start, as by default."""
-    body = seen.json()
-    if isinstance(body, dict) and "order_by" in body:
-        body.pop("order_by")
-        body.pop("order_dir", None)
-        return forward(seen.with_json(body))
-    return None
-
-
-def test_a_service_that_does_not_sort_by_last_update_still_gives_every_change(
-    team: tuple[EmulatorServer, Api], hourly: Sync, tmp_path: Path
-) -> None:
-    """A service that ignores the order; one that refuses it with a 400, and this one, page by
-    page: test_units_runs_cadence.py (`reports._changes`)."""
-    server, api = team
-    db = tmp_path / "db.duckdb"
-    with HttpProxy(server.base_url, _unsorted) as proxy:
-        base = proxy.base_url
-        assert hourly(base).exit_code == 0
-        now = clock(server.base_url, advance=HOUR)
-        # the last page in start order: a walk that stopped at the first page would miss it
-        recent = _entry_aged(api, 2, now)
-        api.call(
-            "PUT", f"/workspaces/{WS}/time_entries/{recent['id']}", json={"description": "late"}
-        )
-        summary = hourly(base)
-        assert summary.exit_code == 0, summary.closing_lines()
-    assert _one(
-        db, "select description from timetrack.report_time_entries where id = ?", recent["id"]
-    ) == [("late",)]
 
 
 def test_a_run_stops_at_its_share_of_the_quota_and_the_next_goes_on(

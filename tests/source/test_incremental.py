@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,8 +23,11 @@ from tests.helpers import (
     expected_counts,
 )
 from tests.truth import differences, expected_tables
-from timetrack.emulator import EmulatorConfig, EmulatorServer
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 
+SCALE = Scale(users=30, projects_per_workspace=40, tasks_per_workspace=30, time_entries=1500)
+"""The default's organizations, workspaces, clients, tags and 120 days, less of the rest (what
+is tested here does not depend on the size; a sync of less costs less)."""
 INCREMENTAL_ROUTES = (
     "GET /v1/me/time_entries",
     "GET /v1/workspaces/{workspace_id}/projects",
@@ -42,7 +46,7 @@ def _iso(moment: datetime) -> str:
 
 @pytest.fixture
 def world(make_emulator: Callable[..., EmulatorServer]) -> tuple[EmulatorServer, Api]:
-    server = make_emulator(EmulatorConfig())
+    server = make_emulator(EmulatorConfig(scale=SCALE))
     return server, Api(server.base_url, "envelope")
 
 
@@ -218,6 +222,10 @@ def _freeze_later(server: EmulatorServer) -> float:
     return clock(server.base_url, now=later, frozen=True)
 
 
+def _changed(record: dict[str, Any]) -> float:
+    return datetime.fromisoformat(record["at"]).timestamp()
+
+
 def _write_at(server: EmulatorServer, moment: float, write: Callable[[], Any]) -> Any:
     """Make a write stamped `moment` by the service, then put the clock back where it was."""
     was = clock(server.base_url)
@@ -228,11 +236,17 @@ def _write_at(server: EmulatorServer, moment: float, write: Callable[[], Any]) -
         clock(server.base_url, now=was, frozen=True)
 
 
-def test_an_unchanged_run_costs_one_request_per_incremental_endpoint_per_workspace(
-    world: tuple[EmulatorServer, Api], sync: Sync
+def test_an_unchanged_hour_costs_one_request_per_incremental_endpoint_and_late_writes_arrive(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
 ) -> None:
-    """With the default cadence, an hour later: what has `since`, and the report's changes."""
+    """With the default cadence, an hour later, nothing changed: one request for what has
+    `since`, and the report's changes. Then writes the service stamps shortly before that run
+    began, but that it did not see (they committed while the run read), arrive with the next
+    run: the owner's entries (asked `since` the run's start less the overlap), projects and
+    tasks (asked `since` the newest change seen, less five minutes: a change stamped 100 s
+    before the newest one the runs saw)."""
     server, api = world
+    db = tmp_path / "db.duckdb"
     began = _freeze_later(server)
     # one of the owner's entries changed a minute before the first run: inside the overlap
     late = _write_at(
@@ -246,9 +260,18 @@ def test_an_unchanged_run_costs_one_request_per_incremental_endpoint_per_workspa
             )
         ),
     )
+    for entity in ("projects", "tasks"):
+        records = api.admin("GET", f"/records/{entity}")
+        for ws in {r["workspace_id"] for r in records}:
+            newest = max((r for r in records if r["workspace_id"] == ws), key=_changed)
+            assert newest["server_deleted_at"] is None, (
+                f"the test needs the newest of the {entity} of {ws} live (the overlap sends it "
+                "again: a deletion sent again is written again)"
+            )
     sync(server.base_url, reconcile_hours=24)
     api.admin("DELETE", "/requests")
-    clock(server.base_url, now=began + 3600, frozen=True)
+    second = began + 3600
+    clock(server.base_url, now=second, frozen=True)
     summary = sync(server.base_url, reconcile_hours=24)
     routes = _routes(api)
     workspaces = 3
@@ -270,63 +293,22 @@ def test_an_unchanged_run_costs_one_request_per_incremental_endpoint_per_workspa
     overlap = [
         r["id"]
         for r in api.admin("GET", "/records/time_entries", params={"user": "me"})
-        if datetime.fromisoformat(r["at"]).timestamp() >= began - 300
+        if _changed(r) >= began - 300
     ]
     assert overlap == [late["id"]]
     assert summary.rows.get("time_entries", 0) == 1
     assert f"requests {summary.stats.requests}" in "\n".join(summary.lines())
 
-
-def test_keep_deleted_keeps_rows_marked(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    server, api = world
-    db = tmp_path / "db.duckdb"
-    sync(server.base_url, keep_deleted=True)
-    entry = next(e for e in api.ok("/me/time_entries") if e["stop"])
-    project = api.ok("/workspaces/4000001/projects")[0]
-    api.call("DELETE", f"/workspaces/{entry['workspace_id']}/time_entries/{entry['id']}")
-    api.admin("DELETE", f"/projects/{project['id']}")
-    sync(server.base_url, keep_deleted=True)
-    for table, key in (
-        ("time_entries", entry["id"]),
-        ("report_time_entries", entry["id"]),
-        ("workspace_projects", project["id"]),
-    ):
-        assert _rows(
-            db, f"select server_deleted_at is not null from timetrack.{table} where id = ?", key
-        ) == [(True,)], table
-
-
-def test_narrowing_applies_to_the_owners_entries(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    server, _ = world
-    sync(server.base_url, workspace_ids=[4000002])
-    rows = _rows(tmp_path / "db.duckdb", "select distinct workspace_id from timetrack.time_entries")
-    assert rows == [(4000002,)]
-
-
-def test_writes_inside_the_overlap_arrive(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    """Writes the service stamps shortly before a run began, but that the run did not see
-    (they committed while the run read), arrive with the next run: the owner's entries (asked
-    `since` the run's start less the overlap), projects and tasks (asked `since` the newest
-    change seen, less five minutes: a change stamped 100 s before the newest one the first run
-    saw)."""
-    server, api = world
-    began = _freeze_later(server)
-    sync(server.base_url)
-    late = _write_at(
+    # writes stamped inside the overlap of the second run, made after it
+    unseen = _write_at(
         server,
-        began - 120,
+        second - 120,
         lambda: api.data(
             api.call(
                 "POST",
                 "/workspaces/4000001/time_entries",
                 json={
-                    "start": _iso(datetime.fromtimestamp(began - 7200, UTC)),
+                    "start": _iso(datetime.fromtimestamp(second - 7200, UTC)),
                     "duration": 900,
                     "description": "late writer",
                 },
@@ -341,37 +323,70 @@ def test_writes_inside_the_overlap_arrive(
             for r in api.admin("GET", f"/records/{entity}")
             if r["workspace_id"] == ws and r["server_deleted_at"] is None
         ]
-        newest = max(datetime.fromisoformat(r["at"]).timestamp() for r in live)
+        newest = max(_changed(r) for r in live)
         target = min(live, key=lambda r: r["at"])  # any but the newest
-        _write_at(
-            server,
-            newest - 100,
-            lambda e=entity, t=target: api.admin("PATCH", f"/{e}/{t['id']}", json={"name": "late"}),
+        patch = functools.partial(
+            api.admin, "PATCH", f"/{entity}/{target['id']}", json={"name": "late"}
         )
+        _write_at(server, newest - 100, patch)
         changed[entity] = target["id"]
-    clock(server.base_url, now=began + 600, frozen=True)
-    sync(server.base_url)
-    db = tmp_path / "db.duckdb"
-    assert _rows(db, "select description from timetrack.time_entries where id = ?", late["id"]) == [
-        ("late writer",)
-    ], "the owner's entry written inside the overlap"
+    clock(server.base_url, now=second + 600, frozen=True)
+    sync(server.base_url, reconcile_hours=24)
+    assert _rows(
+        db, "select description from timetrack.time_entries where id = ?", unseen["id"]
+    ) == [("late writer",)], "the owner's entry written inside the overlap"
     for entity, table in (("projects", "workspace_projects"), ("tasks", "workspace_tasks")):
         assert _rows(db, f"select name from timetrack.{table} where id = ?", changed[entity]) == [
             ("late",)
         ], f"{entity} changed inside the overlap"
 
 
-def test_long_gaps_between_runs(
+def test_a_run_narrowed_to_one_workspace_keeps_its_entries_only_and_deleted_rows_marked(
+    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
+) -> None:
+    """Two options of a run together (neither changes what the other does): narrowed to one
+    workspace, the owner's entries of the others are left out; with keep_deleted, deletions
+    stay as rows marked deleted."""
+    server, api = world
+    db = tmp_path / "db.duckdb"
+    ws = 4000002
+    mine = api.ok("/me/time_entries")
+    assert len({e["workspace_id"] for e in mine}) > 1, "the owner's entries span workspaces"
+    sync(server.base_url, keep_deleted=True, workspace_ids=[ws])
+    rows = _rows(db, "select distinct workspace_id from timetrack.time_entries")
+    assert rows == [(ws,)], "narrowing applies to the owner's entries"
+    entry = next(e for e in mine if e["stop"] and e["workspace_id"] == ws)
+    project = api.ok(f"/workspaces/{ws}/projects")[0]
+    api.call("DELETE", f"/workspaces/{ws}/time_entries/{entry['id']}")
+    api.admin("DELETE", f"/projects/{project['id']}")
+    sync(server.base_url, keep_deleted=True, workspace_ids=[ws])
+    for table, key in (
+        ("time_entries", entry["id"]),
+        ("report_time_entries", entry["id"]),
+        ("workspace_projects", project["id"]),
+    ):
+        assert _rows(
+            db, f"select server_deleted_at is not null from timetrack.{table} where id = ?", key
+        ) == [(True,)], table
+
+
+def test_long_gaps_between_runs_and_a_workspace_that_left_meanwhile(
     world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
 ) -> None:
     """Time moving past /me/time_entries' ninety days falls back to its window, keeps the
     history older than it, and asks nothing the service refuses; after a gap just inside the
-    ninety days, a deletion still leaves."""
+    ninety days, a deletion still leaves. A workspace that left the token's reach during the
+    first gap is reported, marked unreachable, and keeps every column as last seen."""
     server, api = world
     # The emulator's clock jumps months past this machine's: followed on purpose here.
     db = tmp_path / "db.duckdb"
     sync(server.base_url, max_clock_skew_days=400)
     before = {i for (i,) in _rows(db, "select id from timetrack.time_entries")}
+    seen = {w["id"]: w for w in duckdb_rows(db)["workspaces"]}
+    assert set(seen) == {4000001, 4000002, 4000003}
+    gone = 4000003
+    api.admin("DELETE", f"/workspaces/{gone}/members/{api.ok('/me')['id']}")
+    assert gone not in {w["id"] for w in api.ok("/me/workspaces")}
     api.admin("POST", "/clock", json={"advance": 100 * 86400})
     now = datetime.fromtimestamp(api.admin("GET", "/clock")["unix"], UTC)
     fresh = api.data(
@@ -385,35 +400,27 @@ def test_long_gaps_between_runs(
             },
         )
     )
-    sync(server.base_url, max_clock_skew_days=400)
+    summary = sync(server.base_url, max_clock_skew_days=400)
     after = {i for (i,) in _rows(db, "select id from timetrack.time_entries")}
     assert fresh["id"] in after, "an entry written after a 100-day gap arrives"
     assert before <= after, "history older than the window is kept, not deleted"
     log = requests.get(server.base_url + "/_emulator/requests", timeout=10).json()
     assert log["by_path_status"].get("GET /v1/me/time_entries 400", 0) == 0
+    assert any(
+        f"workspace {gone}" in w and "no longer reachable" in w for w in summary.stats.warnings
+    )
+    assert any("no longer reachable" in line for line in summary.lines())
+    marked = {w["id"]: w for w in duckdb_rows(db)["workspaces"]}
+    assert {i for i, w in marked.items() if w["unreachable_since"] is not None} == {gone}, (
+        "the workspace is marked unreachable, and only it"
+    )
+    assert {**marked[gone], "unreachable_since": None} == seen[gone], (
+        "an unreachable workspace keeps every column as last seen"
+    )
+
     api.admin("POST", "/clock", json={"advance": 89.5 * 86400})
     api.call("DELETE", f"/workspaces/4000001/time_entries/{fresh['id']}")
     sync(server.base_url, max_clock_skew_days=400)
     assert _rows(db, "select id from timetrack.time_entries where id = ?", fresh["id"]) == [], (
         "a deletion after a gap of 89.5 days leaves"
     )
-
-
-def test_a_workspace_that_disappears_is_reported_and_keeps_every_column(
-    world: tuple[EmulatorServer, Api], sync: Sync, tmp_path: Path
-) -> None:
-    server, api = world
-    db = tmp_path / "db.duckdb"
-    sync(server.base_url, token="partial-token")
-    api.admin("DELETE", "/workspaces/4000001/members/6000002")
-    summary = sync(server.base_url, token="partial-token")
-    assert any(
-        "workspace 4000001" in w and "no longer reachable" in w for w in summary.stats.warnings
-    )
-    assert any("no longer reachable" in line for line in summary.lines())
-    assert _rows(
-        db, "select unreachable_since is not null from timetrack.workspaces where id = 4000001"
-    ) == [(True,)], "the workspace is marked unreachable"
-    assert _rows(db, "select logo_url is not null, name from timetrack.workspaces") == [
-        (True, "Workspace 1")
-    ], "an unreachable workspace keeps every column"

@@ -21,7 +21,7 @@ import duckdb
 import pytest
 import requests
 
-from tests.helpers import Sync, db_counts, expected_counts, fast_options
+from tests.helpers import TOKEN, Sync, db_counts, expected_counts, fast_options
 from tests.source.killable_run import finished_run, forked_run
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
 from timetrack.run.pipeline import RunSummary, run
@@ -38,9 +38,22 @@ SCALE = Scale(
     time_entries=3000,
     days=3 * 365,
 )
-"""One organization, two workspaces, 3,000 entries over three years."""
+"""One organization, two workspaces, 3,000 entries over three years: the killed backfill's."""
+PLANS = Scale(
+    organizations=3,
+    workspaces=6,
+    users=30,
+    groups_per_organization=2,
+    projects_per_workspace=20,
+    tasks_per_workspace=20,
+    time_entries=1500,
+    days=2 * 365,
+)
+"""Three organizations of two workspaces each, one on the Free plan and two paid: the backfill
+and the plan change (what a sync asks is mostly the report's history walk, whatever the size)."""
 Q = 30
-"""The quota of the main scenario (a free plan's size): about three hours for a first sync."""
+"""The Free plan's hourly quota (and the killed backfill's): a first sync of PLANS needs about
+three hours of it for the free organization."""
 KEYS = {"organizations_groups": "group_id", "workspace": "workspace_id"}
 REPORT_ROUTE = "POST /v1/reports/workspace/{workspace_id}/search/time_entries"
 
@@ -103,41 +116,31 @@ def _scoped_count(db: Path, table: str, column: str, ids: set[int]) -> int:
         return int(row[0])
 
 
-def _requests_of(log: dict[str, Any], ids: set[int]) -> int:
-    """Requests of the log whose path names one of these organization or workspace ids."""
-    total = 0
-    for path, count in log["by_path"].items():
-        numbers = {int(p) for p in path.split()[-1].split("/") if p.isdigit()}
-        if numbers & ids:
-            total += count
-    return total
+def _names(path: str) -> set[int]:
+    """The organization and workspace ids a logged request's path names."""
+    return {int(p) for p in path.split()[-1].split("/") if p.isdigit()}
 
 
-def _runs(
-    sync: Sync, server: EmulatorServer, db: Path, name: str, most: int
-) -> tuple[list[RunSummary], list[int]]:
-    summaries: list[RunSummary] = []
-    rows: list[int] = []
-    for _ in range(most):
-        summary = sync(server.base_url, name=name, max_quota_wait=0)
-        summaries.append(summary)
-        rows.append(sum(db_counts(db).values()))
-        _advance(server)
-        if summary.exit_code != 75:
-            break
-    return summaries, rows
+def _requests_of(by_path: dict[str, int], ids: set[int]) -> int:
+    """Requests of a log's `by_path` whose path names one of these organization or workspace
+    ids."""
+    return sum(count for path, count in by_path.items() if _names(path) & ids)
 
 
-def _unlimited_log(sync: Callable[..., RunSummary], server: EmulatorServer) -> dict[str, Any]:
-    """The request log of one complete sync without a quota."""
-    first = sync(server.base_url, name="unlimited")
-    assert first.exit_code == 0, first.closing_lines()
-    return _log(server)
+def _report_pages(log: dict[str, Any], ids: set[int] | None = None) -> int:
+    """Report pages the service answered (200), of these workspaces or of all."""
+    return sum(
+        count
+        for path, count in log["by_path_status"].items()
+        if "/search/time_entries" in path
+        and path.endswith(" 200")
+        and (ids is None or _names(path.removesuffix(" 200")) & ids)
+    )
 
 
 @dataclass(frozen=True)
 class Unlimited:
-    """What a sync of SCALE costs without a quota, on an emulator of the same clock (so the
+    """What a sync of PLANS costs without a quota, on an emulator of the same clock (so the
     same data) as the quota tests' own: its request log, and the requests of the incremental
     run an hour later."""
 
@@ -151,114 +154,113 @@ def unlimited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Unlimited]:
     root = tmp_path_factory.mktemp("unlimited")
     now = _now()
 
-    def sync(base_url: str, name: str = "db", **kwargs: Any) -> RunSummary:
-        return run(fast_options(base_url, root, name=name, quota_share=1.0, **kwargs))
+    def sync(base_url: str, **kwargs: Any) -> RunSummary:
+        return run(fast_options(base_url, root, name="unlimited", quota_share=1.0, **kwargs))
 
-    with EmulatorServer(EmulatorConfig(now=now, scale=SCALE)) as server:
-        log = _unlimited_log(sync, server)
+    with EmulatorServer(EmulatorConfig(now=now, scale=PLANS)) as server:
+        first = sync(server.base_url)
+        assert first.exit_code == 0, first.closing_lines()
+        log = _log(server)
         _advance(server)
         _clear_log(server)
-        assert sync(server.base_url, name="unlimited").exit_code == 0
+        assert sync(server.base_url).exit_code == 0
         yield Unlimited(now, log, int(_log(server)["total"]))
 
 
-def test_a_backfill_under_a_small_quota_converges_run_by_run(
+def test_a_free_plan_organization_backfills_run_by_run_while_the_paid_ones_land_at_once(
     make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path, unlimited: Unlimited
 ) -> None:
-    now, log, unlimited_incremental = unlimited.now, unlimited.log, unlimited.incremental
-    n = int(log["total"])
-    report_pages = int(log["by_route"][REPORT_ROUTE])
-    assert n > 2 * Q, f"the scenario needs several hours: {n} requests for a quota of {Q}"
-
-    stingy = make_emulator(
-        EmulatorConfig(now=now, scale=SCALE, limits=Limits(quota=True, quota_per_hour=Q))
+    """Each organization has a quota of its own: the free one's spent quota stops its own reads
+    alone, and everything of the paid ones lands in the first run. Each run lands what it
+    fetched and goes on where the last one stood, until the dataset equals the truth in about
+    as many runs as the free organization's quota strictly needs."""
+    planned = make_emulator(
+        EmulatorConfig(now=unlimited.now, scale=PLANS, limits=Limits(quota=True))
     )
+    organizations = _records(planned, "organizations")
+    workspaces = _records(planned, "workspaces")
+    free = next(o["id"] for o in organizations if o["pricing_plan_id"] == 0)
+    free_ids = {free} | {w["id"] for w in workspaces if w["organization_id"] == free}
+    paid = {o["id"] for o in organizations} - {free}
+    paid_ws = {w["id"] for w in workspaces if w["organization_id"] in paid}
+    assert paid and paid_ws, "the scenario needs paid organizations beside the free one"
+    quotas = requests.get(
+        planned.base_url + "/v1/me/quota", auth=(TOKEN, "api_token"), timeout=30
+    ).json()["data"]
+    assert {q["organization_id"]: q["total"] for q in quotas}[free] == Q
+    n_free = _requests_of(unlimited.log["by_path"], free_ids)
+    assert n_free > 2 * Q, f"the free organization must need several hours: {n_free} requests"
+    free_pages = _report_pages(unlimited.log, free_ids)
+
     db = tmp_path / "db.duckdb"
-    bound = math.ceil(n / Q) + 1
-    summaries, rows = _runs(sync, stingy, db, "db", most=3 * bound)
+    summaries: list[RunSummary] = []
+    rows: list[int] = []  # after each run
+    spent: list[int] = []  # the free organization's requests in each run
+    bound = math.ceil(n_free / Q) + 1
+    for _ in range(3 * bound):
+        before = _requests_of(_log(planned)["by_path"], free_ids)
+        summary = sync(planned.base_url, max_quota_wait=0)
+        summaries.append(summary)
+        rows.append(sum(db_counts(db).values()))
+        spent.append(_requests_of(_log(planned)["by_path"], free_ids) - before)
+        if len(summaries) == 1:
+            _everything_of_the_paid_landed(planned, db, paid, paid_ws)
+        _advance(planned)
+        if summary.exit_code != 75:
+            break
 
     # converged: every table equals the truth, no key twice
     assert summaries[-1].exit_code == 0, summaries[-1].closing_lines()
-    assert db_counts(db) == expected_counts(stingy.base_url)
+    assert db_counts(db) == expected_counts(planned.base_url)
     assert _duplicates(db) == {}
-    # every run before the last was stopped by the quota, with its progress saved
+    # every run before the last was stopped by the free organization's quota alone, with its
+    # progress saved, naming only the free organization and its workspaces
+    assert len(summaries) > 2, "the scenario needs several runs"
     for summary in summaries[:-1]:
         assert summary.exit_code == 75
-        assert set(summary.stats.quota_stops) == {"org:9000001"}
-        assert summary.stats.deferred
+        assert set(summary.stats.quota_stops) == {f"org:{free}"}, "only the free one stops"
+        named = {
+            int(word)
+            for label in summary.stats.deferred
+            for word in label.split()
+            if word.isdigit()
+        }
+        assert named and named <= free_ids, summary.stats.deferred
         assert not summary.stats.errors
-    # no landed report page was asked again: as many answered pages as one unlimited walk,
-    # give or take an empty (`null`) page per stop, whose confirming second ask was refused
-    answered = _log(stingy)["by_path_status"]
-    report_ok = sum(
-        count
-        for path, count in answered.items()
-        if "/search/time_entries" in path and path.endswith(" 200")
-    )
+    # no landed report page of the free organization was asked again: as many answered pages
+    # as one unlimited walk, give or take an empty (`null`) page per stop, whose confirming
+    # second ask was refused
+    answered = _report_pages(_log(planned), free_ids)
     stops = len(summaries) - 1
-    assert report_pages <= report_ok <= report_pages + stops, (report_ok, report_pages, stops)
+    assert free_pages <= answered <= free_pages + stops, (answered, free_pages, stops)
 
     # an incremental run afterwards costs what it costs without a quota
-    _clear_log(stingy)
-    after = sync(stingy.base_url, max_quota_wait=0)
+    _clear_log(planned)
+    after = sync(planned.base_url, max_quota_wait=0)
     assert after.exit_code == 0, after.closing_lines()
-    assert _log(stingy)["total"] <= unlimited_incremental + 2, (
-        _log(stingy)["total"],
-        unlimited_incremental,
+    assert _log(planned)["total"] <= unlimited.incremental + 2, (
+        _log(planned)["total"],
+        unlimited.incremental,
     )
-    assert db_counts(db) == expected_counts(stingy.base_url)
+    assert db_counts(db) == expected_counts(planned.base_url)
 
     # as few runs as the quota needs, each but the last landing something new (a stop may fall
     # among the history's empty windows: the last run then walks those to their end)
     assert len(summaries) <= bound, (
-        f"{len(summaries)} runs for {n} requests at {Q} an hour (at most {bound}); "
-        f"requests per run {[s.stats.requests for s in summaries]}, rows after each {rows}"
+        f"{len(summaries)} runs for {n_free} requests at {Q} an hour (at most {bound}); "
+        f"the free organization's requests per run {spent}, rows after each {rows}"
     )
     assert all(b > a for a, b in itertools.pairwise([0, *rows[:-1]])), (
         f"a run landed nothing new: rows after each run {rows}"
     )
-    assert summaries[-1].stats.requests < Q, "the last run finishes what is left, within a quota"
+    assert spent[-1] < Q, f"the last run finishes what is left, within a quota: {spent}"
 
 
-def test_a_free_plan_organization_backfills_while_the_paid_ones_land_at_once(
-    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
+def _everything_of_the_paid_landed(
+    server: EmulatorServer, db: Path, paid: set[int], paid_ws: set[int]
 ) -> None:
-    """Each organization has a quota of its own: the free one's spent quota stops its own reads
-    alone, and everything of the paid ones lands in the same run."""
-    now = _now()
-    scale = Scale(
-        organizations=3,
-        workspaces=6,
-        users=30,
-        groups_per_organization=2,
-        projects_per_workspace=20,
-        tasks_per_workspace=20,
-        time_entries=1500,
-        days=2 * 365,
-    )
-    no_quota = make_emulator(EmulatorConfig(now=now, scale=scale))
-    organizations = _records(no_quota, "organizations")
-    workspaces = _records(no_quota, "workspaces")
-    free = next(o["id"] for o in organizations if o["pricing_plan_id"] == 0)
-    free_ws = {w["id"] for w in workspaces if w["organization_id"] == free}
-    paid = {o["id"] for o in organizations} - {free}
-    paid_ws = {w["id"] for w in workspaces if w["organization_id"] in paid}
-    assert paid and paid_ws, "the scenario needs paid organizations beside the free one"
-    log = _unlimited_log(sync, no_quota)
-    n_free = _requests_of(log, {free} | free_ws)
-    assert n_free > 30, f"the free organization must need more than an hour: {n_free} requests"
-
-    planned = make_emulator(EmulatorConfig(now=now, scale=scale, limits=Limits(quota=True)))
-    db = tmp_path / "db.duckdb"
-    first = sync(planned.base_url, max_quota_wait=0)
-    assert first.exit_code == 75
-    assert set(first.stats.quota_stops) == {f"org:{free}"}, "only the free organization stops"
-    named = {
-        int(word) for label in first.stats.deferred for word in label.split() if word.isdigit()
-    }
-    assert named and named <= {free} | free_ws, first.stats.deferred
-    # everything of the paid organizations landed in this run
-    truth = requests.get(planned.base_url + "/_emulator/truth", timeout=60).json()
+    """Every table of the paid organizations equals the truth's count of them."""
+    truth = requests.get(server.base_url + "/_emulator/truth", timeout=60).json()
     for table, entity, state in (
         ("workspace_clients", "clients", "live"),
         ("workspace_projects", "projects", "live"),
@@ -278,15 +280,6 @@ def test_a_free_plan_organization_backfills_while_the_paid_ones_land_at_once(
         expected = sum(truth[entity]["by_organization"][str(o)][state] for o in paid)
         landed = _scoped_count(db, table, "organization_id", paid)
         assert landed == expected, f"{table} of the paid organizations landed in the first run"
-    # and the free one converges later, in about as many runs as its quota needs
-    _advance(planned)
-    bound = math.ceil(n_free / 30) + 1
-    summaries, rows = _runs(sync, planned, db, "db", most=3 * bound)
-    summaries.insert(0, first)
-    assert summaries[-1].exit_code == 0, summaries[-1].closing_lines()
-    assert db_counts(db) == expected_counts(planned.base_url)
-    assert _duplicates(db) == {}
-    assert len(summaries) <= bound, (len(summaries), bound, rows)
 
 
 def test_a_plan_change_between_runs(
@@ -294,19 +287,22 @@ def test_a_plan_change_between_runs(
 ) -> None:
     """The emulator cannot change an organization's plan while it runs (plans come from the
     generator, `Limits` is frozen, no admin endpoint changes either); two emulators of the same
-    seed, clock and scale serve the same data, so the plan change is a switch between them."""
+    seed, clock and scale serve the same data, so the plan change is a switch between them
+    (every organization's quota at once)."""
     now = unlimited.now
     plans = {
         quota: make_emulator(
-            EmulatorConfig(now=now, scale=SCALE, limits=Limits(quota=True, quota_per_hour=quota))
+            EmulatorConfig(now=now, scale=PLANS, limits=Limits(quota=True, quota_per_hour=quota))
         )
         for quota in (20, 10, 600)
     }
     db = tmp_path / "db.duckdb"
     outcomes = []
+    stops = 0
     for quota in (20, 10, 600):  # a downgrade, then an upgrade
         summary = sync(plans[quota].base_url, max_quota_wait=0)
         outcomes.append((quota, summary.exit_code, sum(db_counts(db).values())))
+        stops += len(summary.stats.quota_stops)
         for server in plans.values():  # one service: its clocks move together
             _advance(server)
     assert [code for _, code, _ in outcomes] == [75, 75, 0], outcomes
@@ -314,17 +310,12 @@ def test_a_plan_change_between_runs(
     for server in plans.values():
         assert db_counts(db) == expected_counts(server.base_url)
     assert _duplicates(db) == {}
-    # what the first two plans answered was not asked again on the third
-    answered = sum(
-        count
-        for server in plans.values()
-        for path, count in _log(server)["by_path_status"].items()
-        if "/search/time_entries" in path and path.endswith(" 200")
-    )
-    # as many as one sync without a quota (of the same data) answered, give or take an empty
-    # (`null`) page per stopped run, whose confirming ask was refused
-    once = unlimited.log["by_route"][REPORT_ROUTE]
-    assert once <= answered <= once + 2, (answered, once)
+    # what the first two plans answered was not asked again on the third: as many as one sync
+    # without a quota (of the same data) answered, give or take an empty (`null`) page per
+    # organization stopped, whose confirming ask was refused
+    answered = sum(_report_pages(_log(server)) for server in plans.values())
+    once = _report_pages(unlimited.log)
+    assert once <= answered <= once + stops, (answered, once, stops)
 
 
 def test_a_resumed_backfill_killed_with_sigkill_converges(
