@@ -5,8 +5,10 @@ emulator directly), and a TCP proxy in front of PostgreSQL is killed mid-load. A
 scenario, clean runs converge: every table equals the truth, no key twice, no run hangs.
 PostgreSQL tests never skip: without the server at 127.0.0.1:5432 they fail.
 
-Variants that need the same set-up share it (one pipeline cut three ways, one workspace per
-broken body, every hostile value in one poisoned run): each check says which behaviour it is.
+Variants that need the same set-up share it (one pipeline cut three ways, every hostile value
+in one poisoned run beside a broken body per workspace, loops then cut bodies on one
+pipeline), and runs read only the tables a check is about where the others have no part in
+it (`resources`): each check says which behaviour it is.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import os
 import re
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -50,6 +51,7 @@ SMALL = Scale(
 )
 KEYS = {table: endpoint.primary_key for table, endpoint in BY_TABLE.items()}
 REPORT_PATH = re.compile(r"^/v1/reports/workspace/(\d+)/search/time_entries$")
+CLIENTS_PATH = re.compile(r"^/v1/workspaces/\d+/clients$")
 CURSOR = ("first_id", "first_row_number", "first_timestamp")
 
 
@@ -244,70 +246,6 @@ def test_postgres_connection_killed_mid_load_then_runs_converge_and_a_nul_byte_w
                     assert cursor.fetchall() == [(nested[0],)], "the client with a NUL landed"
 
 
-# --- 2. a 200 whose body is not a list is not "everything was deleted" ---------------------------
-
-NOT_A_LIST = [b"null", b"{}", b'{"data": null}']
-THREE = replace(
-    SMALL, workspaces=3, projects_per_workspace=5, tasks_per_workspace=5, time_entries=150
-)
-"""A workspace for each of the three bodies."""
-CLIENTS_PATH = re.compile(r"^/v1/workspaces/\d+/clients$")
-
-
-@pytest.mark.timeout(240)
-def test_a_list_or_a_report_page_that_is_not_a_list_deletes_and_loses_nothing(
-    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
-) -> None:
-    # Three workspaces, each read on its own, each broken with another of the three bodies:
-    # the first report page with entries of each in the first run (a history walk), the
-    # client list of each in the second.
-    server = _start(make_emulator, THREE)
-    api = Api(server.base_url, "envelope")
-    db = tmp_path / "db.duckdb"
-    spaces = sorted(w["id"] for w in api.ok("/me/workspaces"))
-    assert len(spaces) == len(NOT_A_LIST)
-    body_of = dict(zip(spaces, NOT_A_LIST, strict=True))
-    fired: dict[str, dict[int, bytes]] = {"report": {}, "clients": {}}
-    armed = {"report": True, "clients": False}
-
-    def broken(seen: Seen, forward: Forward) -> Reply | None:
-        report = REPORT_PATH.match(seen.path)
-        if report and armed["report"] and int(report.group(1)) not in fired["report"]:
-            reply = forward(seen)
-            if not _payload_rows(reply.json()):
-                return reply  # only a page that has entries
-            ws = int(report.group(1))
-            fired["report"][ws] = body_of[ws]
-            return Reply(200, body_of[ws], {**reply.headers})
-        clients = re.match(r"^/v1/workspaces/(\d+)/clients$", seen.path)
-        if clients and armed["clients"] and int(clients.group(1)) not in fired["clients"]:
-            ws = int(clients.group(1))
-            fired["clients"][ws] = body_of[ws]
-            return Reply(200, body_of[ws], {"Content-Type": "application/json"})
-        return None
-
-    def clients_per_workspace() -> dict[int, int]:
-        rows = _duck_rows(
-            db, "select workspace_id, count(*) from timetrack.workspace_clients group by 1"
-        )
-        return dict(rows)
-
-    with HttpProxy(server.base_url, broken) as proxy:
-        sync(proxy.base_url)
-        assert fired["report"] == body_of, "a report page with entries broken per body"
-        clients = clients_per_workspace()
-        truth = expected_tables(server.base_url, TOKEN)["workspace_clients"].values()
-        assert clients == dict(Counter(row["workspace_id"] for row in truth)), clients
-        armed["report"], armed["clients"] = False, True
-        summary = sync(proxy.base_url)
-    assert fired["clients"] == body_of, "a client list broken per body"
-    assert summary.exit_code == 0, summary.stats.errors
-    after = clients_per_workspace()
-    for ws, body in body_of.items():
-        assert after[ws] == clients[ws], f"a client list answered {body!r} emptied it"
-    _assert_converged(db, server.base_url)  # and the broken report pages lost no history
-
-
 # --- 3. a far-future timestamp does not freeze `since`; a deletion between two offset pages -----
 
 PAGED = Scale(
@@ -318,6 +256,7 @@ PAGED = Scale(
     tasks_per_workspace=450,
     time_entries=300,
 )
+PROJECTS_ONLY = ["workspace_projects"]
 
 
 @pytest.mark.timeout(240)
@@ -327,6 +266,7 @@ def test_a_far_future_at_does_not_freeze_since_and_a_deletion_between_pages_hide
     # The first run: a project of page 1 is deleted just before page 2 is read (offset paging
     # would shift a live one out of sight). The second: projects changed since the last run
     # come back with a far-future `at`. The third: an edit made after it still arrives.
+    # Every run reads the projects alone (`resources`): no other table is touched.
     server = _start(
         make_emulator, replace(PAGED, projects_per_workspace=300, tasks_per_workspace=20)
     )
@@ -365,26 +305,29 @@ def test_a_far_future_at_does_not_freeze_since_and_a_deletion_between_pages_hide
         return {i for (i,) in _duck_rows(db, "select id from timetrack.workspace_projects")}
 
     with HttpProxy(server.base_url, hostile) as proxy:
-        sync(proxy.base_url)
+        sync(proxy.base_url, resources=PROJECTS_ONLY)
         assert deleted == [victim]
         api.admin("PATCH", f"/projects/{first['id']}", json={"name": "Changed before the future"})
         state["future"] = True
-        summary = sync(proxy.base_url)
+        summary = sync(proxy.base_url, resources=PROJECTS_ONLY)
         assert summary.exit_code == 0, summary.stats.errors
         assert state["fired"] >= 1, "the far-future `at` must have been served"
         assert survivor in projects(), "a project deleted between pages hid a live one"
         assert victim not in projects(), "the deleted project stays"
         state["future"] = False
         api.admin("PATCH", f"/projects/{second['id']}", json={"name": "Renamed after the future"})
-        summary = sync(proxy.base_url)
+        summary = sync(proxy.base_url, resources=PROJECTS_ONLY)
     assert summary.exit_code == 0, summary.stats.errors
     assert _duck_rows(
         db, "select name from timetrack.workspace_projects where id = ?", second["id"]
     ) == [("Renamed after the future",)], "an edit after the far-future `at` arrives"
-    _assert_converged(db, server.base_url)
+    truth = {"workspace_projects": expected_tables(server.base_url, TOKEN)["workspace_projects"]}
+    landed = duckdb_rows(db)
+    assert set(landed) == {"workspace_projects"}, "only the projects were read"
+    assert differences(truth, landed) == [], "the projects, value by value"
 
 
-# --- 4. loops without end stop with a clear error ------------------------------------------------
+# --- 4. loops without end stop with a clear error; bodies cut short are retried ------------------
 
 LOOPING = replace(
     PAGED, projects_per_workspace=250, tasks_per_workspace=250, time_entries=1500, days=100
@@ -392,20 +335,45 @@ LOOPING = replace(
 """Lists of two pages, and report windows of more than one page."""
 
 
+class _Cuts:
+    """Every other answer with a body (a 200), cut mid-body: a TCP reset and a close before its
+    Content-Length, by turns, `times` in all; `cut` counts each kind."""
+
+    def __init__(self, times: int = 8) -> None:
+        self.times = times
+        self.n = 0
+        self.cut = {"reset": 0, "short": 0}
+
+    def __call__(self, seen: Seen, forward: Forward) -> Reply | None:
+        self.n += 1
+        done = sum(self.cut.values())
+        if self.n % 2 or done >= self.times:
+            return None
+        reply = forward(seen)
+        if reply.status != 200 or len(reply.body) < 8:
+            return reply
+        reply.mode = "reset" if done % 2 == 0 else "short"
+        self.cut[reply.mode] += 1
+        return reply
+
+
 @pytest.mark.timeout(180)
-def test_lists_that_ignore_page_and_a_report_cursor_that_never_advances_stop_with_errors(
+def test_looping_lists_and_a_stuck_report_cursor_stop_with_errors_then_cut_bodies_are_retried(
     make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
 ) -> None:
     # One run meets three loops at once: projects and tasks answer page 1 whatever page is
     # asked, and the report search forgets its cursor (the first page and its X-Next-*
     # headers, again and again). Each stops its own table with an error; the others land.
+    # The next run's connections are cut mid-body, eight times (a TCP reset and a close before
+    # the Content-Length, by turns): each is retried, and the run converges.
     server = _start(make_emulator, LOOPING)
     db = tmp_path / "db.duckdb"
     state = {"armed": True, "projects": 0, "tasks": 0, "report": 0}
+    cuts = _Cuts()
 
     def loops(seen: Seen, forward: Forward) -> Reply | None:
         if not state["armed"]:
-            return None
+            return cuts(seen, forward)
         listing = re.match(r"^/v1/workspaces/\d+/(projects|tasks)$", seen.path)
         if listing and seen.query.get("page", "1") != "1":
             state[listing.group(1)] += 1
@@ -438,40 +406,14 @@ def test_lists_that_ignore_page_and_a_report_cursor_that_never_advances_stop_wit
             if other not in stopped:
                 assert landed.get(other) == expected[other], f"{other} lands beside the loops"
         state["armed"] = False
-        summary = sync(proxy.base_url)
+        summary = sync(proxy.base_url, backoff_factor=0.01)
+    assert cuts.cut == {"reset": 4, "short": 4}, cuts.cut
     assert summary.exit_code == 0, summary.stats.errors
+    assert summary.stats.retries >= 8, "every body cut short is asked again"
     _assert_converged(db, server.base_url)
 
 
-# --- 5. connections cut mid-body, bodies short of their length, bodies that trickle -------------
-
-
-@pytest.mark.timeout(120)
-def test_a_body_cut_short_is_retried(
-    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
-) -> None:
-    server = _start(make_emulator)
-    state: dict[str, Any] = {"n": 0, "cut": {"reset": 0, "short": 0}}
-
-    def cut(seen: Seen, forward: Forward) -> Reply | None:
-        state["n"] += 1
-        done = sum(state["cut"].values())
-        if state["n"] % 4 or done >= 8:
-            return None
-        reply = forward(seen)
-        if reply.status != 200 or len(reply.body) < 8:
-            return reply
-        # a TCP reset mid-body and a close before Content-Length, by turns
-        reply.mode = "reset" if done % 2 == 0 else "short"
-        state["cut"][reply.mode] += 1
-        return reply
-
-    with HttpProxy(server.base_url, cut) as proxy:
-        summary = sync(proxy.base_url, backoff_factor=0.01)
-    assert state["cut"] == {"reset": 4, "short": 4}
-    assert summary.exit_code == 0, summary.stats.errors
-    assert summary.stats.retries >= 8
-    _assert_converged(tmp_path / "db.duckdb", server.base_url)
+# --- 5. bodies that trickle -----------------------------------------------------------------------
 
 
 @pytest.mark.timeout(60)
@@ -514,11 +456,13 @@ def test_a_trickling_body_is_cut_off_by_the_deadline(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("resets_in", ["inf", "1e308"])
 def test_a_quota_that_never_resets_stops_the_run_cleanly(
-    make_emulator: Callable[..., EmulatorServer], sync: Sync, resets_in: str
+    make_emulator: Callable[..., EmulatorServer], sync: Sync
 ) -> None:
+    # a reset of "inf"; 1e308 and the other unusable resets, at the client:
+    # tests/source/test_units_hostile_quota.py
     server = _start(make_emulator)
+    resets_in = "inf"
 
     def spent(seen: Seen, forward: Forward) -> Reply | None:
         if seen.path.startswith("/v1/workspaces/"):
@@ -579,45 +523,40 @@ NAMED = {
 """Fields a report may add whose names are, or normalize to, a column of the table."""
 
 
-def _poisoned_then_clean(
-    server: EmulatorServer,
-    sync: Sync,
-    changes: dict[re.Pattern[str], Callable[[list[Any]], None]],
-    landed: Callable[[], None] = lambda: None,
-    **kwargs: Any,
-) -> tuple[Any, Any]:
-    """A run whose first answer with rows on each path of `changes` is changed by its change
-    (a `"__HUGE__"` it writes is served as the bare number 2**64 - 1), `landed` to look at
-    what it landed, then a clean run; both summaries."""
-    armed = set(changes)
-
-    def poison(seen: Seen, forward: Forward) -> Reply | None:
-        path = next((p for p in armed if p.match(seen.path)), None)
-        if path is None:
-            return None
-        reply = forward(seen)
-        if not _payload_rows(reply.json()):
-            return reply
-        armed.discard(path)
-        changed = _rewrite(reply, changes[path])
-        return Reply(changed.status, changed.body.replace(b'"__HUGE__"', HUGE), changed.headers)
-
-    with HttpProxy(server.base_url, poison) as proxy:
-        poisoned = sync(proxy.base_url, **kwargs)
-        assert not armed, "every answer must have been poisoned"
-        landed()
-        clean = sync(proxy.base_url, **kwargs)
-    return poisoned, clean
+NOT_A_LIST = [b"null", b"{}", b'{"data": null}']
+"""200 answers whose body is not a list: not "everything was deleted"."""
+THREE = replace(
+    SMALL, workspaces=3, projects_per_workspace=5, tasks_per_workspace=5, time_entries=150
+)
+"""A workspace for each of the three bodies."""
+WORKSPACE_CLIENTS = re.compile(r"^/v1/workspaces/(\d+)/clients$")
+VALUES_TABLES = ["workspace_clients", "report_time_entries"]
+"""The tables the hostile answers are served on: the runs read them alone (`resources`)."""
 
 
-@pytest.mark.timeout(180)
-def test_hostile_values_in_single_records_land_raw_or_rejected_and_wedge_nothing(
+def _truth(base_url: str, tables: list[str]) -> dict[str, Any]:
+    """The emulator's truth of `tables`, by key."""
+    everything = expected_tables(base_url, TOKEN)
+    return {table: everything[table] for table in tables}
+
+
+@pytest.mark.timeout(240)
+def test_hostile_values_land_raw_or_rejected_and_bodies_that_are_not_lists_delete_and_lose_nothing(
     make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
 ) -> None:
-    # One poisoned run, every kind of odd record in it (each on rows of its own), then a clean
-    # run, then a full refresh that must land the truth value by value.
-    server = _start(make_emulator)
+    # Three runs on three workspaces. The first (a history walk) is served every kind of odd
+    # record (each on rows of its own), and, in each workspace, its first report page with
+    # entries as one of the three bodies that are not a list. The second, a clean run but for
+    # each workspace's client list answered, once, with one of those bodies. The third, a full
+    # refresh, must land the truth value by value. Every run reads the two tables these
+    # answers are on (`resources`).
+    server = _start(make_emulator, THREE)
     db = tmp_path / "db.duckdb"
+    spaces = sorted(w["id"] for w in Api(server.base_url, "envelope").ok("/me/workspaces"))
+    assert len(spaces) == len(NOT_A_LIST)
+    body_of = dict(zip(spaces, NOT_A_LIST, strict=True))
+    fired: dict[str, dict[int, bytes]] = {"report": {}, "clients": {}}
+    armed = {"report": True, "clients": False}
     ids: dict[str, Any] = {}
 
     def clients(rows: list[Any]) -> None:
@@ -637,7 +576,7 @@ def test_hostile_values_in_single_records_land_raw_or_rejected_and_wedge_nothing
 
     def report(rows: list[Any]) -> None:
         assert len(rows) >= 3 and all(len(r["time_entries"]) for r in rows), "three rows"
-        ids["not_a_list"] = [e["id"] for e in rows[0]["time_entries"]]
+        ids["entries_no_list"] = [e["id"] for e in rows[0]["time_entries"]]
         rows[0]["time_entries"] = rows[0]["time_entries"][0]
         ids["huge_seconds"] = rows[1]["time_entries"][0]["id"]
         rows[1]["time_entries"][0]["seconds"] = "__HUGE__"
@@ -652,7 +591,7 @@ def test_hostile_values_in_single_records_land_raw_or_rejected_and_wedge_nothing
     def as_landed(entries: dict[Any, Any]) -> dict[Any, Any]:
         """The report's truth as the poisoned run lands it: a row of entries rejected, and
         seconds beyond 64 bits as null (kept raw)."""
-        for key in ids["not_a_list"]:
+        for key in ids["entries_no_list"]:
             entries.pop(key)
         entries[ids["huge_seconds"]]["seconds"] = None
         return entries
@@ -697,7 +636,7 @@ def test_hostile_values_in_single_records_land_raw_or_rejected_and_wedge_nothing
             ids["named"],
         ) == [(len(ids["named"]),)], "fields the report adds land as columns"
         # what did land, by value: the clients and entries that were not rejected
-        expected = expected_tables(server.base_url, TOKEN)
+        expected = _truth(server.base_url, VALUES_TABLES)
         clients = expected["workspace_clients"]
         clients.pop(ids["clients"][1])
         clients.pop(ids["clients"][2])
@@ -726,28 +665,80 @@ def test_hostile_values_in_single_records_land_raw_or_rejected_and_wedge_nothing
             if path.is_file():
                 assert SECRET.encode() not in path.read_bytes(), f"a credential in {path}"
 
-    poisoned, clean = _poisoned_then_clean(
-        server, sync, {CLIENTS_PATH: clients, REPORT_PATH: report}, landed
-    )
-    assert (poisoned.exit_code, clean.exit_code) == (0, 0), (poisoned.stats.errors, clean.stats)
+    # The first answer with rows on each path is changed by its change, in the first run (a
+    # `"__HUGE__"` it writes is served as the bare number 2**64 - 1).
+    poison = {CLIENTS_PATH: clients, REPORT_PATH: report}
+
+    def hostile(seen: Seen, forward: Forward) -> Reply | None:
+        report_of = REPORT_PATH.match(seen.path)
+        if report_of and armed["report"] and int(report_of.group(1)) not in fired["report"]:
+            reply = forward(seen)
+            if not _payload_rows(reply.json()):
+                return reply  # only a page that has entries
+            ws = int(report_of.group(1))
+            fired["report"][ws] = body_of[ws]
+            return Reply(200, body_of[ws], {**reply.headers})
+        clients_of = WORKSPACE_CLIENTS.match(seen.path)
+        if clients_of and armed["clients"] and int(clients_of.group(1)) not in fired["clients"]:
+            ws = int(clients_of.group(1))
+            fired["clients"][ws] = body_of[ws]
+            return Reply(200, body_of[ws], {"Content-Type": "application/json"})
+        path = next((p for p in list(poison) if p.match(seen.path)), None)
+        if path is None:
+            return None
+        reply = forward(seen)
+        if not _payload_rows(reply.json()):
+            return reply
+        change = poison.pop(path, None)  # None: another request of the path took it
+        if change is None:
+            return reply
+        changed = _rewrite(reply, change)
+        return Reply(changed.status, changed.body.replace(b'"__HUGE__"', HUGE), changed.headers)
+
+    def clients_per_workspace() -> dict[int, set[int]]:
+        rows = _duck_rows(db, "select workspace_id, id from timetrack.workspace_clients")
+        out: dict[int, set[int]] = {}
+        for ws, key in rows:
+            out.setdefault(ws, set()).add(key)
+        return out
+
+    # a body that is not a list is retried at once (the retry is answered whole)
+    with HttpProxy(server.base_url, hostile) as proxy:
+        poisoned = sync(proxy.base_url, resources=VALUES_TABLES, backoff_factor=0.01)
+        assert poisoned.exit_code == 0, poisoned.stats.errors
+        assert not poison, "every answer must have been poisoned"
+        assert fired["report"] == body_of, "a report page with entries broken per body"
+        landed()  # and the broken report pages lost no history
+        before = clients_per_workspace()
+        armed["report"], armed["clients"] = False, True
+        clean = sync(proxy.base_url, resources=VALUES_TABLES, backoff_factor=0.01)
+    assert clean.exit_code == 0, clean.stats.errors
+    assert fired["clients"] == body_of, "a client list broken per body"
+    truth = expected_tables(server.base_url, TOKEN)["workspace_clients"].values()
+    after = clients_per_workspace()
+    for ws, body in body_of.items():
+        live = {row["id"] for row in truth if row["workspace_id"] == ws}
+        now = after.get(ws, set())
+        assert live and now == live, f"a client list answered {body!r} emptied it"
+        assert before[ws] <= now, f"a client list answered {body!r} lost a client"
     # The clean run lands the lists whole again. The report's history is not walked again,
     # only its trailing window: the entries rejected or kept raw before it stay as they
     # landed until they change, or until a full refresh; nothing else may differ.
     got = duckdb_rows(db)
     got.pop("rejected_records")
-    expected = expected_tables(server.base_url, TOKEN)
+    expected = _truth(server.base_url, VALUES_TABLES)
     entries = expected["report_time_entries"]
     again = {row["id"]: row for row in got["report_time_entries"]}
-    for key in ids["not_a_list"]:
+    for key in ids["entries_no_list"]:
         if key not in again:
             entries.pop(key)
     if again[ids["huge_seconds"]]["seconds"] is None:
         entries[ids["huge_seconds"]]["seconds"] = None
     problems = differences(expected, got)
     assert not problems, "\n".join(problems)
-    refreshed = sync(server.base_url, full_refresh=True)
+    refreshed = sync(server.base_url, resources=VALUES_TABLES, full_refresh=True)
     assert refreshed.exit_code == 0, refreshed.stats.errors
     got = duckdb_rows(db)
     got.pop("rejected_records", None)
-    problems = differences(expected_tables(server.base_url, TOKEN), got)
+    problems = differences(_truth(server.base_url, VALUES_TABLES), got)
     assert not problems, "a full refresh lands the truth\n" + "\n".join(problems)

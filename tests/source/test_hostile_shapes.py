@@ -3,8 +3,9 @@
 after the service recovers holds the emulator's records value by value.
 
 A mutating HTTP proxy sits between the source and the emulator; the truth is read from the
-emulator directly (tests/truth.py). The shapes share one pipeline: each broken run breaks
-tables that do not meet, and each check names the shape it is about.
+emulator directly (tests/truth.py). The shapes share one pipeline on two workspaces: each
+broken run reads the tables it breaks, one shape a table in each workspace, and each check
+names the shape it is about.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import TOKEN, Sync, duckdb_rows
+from tests.helpers import TOKEN, Api, Sync, duckdb_rows
 from tests.source.proxies import Forward, HttpProxy, Reply, Seen, json_reply
 from tests.truth import differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer
@@ -27,19 +28,25 @@ from timetrack.errors import TimetrackError
 
 SMALL = Scale(
     organizations=1,
-    workspaces=1,
+    workspaces=2,
     users=5,
     projects_per_workspace=10,
     tasks_per_workspace=10,
     time_entries=100,
     days=60,
 )
-CLIENTS = re.compile(r"^/api/v9/workspaces/\d+/clients$")
-STATISTICS = re.compile(r"^/api/v9/workspaces/\d+/statistics$")
-ME_ENTRIES = re.compile(r"^/api/v9/me/time_entries$")
-REPORT = re.compile(r"^/reports/api/v3/workspace/\d+/search/time_entries$")
-TAGS = re.compile(r"^/api/v9/workspaces/\d+/tags$")
-PROJECTS = re.compile(r"^/api/v9/workspaces/\d+/projects$")
+"""Two workspaces: a table read per workspace takes a different wrong shape in each."""
+CLIENTS = "/api/v9/workspaces/{ws}/clients"
+STATISTICS = "/api/v9/workspaces/{ws}/statistics"
+ME_ENTRIES = "/api/v9/me/time_entries"
+REPORT = "/reports/api/v3/workspace/{ws}/search/time_entries"
+TAGS = "/api/v9/workspaces/{ws}/tags"
+PROJECTS = "/api/v9/workspaces/{ws}/projects"
+
+
+def _path(template: str, ws: int | None = None) -> re.Pattern[str]:
+    """The path `template` of workspace `ws` (of any workspace when None)."""
+    return re.compile("^" + template.format(ws=r"\d+" if ws is None else ws) + "$")
 
 
 def _raw(body: bytes) -> Callable[[Reply], Reply]:
@@ -107,25 +114,44 @@ def _echo(status: int, echo: str) -> Callable[[Reply], Reply]:
     return lambda _: json_reply(text, status)
 
 
-WRONG_SHAPES: dict[str, tuple[str, re.Pattern[str], Callable[[Reply], Reply]]] = {
-    "list-data-null": ("workspace_clients", CLIENTS, _raw(b'{"data": null}')),
-    "list-wrapped": ("workspace_clients", CLIENTS, _wrapped),
-    "list-empty-body": ("workspace_clients", CLIENTS, _raw(b"")),
-    "record-error-object": ("workspace", STATISTICS, _raw(b'{"error": "internal"}')),
-    "me-wrapped": ("time_entries", ME_ENTRIES, _wrapped),
-    "report-wrapped": ("report_time_entries", REPORT, _wrapped),
+WRONG_SHAPES: dict[str, tuple[str, str, int | None, Callable[[Reply], Reply]]] = {
+    "list-data-null": ("workspace_clients", CLIENTS, 0, _raw(b'{"data": null}')),
+    "list-wrapped": ("workspace_clients", CLIENTS, 1, _wrapped),
+    "list-empty-body": ("workspace_clients", CLIENTS, 0, _raw(b"")),
+    "record-error-object": ("workspace", STATISTICS, 0, _raw(b'{"error": "internal"}')),
+    "me-wrapped": ("time_entries", ME_ENTRIES, None, _wrapped),
+    "report-wrapped": ("report_time_entries", REPORT, 0, _wrapped),
     "report-unreadable-cursor": (
         "report_time_entries",
         REPORT,
+        1,
         lambda r: replace(r, headers={**r.headers, "X-Next-ID": "n/a"}),
     ),
 }
-ROUNDS = [
-    ["list-data-null", "record-error-object", "me-wrapped", "report-wrapped"],
-    ["list-wrapped", "report-unreadable-cursor"],
-    ["list-empty-body"],
+"""Each wrong shape: the table it breaks, its path, the index of the workspace whose answers
+it breaks (None: a path of no workspace), and the change."""
+ROUNDS: list[tuple[list[str], list[str]]] = [
+    (
+        ["record-error-object", "list-data-null", "list-wrapped", "report-wrapped"],
+        ["workspace", "workspace_clients", "time_entries", "report_time_entries"],
+    ),
+    (
+        ["list-empty-body", "me-wrapped", "report-unreadable-cursor"],
+        [
+            "workspace_clients",
+            "workspace_tags",
+            "workspace_projects",
+            "time_entries",
+            "report_time_entries",
+        ],
+    ),
 ]
-"""The broken runs, each breaking tables that do not meet (one shape a table a run)."""
+"""The broken runs: the shapes each serves, and the tables it reads (`resources`: those it
+breaks, and the token owner's entries, which the first run failed and which land in the first
+of them, to break in the second). A table read per workspace takes one shape in each
+workspace. Reads go table after table (statistics, clients, ..., entries, report), one
+workspace after another, and a successful read always comes between two that fail every
+retry: three such in a row would stop the run (FAILURES_BEFORE_STOP)."""
 
 
 @pytest.mark.timeout(300)
@@ -133,19 +159,28 @@ def test_wrong_shaped_answers_fail_their_table_and_delete_nothing(
     make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
 ) -> None:
     # One emulator and one pipeline: a first run whose own entries fail every retry and whose
-    # clients have names orjson cannot read; a clean run; three runs, each breaking some tables
-    # with a wrong shape (the last one also with errors that echo the token); a clean run
-    # that lands the truth value by value.
+    # clients (of one workspace) have names orjson cannot read; two runs, each reading the
+    # tables it breaks with a wrong shape (the last one also with errors that echo the
+    # token); a clean run that lands the truth value by value.
     server = make_emulator(EmulatorConfig(scale=SMALL))
     db = tmp_path / "db.duckdb"
-    changes = {name: (path, change) for name, (_, path, change) in WRONG_SHAPES.items()}
+    spaces = sorted(w["id"] for w in Api(server.base_url, "bare").ok("/me/workspaces"))
+    assert len(spaces) == 2
+    scope = {
+        name: None if index is None else spaces[index]
+        for name, (_, _, index, _) in WRONG_SHAPES.items()
+    }
+    changes = {
+        name: (_path(path, scope[name]), change)
+        for name, (_, path, _, change) in WRONG_SHAPES.items()
+    }
     named: dict[int, str] = {}
     mutation = Armed(
         **changes,
-        entries_down=(ME_ENTRIES, lambda _: json_reply("down", 500)),
-        odd_names=(CLIENTS, _odd_names(named)),
-        echo_basic_404=(TAGS, _echo(404, "basic")),
-        echo_plain_400=(PROJECTS, _echo(400, "plain")),
+        entries_down=(_path(ME_ENTRIES), lambda _: json_reply("down", 500)),
+        odd_names=(_path(CLIENTS, spaces[0]), _odd_names(named)),
+        echo_basic_404=(_path(TAGS), _echo(404, "basic")),
+        echo_plain_400=(_path(PROJECTS), _echo(400, "plain")),
     )
     with HttpProxy(server.base_url, mutation) as proxy:
         mutation.arm("entries_down", "odd_names")
@@ -164,15 +199,15 @@ def test_wrong_shaped_answers_fail_their_table_and_delete_nothing(
         problems = differences(expected, landed)
         assert not problems, "the other tables land: " + "\n".join(problems[:20])
 
-        mutation.arm()
-        assert _bare(sync, proxy.base_url).exit_code == 0
-        for round in ROUNDS:
+        for round, tables in ROUNDS:
             before = duckdb_rows(db)
             fired = dict(mutation.fired)
-            echoes = round == ROUNDS[-1]
+            echoes = round == ROUNDS[-1][0]
             mutation.arm(*round, *(("echo_basic_404", "echo_plain_400") if echoes else ()))
-            broken = _bare(sync, proxy.base_url, backoff_factor=0)  # retried at once: no sleeps
+            # retried at once: no sleeps
+            broken = _bare(sync, proxy.base_url, resources=tables, backoff_factor=0)
             assert broken.exit_code == 1
+            assert broken.stats.stop_reason is None, broken.stats.stop_reason
             after = duckdb_rows(db)
             for name in round:
                 table = WRONG_SHAPES[name][0]
@@ -180,9 +215,20 @@ def test_wrong_shaped_answers_fail_their_table_and_delete_nothing(
                 assert mutation.fired[name] - fired[name] >= (
                     1 if table == "report_time_entries" else 2
                 ), name
-                assert _failed(broken.stats.errors, table), (name, broken.stats.errors)
-                assert after[table] == before[table], f"{table} changed on {name}"
+                failed = _failed(broken.stats.errors, table, scope[name])
+                assert failed, (name, broken.stats.errors)
+                kept = _of(before, table, scope[name])
+                assert kept, f"{table} held rows of that workspace before {name}"
+                assert _of(after, table, scope[name]) == kept, f"{table} changed on {name}"
             assert not after.get("rejected_records"), "a wrapper's keys are no records"
+            if round == ROUNDS[0][0]:  # the entries the first run failed land beside the shapes
+                assert (
+                    differences(
+                        {"time_entries": expected_tables(server.base_url, TOKEN)["time_entries"]},
+                        {"time_entries": after["time_entries"]},
+                    )
+                    == []
+                )
             if echoes:
                 assert mutation.fired["echo_basic_404"] and mutation.fired["echo_plain_400"]
                 shown = " ".join([*broken.closing_lines(), *broken.lines()])
@@ -192,9 +238,16 @@ def test_wrong_shaped_answers_fail_their_table_and_delete_nothing(
     _landed_equal_truth(server, db)
 
 
-def _failed(errors: list[str], table: str) -> bool:
-    """Whether `table` failed (in one of its scopes, for a table read per scope)."""
-    return any(re.match(rf"{table}( of \w+ \d+)?: ", e) for e in errors)
+def _of(landed: dict[str, list[Any]], table: str, ws: int | None) -> list[Any]:
+    """The rows of `table` of workspace `ws` (all of them when None)."""
+    return [row for row in landed[table] if ws is None or row["workspace_id"] == ws]
+
+
+def _failed(errors: list[str], table: str, scope: int | None = None) -> bool:
+    """Whether `table` failed (in one of its scopes, for a table read per scope; in the one of
+    id `scope` when given)."""
+    where = r"( of \w+ \d+)?" if scope is None else rf" of \w+ {scope}"
+    return any(re.match(rf"{table}{where}: ", e) for e in errors)
 
 
 def _assert_masked(shown: str, root: Path, *echoes: str) -> None:
@@ -207,17 +260,20 @@ def _assert_masked(shown: str, root: Path, *echoes: str) -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("reset", [None, "soon"])  # more spellings: test_retry_policy
-def test_a_quota_answer_without_a_usable_reset_is_a_quota_stop_not_a_missing_feature(
-    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path, reset: str | None
+def test_a_quota_answer_without_a_reset_is_a_quota_stop_not_a_missing_feature(
+    make_emulator: Callable[..., EmulatorServer], sync: Sync, tmp_path: Path
 ) -> None:
+    # other spellings of no usable reset ("soon", "inf", 1e308), at the client:
+    # tests/source/test_units_hostile_quota.py; and test_retry_policy
     server = make_emulator(EmulatorConfig(scale=SMALL))
-    headers = {"X-Quota-Remaining": "0"} | ({} if reset is None else {"X-Quota-Resets-In": reset})
-    mutation = Armed(spent=(CLIENTS, lambda _: json_reply("quota spent", 402, **headers)))
+    headers = {"X-Quota-Remaining": "0"}
+    spent = (_path(CLIENTS), lambda _: json_reply("quota spent", 402, **headers))
+    mutation = Armed(spent=spent)
     mutation.arm("spent")
     with HttpProxy(server.base_url, mutation) as proxy:
         summary = sync(proxy.base_url, layout="bare")
     assert summary.exit_code == 75
+    assert mutation.fired["spent"] >= 1
     assert any(d.startswith("workspace_clients") for d in summary.stats.deferred), summary
     assert not any("plan" in e for e in summary.stats.errors), summary.stats.errors
     assert "run again" in " ".join(summary.closing_lines()), summary.closing_lines()
@@ -230,7 +286,7 @@ def test_a_403_that_echoes_the_token_never_shows_it(
     # every status with both spellings: test_units_client; a 404 and a 400 in a whole run:
     # test_wrong_shaped_answers_fail_their_table_and_delete_nothing
     server = make_emulator(EmulatorConfig(scale=SMALL))
-    mutation = Armed(echo=(CLIENTS, _echo(403, "plain")))
+    mutation = Armed(echo=(_path(CLIENTS), _echo(403, "plain")))
     mutation.arm("echo")
     with (
         HttpProxy(server.base_url, mutation) as proxy,
