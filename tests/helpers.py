@@ -331,7 +331,10 @@ class LocalServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A shutdown is noticed within 50 ms (serve_forever's default polls every 0.5 s).
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -352,6 +355,7 @@ class UnkindProxy(LocalServer):
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # an answer's last bytes wait for no delayed ACK
 
             def forward(self) -> None:
                 if not hasattr(local, "session"):
@@ -427,6 +431,7 @@ class StubServer(LocalServer):
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # an answer's last bytes wait for no delayed ACK
 
             def do_GET(self) -> None:
                 stub.requests += 1
