@@ -28,23 +28,21 @@ lint: $(VENV)/.dev
 types: $(VENV)/.dev
 	$(BIN)/mypy
 
+# Two workers a core: a test waiting on a server leaves its core to another (measured on this
+# 2-core machine: -n 2 4:48, -n 3 3:47, -n 4 3:43, -n 6 4:09); worksteal evens out the tail.
 test: $(VENV)/.dev
-	$(BIN)/pytest -n 4 --dist worksteal  # two workers a core: a test waiting on a server leaves the
-	# core to another (measured: -n 2 4:48, -n 3 3:47, -n 4 3:43, -n 6 4:09); worksteal evens the tail
+	$(BIN)/pytest -n 4 --dist worksteal
 
 check: lint types test
 
 # Mutation score of the package but the emulator (docs/development.md, "Mutation score"): slow,
-# never in CI. One worker, niced: the machine has two cores. MUTANTS narrows it to some modules,
-# as mutmut's name patterns: `make mutation MUTANTS='timetrack.check.*'`.
+# never in CI. In a clone of the last commit, niced, one mutant at a time (CHILDREN=2 for two).
+# MUTANTS narrows it to some modules, as mutmut's name patterns, TESTS to some test files:
+# `make mutation MUTANTS='timetrack.check.*' TESTS='tests/test_units_check.py'`.
 MUTANTS ?=
+TESTS ?=
 mutation: $(VENV)/.dev
-	nice -n 15 $(BIN)/mutmut run --max-children 1 $(MUTANTS)
-	$(BIN)/mutmut results --all true | awk -F': ' '{ m = $$1; sub(/\.[^.]*$$/, "", m); \
-	  sub(/^timetrack\./, "", m); ok = ($$2 == "killed" || $$2 == "timeout"); \
-	  if ($$2 == "skipped" || $$2 == "not checked") next; n[m]++; k[m] += ok; t++; tk += ok } \
-	  END { for (m in n) printf "%-28s %5d / %5d  %5.1f%%\n", m, k[m], n[m], 100 * k[m] / n[m]; \
-	  printf "%-28s %5d / %5d  %5.1f%%\n", "total", tk, t, 100 * tk / t }' | sort
+	bench/mutation $(foreach m,$(MUTANTS),'$(m)') $(if $(TESTS),-- $(TESTS))
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis mutants
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis mutants .mutation
