@@ -4,44 +4,38 @@ each get a complete sync through the command line; a killed load is recovered, w
 
 The runs go through the command line in this process (tests/test_units_cli_inprocess.py); a
 good run's empty stderr in a real process is tests/source/test_cli_errors.py's; the killed load
-is a process of its own."""
+is a process of its own (forked from this one, as tests/source/test_crash_safety.py's are)."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+import signal
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg2
 import pytest
+import requests
 from click.testing import Result
 
 from tests.helpers import DSN, TOKEN, delta_rows, duckdb_rows, postgres_dataset, postgres_rows
+from tests.source import killable_run as killable
 from tests.source.proxies import HoldReport, HttpProxy
 from tests.test_units_cli_inprocess import CLEARED, invoke
 from tests.truth import KEYS, differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
+from timetrack.run.pipeline import run
 
 SMALL = Scale(workspaces=2, users=12, time_entries=600)
-KILLABLE = Path(__file__).parent / "source" / "killable_run.py"
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[EmulatorServer]:
     with EmulatorServer(EmulatorConfig(seed=19, scale=SMALL)) as running:
         yield running
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED)}
-    env["SOURCES__TIMETRACK__API_TOKEN"] = TOKEN
-    env["DESTINATION__POSTGRES__CREDENTIALS"] = DSN
-    env.update(extra)
-    return env
 
 
 def _run(base_url: str, folder: Path, state: Path, *args: str, **env: str) -> Result:
@@ -67,57 +61,36 @@ def _truth(server: EmulatorServer) -> dict[str, dict[object, dict[str, object]]]
     return expected_tables(server.base_url, TOKEN)
 
 
-def test_each_place_keeps_its_own_state_and_gets_all_of_it(
-    server: EmulatorServer, tmp_path: Path
+def test_each_place_keeps_its_own_state_gets_all_of_it_and_runs_one_at_a_time(
+    tmp_path: Path,
 ) -> None:
-    """Folders sharing a pipelines folder, a new dataset in the same file, another file, and a
-    pipeline folder as the previous version left it: each complete, each its own state."""
-    state = tmp_path / "pipelines"
-    truth = _truth(server)
-    first = _summary(_run(server.base_url, tmp_path / "a", state))
-    second = _summary(_run(server.base_url, tmp_path / "b", state))
-    for folder, summary in (("a", first), ("b", second)):
-        database = tmp_path / folder / "timetrack.duckdb"
-        assert summary["where"] == f"DuckDB file {database}, dataset 'time_tracking'"
-        assert differences(truth, duckdb_rows(database, "time_tracking")) == [], folder
-    assert first["pipeline"] == "timetrack", "the first place keeps the name"
-    assert str(second["pipeline"]).startswith("timetrack_"), "another place, another state"
-    # Back in the first folder, with its pipeline folder as the previous version left it (no
-    # record of its place; a place's own record is tested without a run below): its own
-    # state, so an unchanged run reads no full history again.
-    (state / "timetrack" / "timetrack_target.json").unlink()
-    again = _summary(_run(server.base_url, tmp_path / "a", state))
-    assert again["pipeline"] == "timetrack", "the previous version's state is kept"
-    assert int(str(again["requests"])) < int(str(first["requests"])), "incremental, not anew"
-
-    # A new dataset in the same file, and another file: each a complete first sync.
-    named = _summary(_run(server.base_url, tmp_path / "a", state, "--dataset", "ds2"))
-    database = tmp_path / "a" / "timetrack.duckdb"
-    assert named["where"] == f"DuckDB file {database}, dataset 'ds2'"
-    assert differences(truth, duckdb_rows(database, "ds2")) == [], "the new dataset is whole"
-    elsewhere = _summary(
-        _run(server.base_url, tmp_path / "a", state, "--duckdb-file", "other.duckdb")
-    )
-    assert elsewhere["pipeline"] != "timetrack"
-    other = duckdb_rows(tmp_path / "a" / "other.duckdb", "time_tracking")
-    assert differences(truth, other) == [], "another file is a complete first sync"
-
-
-def test_duckdb_postgres_duckdb_delta_each_complete_and_current(tmp_path: Path) -> None:
+    """One service, one pipelines folder, the places in turn: a first run in folder `a` (held
+    mid-report by a proxy while a second run of its pipeline is refused), another folder, a
+    PostgreSQL dataset of its own, folder `a` again after a change at the service with its
+    pipeline folder as the previous version left it, a new dataset in the same file, and Delta
+    tables. Each is complete (compared by value with the truth), each keeps its own state."""
     with EmulatorServer(EmulatorConfig(seed=23, scale=SMALL)) as server, postgres_dataset() as pg:
         url = server.base_url
         state = tmp_path / "pipelines"
-        database = tmp_path / "timetrack.duckdb"
-        _summary(_run(url, tmp_path, state))
+        a = tmp_path / "a"
+        database = a / "timetrack.duckdb"
+        truth = _truth(server)
+        first = _summary(_held_first_run(server, a, state))
+        second = _summary(_run(url, tmp_path / "b", state))
+        for folder, summary in (("a", first), ("b", second)):
+            file = tmp_path / folder / "timetrack.duckdb"
+            assert summary["where"] == f"DuckDB file {file}, dataset 'time_tracking'"
+            assert differences(truth, duckdb_rows(file, "time_tracking")) == [], folder
+        assert first["pipeline"] == "timetrack", "the first place keeps the name"
+        assert str(second["pipeline"]).startswith("timetrack_"), "another place, another state"
+
         # The documented recipe (docs/usage.md): postgres with a dataset of its own (and -q,
         # which leaves --json's object alone).
-        named = _summary(
-            _run(url, tmp_path, state, "--destination", "postgres", "--dataset", pg, "-q")
-        )
+        named = _summary(_run(url, a, state, "--destination", "postgres", "--dataset", pg, "-q"))
         assert named["where"] == f"postgres 127.0.0.1:5432/test, dataset {pg!r}"
         assert str(named["pipeline"]).startswith("timetrack_"), "another place, another state"
         assert named["views"], "the analytics views are built over jsonb columns"
-        assert differences(_truth(server), postgres_rows(pg)) == []
+        assert differences(truth, postgres_rows(pg)) == []
         with psycopg2.connect(DSN) as connection, connection.cursor() as cursor:
             cursor.execute(
                 "select distinct data_type from information_schema.columns where "
@@ -125,31 +98,71 @@ def test_duckdb_postgres_duckdb_delta_each_complete_and_current(tmp_path: Path) 
                 [pg],
             )
             assert {t for (t,) in cursor.fetchall()} == {"jsonb"}
-        # A change at the service, then back to DuckDB: its own incremental state sees it.
-        ws = _first_workspace(server)
-        created = _create_entry(server, ws)
-        back = _summary(_run(url, tmp_path, state))
-        assert back["pipeline"] == "timetrack"
+
+        # A change at the service, then back to DuckDB in the first folder, with its pipeline
+        # folder as the previous version left it (no record of its place; a place's own record
+        # is tested without a run below): its own incremental state, which sees the change
+        # without reading the full history again.
+        (state / "timetrack" / "timetrack_target.json").unlink()
+        created = _create_entry(server, _first_workspace(server))
+        truth = _truth(server)
+        back = _summary(_run(url, a, state))
+        assert back["pipeline"] == "timetrack", "the previous version's state is kept"
+        assert int(str(back["requests"])) < int(str(first["requests"])), "incremental, not anew"
         landed = duckdb_rows(database, "time_tracking")
         assert created in {row[KEYS["time_entries"]] for row in landed["time_entries"]}
-        assert differences(_truth(server), landed) == []
+        assert differences(truth, landed) == []
+
+        # A new dataset in the same file, and Delta tables: each a complete first sync (another
+        # DuckDB file is another place too: tests/test_units_targets.py, without a run).
+        named = _summary(_run(url, a, state, "--dataset", "ds2"))
+        assert named["where"] == f"DuckDB file {database}, dataset 'ds2'"
+        assert str(named["pipeline"]).startswith("timetrack_"), "another place, another state"
+        assert differences(truth, duckdb_rows(database, "ds2")) == [], "the new dataset is whole"
         lake = tmp_path / "lake"
         _summary(
             _run(
                 url,
-                tmp_path,
+                a,
                 state,
                 *("--destination", "filesystem", "--table-format", "delta"),
                 DESTINATION__FILESYSTEM__BUCKET_URL=str(lake),
             )
         )
-        truth = _truth(server)
         assert differences(truth, delta_rows(str(lake / "time_tracking"), truth)) == []
 
 
-def _first_workspace(server: EmulatorServer) -> int:
-    import requests
+def _held_first_run(server: EmulatorServer, folder: Path, state: Path) -> Result:
+    """A run from `folder`, in a thread of this process, held in the report's history by a
+    proxy while a second run of the same pipeline is refused; then it goes on. Its result."""
+    hold = HoldReport()
+    with HttpProxy(server.base_url, hold) as proxy:
+        results: list[Result] = []
+        first = threading.Thread(
+            target=lambda: results.append(_run(proxy.base_url, folder, state)), daemon=True
+        )
+        first.start()
+        try:
+            assert hold.reached.wait(timeout=120), "the first run never got going"
+            second = invoke(
+                folder,
+                *("run", "--base-url", server.base_url, "--pipelines-dir", str(state)),
+                *("--progress-every", "0"),
+                SOURCES__TIMETRACK__API_TOKEN=TOKEN,
+            )
+        finally:
+            hold.release.set()
+            first.join(timeout=300)
+    assert second.exit_code == 1
+    assert second.stderr.strip() == (
+        f"Error: another run of pipeline timetrack (DuckDB file {folder / 'timetrack.duckdb'}, "
+        "dataset 'time_tracking') is running: wait for it to end"
+    )
+    assert len(results) == 1, "the first run went on and ended"
+    return results[0]
 
+
+def _first_workspace(server: EmulatorServer) -> int:
     response = requests.get(
         f"{server.base_url}/v1/me/workspaces", auth=(TOKEN, "api_token"), timeout=10
     )
@@ -158,8 +171,6 @@ def _first_workspace(server: EmulatorServer) -> int:
 
 
 def _create_entry(server: EmulatorServer, workspace: int) -> int:
-    import requests
-
     now = requests.get(f"{server.base_url}/_emulator/clock", timeout=10).json()["now"]
     response = requests.post(
         f"{server.base_url}/v1/workspaces/{workspace}/time_entries",
@@ -172,21 +183,35 @@ def _create_entry(server: EmulatorServer, workspace: int) -> int:
     return created
 
 
+def _killed_load(base_url: str, pg: str, state: Path) -> int:
+    """tests/source/killable_run.py's run into the PostgreSQL dataset `pg`, in a forked child
+    (a process of its own, without a new interpreter's start-up) that SIGKILLs itself after
+    its third load job; the child's wait status as `subprocess` gives it (-9 for SIGKILL)."""
+    pid = os.fork()
+    if pid == 0:  # the child: never back into the test
+        code = 1
+        try:
+            for name in [k for k in os.environ if k.startswith(CLEARED)]:
+                del os.environ[name]
+            os.environ["DESTINATION__POSTGRES__CREDENTIALS"] = DSN
+            killable.arm("load", 3)
+            run(killable.options(base_url, f"postgres:{pg}", str(state)))
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
 @pytest.mark.parametrize("recovery", [["--full-refresh"], []], ids=["full-refresh", "plain"])
 def test_a_postgres_load_killed_midway_is_recovered(
     server: EmulatorServer, tmp_path: Path, recovery: list[str]
 ) -> None:
     state = tmp_path / "pipelines"
     with postgres_dataset() as pg:
-        command = [sys.executable, str(KILLABLE), server.base_url, f"postgres:{pg}", str(state)]
-        killed = subprocess.run(
-            [*command, "load", "3"],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=_env(),
-        )
-        assert killed.returncode == -9, killed.stderr
+        assert _killed_load(server.base_url, pg, state) == -signal.SIGKILL
         after = _run(
             server.base_url,
             tmp_path,
@@ -253,36 +278,3 @@ def test_a_name_taken_by_another_place_gets_a_digest_of_this_one(tmp_path: Path)
     assert again.pipeline_name == "timetrack"
     assert other.pipeline_name == also.pipeline_name  # the same place, the same state
     assert other.pipeline_name.startswith("timetrack_") and len(other.pipeline_name) == 20
-
-
-def test_a_second_run_of_one_pipeline_is_refused_while_the_first_runs(
-    server: EmulatorServer, tmp_path: Path
-) -> None:
-    """The first run, in a thread of this process, is held in the report's history by a proxy
-    while the second is refused; then it goes on and ends well."""
-    hold = HoldReport()
-
-    state = tmp_path / "pipelines"
-    with HttpProxy(server.base_url, hold) as proxy:
-        results: list[Result] = []
-        first = threading.Thread(
-            target=lambda: results.append(_run(proxy.base_url, tmp_path, state)), daemon=True
-        )
-        first.start()
-        try:
-            assert hold.reached.wait(timeout=120), "the first run never got going"
-            second = invoke(
-                tmp_path,
-                *("run", "--base-url", server.base_url, "--pipelines-dir", str(state)),
-                *("--progress-every", "0"),
-                SOURCES__TIMETRACK__API_TOKEN=TOKEN,
-            )
-        finally:
-            hold.release.set()
-            first.join(timeout=300)
-    assert second.exit_code == 1
-    assert second.stderr.strip() == (
-        f"Error: another run of pipeline timetrack (DuckDB file {tmp_path / 'timetrack.duckdb'}, "
-        "dataset 'time_tracking') is running: wait for it to end"
-    )
-    assert [r.exit_code for r in results] == [0], "the first run went on and ended well"

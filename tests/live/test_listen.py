@@ -1,6 +1,10 @@
 """Live tables through the CLI: `webhooks setup` (twice), `listen` landing changes into the
 tables `run` filled, a forged event refused, an entry made while the listener was down, the
-Free plan's limits, `status` and `remove`; values compared with the emulator's records."""
+Free plan's limits, `status` and `remove`; values compared with the emulator's records.
+
+The listener, the first `run` and `webhooks setup`, `status` and `remove` are processes of their
+own; a repeated setup, the member's setup, the runs beside the listener and the faults run in
+this process (tests/test_units_cli_inprocess.py), which saves a Python start-up each."""
 
 from __future__ import annotations
 
@@ -20,10 +24,12 @@ import duckdb
 import orjson
 import pytest
 import requests
+from click.testing import Result
 
 from tests.helpers import MEMBER_TOKEN, TOKEN
+from tests.test_units_cli_inprocess import invoke
 from tests.truth import instant
-from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale, webhooks
 
 DATASET = "tt"
 SMALL = Scale(
@@ -58,6 +64,16 @@ def cli(
     assert "Traceback" not in result.stderr, result.stderr
     if check:
         assert result.returncode == 0, result.stderr
+    return result
+
+
+def in_process(tmp: Path, *args: str, token: str | None = TOKEN, check: bool = True) -> Result:
+    """`timetrack ARGS` in this process (tests/test_units_cli_inprocess.py): for commands whose
+    own process would show nothing more than their output and exit code."""
+    result = invoke(tmp, *args, SOURCES__TIMETRACK__API_TOKEN=token)
+    assert "Traceback" not in result.stderr, result.stderr
+    if check:
+        assert result.exit_code == 0, result.stderr
     return result
 
 
@@ -172,8 +188,12 @@ def same_entry(row: dict[str, Any] | None, truth: dict[str, Any]) -> bool:
 
 
 def test_changes_land_within_seconds_and_survive_a_dead_listener(
-    server: EmulatorServer, tmp_path: Path
+    server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The emulated service retries a failed delivery every half second at most (its own
+    # schedule backs off to 5 s): the restarted listener gets the entry made while it was down
+    # as soon as it is up, not up to 5 s later.
+    monkeypatch.setattr(webhooks, "RETRY_DELAYS", (0.25, 0.5))
     where = place(tmp_path)
     service = ["--base-url", server.base_url]
     cli(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
@@ -192,7 +212,7 @@ def test_changes_land_within_seconds_and_survive_a_dead_listener(
         assert first.count("validated by the listener") == 3, first
         hub = data.webhooks
         before = {s.subscription_id: (s.secret, s.updated_at) for s in hub.subscriptions.values()}
-        again = cli(tmp_path, *setup).stdout
+        again = in_process(tmp_path, *setup).stdout  # the first setup was a real process's
         assert again.count("subscribed already") == 3, again
         after = {s.subscription_id: (s.secret, s.updated_at) for s in hub.subscriptions.values()}
         assert after == before  # the second setup changed nothing
@@ -294,10 +314,11 @@ def test_changes_land_within_seconds_and_survive_a_dead_listener(
 
         # `run` beside the listener, on the same DuckDB file, keeps working; the first one
         # live reads once what the webhooks cover, and the next skips it: the report and
-        # projects everywhere, tasks but on Free (its three filters leave tasks out).
-        cli(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
+        # projects everywhere, tasks but on Free (its three filters leave tasks out). In this
+        # process: the listener is the other process (the first `run` above is a real one).
+        in_process(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
         requests.delete(f"{server.base_url}/_emulator/requests", timeout=10)
-        cli(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
+        in_process(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
         asked = requests.get(f"{server.base_url}/_emulator/requests", timeout=10).json()
         assert asked["by_route"] == {
             "GET /v1/me/time_entries": 1,
@@ -326,7 +347,7 @@ def test_a_members_subscription_lands_only_the_members_entries(
     where = place(tmp_path, "member")
     listener = Listening(tmp_path, where, token=MEMBER_TOKEN).start()
     try:
-        setup = cli(
+        setup = in_process(
             tmp_path,
             *("webhooks", "setup", "--callback-url", listener.url, "--workspace-id", str(ws)),
             *where,
@@ -354,27 +375,22 @@ def test_a_members_subscription_lands_only_the_members_entries(
 
 
 def test_user_faults_are_one_line_errors(tmp_path: Path) -> None:
+    """In this process: a fault's one line from a real process is tests/test_cli_first_hour.py's,
+    and `listen` runs as a process of its own above."""
     import socket
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        busy = cli(tmp_path, "listen", "--port", str(port), *place(tmp_path), check=False)
-    assert busy.returncode == 1
+        busy = in_process(tmp_path, "listen", "--port", str(port), *place(tmp_path), check=False)
+    assert busy.exit_code == 1
     assert busy.stderr.strip().splitlines() == [
         f"Error: cannot listen on 127.0.0.1:{port}: address already in use"
     ]
-    files = cli(tmp_path, "listen", "--destination", "filesystem", check=False)
-    assert files.returncode == 1 and len(files.stderr.strip().splitlines()) == 1
+    files = in_process(tmp_path, "listen", "--destination", "filesystem", check=False)
+    assert files.exit_code == 1 and len(files.stderr.strip().splitlines()) == 1
     assert "listen lands into databases" in files.stderr
-    result = subprocess.run(
-        [sys.executable, "-m", "timetrack", "webhooks", "status", *place(tmp_path)],
-        cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if k != "SOURCES__TIMETRACK__API_TOKEN"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    result = in_process(tmp_path, "webhooks", "status", *place(tmp_path), token=None, check=False)
+    assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "token" in result.stderr

@@ -15,7 +15,7 @@ from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.job_client_impl import SqlJobClientBase
 
 from tests.helpers import TOKEN, duckdb_rows, fast_options
-from tests.truth import differences, expected_tables
+from tests.truth import Tables, differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 from timetrack.errors import TimetrackError
 from timetrack.run import loading
@@ -32,6 +32,13 @@ def big() -> Iterator[EmulatorServer]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def truth(big: EmulatorServer) -> Tables:
+    """What the tables must hold, from the emulator's records: computed once (the tests only
+    read from the emulator, and the truth of 50,000 entries takes seconds to work out)."""
+    return expected_tables(big.base_url, TOKEN)
+
+
 @pytest.fixture
 def capped(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", json.dumps(CAP))
@@ -39,21 +46,20 @@ def capped(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("capped")
 def test_a_big_report_lands_whole_under_a_small_memory_cap(
-    big: EmulatorServer, tmp_path: Path
+    big: EmulatorServer, truth: Tables, tmp_path: Path
 ) -> None:
     """A first run's own load (not the one that finishes an earlier run's package, below)."""
     summary = run(fast_options(big.base_url, tmp_path))
     assert summary.exit_code == 0
     assert summary.rows["report_time_entries"] > ENTRIES * 0.9
-    problems = differences(
-        expected_tables(big.base_url, TOKEN), duckdb_rows(tmp_path / "db.duckdb")
-    )
+    problems = differences(truth, duckdb_rows(tmp_path / "db.duckdb"))
     assert not problems, "\n".join(problems[:40])
 
 
 @pytest.mark.usefixtures("capped")
 def test_a_load_the_cap_stopped_is_finished_by_the_next_run_and_lands_whole(
     big: EmulatorServer,
+    truth: Tables,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
@@ -84,7 +90,7 @@ def test_a_load_the_cap_stopped_is_finished_by_the_next_run_and_lands_whole(
     assert summary.exit_code == 0, "the next run under the same cap succeeds"
     landed = duckdb_rows(tmp_path / "db.duckdb")
     assert len(landed["report_time_entries"]) > ENTRIES * 0.9, "the big report landed whole"
-    problems = differences(expected_tables(big.base_url, TOKEN), landed)
+    problems = differences(truth, landed)
     assert not problems, "\n".join(problems[:40])
 
 
