@@ -8,15 +8,19 @@ PIP = $(BIN)/python -m pip install --quiet --constraint constraints.txt
 
 .PHONY: demo check test lint types mutation clean
 
-$(VENV)/.runtime: pyproject.toml constraints.txt
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) -e .
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.runtime
+# One pip run for everything `check` needs (the package's own dependencies resolved once, not
+# twice): it installs what `demo` needs too.
+$(VENV)/.dev: pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) -e '.[dev,dagster]'
-	touch $@
+	touch $@ $(VENV)/.runtime
 
 demo: $(VENV)/.runtime
 	$(BIN)/timetrack demo
