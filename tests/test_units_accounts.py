@@ -7,7 +7,10 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,7 @@ from timetrack.run.accounts import (
     account_options,
     load_accounts,
     run_account,
+    run_accounts,
 )
 from timetrack.run.pipeline import RunOptions
 
@@ -336,3 +340,92 @@ def test_an_accounts_run_is_its_result_and_each_line_it_prints_carries_its_name(
         1,
         f"{rejected} records could not land (--strict); see rejected_records",
     ), "the run's closing lines, without their Error: prefix"
+
+
+def _accounts(*names: str) -> list[Account]:
+    return [Account(name, f"{name.upper()}_TOKEN") for name in names]
+
+
+def _fake_run(monkeypatch: pytest.MonkeyPatch, run: Any) -> None:
+    """Each forked account runs `run(account)` instead of a sync."""
+    monkeypatch.setattr("timetrack.run.accounts.run_account", lambda account, base: run(account))
+
+
+def test_accounts_run_in_processes_of_their_own_at_most_parallel_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def run(account: Account) -> AccountResult:
+        (tmp_path / f"{account.name}.start").write_text(str(time.monotonic()))
+        time.sleep(0.4)
+        (tmp_path / f"{account.name}.end").write_text(str(time.monotonic()))
+        return AccountResult(account.name, 0, rows=len(account.name), peak_rss_mb=os.getpid())
+
+    _fake_run(monkeypatch, run)
+    summary = run_accounts(
+        _accounts("a", "bb", "ccc", "dddd"), RunOptions(), 2, start_method="fork"
+    )
+    assert sorted((r.name, r.exit_code, r.rows) for r in summary.results) == [
+        ("a", 0, 1),
+        ("bb", 0, 2),
+        ("ccc", 0, 3),
+        ("dddd", 0, 4),
+    ]
+    assert len({r.peak_rss_mb for r in summary.results} | {os.getpid()}) == 5, "own processes"
+    spans = [
+        (float((tmp_path / f"{n}.start").read_text()), float((tmp_path / f"{n}.end").read_text()))
+        for n in ("a", "bb", "ccc", "dddd")
+    ]
+    most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    assert most == 2, "two at a time, never more"
+    assert summary.exit_code == 0 and summary.elapsed >= 0.8
+    one = run_accounts(_accounts("a", "bb"), RunOptions(), 0, start_method="fork")
+    assert len(one.results) == 2, "parallel below one runs one at a time"
+
+
+def test_a_dead_process_is_its_accounts_failure_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    def run(account: Account) -> AccountResult:
+        if account.name == "exits":
+            os._exit(3)
+        if account.name == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return AccountResult(account.name, 0)
+
+    _fake_run(monkeypatch, run)
+    summary = run_accounts(
+        _accounts("exits", "killed", "fine"), RunOptions(), 3, start_method="fork"
+    )
+    said = {r.name: (r.exit_code, r.message) for r in summary.results}
+    assert said == {
+        "exits": (1, "its process exited with status 3 before it said how the run went"),
+        "killed": (1, "its process died: SIGKILL"),
+        "fine": (0, ""),
+    }
+
+
+def test_ctrl_c_reaches_the_running_accounts_and_the_rest_never_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ready = tmp_path / "ready"
+
+    def run(account: Account) -> AccountResult:
+        stopped = threading.Event()
+        signal.signal(signal.SIGINT, lambda signum, frame: stopped.set())
+        ready.write_text(account.name)
+        return AccountResult(account.name, 130 if stopped.wait(20) else 0, message="stopped")
+
+    def interrupt() -> None:
+        deadline = time.monotonic() + 20
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)  # the parent's: it passes it on
+
+    _fake_run(monkeypatch, run)
+    before = signal.getsignal(signal.SIGINT)
+    sender = threading.Thread(target=interrupt)
+    sender.start()
+    summary = run_accounts(_accounts("first", "second"), RunOptions(), 1, start_method="fork")
+    sender.join()
+    said = {r.name: (r.exit_code, r.message) for r in summary.results}
+    assert said == {"first": (130, "stopped"), "second": (130, "not started: interrupted")}
+    assert summary.exit_code == 130
+    assert signal.getsignal(signal.SIGINT) is before, "the handler is put back"
