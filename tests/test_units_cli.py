@@ -125,3 +125,19 @@ def test_a_bad_fault_or_day_is_one_line_from_the_command(tmp_path: Path) -> None
         "Invalid value for --report-start-date: expected YYYY-MM-DD, got '2026-13-01'"
         in failed.stderr
     ), failed.stderr
+
+
+def test_the_entry_point_names_itself_timetrack_however_it_was_started(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from timetrack import __version__
+
+    monkeypatch.setattr("sys.argv", ["/somewhere/__main__.py", "--help"])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("Usage: timetrack [OPTIONS] COMMAND [ARGS]...")
+    monkeypatch.setattr("sys.argv", ["x", "--version"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    assert capsys.readouterr().out == f"timetrack, version {__version__}\n"
