@@ -4,12 +4,14 @@ a quota stop is retried when the quota resets, anything else fails with the run'
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from dagster import AssetKey, Failure, RetryRequested
 
 from timetrack.errors import QuotaExhaustedError
 from timetrack.orchestration import _table, quota_or_failure
-from timetrack.run.pipeline import RunSummary
+from timetrack.run.pipeline import RunOptions, RunSummary
 from timetrack.source.client import RequestStats
 
 
@@ -83,3 +85,25 @@ def test_any_other_outcome_fails_with_the_runs_words() -> None:
 
 def test_an_assets_table_is_the_last_part_of_its_key() -> None:
     assert _table(AssetKey(["timetrack", "workspace_projects"])) == "workspace_projects"
+
+
+def test_an_accounts_file_gives_a_partition_per_account_and_their_tables_as_assets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from timetrack.orchestration import JOB, definitions_from_file
+    from timetrack.source import timetrack_source
+
+    monkeypatch.chdir(tmp_path)
+    file = tmp_path / "accounts.toml"
+    file.write_text(
+        '[[account]]\nname = "north"\napi_token_env = "N"\n'
+        '[[account]]\nname = "south"\napi_token_env = "S"\n'
+    )
+    defs = definitions_from_file(file, RunOptions(pipelines_dir=str(tmp_path / "state")))
+    job = defs.resolve_job_def(JOB)
+    assert job.partitions_def is not None
+    assert job.partitions_def.get_partition_keys() == ["north", "south"]
+    keys = {key.path[-1] for key in defs.resolve_all_asset_keys()}
+    shape = timetrack_source(api_token="unused", base_url="http://127.0.0.1:9")
+    assert keys == set(shape.resources) and "time_entries" in keys, "a table an asset"
+    assert all(key.path[0] == "timetrack" for key in defs.resolve_all_asset_keys())
