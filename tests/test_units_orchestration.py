@@ -105,5 +105,5 @@ def test_an_accounts_file_gives_a_partition_per_account_and_their_tables_as_asse
     assert job.partitions_def.get_partition_keys() == ["north", "south"]
     keys = {key.path[-1] for key in defs.resolve_all_asset_keys()}
     shape = timetrack_source(api_token="unused", base_url="http://127.0.0.1:9")
-    assert keys == set(shape.resources) and "time_entries" in keys, "a table an asset"
+    assert keys == set(shape.selected_resources) and "time_entries" in keys, "a table an asset"
     assert all(key.path[0] == "timetrack" for key in defs.resolve_all_asset_keys())
