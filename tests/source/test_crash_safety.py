@@ -17,8 +17,11 @@ import duckdb
 from tests.helpers import Api, duckdb_rows
 from tests.source.killable_run import finished_run, forked_run
 from tests.truth import differences, expected_tables
-from timetrack.emulator import EmulatorConfig, EmulatorServer
+from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 
+SMALL = Scale(users=12, projects_per_workspace=20, tasks_per_workspace=20, time_entries=600)
+"""A small team: every table still takes a load job of its own and an incremental run still
+makes dozens of requests, which is all a kill needs."""
 KEYS = {"organizations_groups": "group_id", "workspace": "workspace_id"}
 
 
@@ -55,7 +58,7 @@ def _change(api: Api) -> None:
 
 
 def test_killed_runs_converge(tmp_path: Path) -> None:
-    with EmulatorServer(EmulatorConfig()) as server:
+    with EmulatorServer(EmulatorConfig(scale=SMALL)) as server:
         api = Api(server.base_url, "envelope")
         db = tmp_path / "db.duckdb"
         # a first run killed after its first load job, then finished

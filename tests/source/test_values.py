@@ -1,6 +1,7 @@
 """Every table, every contract column, by value: what landed equals the emulator's records.
 
-One sync per database per token; the truth is built from the emulator alone (tests/truth.py).
+One sync per database per token (but the demo token's into DuckDB, which test_crash_safety.py
+compares value by value); the truth is built from the emulator alone (tests/truth.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _verdict(problems: list[str]) -> str:
 
 
 def test_duckdb_holds_the_records_value_by_value(emulator: EmulatorServer, tmp_path: Path) -> None:
-    """The partial token's sync (the demo token's is the next test's, through a proxy)."""
+    """The partial token's sync (the demo token's is PostgreSQL's test's, through a proxy)."""
     summary = run(fast_options(emulator.base_url, tmp_path, token=PARTIAL_TOKEN))
     expected = expected_tables(emulator.base_url, PARTIAL_TOKEN)
     problems = differences(expected, duckdb_rows(tmp_path / "db.duckdb"))
@@ -39,37 +40,51 @@ def test_duckdb_holds_the_records_value_by_value(emulator: EmulatorServer, tmp_p
     assert summary.rows == {table: len(rows) for table, rows in expected.items()}
 
 
-def test_offsets_and_stale_aliases_still_give_the_records(
+@pytest.mark.postgres
+def test_postgres_holds_the_records_value_by_value_despite_offsets_and_stale_aliases(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    """The demo token's sync into DuckDB, through a proxy: timestamps at a +05:30 offset are
-    the same instants; a legacy alias (`wid`, `pid`, ...) that disagrees with its neutral
-    field beside it does not win (one sync for what were two: the demo token's plain sync,
-    and this one; the plain one is PostgreSQL's test's)."""
-    with UnkindProxy(emulator.base_url) as proxy:
-        summary = run(fast_options(proxy.base_url, tmp_path, token=TOKEN))
-    expected = expected_tables(emulator.base_url, TOKEN)
-    problems = differences(expected, duckdb_rows(tmp_path / "db.duckdb"))
+    """The demo token's sync into PostgreSQL, through a proxy: timestamps at a +05:30 offset
+    are the same instants; a legacy alias (`wid`, `pid`, ...) that disagrees with its neutral
+    field beside it does not win; every column has its PostgreSQL type. One sync for what were
+    two (the proxy's into DuckDB, and a plain one into PostgreSQL): the demo token's records in
+    DuckDB by value are test_crash_safety.py's, the partial token's are this file's first test."""
+    with postgres_dataset() as dataset:
+        with UnkindProxy(emulator.base_url) as proxy:
+            summary = run(
+                fast_options(
+                    proxy.base_url,
+                    tmp_path,
+                    token=TOKEN,
+                    destination=dlt.destinations.postgres(DSN),
+                    dataset=dataset,
+                )
+            )
+        expected = expected_tables(emulator.base_url, TOKEN)
+        problems = differences(expected, postgres_rows(dataset))
+        types = type_problems(postgres_columns(dataset), POSTGRES_TYPES)
     assert not problems, _verdict(problems)
+    assert types == []
     assert summary.rows == {table: len(rows) for table, rows in expected.items()}
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("token", [TOKEN, PARTIAL_TOKEN])
-def test_postgres_holds_the_records_value_by_value(
-    emulator: EmulatorServer, tmp_path: Path, token: str
+def test_postgres_holds_the_partial_tokens_records_value_by_value(
+    emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     with postgres_dataset() as dataset:
         run(
             fast_options(
                 emulator.base_url,
                 tmp_path,
-                token=token,
+                token=PARTIAL_TOKEN,
                 destination=dlt.destinations.postgres(DSN),
                 dataset=dataset,
             )
         )
-        problems = differences(expected_tables(emulator.base_url, token), postgres_rows(dataset))
+        problems = differences(
+            expected_tables(emulator.base_url, PARTIAL_TOKEN), postgres_rows(dataset)
+        )
         types = type_problems(postgres_columns(dataset), POSTGRES_TYPES)
     assert not problems, _verdict(problems)
     assert types == []
