@@ -258,43 +258,88 @@ def _squeezed(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
-def test_hostile_names_show_literally_and_fetch_nothing(
-    hostile: Hostile, browser: Any, tmp_path: Path
-) -> None:
-    problems: list[str] = []
-    fetched: list[str] = []
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("request", lambda r: None if r.url == hostile.page.as_uri() else fetched.append(r.url))
-    page.goto(hostile.page.as_uri())
-    for chart in CHARTS:
-        page.wait_for_selector(f"#{chart} .main-svg", timeout=30_000)
-    drawn = {chart["id"]: chart for chart in page.evaluate(_DRAWN, CHARTS)}
-    hovers = page.evaluate(_HOVERS)
-    people = page.evaluate(
-        """() => [...document.querySelectorAll('#people-all td.name')].map(
-            cell => [cell.textContent, cell.title])"""
-    )
-    page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
-    text = page.inner_text("body")
-    page.close()
+_ATTEMPTS = """async url => {
+    const results = {};
+    try { await fetch(url + '/fetch'); results.fetch = 'sent'; }
+    catch (error) { results.fetch = 'blocked'; }
+    const image = new Image();
+    results.image = await new Promise(done => {
+        image.onload = () => done('loaded');
+        image.onerror = () => done('blocked');
+        image.src = url + '/image';
+    });
+    const script = document.createElement('script');
+    script.textContent = 'window.injected = true';
+    document.body.append(script);
+    results.script = window.injected ? 'ran' : 'blocked';
+    return results;
+}"""
 
-    assert not problems, problems
-    assert not fetched, f"the page fetched: {fetched}"
-    assert not hostile.trap.hits, f"the page reached the trap: {hostile.trap.hits}"
-    for chart in drawn.values():
+
+class Shown:
+    """What Chromium showed of the hostile page, in one load of it (a load of its inlined
+    Plotly costs seconds of CPU): the charts as drawn, every hover box of the ranked charts, the
+    people's cells, the page's text and screenshot, a chart downloaded as PNG through the
+    modebar, then what the policy did to a fetch, an image and a script tried from the page.
+    The download comes before the attempts: their blocked messages are console errors."""
+
+    def __init__(self, hostile: Hostile, browser: Any, root: Path) -> None:
+        messages: list[str] = []
+        requested: list[str] = []
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        page.on("console", lambda m: messages.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: messages.append(str(error)))
+        page.on("request", lambda r: requested.append(r.url))
+        page.goto(hostile.page.as_uri())
+        for chart in CHARTS:
+            page.wait_for_selector(f"#{chart} .main-svg", timeout=30_000)
+        self.drawn = {chart["id"]: chart for chart in page.evaluate(_DRAWN, CHARTS)}
+        self.hovers: dict[str, list[str]] = page.evaluate(_HOVERS)
+        self.people: list[list[str]] = page.evaluate(
+            """() => [...document.querySelectorAll('#people-all td.name')].map(
+                cell => [cell.textContent, cell.title])"""
+        )
+        self.screenshot = root / "hostile.png"
+        page.screenshot(path=str(self.screenshot), full_page=True)
+        self.text = page.inner_text("body")
+        # Requests other than the page itself, while it loaded, drew and hovered.
+        self.fetched = [url for url in requested if url != hostile.page.as_uri()]
+
+        page.hover("#chart-projects")
+        with page.expect_download(timeout=30_000) as download:
+            page.click('#chart-projects [data-title="Download plot as a PNG"]')
+        self.png = root / "projects.png"
+        download.value.save_as(self.png)
+        self.problems = list(messages)  # errors of the load, the reading and the download
+
+        self.attempts = page.evaluate(_ATTEMPTS, hostile.trap.base_url)
+        self.blocked = messages[len(self.problems) :]
+        page.close()
+        self.hits = list(hostile.trap.hits)  # after everything the page did or tried
+
+
+@pytest.fixture(scope="module")
+def shown(hostile: Hostile, browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Shown:
+    return Shown(hostile, browser, tmp_path_factory.mktemp("shown"))
+
+
+def test_hostile_names_show_literally_and_fetch_nothing(hostile: Hostile, shown: Shown) -> None:
+    assert not shown.problems, shown.problems
+    assert not shown.fetched, f"the page fetched: {shown.fetched}"
+    assert not shown.hits, f"the page reached the trap: {shown.hits}"
+    for chart in shown.drawn.values():
         width, height = chart["area"]
         assert chart["marks"] > 0 and chart["width"] > 300, (chart["id"], chart["width"])
         # The plot area keeps most of the chart's width whatever the names' length.
         assert width > 0.55 * chart["width"] and height > 150, (chart["id"], chart["area"])
         assert chart["links"] == 0 and not chart["styled"], (chart["id"], chart["styled"])
 
-    shown = {
-        "projects": drawn["chart-projects"]["ticks"],
-        "clients": drawn["chart-clients"]["ticks"],
+    shown_ticks = {
+        "projects": shown.drawn["chart-projects"]["ticks"],
+        "clients": shown.drawn["chart-clients"]["ticks"],
     }
     # People are rows of a table: the name whole, as text (the style sheet cuts it).
+    people = shown.people
     names = {text for text, _ in people}
     for label, whole in hostile.expected["people"]:
         wanted = label if label.startswith("Sam Same") else " ".join(whole.split())
@@ -302,65 +347,31 @@ def test_hostile_names_show_literally_and_fetch_nothing(
     assert people and all(title in ("", text) for text, title in people)
     assert any(title == text and len(text) > 100 for text, title in people)
     for kind in ("projects", "clients"):
+        hovers = _squeezed(" ".join(shown.hovers[f"chart-{kind}"]))
         for label, whole in hostile.expected[kind]:
-            assert label in shown[kind], (kind, label, shown[kind])
-            assert _squeezed(whole) in _squeezed(" ".join(hovers[f"chart-{kind}"])), (kind, whole)
+            assert label in shown_ticks[kind], (kind, label, shown_ticks[kind])
+            assert _squeezed(whole) in hovers, (kind, whole)
+    text = shown.text
     assert f'<img src="{hostile.trap.base_url}/c">' in text
     # The page as a team lead reads it (once test_report's own Chromium test): the number of
     # entries, where they come from, and the week in progress marked.
     assert f"{hostile.entries:,}" in text, "the entries' count is shown"
     assert "report_time_entries" in text, "the table the numbers come from is named"
     assert "(partial)" in text, "the week in progress is marked partial"
-    assert (tmp_path / "hostile.png").stat().st_size > 50_000
+    assert shown.screenshot.stat().st_size > 50_000
 
 
-def test_the_policy_blocks_what_would_slip_through(hostile: Hostile, browser: Any) -> None:
-    blocked: list[str] = []
-    page = browser.new_page()
-    page.on("console", lambda m: blocked.append(m.text) if m.type == "error" else None)
-    page.goto(hostile.page.as_uri())
-    page.wait_for_selector("#chart-projects .main-svg", timeout=30_000)
-    attempts = page.evaluate(
-        """async url => {
-            const results = {};
-            try { await fetch(url + '/fetch'); results.fetch = 'sent'; }
-            catch (error) { results.fetch = 'blocked'; }
-            const image = new Image();
-            results.image = await new Promise(done => {
-                image.onload = () => done('loaded');
-                image.onerror = () => done('blocked');
-                image.src = url + '/image';
-            });
-            const script = document.createElement('script');
-            script.textContent = 'window.injected = true';
-            document.body.append(script);
-            results.script = window.injected ? 'ran' : 'blocked';
-            return results;
-        }""",
-        hostile.trap.base_url,
-    )
-    page.close()
+def test_the_policy_blocks_what_would_slip_through(shown: Shown) -> None:
+    attempts = shown.attempts
     assert attempts == {"fetch": "blocked", "image": "blocked", "script": "blocked"}, attempts
-    assert not hostile.trap.hits, hostile.trap.hits
-    assert any("Content Security Policy" in message for message in blocked), blocked
+    assert not shown.hits, shown.hits
+    assert any("Content Security Policy" in message for message in shown.blocked), shown.blocked
 
 
-def test_the_charts_still_download_as_png_under_the_policy(
-    hostile: Hostile, browser: Any, tmp_path: Path
-) -> None:
-    problems: list[str] = []
-    page = browser.new_page(accept_downloads=True)
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(hostile.page.as_uri())
-    page.wait_for_selector("#chart-projects .main-svg", timeout=30_000)
-    page.hover("#chart-projects")
-    with page.expect_download(timeout=30_000) as download:
-        page.click('#chart-projects [data-title="Download plot as a PNG"]')
-    download.value.save_as(tmp_path / "people.png")
-    page.close()
-    assert not problems, problems
-    assert (tmp_path / "people.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "people.png").stat().st_size > 20_000
+def test_the_charts_still_download_as_png_under_the_policy(shown: Shown) -> None:
+    assert not shown.problems, shown.problems
+    assert shown.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shown.png.stat().st_size > 20_000
 
 
 def test_hostile_names_reach_the_page_only_escaped(hostile: Hostile) -> None:

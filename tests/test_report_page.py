@@ -85,22 +85,28 @@ def _column(table: dict[str, Any], name: str) -> list[str]:
 
 
 class Browser:
-    """One Chromium for the module; `open` loads a page at 1400 px and collects its errors."""
+    """One Chromium tab for the module, 1400 px wide: `open` loads a page in it and collects the
+    page's errors. One tab, not one per page: its renderer keeps the inlined Plotly compiled from
+    one page to the next (a fresh tab compiles it again, seconds of CPU)."""
 
     def __init__(self, browser: Any) -> None:
-        self.browser = browser
-
-    def open(self, path: Path) -> tuple[Any, list[str]]:
-        page = self.browser.new_page(
+        self.tab = browser.new_page(
             viewport={"width": WIDTH, "height": 1000}, accept_downloads=True
         )
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        page.on("request", lambda r: None if r.url.startswith("file:") else problems.append(r.url))
-        page.goto(path.as_uri())
-        page.wait_for_selector("#chart-projects .main-svg", timeout=30_000)
-        return page, problems
+        self.problems: list[str] = []
+        self.tab.on(
+            "console", lambda m: self.problems.append(m.text) if m.type == "error" else None
+        )
+        self.tab.on("pageerror", lambda error: self.problems.append(str(error)))
+        self.tab.on(
+            "request", lambda r: None if r.url.startswith("file:") else self.problems.append(r.url)
+        )
+
+    def open(self, path: Path) -> tuple[Any, list[str]]:
+        self.problems = []
+        self.tab.goto(path.as_uri())
+        self.tab.wait_for_selector("#chart-projects .main-svg", timeout=30_000)
+        return self.tab, self.problems
 
 
 @pytest.fixture(scope="module")
@@ -139,16 +145,54 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
 
 @pytest.fixture(scope="module")
-def demo_read(demo: Demo, browser: Browser) -> dict[str, Any]:
+def demo_read(
+    demo: Demo, browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The demo's page read in one load: its tables, title and layout as it opens, then one
+    workspace chosen alone, its table sorted twice by a click and downloaded as CSV (read here,
+    before another test loads another page in the module's tab; the tests assert)."""
     page, problems = browser.open(demo.page)
     tables = page.evaluate(_TABLES, ["projects-all", "people-all", "weeks-all", "clients-all"])
-    read = {
+    read: dict[str, Any] = {
         "tables": tables,
         "title": page.inner_text("h1"),
         "layout": page.evaluate(_LAYOUT),
         "problems": problems,
-        "page": page,
     }
+
+    ((space_id, space),) = demo.sql(
+        "select id, name from time_tracking.workspaces order by name limit 1"
+    )
+    table_id = f"projects-w{space_id}"
+    page.select_option("#scope", f"w{space_id}")
+    page.wait_for_selector(f"#chart-projects-w{space_id} .main-svg", timeout=30_000)
+    read["space"] = (space_id, space)
+    read["shown"] = (page.is_hidden("#projects-all"), page.is_visible(f"#{table_id}"))
+    read["space table"] = page.evaluate(_TABLES, [table_id])[table_id]
+    read["space layout"] = page.evaluate(_LAYOUT)
+
+    # A click sorts by a column, most first; a second click, least first.
+    def sorted_by(column: str) -> list[float]:
+        page.click(f"#{table_id} thead th[data-v='{column}']")
+        table = page.evaluate(_TABLES, [table_id])[table_id]
+        return [_number(cell) or 0.0 for cell in _column(table, column)]
+
+    read["sorted"] = (sorted_by("entries"), sorted_by("entries"))
+
+    with page.expect_download(timeout=30_000) as download:
+        page.click(f"button[data-table='{table_id}']")
+    written = tmp_path_factory.mktemp("csv") / "projects.csv"
+    download.value.save_as(written)
+    read["csv"] = written.read_text("utf-8-sig")
+    # A cell a spreadsheet would run as a formula is written as text; a negative number stays.
+    read["formulas"] = page.evaluate(
+        """() => {
+            const table = document.createElement('table');
+            table.innerHTML = '<tr><td>=HYPERLINK("http://x")</td><td>+1+1</td><td>@SUM(A1)</td>'
+                + '<td data-v="-3.5">\u22123.5</td><td>-x</td></tr>';
+            return window.timetrackCsv(table);
+        }"""
+    )
     return read
 
 
@@ -259,16 +303,11 @@ def test_the_pages_totals_per_project_person_and_week_are_the_views_sums(
 
 
 def test_a_workspace_alone_sorts_and_downloads_as_csv(
-    demo: Demo, demo_read: dict[str, Any], tmp_path: Path
+    demo: Demo, demo_read: dict[str, Any]
 ) -> None:
-    page = demo_read["page"]
-    ((space_id, space),) = demo.sql(
-        "select id, name from time_tracking.workspaces order by name limit 1"
-    )
-    page.select_option("#scope", f"w{space_id}")
-    page.wait_for_selector(f"#chart-projects-w{space_id} .main-svg", timeout=30_000)
-    assert page.is_hidden("#projects-all") and page.is_visible(f"#projects-w{space_id}")
-    table = page.evaluate(_TABLES, [f"projects-w{space_id}"])[f"projects-w{space_id}"]
+    space_id, space = demo_read["space"]
+    assert demo_read["shown"] == (True, True), "the workspace's table alone is shown"
+    table = demo_read["space table"]
     assert set(_column(table, "workspace")) == {space}
     ((hours,),) = demo.sql(
         f"select sum(hours) from {E}.entries where week between ? and ? and workspace_id = ?",
@@ -278,34 +317,19 @@ def test_a_workspace_alone_sorts_and_downloads_as_csv(
     )
     read = sum(_number(cell) or 0.0 for cell in _column(table, "hours"))
     assert math.isclose(read, hours, abs_tol=0.051 * len(table["rows"]))
-    assert not page.evaluate(_LAYOUT)
+    assert not demo_read["space layout"], demo_read["space layout"]
 
     # A click sorts by a column, most first; a second click, least first.
-    def sorted_by(column: str) -> list[float]:
-        page.click(f"#projects-w{space_id} thead th[data-v='{column}']")
-        read = page.evaluate(_TABLES, [f"projects-w{space_id}"])[f"projects-w{space_id}"]
-        return [_number(cell) or 0.0 for cell in _column(read, column)]
-
-    once = sorted_by("entries")
+    once, twice = demo_read["sorted"]
     assert once == sorted(once, reverse=True) and len(set(once)) > 3
-    assert sorted_by("entries") == sorted(once)
+    assert twice == sorted(once)
 
-    with page.expect_download(timeout=30_000) as download:
-        page.click(f"button[data-table='projects-w{space_id}']")
-    download.value.save_as(tmp_path / "projects.csv")
-    rows = list(csv.reader(io.StringIO((tmp_path / "projects.csv").read_text("utf-8-sig"))))
+    rows = list(csv.reader(io.StringIO(demo_read["csv"])))
     assert rows[0] == table["head"] and len(rows) == len(table["rows"]) + 1
     assert math.isclose(sum(float(row[3]) for row in rows[1:]), hours, abs_tol=1e-3)
 
     # A cell a spreadsheet would run as a formula is written as text; a negative number stays.
-    written = page.evaluate(
-        """() => {
-            const table = document.createElement('table');
-            table.innerHTML = '<tr><td>=HYPERLINK("http://x")</td><td>+1+1</td><td>@SUM(A1)</td>'
-                + '<td data-v="-3.5">\u22123.5</td><td>-x</td></tr>';
-            return window.timetrackCsv(table);
-        }"""
-    )
+    written = demo_read["formulas"]
     assert written == '"\'=HYPERLINK(""http://x"")",\'+1+1,\'@SUM(A1),-3.5,\'-x\r\n'
 
 
