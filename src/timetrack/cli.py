@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 Command = Callable[..., Any]
 """A click command, as the option decorators below take and give it. They run at import, before
-mutmut can switch a mutant on (`# pragma: no mutate function`): `--help` and the commands' tests
+mutmut can switch a mutant on (`# pragma: no mutate block`): `--help` and the commands' tests
 read what they declare."""
 
 
@@ -65,7 +65,7 @@ def _parse_fault(
     return rates
 
 
-def _scale_options(command: Command) -> Command:  # pragma: no mutate function
+def _scale_options(command: Command) -> Command:  # pragma: no mutate block
     """One option per field of Scale, with the default, help and range its metadata gives."""
     for item in reversed(fields(Scale)):
         meta = item.metadata
@@ -839,7 +839,7 @@ def demo(path: str, time_entries: int, seed: int) -> None:
         click.echo(printable(line))
 
 
-def _place_options(command: Command) -> Command:  # pragma: no mutate function
+def _place_options(command: Command) -> Command:  # pragma: no mutate block
     """The options of `run` that say where data goes, for the commands of live tables."""
     for option in reversed(
         [
@@ -906,7 +906,7 @@ def webhooks() -> None:
     """
 
 
-def _service_options(command: Command) -> Command:  # pragma: no mutate function
+def _service_options(command: Command) -> Command:  # pragma: no mutate block
     command = click.option(
         "--workspace-id",
         "workspace_ids",
