@@ -445,3 +445,16 @@ def test_the_quota_is_what_me_quota_says_of_its_total_else_the_plans(
         line.startswith(f"      quota: 100 requests an hour on its plan; {remaining[9000002]} left")
         for line in lines
     ), ("a quota other than the plan's, as /me/quota says it", lines)
+
+
+def test_a_user_count_that_is_no_number_counts_as_none(
+    server: EmulatorServer, proxy: Recording
+) -> None:
+    organizations = _get(server, "/v1/me/organizations")
+    for organization in organizations:
+        organization["user_count"] = "many"
+    proxy.answer["/v1/me/organizations"] = (200, json.dumps({"data": organizations}).encode())
+    lines = check_token(proxy.base_url)
+    at = lines.index("  9000002  Organization 2")
+    # one workspace x (6 + 4) + one page of users (none counted) + 1
+    assert lines[at + 2].startswith("      a first sync needs at least 12 requests"), lines
