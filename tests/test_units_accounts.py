@@ -62,14 +62,16 @@ def test_the_summary_says_a_line_per_account_sorted_by_name() -> None:
             ),
             AccountResult("b", 75, rows=3, requests=8, elapsed=2.0, peak_rss_mb=88.4),
             AccountResult("c", 0),
+            AccountResult("d", 0),
         ],
         elapsed=62.04,
     )
     assert summary.lines() == [
-        "4 accounts in 62.0 s: 2 landed, 2 did not",
+        "5 accounts in 62.0 s: 3 landed, 2 did not",
         "  a_long_name  ok             12,345 rows   1,234 requests    61.2 s  peak 1,235 MB",
         "  b            quota               3 rows       8 requests     2.0 s  peak 88 MB",
         "  c            ok                  0 rows       0 requests     0.0 s  peak 0 MB",
+        "  d            ok                  0 rows       0 requests     0.0 s  peak 0 MB",
         "  zeta         failed              0 rows       0 requests     0.0 s  peak 0 MB"
         "  environment variable Z is not set",
     ]

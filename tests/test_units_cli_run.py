@@ -9,6 +9,7 @@ import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,9 +101,14 @@ def test_accounts_print_a_line_each_and_each_failure_on_stderr(
 ) -> None:
     from timetrack.run import accounts
 
-    monkeypatch.setattr(
-        accounts, "run_accounts", functools.partial(accounts.run_accounts, start_method="fork")
-    )
+    forked = functools.partial(accounts.run_accounts, start_method="fork")
+    parallel: list[int] = []
+
+    def run_accounts(*args: Any, **kwargs: Any) -> Any:
+        parallel.append(kwargs["parallel"])
+        return forked(*args, **kwargs)
+
+    monkeypatch.setattr(accounts, "run_accounts", run_accounts)
     monkeypatch.delenv("NOBODY_TOKEN", raising=False)
     monkeypatch.setenv("ACME_TOKEN", "demo-token")
     file = tmp_path / "accounts.toml"
@@ -111,7 +117,8 @@ def test_accounts_print_a_line_each_and_each_failure_on_stderr(
         f'base_url = "{server.base_url}"\n'
         '[[account]]\nname = "nobody"\napi_token_env = "NOBODY_TOKEN"\n'
     )
-    args = ["run", "--accounts", str(file), "--requests-per-second", "0", "--progress-every", "0"]
+    args = ["run", "--accounts", str(file), "--parallel", "1"]
+    args += ["--requests-per-second", "0", "--progress-every", "0"]
     first = invoke(tmp_path, *args, "--json", ACME_TOKEN="demo-token")
     as_json = json.loads(first.stdout)
     acme = db_counts(tmp_path / "timetrack_acme.duckdb", "time_tracking_acme")
@@ -128,3 +135,4 @@ def test_accounts_print_a_line_each_and_each_failure_on_stderr(
     ]
     quiet = invoke(tmp_path, *args, "--quiet", ACME_TOKEN="demo-token")
     assert quiet.stdout == "" and quiet.exit_code == 1
+    assert parallel == [1, 1, 1], "--parallel reaches the accounts' runs"

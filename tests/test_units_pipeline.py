@@ -277,6 +277,28 @@ def test_missing_credentials_are_named_by_the_variables_that_set_them() -> None:
     assert missing_settings(three) == (
         "missing setting: set DESTINATION__POSTGRES__CREDENTIALS__PASSWORD" + POSTGRES_WHOLE
     )
+    two = _missing(
+        DESTINATION__POSTGRES__CREDENTIALS__HOST="h",
+        DESTINATION__POSTGRES__CREDENTIALS__USERNAME="u",
+    )
+    assert missing_settings(two) == (
+        "missing settings: set DESTINATION__POSTGRES__CREDENTIALS__DATABASE, "
+        "DESTINATION__POSTGRES__CREDENTIALS__PASSWORD" + POSTGRES_WHOLE
+    )
+    both = ConfigFieldMissingException(
+        SimpleNamespace(__resolved_fields_set__=[]),
+        {
+            "bucket_url": [
+                LookupTrace("Environment Variables", [], "DESTINATION__BUCKET_URL", None)
+            ],
+            "credentials": two.traces["credentials"],
+        },
+    )
+    assert missing_settings(both) == (
+        "missing settings: set DESTINATION__BUCKET_URL, "
+        "DESTINATION__POSTGRES__CREDENTIALS__DATABASE, "
+        "DESTINATION__POSTGRES__CREDENTIALS__PASSWORD" + POSTGRES_WHOLE
+    ), "a plain field before the credentials' parts: both named"
 
 
 def test_a_missing_setting_without_a_variable_is_named_by_its_field() -> None:
@@ -293,7 +315,10 @@ def test_a_missing_setting_without_a_variable_is_named_by_its_field() -> None:
                 Trace("Environment Variables", "PIPELINE__DESTINATION__FILESYSTEM__X__Y"),
             ],
             "layout": [Trace("config.toml", "layout")],
-            "api_token": [Trace("Environment Variables", "SOURCES__TIMETRACK__API_TOKEN")],
+            "api_token": [
+                Trace("Environment Variables", "SOURCES__TIMETRACK__API_TOKEN"),
+                Trace("Environment Variables", "SOURCES__API_TOKEN"),  # later in the alphabet
+            ],
             "secret": [Trace("Environment Variables", "CREDENTIALS__SECRET")],
             "nothing": [],
         },
@@ -404,3 +429,18 @@ def test_duckdb_out_of_memory_names_the_cap_this_release_set(
 def test_a_cause_is_cut_at_300_characters() -> None:
     assert pipeline_module._cause(ValueError("x" * 300)) == "x" * 300
     assert pipeline_module._cause(ValueError("x" * 301)) == "x" * 300 + " ..."
+
+
+def test_the_live_batch_marker_sits_beside_the_pipelines_state(tmp_path: Path) -> None:
+    from timetrack.destination.target import resolve_target
+
+    target = resolve_target(
+        "duckdb",
+        "d",
+        name="timetrack",
+        duckdb_file=str(tmp_path / "x.duckdb"),
+        pipelines_dir=str(tmp_path / "state"),
+    )
+    marker = pipeline_module.batch_marker_path(target)
+    assert marker == tmp_path / "state" / f".{target.pipeline_name}.lock.batch"
+    assert pipeline_module.run_lock_path(target).parent == marker.parent
