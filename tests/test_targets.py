@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import threading
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,22 +186,15 @@ def _killed_load(base_url: str, pg: str, state: Path) -> int:
     """tests/source/killable_run.py's run into the PostgreSQL dataset `pg`, in a forked child
     (a process of its own, without a new interpreter's start-up) that SIGKILLs itself after
     its third load job; the child's wait status as `subprocess` gives it (-9 for SIGKILL)."""
-    pid = os.fork()
-    if pid == 0:  # the child: never back into the test
-        code = 1
-        try:
-            for name in [k for k in os.environ if k.startswith(CLEARED)]:
-                del os.environ[name]
-            os.environ["DESTINATION__POSTGRES__CREDENTIALS"] = DSN
-            killable.arm("load", 3)
-            run(killable.options(base_url, f"postgres:{pg}", str(state)))
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+    def work() -> None:
+        for name in [k for k in os.environ if k.startswith(CLEARED)]:
+            del os.environ[name]
+        os.environ["DESTINATION__POSTGRES__CREDENTIALS"] = DSN
+        killable.arm("load", 3)
+        run(killable.options(base_url, f"postgres:{pg}", str(state)))
+
+    return killable.in_forked_child(work)
 
 
 @pytest.mark.parametrize("recovery", [["--full-refresh"], []], ids=["full-refresh", "plain"])

@@ -20,6 +20,7 @@ from tests.helpers import DROPPED, LocalServer, clock
 from timetrack.check import _number, _quotas, check_token, readable
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
 from timetrack.errors import NO_TOKEN, ApiError, ConfigurationError, QuotaExhaustedError
+from timetrack.source.core import source_tables
 
 FROZEN = 1_800_000_000.0
 """2027-01-15: the emulator's clock stays here, so a quota's reset does not move."""
@@ -197,23 +198,8 @@ def test_the_owners_check_says_the_user_each_quota_as_me_quota_says_it_and_every
     assert slept == [], "a quick look: no pacing"
 
 
-TABLES = [
-    "organizations",
-    "workspaces",
-    "workspace",
-    "workspace_clients",
-    "workspace_tags",
-    "organizations_groups",
-    "workspace_users",
-    "project_users",
-    "project_groups",
-    "organizations_users",
-    "workspace_projects",
-    "workspace_tasks",
-    "rates",
-    "time_entries",
-    "report_time_entries",
-]
+TABLES = source_tables()
+"""Every table, in the order check lists them: the source's (test_units_core spells it out)."""
 DISCOVERY = {"/v1/me", "/v1/me/organizations", "/v1/me/workspaces", "/v1/me/quota"}
 ADMIN_TABLES = {
     "workspace": "workspace admin",

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,24 +106,33 @@ def finished_run(base_url: str, root: Path) -> RunSummary:
     return run(options(base_url, str(root / "db.duckdb"), str(root / "state")))
 
 
-def forked_run(base_url: str, root: Path, kill_at: str, n: int) -> int:
-    """The run into `root/db.duckdb` in a forked child armed to die at `kill_at`; the child's
-    wait status as `subprocess` gives it (-9 for SIGKILL, 0 for a run that ended)."""
+def in_forked_child(work: Callable[[], object]) -> int:
+    """`work()` in a forked child (a process of its own, without a new interpreter's
+    start-up), which never returns into the caller's code; the child's wait status as
+    `subprocess` gives it (-9 for SIGKILL, 0 when `work` returned, 1 when it raised)."""
     pid = os.fork()
     if pid == 0:  # the child: never back into the test
         code = 1
         try:
-            arm(kill_at, n)
-            run(options(base_url, str(root / "db.duckdb"), str(root / "state")))
+            work()
             code = 0
         except BaseException:
             traceback.print_exc()
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        return -os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
+def forked_run(base_url: str, root: Path, kill_at: str, n: int) -> int:
+    """The run into `root/db.duckdb` in a forked child armed to die at `kill_at`; the child's
+    wait status (-9 for SIGKILL, 0 for a run that ended)."""
+
+    def work() -> None:
+        arm(kill_at, n)
+        run(options(base_url, str(root / "db.duckdb"), str(root / "state")))
+
+    return in_forked_child(work)
 
 
 def main() -> None:

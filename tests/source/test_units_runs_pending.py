@@ -20,7 +20,7 @@ import dlt
 import duckdb
 import pytest
 
-from tests.source.killable_run import arm
+from tests.source.killable_run import arm, in_forked_child
 from timetrack.run.pipeline import RunOptions, _open, _settle_pending, options_target
 from timetrack.source import RequestStats
 
@@ -62,23 +62,18 @@ def _options(root: Path, full_refresh: bool = False) -> RunOptions:
 
 def _killed_run(root: Path, kill_at: str, n: int) -> int:
     """A run of the small source in a forked child, killed at `kill_at`; its wait status."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            pipeline = _open(options_target(_options(root)))
-            if kill_at == "extract":
-                pipeline.extract(_small(die_after=n))
-            else:
-                arm(kill_at, n)
-                pipeline.extract(_small())
-                pipeline.normalize()
-                pipeline.load()
-            code = 0
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+    def work() -> None:
+        pipeline = _open(options_target(_options(root)))
+        if kill_at == "extract":
+            pipeline.extract(_small(die_after=n))
+        else:
+            arm(kill_at, n)
+            pipeline.extract(_small())
+            pipeline.normalize()
+            pipeline.load()
+
+    return in_forked_child(work)
 
 
 def _landed(root: Path) -> dict[str, list[tuple[Any, ...]]]:
