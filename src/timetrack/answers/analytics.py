@@ -56,8 +56,6 @@ _TYPES = {
     "text": "VARCHAR",
     "bool": "BOOLEAN",
     "ts": "TIMESTAMP WITH TIME ZONE",
-    "json": "JSON",
-    "double": "DOUBLE PRECISION",
 }
 
 
@@ -76,8 +74,7 @@ class _Sql:
         """A column of a raw table, or a typed null when the table has no such column."""
         if name in self.landed.columns.get(table, set()):
             return f"{alias}.{_quote(name)}"
-        sql_type = "JSONB" if kind == "json" and self.dialect == "postgres" else _TYPES[kind]
-        return f"CAST(NULL AS {sql_type})"
+        return f"CAST(NULL AS {_TYPES[kind]})"
 
     def seconds_between(self, start: str, stop: str) -> str:
         if self.dialect == "duckdb":
@@ -88,14 +85,18 @@ class _Sql:
         return "pg_timezone_names()" if self.dialect == "duckdb" else "pg_timezone_names"
 
     def tag_ids(self, table: str) -> str:
-        """Rows (entry id, tag id) from a table's JSON `tag_ids`; anything not an integer out."""
+        """Rows (entry id, tag id) from a table's JSON `tag_ids`; anything not an integer out.
+
+        Both dialects read each element as text and keep up to 18 digits (a bigint), so that a
+        6.5 or a `true` is left out in DuckDB as in PostgreSQL (a cast would make them 6 and 1)."""
         if "tag_ids" not in self.landed.columns.get(table, set()):
             return self.empty([("entry_id", "bigint"), ("tag_id", "bigint")])
         if self.dialect == "duckdb":
             return (
-                "SELECT entry_id, tag_id FROM (SELECT id AS entry_id, "
-                "unnest(TRY_CAST(tag_ids AS BIGINT[])) AS tag_id "
-                f"FROM {self.table(table)}) AS unnested WHERE tag_id IS NOT NULL"
+                "SELECT entry_id, TRY_CAST(element AS BIGINT) AS tag_id FROM (SELECT "
+                "id AS entry_id, unnest(TRY_CAST(tag_ids AS VARCHAR[])) AS element "
+                f"FROM {self.table(table)}) AS unnested "
+                "WHERE regexp_full_match(element, '-?[0-9]{1,18}')"
             )
         return (
             "SELECT t.id AS entry_id, CAST(element.value AS BIGINT) AS tag_id "
