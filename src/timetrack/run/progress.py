@@ -80,6 +80,8 @@ class RunProgress:
                 if phase != self._shown.split(":", 1)[0] or self._due():
                     self._print(f"... {line}")
                     self._shown = line
+                    # A line for a new phase starts the interval too: no second one a poll later.
+                    self._last = datetime.now(UTC).timestamp()
 
         self._last = 0.0
         thread = threading.Thread(target=report, daemon=True)
@@ -90,11 +92,8 @@ class RunProgress:
             done.set()
 
     def _due(self) -> bool:
-        now = datetime.now(UTC).timestamp()
-        if now - self._last >= self.every:
-            self._last = now
-            return True
-        return False
+        """Whether `every` seconds have passed since the last line."""
+        return datetime.now(UTC).timestamp() - self._last >= self.every
 
     def _print(self, text: str) -> None:
         print(text, file=self.out, flush=True)
