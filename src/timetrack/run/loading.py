@@ -117,6 +117,7 @@ def refresh_pending_merges(pipeline: Any) -> list[str]:
                 stale.append((path, job.job_file_info.table_name))
     if not stale:
         return []
+    rewritten: list[str] = []
     with pipeline.destination_client() as client:
         if not isinstance(client, DuckDbClient):
             return []
@@ -126,7 +127,8 @@ def refresh_pending_merges(pipeline: Any) -> list[str]:
             chain = [client.prepare_load_table(table)]
             sql = KeysFirstMergeJob.generate_sql(chain, client.sql_client)
             path.write_text("\n".join(" ".join(statement.splitlines()) for statement in sql))
-    return [table for _, table in stale]
+            rewritten.append(table)
+    return rewritten
 
 
 DUCKDB_LOAD_SETTINGS = {"LOAD__WORKERS": "1", "DATA_WRITER__FILE_MAX_ITEMS": "250000"}
