@@ -141,3 +141,35 @@ def test_the_entry_point_names_itself_timetrack_however_it_was_started(
     with pytest.raises(SystemExit):
         cli.main()
     assert capsys.readouterr().out == f"timetrack, version {__version__}\n"
+
+
+def test_a_rate_holding_an_equals_sign_is_no_number_of_its_kind() -> None:
+    with pytest.raises(click.BadParameter) as caught:
+        cli._parse_fault(None, None, ("slow=0.5=1",))  # type: ignore[arg-type]
+    assert caught.value.message == "rate of slow is not a number: 0.5=1", "KIND is before the 1st ="
+
+
+def test_verbose_prints_the_log_the_error_names_last_whatever_its_path_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from timetrack.errors import TimetrackError
+    from timetrack.run import pipeline
+
+    folder = tmp_path / "My Documents (work)"
+    folder.mkdir()
+    log = folder / "last_error.log"
+    log.write_text("Traceback (most recent call last):\n  the whole story\n")
+    # the cause quotes a server's text that itself holds the marker: the log is the last one
+    said = f"the run failed: 500 says 'see (full detail: elsewhere)' (full detail: {log})"
+
+    def fails(options: object) -> None:
+        raise TimetrackError(said)
+
+    monkeypatch.setattr(pipeline, "run", fails)
+    with pytest.raises(TimetrackError) as caught:
+        cli._run_one(pipeline.RunOptions(), verbose=True, quiet=False, as_json=False)
+    assert str(caught.value) == said, "the error itself goes on, for the one line"
+    assert capsys.readouterr().err == log.read_text() + "\n"
+    with pytest.raises(TimetrackError):
+        cli._run_one(pipeline.RunOptions(), verbose=False, quiet=False, as_json=False)
+    assert capsys.readouterr().err == "", "no log without --verbose"
