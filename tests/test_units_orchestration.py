@@ -1,6 +1,7 @@
 """What Dagster is told about a run that did not land (timetrack.orchestration), on its own:
-a quota stop is retried when the quota resets, anything else fails with the run's own words
-(tests/test_orchestration.py runs the definitions against emulators)."""
+a quota stop is retried when the quota resets, anything else fails with the run's own words;
+and what the definitions declare (assets, their group and pipeline) and ask of a run, with the
+run itself replaced (tests/test_orchestration.py runs the definitions against emulators)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dagster import AssetKey, Failure, RetryRequested
 
 from timetrack.errors import QuotaExhaustedError
 from timetrack.orchestration import _table, quota_or_failure
+from timetrack.run.accounts import Account
 from timetrack.run.pipeline import RunOptions, RunSummary
 from timetrack.source.client import RequestStats
 
@@ -91,7 +93,6 @@ def test_an_accounts_file_gives_a_partition_per_account_and_their_tables_as_asse
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from timetrack.orchestration import JOB, definitions_from_file
-    from timetrack.source import timetrack_source
 
     monkeypatch.chdir(tmp_path)
     file = tmp_path / "accounts.toml"
@@ -99,11 +100,75 @@ def test_an_accounts_file_gives_a_partition_per_account_and_their_tables_as_asse
         '[[account]]\nname = "north"\napi_token_env = "N"\n'
         '[[account]]\nname = "south"\napi_token_env = "S"\n'
     )
-    defs = definitions_from_file(file, RunOptions(pipelines_dir=str(tmp_path / "state")))
+    defs = definitions_from_file(
+        file, RunOptions(dataset="tracking", pipelines_dir=str(tmp_path / "state"))
+    )
     job = defs.resolve_job_def(JOB)
     assert job.partitions_def is not None
     assert job.partitions_def.get_partition_keys() == ["north", "south"]
-    keys = {key.path[-1] for key in defs.resolve_all_asset_keys()}
+    assert_specs_land_where(defs, state=tmp_path / "state", dataset="tracking")
+
+
+def assert_specs_land_where(defs: object, *, state: Path, dataset: str) -> None:
+    """Every asset `timetrack/<table>`, in the group `timetrack`, with no upstream asset, and
+    the pipeline behind it in `state` for `dataset` (what the options said)."""
+    from timetrack.source import timetrack_source
+
     shape = timetrack_source(api_token="unused", base_url="http://127.0.0.1:9")
-    assert keys == set(shape.selected_resources) and "time_entries" in keys, "a table an asset"
-    assert all(key.path[0] == "timetrack" for key in defs.resolve_all_asset_keys())
+    tables = set(shape.selected_resources)
+    assert "time_entries" in tables and "rejected_records" in tables, "a table an asset"
+    (assets,) = defs.assets  # type: ignore[attr-defined]
+    specs = {spec.key: spec for spec in assets.specs}
+    assert set(specs) == {AssetKey(["timetrack", table]) for table in tables}
+    for spec in specs.values():
+        assert (spec.group_name, list(spec.deps)) == ("timetrack", []), spec.key
+        pipeline = spec.metadata["dagster_dlt/pipeline"]
+        assert (pipeline.pipelines_dir, pipeline.dataset_name) == (str(state), dataset)
+
+
+def test_with_no_options_a_partition_runs_its_account_as_run_does_with_progress_each_minute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from timetrack import orchestration
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))  # dlt's default pipelines folder
+    monkeypatch.setenv("NORTH_TOKEN", "secret")
+    given: list[RunOptions] = []
+
+    def run(options: RunOptions) -> RunSummary:  # what `timetrack run` would be asked
+        given.append(options)
+        summary = _summary(requests=7)
+        summary.rows = {"workspace_clients": 3}
+        return summary
+
+    monkeypatch.setattr(orchestration, "run", run)
+    defs = orchestration.build_definitions([Account("north", "NORTH_TOKEN")])
+    assert_specs_land_where(defs, state=tmp_path / "dlt" / "pipelines", dataset="time_tracking")
+    job = defs.resolve_job_def(orchestration.JOB)
+    assert job.executor_def.name == "multiprocess", "each step its own process, not the default"
+
+    clients, rejected = (
+        AssetKey(["timetrack", "workspace_clients"]),
+        AssetKey(["timetrack", "rejected_records"]),
+    )
+    some = job.execute_in_process(partition_key="north", asset_selection=[clients, rejected])
+    assert some.success
+    (options,) = given
+    assert options == RunOptions(
+        dataset="time_tracking_north",
+        pipeline_name="timetrack_north",
+        duckdb_file=str(tmp_path / "timetrack_north.duckdb"),
+        resources=["workspace_clients"],  # rejected_records is always loaded
+        progress_every=60,
+        source_args={"api_token": "secret"},
+    )
+    landed = {
+        event.asset_key: event.materialization.metadata
+        for event in some.get_asset_materialization_events()
+    }
+    assert {key: meta["rows_loaded"].value for key, meta in landed.items()} == {
+        clients: 3,
+        rejected: 0,
+    }
+    assert {meta["dataset"].value for meta in landed.values()} == {"time_tracking_north"}
