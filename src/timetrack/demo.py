@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -31,45 +32,68 @@ def _python() -> str:
 def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
     """Sync a fresh emulator into a new DuckDB file; lines of rows per table against the truth."""
     target = Path(path)
-    for stale in (target, target.with_name(target.name + ".wal")):
+    for stale in _files_of(target):
         stale.unlink(missing_ok=True)
     config = EmulatorConfig(seed=seed, scale=Scale(time_entries=time_entries))
     with EmulatorServer(config) as server, tempfile.TemporaryDirectory() as state_dir:
-        summary = run(
-            RunOptions(
-                duckdb_file=str(target),
-                dataset=DATASET,
-                pipeline_name="timetrack_demo",
-                pipelines_dir=state_dir,
-                source_args={
-                    "api_token": config.token,
-                    "base_url": server.base_url,
-                    "requests_per_second": 0,
-                },
-            )
-        )
+        summary = run(_options(target, state_dir, config.token, server.base_url))
         expected = expected_rows(server.base_url, config.token)
-    lines = [f"emulator at {server.base_url}: synced into {target}"]
-    lines += summary.lines()
-    lines.append("rows per table in the DuckDB file, against the emulator's truth:")
-    with duckdb.connect(str(target), read_only=True) as db:
-        for table in sorted(summary.rows):
-            (count,) = db.execute(f'select count(*) from {DATASET}."{table}"').fetchone() or (0,)
-            want = expected.get(table)
-            verdict = (
-                "" if want is None else ("  = truth" if count == want else f"  != truth {want}")
-            )
-            lines.append(f"  {table:<22} {count:>7,}{verdict}")
-    query = f"select * from {DATASET}_analytics.hours_by_week limit 5"
-    lines.append(
-        f'explore it: {_python()} -c "import duckdb; '
-        f"duckdb.connect('{target}').sql('{query}').show()\""
-    )
+    counts = _counts(target, summary.rows)
+    lines = _synced(server.base_url, target, summary.lines(), counts, expected)
     page = target.with_suffix(".html")
     with tempfile.TemporaryDirectory() as state_dir:
         place = resolve_target(dataset=DATASET, duckdb_file=str(target), pipelines_dir=state_dir)
         data = write_report(open_pipeline(place, state_dir), page)
     lines.append(
         f"report of the last {len(data.weeks)} full weeks ({data.entries:,} entries): open {page}"
+    )
+    return lines
+
+
+def _files_of(target: Path) -> list[Path]:
+    """The DuckDB file and its write-ahead log: a demo starts from neither."""
+    return [target, target.with_name(target.name + ".wal")]
+
+
+def _options(target: Path, state_dir: str, token: str, base_url: str) -> RunOptions:
+    """The demo's run: into the DuckDB file and the dataset `timetrack run` uses, from the
+    emulator at full speed, its state in a folder of its own."""
+    return RunOptions(
+        duckdb_file=str(target),
+        dataset=DATASET,
+        pipeline_name="timetrack_demo",
+        pipelines_dir=state_dir,
+        source_args={"api_token": token, "base_url": base_url, "requests_per_second": 0},
+    )
+
+
+def _counts(target: Path, tables: Iterable[str]) -> dict[str, int]:
+    """Rows of each table in the demo's DuckDB file."""
+    with duckdb.connect(str(target), read_only=True) as db:
+        return {
+            table: (db.execute(f'select count(*) from {DATASET}."{table}"').fetchone() or (0,))[0]
+            for table in tables
+        }
+
+
+def _synced(
+    base_url: str,
+    target: Path,
+    summary: list[str],
+    counts: dict[str, int],
+    expected: dict[str, int],
+) -> list[str]:
+    """What the demo says of its sync: the run's summary, each table's rows against the
+    emulator's truth (where it knows one), and how to look at the data."""
+    lines = [f"emulator at {base_url}: synced into {target}", *summary]
+    lines.append("rows per table in the DuckDB file, against the emulator's truth:")
+    for table in sorted(counts):
+        count, want = counts[table], expected.get(table)
+        verdict = "" if want is None else ("  = truth" if count == want else f"  != truth {want}")
+        lines.append(f"  {table:<22} {count:>7,}{verdict}")
+    query = f"select * from {DATASET}_analytics.hours_by_week limit 5"
+    lines.append(
+        f'explore it: {_python()} -c "import duckdb; '
+        f"duckdb.connect('{target}').sql('{query}').show()\""
     )
     return lines
