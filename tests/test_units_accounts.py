@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import os
+import queue
 import signal
 import threading
 import time
@@ -21,6 +22,7 @@ from timetrack.run.accounts import (
     Account,
     AccountResult,
     AccountsSummary,
+    _child,
     _died,
     _Prefixed,
     account_options,
@@ -294,6 +296,26 @@ def test_a_dead_process_is_said_to_have_died_of_its_signal_or_status() -> None:
     assert _died(-signal.SIGKILL) == "its process died: SIGKILL"
     assert _died(3) == "its process exited with status 3 before it said how the run went"
     assert _died(0) == "its process exited with status 0 before it said how the run went"
+
+
+def test_an_accounts_process_leads_its_own_group_and_sends_back_its_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The child's life in this process (mutmut follows no other): the group is asked of
+    # os.setpgid, since this process leaving its own would cut it off from the terminal.
+    groups: list[tuple[int, int]] = []
+    monkeypatch.setattr(os, "setpgid", lambda pid, group: groups.append((pid, group)))
+    monkeypatch.delenv("NOBODY_TOKEN", raising=False)
+    results: queue.Queue[AccountResult] = queue.Queue()
+    _child(Account("nobody", "NOBODY_TOKEN"), RunOptions(), results)
+    assert groups == [(0, 0)], "a group of its own, led by itself: Ctrl-C reaches the parent only"
+    sent = results.get_nowait()
+    assert (sent.name, sent.exit_code, sent.message) == (
+        "nobody",
+        1,
+        "environment variable NOBODY_TOKEN is not set",
+    )
+    assert results.empty(), "one result"
 
 
 def _high_water_kb() -> int:
