@@ -3,8 +3,6 @@ dataset and file equal to its own emulator's records, and one failing never stop
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import signal
 import subprocess
@@ -119,47 +117,6 @@ def test_each_account_lands_on_its_own_and_failures_stay_their_own(
     assert lines[0].startswith("5 accounts in ") and "2 landed, 3 did not" in lines[0], lines
     landed = [r for r in summary.results if r.status == "ok"]
     assert all(r.peak_rss_mb > 50 for r in landed), "each ran in a process of its own"
-
-
-def test_the_command_prints_a_line_per_account_and_exits_non_zero_on_any_failure(
-    servers: dict[str, EmulatorServer], tmp_path: Path
-) -> None:
-    path = tmp_path / "two.toml"
-    path.write_text(
-        f'[[account]]\nname = "acme"\napi_token_env = "ACME_TOKEN"\n'
-        f'base_url = "{servers["a"].base_url}"\n'
-        f'[[account]]\nname = "umbrella"\napi_token_env = "UMBRELLA_TOKEN"\n'
-    )
-    # In-process (CliRunner): the command in a process of its own, the accounts in theirs, is
-    # the Ctrl-C test's; a process here cost seconds of start-up for the same code.
-    from click.testing import CliRunner
-
-    from timetrack.cli import cli
-
-    env: dict[str, str | None] = {
-        k: None for k in os.environ if k.startswith(("SOURCES__", "DESTINATION__"))
-    }
-    env.update({"ACME_TOKEN": TOKEN, "UMBRELLA_TOKEN": None})
-    command = ["run", "--accounts", str(path), "--parallel", "2"]
-    command += ["--pipelines-dir", str(tmp_path / "state"), "--requests-per-second", "0"]
-    with contextlib.chdir(tmp_path):
-        done = CliRunner().invoke(cli, [*command, "--json"], env=env)
-        clash = CliRunner().invoke(cli, [*command, "--workspace-id", "1"], env=env)
-        missing = CliRunner().invoke(cli, ["run", "--accounts", "nope.toml"], env=env)
-    for result in (done, clash, missing):
-        assert isinstance(result.exception, SystemExit), repr(result.exception)
-    assert done.exit_code == 1, done.stderr
-    summary = json.loads(done.stdout)
-    assert summary["accounts"]["acme"]["status"] == "ok"
-    assert summary["accounts"]["acme"]["rows"]["report_time_entries"] > 0
-    assert summary["accounts"]["umbrella"]["status"] == "failed"
-    assert done.stderr.strip().splitlines()[-1] == (
-        "Error: account umbrella: environment variable UMBRELLA_TOKEN is not set"
-    )
-    assert (tmp_path / "timetrack_acme.duckdb").exists()
-    assert clash.exit_code == 2 and "cannot go with --accounts" in clash.stderr, clash.output
-    assert missing.exit_code == 1
-    assert missing.stderr.strip() == "Error: no accounts file nope.toml"
 
 
 def test_ctrl_c_reaches_every_running_account_which_lands_what_it_fetched(

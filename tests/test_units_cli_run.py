@@ -136,3 +136,5 @@ def test_accounts_print_a_line_each_and_each_failure_on_stderr(
     quiet = invoke(tmp_path, *args, "--quiet", ACME_TOKEN="demo-token")
     assert quiet.stdout == "" and quiet.exit_code == 1
     assert parallel == [1, 1, 1], "--parallel reaches the accounts' runs"
+    missing = invoke(tmp_path, "run", "--accounts", "nope.toml")
+    assert (missing.exit_code, missing.stderr) == (1, "Error: no accounts file nope.toml\n")
