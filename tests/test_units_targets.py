@@ -329,3 +329,43 @@ def test_a_pipeline_of_an_earlier_version_fills_the_place_its_state_names(
     assert target._fills(folder, "t", duck) is True
     (folder / "state.json").write_text("{not json")
     assert target._fills(folder, "timetrack", duck) is False
+
+
+def test_the_parts_of_a_location_that_are_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What credentials say, in the order host, port, database, warehouse, where they do not
+    name a host and a database."""
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS__HOST", "db.example")
+    assert target._location("postgres", "postgres") == "db.example/5432"
+    monkeypatch.delenv("DESTINATION__POSTGRES__CREDENTIALS__HOST")
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS__DATABASE", "wh")
+    assert target._location("postgres", "postgres") == "5432/wh"
+    monkeypatch.setenv("DESTINATION__SNOWFLAKE__CREDENTIALS__DATABASE", "sales")
+    monkeypatch.setenv("DESTINATION__SNOWFLAKE__CREDENTIALS__WAREHOUSE", "compute")
+    assert target._location("snowflake", "snowflake") == "sales/compute"
+    monkeypatch.setenv("DESTINATION__SNOWFLAKE__CREDENTIALS__DATABASE", "")
+    assert target._location("snowflake", "snowflake") == "compute", "an empty part is none"
+
+
+def test_a_place_nothing_locates_is_named_by_its_kind(tmp_path: Path) -> None:
+    for kind in ("mssql", "dummy"):  # mssql's driver is not installed; dummy has no credentials
+        place = _duckdb(tmp_path, kind)
+        assert (place.kind, place.location) == (kind, kind)
+        assert place.describe() == f"{kind}, dataset 'tracking'"
+
+
+def test_a_destination_given_as_a_callable_is_the_duckdb_it_returns(tmp_path: Path) -> None:
+    place = _duckdb(tmp_path, lambda: dlt.destinations.duckdb())
+    assert (place.kind, place.location) == ("duckdb", str(tmp_path / "timetrack.duckdb"))
+
+
+def test_delta_tables_are_another_place_than_parquet_files_at_the_same_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DESTINATION__FILESYSTEM__BUCKET_URL", str(tmp_path / "lake"))
+    monkeypatch.delenv("DESTINATION__FILESYSTEM__TABLE_FORMAT", raising=False)
+    files = _duckdb(tmp_path, "filesystem")
+    assert (files.table_format, files.pipeline_name) == (None, "timetrack")
+    files.remember(SimpleNamespace(working_dir=str(tmp_path / "state" / "timetrack")))
+    assert _duckdb(tmp_path, "filesystem").pipeline_name == "timetrack"
+    delta = _duckdb(tmp_path, "filesystem", table_format="delta")
+    assert delta.pipeline_name.startswith("timetrack_"), "another place, another state"
