@@ -343,6 +343,7 @@ def test_an_accounts_run_is_its_result_and_each_line_it_prints_carries_its_name(
         account = Account("acme", "ACME_TOKEN", base_url=server.base_url)
         base = RunOptions(
             pipelines_dir=str(tmp_path / "state"),
+            resources=["workspace_clients", "workspace_tags"],  # two small lists: a fast run
             progress_every=0.001,
             source_args={"requests_per_second": 0, "reconcile_hours": 0},  # type: ignore[typeddict-unknown-key]
         )

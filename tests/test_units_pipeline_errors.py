@@ -7,6 +7,7 @@ tests/test_units_run.py and the end-to-end tests run the same steps in real sync
 from __future__ import annotations
 
 import fcntl
+import io
 import threading
 import time
 from pathlib import Path
@@ -14,10 +15,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import dlt
+import duckdb
 import pytest
 
+from tests.helpers import db_counts, fast_options
 from timetrack.destination.target import Target
-from timetrack.errors import NO_TOKEN, ConfigurationError
+from timetrack.emulator import EmulatorServer
+from timetrack.errors import NO_TOKEN, ConfigurationError, TimetrackError
 from timetrack.live.journal import Journal, SubscriptionRecord, journal_path
 from timetrack.run import pipeline as pipeline_module
 from timetrack.run.pipeline import RunOptions, run
@@ -271,3 +275,69 @@ def test_duckdbs_memory_cap_yields_to_the_users_settings_and_only_to_them(
         monkeypatch.delenv(key, raising=False)
         pipeline_module._cap_duckdb_memory()
     assert dlt.secrets["destination.duckdb.credentials.global_config"] == ours
+
+
+def test_a_failed_load_says_the_way_out_and_the_next_run_finishes_it_first(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """Three small runs, the tags alone: a load the destination refuses, the next run failing on
+    the load left pending, then, the fault cleared, one that lands it and says what it did."""
+    db, log = tmp_path / "db.duckdb", tmp_path / "state" / "test_db" / "last_error.log"
+    with duckdb.connect(str(db)) as conn:  # a view where the table goes: its load fails
+        conn.execute(
+            "create schema timetrack; create view timetrack.workspace_tags as select 1::bigint "
+            "as id, null::timestamp as server_deleted_at, 1::bigint as workspace_id where false"
+        )
+    options = fast_options(emulator.base_url, tmp_path, resources=["workspace_tags"])
+    options.strict = True
+    way_out = f"; {pipeline_module.FIX_PENDING} (full detail: {log})"
+    with pytest.raises(TimetrackError) as failed:
+        run(options, out=io.StringIO())
+    assert str(failed.value).startswith("the run failed: at load: ")
+    assert str(failed.value).endswith(way_out), "a failed load names the way out"
+    with pytest.raises(TimetrackError) as pending:
+        run(options, out=io.StringIO())
+    assert str(pending.value).startswith("the load an earlier run left pending fails: at load: ")
+    assert str(pending.value).endswith(way_out)
+    assert "Traceback" in log.read_text()
+
+    with duckdb.connect(str(db)) as conn:
+        conn.execute("drop view timetrack.workspace_tags")
+    out = io.StringIO()
+    started = time.monotonic()
+    summary = run(options, out=out)
+    took = time.monotonic() - started
+    assert out.getvalue() == "finishing the load of an interrupted run first\n"
+    tags = db_counts(db)["workspace_tags"]
+    assert summary.rows == {"workspace_tags": tags} and tags > 0, "dlt's own tables left out"
+    assert (summary.destination, summary.dataset, summary.pipeline_name) == (
+        "duckdb",
+        "timetrack",
+        "test_db",
+    )
+    assert summary.where == f"DuckDB file {db}, dataset 'timetrack'"
+    assert (summary.strict, summary.exit_code, summary.stats.phase) == (True, 0, "load")
+    assert 0 < summary.elapsed < took and summary.stats.requests > 0
+    loaded = tmp_path / "state" / "test_db" / "load" / "loaded"
+    files = {f.name.split(".")[-1] for f in loaded.glob("*/completed_jobs/workspace_tags.*")}
+    assert "parquet" in files and "insert_values" not in files, "DuckDB loads Parquet"
+
+
+def test_a_full_refresh_loads_the_tables_anew(emulator: EmulatorServer, tmp_path: Path) -> None:
+    db = tmp_path / "db.duckdb"
+    options = fast_options(emulator.base_url, tmp_path, resources=["workspace_tags"])
+    run(options, out=io.StringIO())
+    with duckdb.connect(str(db)) as conn:  # what only a table made anew loses
+        conn.execute("alter table timetrack.workspace_tags add column by_hand bigint")
+    options.full_refresh = True
+    summary = run(options, out=io.StringIO())
+    with duckdb.connect(str(db), read_only=True) as conn:
+        columns = {
+            name
+            for (name,) in conn.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'timetrack' and table_name = 'workspace_tags'"
+            ).fetchall()
+        }
+    assert "by_hand" not in columns and "id" in columns
+    assert summary.rows == {"workspace_tags": db_counts(db)["workspace_tags"]}
