@@ -13,6 +13,7 @@ import duckdb
 import pytest
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
 from dlt.destinations.job_client_impl import SqlJobClientBase, SqlLoadJob
+from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from timetrack.run import loading
@@ -68,6 +69,29 @@ def test_a_key_of_two_columns_is_one_key() -> None:
         "staged", ['"a"', '"b"'], ['"a"', '"b"', '"v"']
     )
     assert sorted(db.execute(sql).fetchall()) == [(1, 1, "x"), (1, 2, "y"), (2, 1, "z")]
+
+
+def test_the_merge_of_100000_rows_fits_a_memory_cap_that_dlts_own_runs_out_of(
+    tmp_path: Path,
+) -> None:
+    """The point of the module, made small: 100,000 staged rows of about 100 bytes merged into
+    a table under a 12 MB cap (the keys-first merge fits 8 MB; dlt's own needs more than 24)."""
+    db = duckdb.connect(str(tmp_path / "m.duckdb"), config={"threads": 1})
+    db.execute(
+        "create table staged as "
+        "select i as id, repeat('x', 100) || i as v from range(100000) as t(i)"
+    )
+    db.execute("insert into staged select * from staged limit 3")  # three keys twice
+    db.execute("checkpoint")
+    db.execute("set memory_limit = '12MB'")
+    args: Any = ("staged", ['"id"'], ['"id"', '"v"'])
+    with pytest.raises(duckdb.OutOfMemoryException):
+        db.execute(f"create table merged as {SqlMergeFollowupJob.gen_select_from_dedup_sql(*args)}")
+    db.execute(f"create table merged as {KeysFirstMergeJob.gen_select_from_dedup_sql(*args)}")
+    assert db.execute("select count(*), count(distinct id) from merged").fetchone() == (
+        100_000,
+        100_000,
+    )
 
 
 def _records() -> Iterator[dict[str, Any]]:

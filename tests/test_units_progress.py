@@ -5,6 +5,7 @@ quota wait says. The clock is frozen where a line names a time."""
 from __future__ import annotations
 
 import io
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -197,3 +198,11 @@ def test_a_quota_wait_on_a_terminal_goes_through_the_live_console(frozen: None) 
     assert out.getvalue() == (
         "... hourly quota spent (me): waiting 5 s until 10:00:05 UTC; 3 requests done\n"
     )
+
+
+@pytest.mark.parametrize("out", [io.StringIO(), Terminal()], ids=["plain", "terminal"])
+def test_the_progress_threads_never_keep_a_stopped_run_alive(out: io.StringIO) -> None:
+    before = set(threading.enumerate())
+    with RunProgress(_stats(), 0.02, out).shown():
+        started = set(threading.enumerate()) - before
+    assert started and all(thread.daemon for thread in started), started
