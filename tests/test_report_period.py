@@ -64,3 +64,27 @@ def test_a_period_that_ends_before_it_starts_is_an_error(
 ) -> None:
     with pytest.raises(ConfigurationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         choose_period(WEDNESDAY, start=start, end=end)
+
+
+def test_a_monday_is_its_own_weeks_and_a_sunday_ends_it() -> None:
+    monday, sunday = date(2026, 11, 30), date(2026, 12, 6)
+    assert choose_period(monday, weeks=1, end=monday).weeks == (monday,)
+    assert choose_period(sunday, weeks=1, end=sunday).weeks == (monday,)
+    assert choose_period(sunday, weeks=1).weeks == (date(2026, 11, 23),)
+
+
+def test_to_in_the_past_ends_the_weeks_asked_for_there() -> None:
+    period = choose_period(WEDNESDAY, weeks=3, end=date(2026, 10, 14))
+    assert period.weeks == (date(2026, 9, 28), date(2026, 10, 5), date(2026, 10, 12))
+    assert period.previous == (date(2026, 9, 7), date(2026, 9, 14), date(2026, 9, 21))
+    assert period.describe() == "2026-09-28 to 2026-10-18, 3 weeks"
+    assert period.label(date(2026, 10, 12)) == "2026-10-12"
+
+
+def test_from_today_or_from_and_to_one_day_is_one_week() -> None:
+    today = choose_period(WEDNESDAY, start=WEDNESDAY)
+    assert today.weeks == (date(2026, 11, 30),) and today.partial == date(2026, 11, 30)
+    assert today.describe() == "2026-11-30 to 2026-12-02 (week in progress), 1 weeks"
+    one = choose_period(WEDNESDAY, start=date(2026, 11, 4), end=date(2026, 11, 4))
+    assert one.weeks == (date(2026, 11, 2),) and one.previous == (date(2026, 10, 26),)
+    assert one.partial is None
