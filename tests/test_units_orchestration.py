@@ -172,3 +172,23 @@ def test_with_no_options_a_partition_runs_its_account_as_run_does_with_progress_
         rejected: 0,
     }
     assert {meta["dataset"].value for meta in landed.values()} == {"time_tracking_north"}
+
+
+def test_merged_with_a_projects_own_definitions_the_job_syncs_the_tables_alone(
+    tmp_path: Path,
+) -> None:
+    from dagster import Definitions, asset
+
+    from timetrack.orchestration import JOB, build_definitions
+
+    @asset
+    def weather() -> None:
+        """Someone else's asset, not partitioned by account."""
+
+    ours = build_definitions(
+        [Account("north", "N")], RunOptions(pipelines_dir=str(tmp_path / "state"))
+    )
+    merged = Definitions.merge(ours, Definitions(assets=[weather]))
+    job = merged.resolve_job_def(JOB)
+    assert job.asset_layer.selected_asset_keys == {spec.key for spec in ours.assets[0].specs}  # type: ignore[index]
+    assert AssetKey("weather") in merged.resolve_all_asset_keys()
