@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from timetrack import demo
+from timetrack.emulator import Scale
 from timetrack.run.pipeline import RunOptions
 
 
@@ -25,10 +26,17 @@ def test_the_interpreter_is_named_as_a_user_can_type_it_from_where_they_are(
 
 
 def test_the_demo_starts_from_no_file_nor_its_log(tmp_path: Path) -> None:
-    assert demo._files_of(tmp_path / "demo.duckdb") == [
-        tmp_path / "demo.duckdb",
-        tmp_path / "demo.duckdb.wal",
-    ]
+    for name in ("demo.duckdb", "demo.duckdb.wal", "demo.html", "other.duckdb.wal"):
+        (tmp_path / name).write_text("stale")
+    demo._clear(tmp_path / "demo.duckdb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.html", "other.duckdb.wal"]
+    demo._clear(tmp_path / "demo.duckdb")  # neither there: nothing to do
+
+
+def test_the_emulator_holds_the_time_entries_and_seed_asked_for() -> None:
+    config = demo._emulator_config(300, 11)
+    assert (config.seed, config.scale.time_entries) == (11, 300)
+    assert config.scale == Scale(time_entries=300), "the rest at the emulator's defaults"
 
 
 def test_the_demo_runs_into_the_dataset_run_uses_at_full_speed(tmp_path: Path) -> None:

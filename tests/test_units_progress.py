@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import pytest
 
@@ -29,8 +29,9 @@ class Terminal(io.StringIO):
 def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     class Frozen(datetime):
         @classmethod
-        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
-            return NOW
+        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+            # On a machine whose local time is five hours ahead: what is shown is UTC all the same.
+            return NOW.astimezone(tz) if tz else (NOW + timedelta(hours=5)).replace(tzinfo=None)
 
     monkeypatch.setattr(progress, "datetime", Frozen)
 
@@ -148,7 +149,6 @@ def test_a_quota_wait_says_how_long_what_is_done_and_when_the_run_should_end(
     stats.on_quota_wait(120.0, "org:7")
     # One hour's quota allowed 1,000 requests: 2,500 more take three hours, the first from now.
     stats.requests = 1600
-    stats.estimate_remaining = lambda: 1000
     stats.on_quota_wait(30.0, "org:7")  # the best hour so far still counts: 1,000 an hour
     stats.requests = 1700
     stats.estimate_remaining = lambda: 0
@@ -158,7 +158,7 @@ def test_a_quota_wait_says_how_long_what_is_done_and_when_the_run_should_end(
         "... hourly quota spent (org:7): waiting 2 min until 10:02:00 UTC; 1,000 requests done, "
         "about 2,500 still needed, done around 2026-12-06 12:02 UTC",
         "... hourly quota spent (org:7): waiting 30 s until 10:00:30 UTC; 1,600 requests done, "
-        "about 1,000 still needed, done around 2026-12-06 10:00 UTC",
+        "about 2,500 still needed, done around 2026-12-06 12:00 UTC",
         "... hourly quota spent (me): waiting 2 min until 10:01:30 UTC; 1,700 requests done, "
         "about 0 still needed, done around 2026-12-06 10:01 UTC",
         "... hourly quota spent (me): waiting 89 s until 10:01:29 UTC; 1,700 requests done, "

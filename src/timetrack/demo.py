@@ -29,30 +29,44 @@ def _python() -> str:
     return str(executable)
 
 
-def run_demo(path: str, time_entries: int = 4000, seed: int = 7) -> list[str]:
+TIME_ENTRIES, SEED = 4000, 7
+"""The demo's size and data unless told otherwise."""
+
+
+def run_demo(path: str, time_entries: int = TIME_ENTRIES, seed: int = SEED) -> list[str]:
     """Sync a fresh emulator into a new DuckDB file; lines of rows per table against the truth."""
     target = Path(path)
-    for stale in _files_of(target):
-        stale.unlink(missing_ok=True)
-    config = EmulatorConfig(seed=seed, scale=Scale(time_entries=time_entries))
+    _clear(target)
+    config = _emulator_config(time_entries, seed)
     with EmulatorServer(config) as server, tempfile.TemporaryDirectory() as state_dir:
         summary = run(_options(target, state_dir, config.token, server.base_url))
         expected = expected_rows(server.base_url, config.token)
     counts = _counts(target, summary.rows)
     lines = _synced(server.base_url, target, summary.lines(), counts, expected)
+    lines.append(_report(target))
+    return lines
+
+
+def _clear(target: Path) -> None:
+    """Remove the DuckDB file and its write-ahead log: a demo starts from neither."""
+    for stale in (target, target.with_name(target.name + ".wal")):
+        stale.unlink(missing_ok=True)
+
+
+def _emulator_config(time_entries: int, seed: int) -> EmulatorConfig:
+    """The emulator the demo syncs: its seed, and the time entries it holds."""
+    return EmulatorConfig(seed=seed, scale=Scale(time_entries=time_entries))
+
+
+def _report(target: Path) -> str:
+    """Write the report page beside the DuckDB file; the line that says where it is."""
     page = target.with_suffix(".html")
     with tempfile.TemporaryDirectory() as state_dir:
         place = resolve_target(dataset=DATASET, duckdb_file=str(target), pipelines_dir=state_dir)
         data = write_report(open_pipeline(place, state_dir), page)
-    lines.append(
+    return (
         f"report of the last {len(data.weeks)} full weeks ({data.entries:,} entries): open {page}"
     )
-    return lines
-
-
-def _files_of(target: Path) -> list[Path]:
-    """The DuckDB file and its write-ahead log: a demo starts from neither."""
-    return [target, target.with_name(target.name + ".wal")]
 
 
 def _options(target: Path, state_dir: str, token: str, base_url: str) -> RunOptions:

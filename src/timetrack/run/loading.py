@@ -110,10 +110,7 @@ def refresh_pending_merges(pipeline: Any) -> list[str]:
     for load_id in pipeline.list_normalized_load_packages():
         for job in pipeline.get_load_package_info(load_id).jobs.get("new_jobs", []):
             path = Path(job.file_path)
-            if path.suffix != ".sql":
-                continue
-            text = path.read_text()
-            if "_dlt_dedup_rn" in text and "_dlt_twice" not in text:
+            if path.suffix == ".sql" and _written_by_dlt(path.read_text()):
                 stale.append((path, job.job_file_info.table_name))
     if not stale:
         return []
@@ -122,13 +119,18 @@ def refresh_pending_merges(pipeline: Any) -> list[str]:
         if not isinstance(client, DuckDbClient):
             return []
         for path, table in stale:
-            if len(get_nested_tables(client.schema.tables, table)) > 1:
-                continue  # timetrack's tables have none: leave another pipeline's as dlt wrote it
-            chain = [client.prepare_load_table(table)]
-            sql = KeysFirstMergeJob.generate_sql(chain, client.sql_client)
-            path.write_text("\n".join(" ".join(statement.splitlines()) for statement in sql))
-            rewritten.append(table)
+            # timetrack's tables have no nested tables: another pipeline's are left as dlt wrote
+            if len(get_nested_tables(client.schema.tables, table)) == 1:
+                chain = [client.prepare_load_table(table)]
+                sql = KeysFirstMergeJob.generate_sql(chain, client.sql_client)
+                path.write_text("\n".join(" ".join(statement.splitlines()) for statement in sql))
+                rewritten.append(table)
     return rewritten
+
+
+def _written_by_dlt(merge: str) -> bool:
+    """Whether a merge's SQL is dlt's own, which numbers every staged row."""
+    return "_dlt_dedup_rn" in merge and "_dlt_twice" not in merge
 
 
 DUCKDB_LOAD_SETTINGS = {"LOAD__WORKERS": "1", "DATA_WRITER__FILE_MAX_ITEMS": "250000"}
