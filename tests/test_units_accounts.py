@@ -24,13 +24,15 @@ from timetrack.run.accounts import (
     AccountsSummary,
     _child,
     _died,
+    _drain,
     _Prefixed,
     account_options,
     load_accounts,
     run_account,
     run_accounts,
 )
-from timetrack.run.pipeline import RunOptions
+from timetrack.run.pipeline import RunOptions, RunSummary
+from timetrack.source import RequestStats
 
 
 def _summary(*codes: int) -> AccountsSummary:
@@ -281,6 +283,26 @@ def test_an_unexpected_error_is_that_accounts_failure(monkeypatch: pytest.Monkey
     assert (result.exit_code, result.message) == (1, "unexpected error: KeyError: 'boom'")
 
 
+def test_an_accounts_result_is_its_runs_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_TOKEN", "x")
+    stats = RequestStats(requests=12, errors=["a failed", "b failed"], rejected={"tags": 1})
+    summary = RunSummary({"tags": 5, "clients": 2}, stats, 1.0, "duckdb", "tt_x", strict=True)
+    given: list[Any] = []
+
+    def ran(options: RunOptions, out: Any = None) -> RunSummary:
+        given.append((options.pipeline_name, options.source_args["api_token"]))
+        return summary
+
+    monkeypatch.setattr("timetrack.run.pipeline.run", ran)
+    result = run_account(Account("x", "X_TOKEN"), RunOptions())
+    assert given == [("timetrack_x", "x")], "the run of its own options"
+    assert (result.name, result.exit_code, result.rows, result.requests) == ("x", 1, 7, 12)
+    assert result.message == (
+        "a failed; b failed; 1 records could not land (--strict); see rejected_records"
+    ), "the run's closing lines on one line, without their Error: prefix"
+    assert result.summary == summary.as_dict()
+
+
 def test_each_line_an_account_prints_carries_its_name() -> None:
     stream = io.StringIO()
     prefixed = _Prefixed("acme", stream)
@@ -316,6 +338,17 @@ def test_an_accounts_process_leads_its_own_group_and_sends_back_its_result(
         "environment variable NOBODY_TOKEN is not set",
     )
     assert results.empty(), "one result"
+
+
+def test_results_that_came_in_are_all_taken_then_the_wait_ends_soon() -> None:
+    results: queue.Queue[AccountResult] = queue.Queue()
+    for name in ("a", "b"):
+        results.put(AccountResult(name, 0))
+    taken: list[AccountResult] = []
+    started = time.monotonic()
+    _drain(results, taken.append)
+    assert [r.name for r in taken] == ["a", "b"]
+    assert 0.2 <= time.monotonic() - started < 1, "a fifth of a second for one more, not longer"
 
 
 def _high_water_kb() -> int:
@@ -385,26 +418,32 @@ def test_accounts_run_in_processes_of_their_own_at_most_parallel_at_a_time(
         (tmp_path / f"{account.name}.end").write_text(str(time.monotonic()))
         return AccountResult(account.name, 0, rows=len(account.name), peak_rss_mb=os.getpid())
 
+    def most_at_once(names: list[str]) -> int:
+        spans = [
+            (
+                float((tmp_path / f"{n}.start").read_text()),
+                float((tmp_path / f"{n}.end").read_text()),
+            )
+            for n in names
+        ]
+        return max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+
     _fake_run(monkeypatch, run)
-    summary = run_accounts(
-        _accounts("a", "bb", "ccc", "dddd"), RunOptions(), 2, start_method="fork"
-    )
+    names = ["a", "bb", "ccc", "dddd", "eeeee"]
+    summary = run_accounts(_accounts(*names), RunOptions(), start_method="fork")
     assert sorted((r.name, r.exit_code, r.rows) for r in summary.results) == [
         ("a", 0, 1),
         ("bb", 0, 2),
         ("ccc", 0, 3),
         ("dddd", 0, 4),
+        ("eeeee", 0, 5),
     ]
-    assert len({r.peak_rss_mb for r in summary.results} | {os.getpid()}) == 5, "own processes"
-    spans = [
-        (float((tmp_path / f"{n}.start").read_text()), float((tmp_path / f"{n}.end").read_text()))
-        for n in ("a", "bb", "ccc", "dddd")
-    ]
-    most = max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
-    assert most == 2, "two at a time, never more"
+    assert len({r.peak_rss_mb for r in summary.results} | {os.getpid()}) == 6, "own processes"
+    assert most_at_once(names) == 4, "four at a time by default, never more"
     assert summary.exit_code == 0 and summary.elapsed >= 0.8
-    one = run_accounts(_accounts("a", "bb"), RunOptions(), 0, start_method="fork")
-    assert len(one.results) == 2, "parallel below one runs one at a time"
+    one = run_accounts(_accounts("x", "yy"), RunOptions(), 0, start_method="fork")
+    assert len(one.results) == 2
+    assert most_at_once(["x", "yy"]) == 1, "parallel below one runs one at a time"
 
 
 def test_a_dead_process_is_its_accounts_failure_only(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -353,6 +353,13 @@ def test_the_whole_error_goes_to_a_log_without_the_token(pipeline_dir: SimpleNam
     assert TOKEN not in text
 
 
+def test_the_log_goes_beside_a_state_whose_folders_are_not_made_yet(tmp_path: Path) -> None:
+    new = SimpleNamespace(working_dir=str(tmp_path / "pipelines" / "timetrack"))
+    path = pipeline_module._write_log(new, _failed("x"), RunOptions())
+    assert path == str(tmp_path / "pipelines" / "timetrack" / "last_error.log")
+    assert Path(path).read_text().endswith("ValueError: x\n")
+
+
 def test_the_token_of_the_environment_is_masked_too(
     pipeline_dir: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -444,3 +451,16 @@ def test_the_live_batch_marker_sits_beside_the_pipelines_state(tmp_path: Path) -
     marker = pipeline_module.batch_marker_path(target)
     assert marker == tmp_path / "state" / f".{target.pipeline_name}.lock.batch"
     assert pipeline_module.run_lock_path(target).parent == marker.parent
+
+
+def test_the_step_job_and_reason_are_the_first_dlt_names() -> None:
+    # The words of the inner error come after dlt's: backticks, another job_id= or another
+    # "with message:" there are the database's, not dlt's markers.
+    inner = ValueError("Job failed with message: bad `value` near job_id=x.y with message: z")
+    error = _Wrapped(
+        "Pipeline execution failed at `step=load` job_id=clients.abc.0.parquet: `a` job_id=b.c",
+        inner,
+    )
+    assert pipeline_module._cause(error) == (
+        "at load in table clients: bad `value` near job_id=x.y with message: z"
+    )

@@ -104,7 +104,7 @@ def test_a_run_waits_for_a_listeners_batch_and_not_for_another_run(
         pipeline_module._take(mine, target)
         waited = time.monotonic() - started
         ending.join()
-    assert waited >= 0.3, "the lock was taken once the batch ended, not before"
+    assert 0.3 <= waited < 1, "the lock was taken once the batch ended, soon after"
 
     held = _held(lock)
     try:
