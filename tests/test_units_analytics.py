@@ -79,6 +79,8 @@ class Database:
     def __init__(self, dialect: Dialect, dataset: str, cursor: Any) -> None:
         self.dialect = dialect
         self.dataset = dataset
+        self.raw = _quoted(dataset)
+        self.views = _quoted(f"{dataset}_analytics")
         self.cursor = cursor
 
     def execute(self, query: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -94,29 +96,31 @@ class Database:
         columns = list(rows[0])
         types = dict(SQL_TYPES[self.dialect], json="JSON" if self.dialect == "duckdb" else "JSONB")
         declared = ", ".join(f'"{c}" {types[_kind(c)]}' for c in columns)
-        self.execute(f'CREATE TABLE "{self.dataset}"."{table}" ({declared})')
+        self.execute(f'CREATE TABLE {self.raw}."{table}" ({declared})')
         marks = ", ".join(["%s"] * len(columns))
         for row in rows:
-            self.execute(
-                f'INSERT INTO "{self.dataset}"."{table}" VALUES ({marks})', tuple(row.values())
-            )
+            self.execute(f'INSERT INTO {self.raw}."{table}" VALUES ({marks})', tuple(row.values()))
 
     def build(self, as_of: datetime = AS_OF) -> list[str]:
         """Build the views as a run does (build_views, without a pipeline): the views' names."""
         landed = landed_columns(self.execute, self.dataset)
         statements = view_statements(self.dialect, self.dataset, landed, as_of)
-        self.execute(f'CREATE SCHEMA "{self.dataset}_analytics"')
+        self.execute(f"CREATE SCHEMA {self.views}")
         for _, statement in statements:
             self.execute(statement)
         return [name for name, _ in statements]
 
     def view(self, name: str) -> list[Row]:
-        self.cursor.execute(f'SELECT * FROM "{self.dataset}_analytics"."{name}"')
+        self.cursor.execute(f'SELECT * FROM {self.views}."{name}"')
         names = [d[0] for d in self.cursor.description]
         return [
             {n: _plain(v) for n, v in zip(names, values, strict=True)}
             for values in self.cursor.fetchall()
         ]
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _plain(value: Any) -> Any:
@@ -139,16 +143,25 @@ def postgres() -> Iterator[Any]:
     connection.close()
 
 
-def _database(dialect: str, request: pytest.FixtureRequest) -> Iterator[Database]:
+SESSION_ZONE = "America/New_York"
+"""The readers' session zone, as a user's may be, with summer time: the views must not depend
+on it (in it, DuckDB's difference of two instants across 1 November 2026 is a day of 25 hours,
+where date_diff counts the seconds)."""
+
+
+def _database(
+    dialect: str, request: pytest.FixtureRequest, name: str = "raw"
+) -> Iterator[Database]:
+    """A dataset called `name` in DuckDB, a new one in PostgreSQL, dropped afterwards."""
     if dialect == "duckdb":
         with duckdb.connect() as connection:
-            connection.execute("SET TimeZone = 'UTC'")
-            connection.execute('CREATE SCHEMA "raw"')
-            yield Database("duckdb", "raw", connection)
+            connection.execute(f"SET TimeZone = '{SESSION_ZONE}'")
+            connection.execute(f"CREATE SCHEMA {_quoted(name)}")
+            yield Database("duckdb", name, connection)
         return
     connection = request.getfixturevalue("postgres")
     with postgres_dataset() as dataset, connection.cursor() as cursor:
-        cursor.execute("SET TimeZone = 'UTC'")
+        cursor.execute(f"SET TimeZone = '{SESSION_ZONE}'")
         cursor.execute(f'CREATE SCHEMA "{dataset}"')
         yield Database("postgres", dataset, cursor)
 
@@ -291,6 +304,7 @@ REPORTED = [
     ),
     _reported(
         8, 10, 108, username="Zed", billable=True, start=at(23, 9), stop=at(23, 9, 30),
+        currency="GBP",
         seconds=1800, hourly_rate_in_cents=2000,
     ),
     _reported(10, 10, 103, project_id=7, start=at(17, 12), stop=at(17, 14), seconds=7200),
@@ -325,6 +339,9 @@ OWN = [
     _own(12, 20, 100, project_id=7, task_id=71, start=at(24, 1), stop=at(24, 2), duration=3000),
     _own(13, 10, 100, start=at(24, 3), stop=at(24, 4), duration=3600, server_deleted_at=at(24, 5)),
     _own(14, 10, 100, start=at(9, 0), stop=at(9, 0, 30)),  # no duration: stop - start
+    # Two days across the end of summer time in New York (1 November), in whole seconds.
+    _own(15, 10, 100, start=datetime(2026, 10, 31, 12, tzinfo=UTC),
+         stop=datetime(2026, 11, 2, 12, tzinfo=UTC)),
 ]  # fmt: skip
 
 
@@ -382,6 +399,7 @@ ENTRIES = [
            billable_amount=Decimal("36.00")),
     _entry(6, 10, 102, "Cid", "UTC", 0, start=at(25, 13)),
     _entry(8, 10, 108, "Zed", "UTC", 1800, billable=True, start=at(23, 9), stop=at(23, 9, 30),
+           currency="GBP",
            billable_amount=Decimal("10.00")),
     _entry(10, 10, 103, "Dee", "Europe/Berlin", 7200, **WEBSITE, start=at(17, 12),
            stop=at(17, 14)),
@@ -390,6 +408,9 @@ ENTRIES = [
     _entry(12, 20, 100, "Ann B.", "Asia/Tokyo", 3000, **MOBILE, task_id=71, task_name="Test",
            start=at(24, 1), stop=at(24, 2)),
     _entry(14, 10, 100, "Ann", "Asia/Tokyo", 1800, start=at(9, 0), stop=at(9, 0, 30)),
+    _entry(15, 10, 100, "Ann", "Asia/Tokyo", 2 * 86400,
+           start=datetime(2026, 10, 31, 12, tzinfo=UTC),
+           stop=datetime(2026, 11, 2, 12, tzinfo=UTC)),
 ]  # fmt: skip
 
 ENTRY_COLUMNS = [
@@ -423,10 +444,12 @@ working day of their workspaces (their own, else the workspace's). Dee is inacti
 active, Fay deleted; Zed (108) tracks time but is no member."""
 
 
-@pytest.fixture(scope="module", params=DIALECTS)
-def everything(request: pytest.FixtureRequest) -> Iterator[dict[str, list[Row]]]:
-    """Every raw table, full, in one dataset: the three views' rows."""
-    for db in _database(request.param, request):
+@pytest.fixture(params=DIALECTS)
+def everything(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """Every raw table, full, in one dataset, and the views built over them (built again for
+    each test: mutmut maps a test to the code it ran, a fixture's to the first test only)."""
+    # A name no dlt dataset has, with a double quote, to show that every name is quoted.
+    for db in _database(request.param, request, 'raw "time"'):
         db.create("workspaces", WORKSPACES)
         db.create("workspace_users", MEMBERS)
         db.create("workspace_projects", PROJECTS)
@@ -436,7 +459,7 @@ def everything(request: pytest.FixtureRequest) -> Iterator[dict[str, list[Row]]]
         db.create("report_time_entries", REPORTED)
         db.create("time_entries", OWN)
         assert db.build() == ["entries", "hours_by_week", "utilisation_by_week"]
-        yield {name: db.view(name) for name in ("entries", "hours_by_week", "utilisation_by_week")}
+        yield db
 
 
 def _same(expected: Any, actual: Any) -> bool:
@@ -458,9 +481,9 @@ def _differences(expected: list[Row], actual: list[Row], key: str) -> list[str]:
 
 
 def test_entries_are_the_live_entries_with_names_local_dates_hours_and_amounts(
-    everything: dict[str, list[Row]],
+    everything: Database,
 ) -> None:
-    rows = everything["entries"]
+    rows = everything.view("entries")
     assert rows and list(rows[0]) == ENTRY_COLUMNS
     assert not _differences(ENTRIES, rows, "id")
 
@@ -495,11 +518,11 @@ def _grouped(rows: list[Row]) -> list[Row]:
 
 
 def test_hours_by_week_add_the_entries_up_per_week_project_member_and_currency(
-    everything: dict[str, list[Row]],
+    everything: Database,
 ) -> None:
     expected = _hours_by_week(ENTRIES)
-    assert len(expected) == 8, "Ann's report and own entries share two groups, Cid's two one"
-    assert not _differences(expected, _grouped(everything["hours_by_week"]), "group")
+    assert len(expected) == 9, "Ann's report and own entries share two groups, Cid's two one"
+    assert not _differences(expected, _grouped(everything.view("hours_by_week")), "group")
 
 
 def _utilisation(
@@ -529,13 +552,14 @@ def _utilisation(
 
 
 def test_utilisation_is_every_active_member_in_every_week_against_five_working_days(
-    everything: dict[str, list[Row]],
+    everything: Database,
 ) -> None:
     rows = [
-        {"member_week": (r["user_id"], r["week"]), **r} for r in everything["utilisation_by_week"]
+        {"member_week": (r["user_id"], r["week"]), **r}
+        for r in everything.view("utilisation_by_week")
     ]
     expected = _utilisation(ENTRIES, DAY_MINUTES)
-    assert len(expected) == 4 * 3
+    assert len(expected) == 4 * 4, "four members, four weeks"
     assert not _differences(expected, rows, "member_week")
 
 
@@ -575,17 +599,21 @@ def test_entries_tables_of_a_key_alone_read_as_nulls_and_zero_seconds(db: Databa
 
 
 OWN_ALONE = [
-    _own(21, 10, 100, project_id=7, task_id=70, description="solo", billable=True,
-         start=at(24, 8), stop=at(24, 9), duration=3600, tag_ids="[5]"),
-    _own(22, 10, 101, start=at(25, 11), duration=-int(at(25, 11).timestamp())),
+    # With the names the service adds to an entry asked with `meta=true`.
+    {**_own(21, 10, 100, project_id=7, task_id=70, description="solo", billable=True,
+            start=at(24, 8), stop=at(24, 9), duration=3600, tag_ids="[5]"),
+     "project_name": "Solo", "client_name": "Its client", "task_name": None},
+    {**_own(22, 10, 101, start=at(25, 11), duration=-int(at(25, 11).timestamp())),
+     "project_name": None, "client_name": None, "task_name": None},
 ]  # fmt: skip
 
 
-def test_lookup_tables_of_keys_alone_name_nothing_and_count_everyone_active(
+def test_lookup_tables_of_keys_alone_leave_the_entries_own_names_and_count_everyone_active(
     db: Database,
 ) -> None:
-    """Own entries without a report, and lookup tables that hold their keys only: no names,
-    no client, no tags, no currency, UTC dates; every member active, their hours unknown."""
+    """Own entries without a report, and lookup tables that hold their keys only: only the
+    names the entries carry, no client id, no tags, no currency, UTC dates; every member
+    active, their working hours unknown."""
     db.create("time_entries", OWN_ALONE)
     db.create("workspaces", [{"id": 10}])
     db.create(
@@ -598,8 +626,9 @@ def test_lookup_tables_of_keys_alone_name_nothing_and_count_everyone_active(
     db.create("workspace_tags", [{"workspace_id": 10, "id": 5}])
     assert db.build() == ["entries", "hours_by_week", "utilisation_by_week"]
     expected = [
-        _entry(21, 10, 100, None, "UTC", 3600, project_id=7, task_id=70, description="solo",
-               billable=True, start=at(24, 8), stop=at(24, 9)),
+        _entry(21, 10, 100, None, "UTC", 3600, project_id=7, project_name="Solo",
+               client_name="Its client", task_id=70, description="solo", billable=True,
+               start=at(24, 8), stop=at(24, 9)),
         _entry(22, 10, 101, None, "UTC", 3600, start=at(25, 11)),
     ]  # fmt: skip
     for row in expected:

@@ -81,15 +81,12 @@ class _Sql:
             return f"date_diff('second', {start}, {stop})"
         return f"CAST(floor(extract(epoch FROM ({stop} - {start}))) AS BIGINT)"
 
-    def timezone_names(self) -> str:
-        return "pg_timezone_names()" if self.dialect == "duckdb" else "pg_timezone_names"
-
     def tag_ids(self, table: str) -> str:
         """Rows (entry id, tag id) from a table's JSON `tag_ids`; anything not an integer out.
 
         Both dialects read each element as text and keep up to 18 digits (a bigint), so that a
         6.5 or a `true` is left out in DuckDB as in PostgreSQL (a cast would make them 6 and 1)."""
-        if "tag_ids" not in self.landed.columns.get(table, set()):
+        if "tag_ids" not in self.landed.columns[table]:
             return self.empty([("entry_id", "bigint"), ("tag_id", "bigint")])
         if self.dialect == "duckdb":
             return (
@@ -105,11 +102,6 @@ class _Sql:
             ") AS element(value) WHERE element.value ~ '^-?[0-9]{1,18}$'"
         )
 
-    def name_list(self, expression: str) -> str:
-        if self.dialect == "duckdb":
-            return f"list({expression} ORDER BY {expression})"
-        return f"array_agg({expression} ORDER BY {expression})"
-
     def empty(self, columns: Iterable[tuple[str, str]]) -> str:
         """A relation with these (name, kind) columns and no rows: a table that never landed."""
         selected = ", ".join(f"CAST(NULL AS {_TYPES[kind]}) AS {_quote(n)}" for n, kind in columns)
@@ -122,7 +114,7 @@ def _quote(identifier: str) -> str:
 
 def _live(sql: _Sql, table: str, alias: str) -> str:
     """The condition that keeps rows not deleted at the service (kept with --keep-deleted)."""
-    if "server_deleted_at" in sql.landed.columns.get(table, set()):
+    if "server_deleted_at" in sql.landed.columns[table]:
         return f"{alias}.server_deleted_at IS NULL"
     return "TRUE"
 
@@ -147,7 +139,10 @@ def _dimension(
 
 
 def _entry_source(sql: _Sql, table: str, as_of: str, *, report: bool) -> str:
-    """The entries of one raw table in one shape: the report's, or the token owner's own."""
+    """The entries of one raw table in one shape: the report's, or the token owner's own.
+
+    Both are read alike, a column the table lacks as a null: the owner's own entries have no
+    rate, amount or currency, and names only when the service added them (`meta=true`)."""
     t = "e"
     start = sql.col(table, t, "start", "ts")
     stop = sql.col(table, t, "stop", "ts")
@@ -162,7 +157,7 @@ def _entry_source(sql: _Sql, table: str, as_of: str, *, report: bool) -> str:
         "id": f"{t}.id",
         "workspace_id": sql.col(table, t, "workspace_id", "bigint"),
         "user_id": sql.col(table, t, "user_id", "bigint"),
-        "username": sql.col(table, t, "username", "text") if report else "CAST(NULL AS VARCHAR)",
+        "username": sql.col(table, t, "username", "text"),
         "project_id": sql.col(table, t, "project_id", "bigint"),
         "task_id": sql.col(table, t, "task_id", "bigint"),
         "description": sql.col(table, t, "description", "text"),
@@ -170,17 +165,13 @@ def _entry_source(sql: _Sql, table: str, as_of: str, *, report: bool) -> str:
         "start": start,
         "stop": stop,
         "seconds": seconds,
-        "hourly_rate_in_cents": sql.col(table, t, "hourly_rate_in_cents", "bigint")
-        if report
-        else "CAST(NULL AS BIGINT)",
-        "billable_amount_in_cents": sql.col(table, t, "billable_amount_in_cents", "bigint")
-        if report
-        else "CAST(NULL AS BIGINT)",
-        "currency": sql.col(table, t, "currency", "text") if report else "CAST(NULL AS VARCHAR)",
-        # The report's own names of what an entry points at: they outlive a deleted project,
+        "hourly_rate_in_cents": sql.col(table, t, "hourly_rate_in_cents", "bigint"),
+        "billable_amount_in_cents": sql.col(table, t, "billable_amount_in_cents", "bigint"),
+        "currency": sql.col(table, t, "currency", "text"),
+        # The names the report gave what an entry points at: they outlive a deleted project,
         # client or task, whose lookup row is gone.
         **{
-            f"report_{name}": sql.col(table, t, name, "text") if report else "CAST(NULL AS VARCHAR)"
+            f"report_{name}": sql.col(table, t, name, "text")
             for name in ("project_name", "client_name", "task_name")
         },
     }
@@ -233,13 +224,6 @@ def entries_sql(sql: _Sql, as_of: datetime) -> str:
     )
     tasks = _dimension(sql, "workspace_tasks", ("workspace_id", "id"), (("name", "name", "text"),))
     tags = _dimension(sql, "workspace_tags", ("workspace_id", "id"), (("name", "name", "text"),))
-    hours = "CAST(x.seconds AS DOUBLE PRECISION) / 3600"
-    amount = (
-        "CAST(CASE WHEN x.billable_amount_in_cents IS NOT NULL "
-        "THEN x.billable_amount_in_cents / 100.0 "
-        "WHEN x.billable AND x.hourly_rate_in_cents IS NOT NULL "
-        "THEN x.hourly_rate_in_cents / 100.0 * x.seconds / 3600 END AS DECIMAL(18, 2))"
-    )
     return f"""
 WITH all_entries AS ({" UNION ALL ".join(sources)}),
 members AS ({members}),
@@ -249,14 +233,14 @@ clients AS ({clients}),
 tasks AS ({tasks}),
 tags AS ({tags}),
 entry_tags AS (
-  SELECT et.entry_id, {sql.name_list("g.name")} AS tag_names
+  SELECT et.entry_id, array_agg(g.name ORDER BY g.name) AS tag_names
   FROM (SELECT DISTINCT entry_id, tag_id FROM ({tag_ids}) AS ids) AS et
   JOIN all_entries AS a ON a.id = et.entry_id
   JOIN tags AS g ON g.workspace_id = a.workspace_id AND g.id = et.tag_id
   WHERE g.name IS NOT NULL
   GROUP BY et.entry_id
 ),
-zones AS (SELECT name FROM {sql.timezone_names()}),
+zones AS (SELECT name FROM pg_timezone_names()),
 located AS (
   SELECT x.*, m.name AS member_name,
     CASE WHEN m.timezone IN (SELECT name FROM zones) THEN m.timezone ELSE 'UTC' END AS zone
@@ -283,8 +267,11 @@ SELECT
   CAST(x.start AT TIME ZONE x.zone AS DATE) AS local_date,
   CAST(date_trunc('week', CAST(x.start AT TIME ZONE x.zone AS DATE)) AS DATE) AS week,
   x.seconds AS seconds,
-  {hours} AS hours,
-  {amount} AS billable_amount,
+  CAST(x.seconds AS DOUBLE PRECISION) / 3600 AS hours,
+  CAST(CASE WHEN x.billable_amount_in_cents IS NOT NULL THEN x.billable_amount_in_cents / 100.0
+    WHEN x.billable AND x.hourly_rate_in_cents IS NOT NULL
+    THEN x.hourly_rate_in_cents / 100.0 * x.seconds / 3600 END AS DECIMAL(18, 2))
+    AS billable_amount,
   COALESCE(x.currency, w.default_currency) AS currency
 FROM located AS x
 LEFT JOIN workspaces AS w ON w.id = x.workspace_id
