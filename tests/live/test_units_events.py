@@ -3,6 +3,7 @@ from the event (keys, the table, the version, deletions, the entry's two tables)
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -95,6 +96,28 @@ def test_version_text_is_utc_with_microseconds_so_that_it_sorts_as_time() -> Non
     moment = datetime(2026, 2, 1, 10, 0, 0, 5, tzinfo=timezone(timedelta(hours=2)))
     assert version_text(moment) == "2026-02-01T08:00:00.000005+00:00"
     assert version_text(datetime(2026, 2, 1, tzinfo=UTC)) == "2026-02-01T00:00:00.000000+00:00"
+
+
+def test_version_text_is_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        moment = datetime(2026, 2, 1, 10, 0, tzinfo=UTC)
+        assert version_text(moment) == "2026-02-01T10:00:00.000000+00:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_deletion_of_no_known_moment_is_deleted_now_in_utc() -> None:
+    before = datetime.now(UTC)
+    [found] = changes(
+        {"metadata": {"model": "tag", "workspace_id": WS}, "action": "deleted", "payload": 5}, ME
+    )
+    assert found.deleted and found.key == 5
+    deleted_at = found.row["server_deleted_at"]
+    assert deleted_at.tzinfo is UTC and before <= deleted_at <= datetime.now(UTC)
+    assert found.version == version_text(deleted_at)
 
 
 def test_tables_and_keys() -> None:

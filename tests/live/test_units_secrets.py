@@ -7,6 +7,7 @@ import os
 import stat
 from pathlib import Path
 
+import dlt
 import pytest
 import tomlkit
 
@@ -107,3 +108,45 @@ def test_a_file_that_cannot_be_written_or_read_is_a_configuration_error(project:
     path.mkdir()  # a folder where the file should be
     with pytest.raises(ConfigurationError, match=r"cannot write the webhook secrets to .*direct"):
         forget_secrets([7])
+
+
+def test_secrets_of_the_users_global_dlt_folder_are_read_too(
+    project: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path_factory.mktemp("global")
+    (home / "secrets.toml").write_text('[sources.timetrack.webhooks.secrets]\n5 = "global-5"\n')
+    # dlt's global folder (~/.dlt, or /var/dlt for root) is the run context's to say
+    monkeypatch.setattr(dlt.current.run_context(), "_global_dir", str(home))
+    assert load_secrets() == {5: "global-5"}
+    store_secret(6, "project-6")  # stored in the project's, read beside the global one
+    assert load_secrets() == {5: "global-5", 6: "project-6"}
+
+
+def test_the_file_is_replaced_at_once_by_a_hidden_temporary_beside_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replaced: list[tuple[Path, Path]] = []
+    real = os.replace
+
+    def replace(source: str, destination: Path) -> None:
+        replaced.append((Path(source), Path(destination)))
+        real(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace)
+    store_secret(7, "s-7")
+    [(temporary, path)] = replaced
+    # beside it: a rename within one filesystem, never half a file; hidden, never read as toml
+    assert temporary.parent == project / ".dlt" and path.resolve() == project / ".dlt/secrets.toml"
+    assert temporary.name.startswith(".secrets.") and temporary.name.endswith(".tmp")
+    assert len(temporary.name) > len(".secrets..tmp")
+
+
+def test_a_project_folder_named_by_dlt_project_dir_is_made_for_its_secrets(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DLT_PROJECT_DIR", str(project / "new" / "project"))
+    store_secret(7, "s-7")
+    assert secrets_file() == project / "new" / "project" / ".dlt" / "secrets.toml"
+    assert tomlkit.parse(secrets_file().read_text()) == {
+        "sources": {"timetrack": {"webhooks": {"secrets": {"7": "s-7"}}}}
+    }
