@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import multiprocessing
 import os
 import queue
 import signal
@@ -416,7 +417,10 @@ def test_accounts_run_in_processes_of_their_own_at_most_parallel_at_a_time(
         (tmp_path / f"{account.name}.start").write_text(str(time.monotonic()))
         time.sleep(0.4)
         (tmp_path / f"{account.name}.end").write_text(str(time.monotonic()))
-        return AccountResult(account.name, 0, rows=len(account.name), peak_rss_mb=os.getpid())
+        process = multiprocessing.current_process().name
+        return AccountResult(
+            account.name, 0, rows=len(account.name), peak_rss_mb=os.getpid(), message=process
+        )
 
     def most_at_once(names: list[str]) -> int:
         spans = [
@@ -430,17 +434,19 @@ def test_accounts_run_in_processes_of_their_own_at_most_parallel_at_a_time(
 
     _fake_run(monkeypatch, run)
     names = ["a", "bb", "ccc", "dddd", "eeeee"]
+    started = time.monotonic()
     summary = run_accounts(_accounts(*names), RunOptions(), start_method="fork")
-    assert sorted((r.name, r.exit_code, r.rows) for r in summary.results) == [
-        ("a", 0, 1),
-        ("bb", 0, 2),
-        ("ccc", 0, 3),
-        ("dddd", 0, 4),
-        ("eeeee", 0, 5),
-    ]
+    took = time.monotonic() - started
+    assert sorted((r.name, r.exit_code, r.rows, r.message) for r in summary.results) == [
+        ("a", 0, 1, "timetrack-a"),
+        ("bb", 0, 2, "timetrack-bb"),
+        ("ccc", 0, 3, "timetrack-ccc"),
+        ("dddd", 0, 4, "timetrack-dddd"),
+        ("eeeee", 0, 5, "timetrack-eeeee"),
+    ], "each account's result, from a process named after it"
     assert len({r.peak_rss_mb for r in summary.results} | {os.getpid()}) == 6, "own processes"
     assert most_at_once(names) == 4, "four at a time by default, never more"
-    assert summary.exit_code == 0 and summary.elapsed >= 0.8
+    assert summary.exit_code == 0 and 0.8 <= summary.elapsed <= took
     one = run_accounts(_accounts("x", "yy"), RunOptions(), 0, start_method="fork")
     assert len(one.results) == 2
     assert most_at_once(["x", "yy"]) == 1, "parallel below one runs one at a time"
