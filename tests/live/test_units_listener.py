@@ -8,6 +8,7 @@ import fcntl
 import hashlib
 import hmac
 import io
+import logging
 import os
 import signal
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 import orjson
 import pytest
 import requests
+from aiohttp import web
 
 from tests.helpers import FakeTime
 from timetrack.destination.target import Target, resolve_target
@@ -254,6 +256,14 @@ def test_say_prints_one_printable_line_unless_quiet(target: Target) -> None:
     quiet.journal.close()
 
 
+def test_each_line_said_is_flushed_at_once(target: Target, tmp_path: Path) -> None:
+    with open(tmp_path / "log.txt", "w") as out:  # buffered, as a redirected stderr is
+        listener = Listener(target, ListenOptions(), out)
+        listener.say("landing events again")
+        assert (tmp_path / "log.txt").read_text() == "landing events again\n"
+        listener.journal.close()
+
+
 def test_say_goes_to_stderr_by_default(target: Target, capsys: pytest.CaptureFixture[str]) -> None:
     listener = Listener(target, ListenOptions())
     listener.say("hello")
@@ -340,6 +350,8 @@ def test_the_loop_retries_a_failing_batch_and_says_so_once(
         (0, 0),
         (down, 0),
         (1, 0),
+        (RuntimeError("x" * 2100), 0),
+        (0, 0),
     ]
     _, script, waits, out = run_loop(target, monkeypatch, steps)
     assert out.getvalue().splitlines() == [
@@ -347,9 +359,11 @@ def test_the_loop_retries_a_failing_batch_and_says_so_once(
         "landing events again",
         "warning: landing events failed, retrying: the destination is down",
         "landing events again",
+        "warning: landing events failed, retrying: " + "x" * 2000,  # cut at 2,000
+        "landing events again",
     ]
     # after a failure RETRY_SECONDS, when idle IDLE_SECONDS, none after a batch taken
-    assert waits.waits == [2.0, 2.0, 0.2, 2.0]
+    assert waits.waits == [2.0, 2.0, 0.2, 2.0, 2.0, 0.2]
     [lander] = script.made
     assert lander.keep_deleted is True and lander.target is target
     assert lander.calls == len(steps)
@@ -407,7 +421,7 @@ def test_the_loop_beats_every_five_seconds(
 
     class Ticking(Waits):
         def wait(self, timeout: float | None = None) -> bool:
-            clock.sleep(2.0)
+            clock.sleep(2.5)
             return super().wait(timeout)
 
     out = io.StringIO()
@@ -416,19 +430,20 @@ def test_the_loop_beats_every_five_seconds(
     listener.stopping = Ticking()
     listener.land_forever()
     listener.journal.close()
-    assert beats == [1000.0, 1006.0, 1012.0]  # at 1000, then once 5 s have passed
+    assert beats == [1000.0, 1005.0, 1010.0, 1015.0]  # at 1000, then each time 5 s have passed
 
 
 # --- serving ---------------------------------------------------------------------------------
 
 
 def test_listen_serves_until_sigterm_and_journals_what_came(
-    target: Target, monkeypatch: pytest.MonkeyPatch
+    target: Target, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = orjson.dumps({"event_id": 1, "subscription_id": SUB, "payload": {}})
     answers: list[int] = []
     ports: list[int] = []
     landers: list[Any] = []
+    threads: list[threading.Thread] = []
 
     class Idle:
         def __init__(self, target: Target, journal: Journal, *, keep_deleted: bool) -> None:
@@ -442,6 +457,7 @@ def test_listen_serves_until_sigterm_and_journals_what_came(
 
     def ready(port: int) -> None:
         ports.append(port)
+        threads.extend(t for t in threading.enumerate() if t.name == "timetrack-lander")
 
         def client() -> None:
             answers.append(post(f"http://127.0.0.1:{port}/x", body, sign(body)).status_code)
@@ -449,8 +465,12 @@ def test_listen_serves_until_sigterm_and_journals_what_came(
 
         threading.Thread(target=client).start()
 
-    listener = listen(target, ListenOptions(port=0, quiet=True), ready)
+    with caplog.at_level(logging.DEBUG):
+        listener = listen(target, ListenOptions(port=0, quiet=True), ready)
     assert answers == [200] and ports[0] > 0 and len(landers) == 1
+    # its own daemon thread, named: a landing that hangs past the join does not keep it alive
+    assert [t.daemon for t in threads] == [True] and not threads[0].is_alive()
+    assert not [r for r in caplog.records if r.name == "aiohttp.access"]  # no access log
     assert listener.stopping.is_set()
     assert journalled(target) == [(SUB, "1", body)]
     with pytest.raises(Exception, match="closed"):
@@ -466,11 +486,41 @@ def test_a_port_taken_is_a_configuration_error(target: Target) -> None:
     assert caught.value.__suppress_context__
 
 
+def test_the_listener_binds_the_address_it_is_given(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Idle:
+        set_aside = 0
+
+        def __init__(self, target: Target, journal: Journal, *, keep_deleted: bool) -> None:
+            pass
+
+        def land_once(self) -> int:
+            return 0
+
+    monkeypatch.setattr(listener_module, "Lander", Idle)
+    bound: list[int] = []
+
+    def ready(port: int) -> None:
+        bound.append(port)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    # 127.0.0.1's port taken, 127.0.0.2's free: only an address bound to all would clash
+    with AppInThread(lambda: web.Application(), "127.0.0.1", 0) as taken:
+        listener = Listener(target, ListenOptions(host="127.0.0.2", port=taken.port, quiet=True))
+        listener.serve(ready)
+    assert bound == [taken.port]
+
+
 def test_listen_refuses_a_filesystem_destination(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DESTINATION__FILESYSTEM__BUCKET_URL", str(tmp_path / "lake"))
     files = resolve_target("filesystem", "t", pipelines_dir=str(tmp_path / "st"))
-    with pytest.raises(ConfigurationError, match=r"^listen lands into databases \(duckdb"):
+    with pytest.raises(ConfigurationError) as caught:
         listen(files, ListenOptions(), lambda port: None)
+    assert str(caught.value) == (
+        "listen lands into databases (duckdb, postgres, ...): filesystem files cannot be read "
+        "back to keep the newest row; keep `timetrack run` for them"
+    )
     assert not journal_path(files).exists()

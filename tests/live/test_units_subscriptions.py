@@ -371,3 +371,55 @@ def test_remove_deletes_setups_subscriptions_and_forgets_their_secrets(
     assert [r.subscription_id for r in recorded(target)] == [made[PREMIUM]]
     assert remove(target, settings(server, FREE)) == [f"workspace {FREE}: no subscription"]
     assert set(load_secrets()) == {made[PREMIUM]}
+
+
+def test_remove_goes_on_past_workspaces_without_a_subscription(
+    server: EmulatorServer, echo: Echo, target: Target
+) -> None:
+    setup(target, settings(server, FREE), echo.base_url + "/hook")
+    made = subscriptions(server)[FREE].subscription_id
+    assert remove(target, settings(server)) == [
+        f"workspace {PREMIUM}: no subscription",
+        f"workspace {STARTER}: no subscription",
+        f"workspace {FREE}: subscription {made} removed",
+    ]
+    assert subscriptions(server) == {} and load_secrets() == {} and recorded(target) == []
+
+
+def test_the_commands_client_neither_paces_nor_waits_for_quota(server: EmulatorServer) -> None:
+    config = Webhooks(settings(server)).client.config
+    assert (config.requests_per_second, config.max_retries, config.max_quota_wait) == (0, 2, 0)
+    assert (config.base_url, config.layout) == (server.base_url, "bare")
+
+
+def test_a_service_that_says_no_limits_gets_the_free_plans(
+    server: EmulatorServer, echo: Echo, target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = Webhooks.call
+
+    def call(self: Webhooks, method: str, path: str, body: Any = None) -> Any:
+        return None if path.startswith("/limits/") else real(self, method, path, body)
+
+    monkeypatch.setattr(Webhooks, "call", call)
+    url = echo.base_url + "/hook"
+    assert setup(target, settings(server, PREMIUM), url) == [
+        f"workspace {PREMIUM}: subscribed (time_entry, project, client) "
+        "(the plan allows 3 filters)",
+        f"workspace {PREMIUM}: validated by the listener",
+    ]
+    remove(target, settings(server, PREMIUM))
+    body: dict[str, Any] = {
+        "url_callback": url,
+        "description": "someone else's",
+        "event_filters": [{"entity": "tag", "action": "*"}],
+    }
+    requests.post(
+        f"{server.base_url}{ROOT}/subscriptions/{PREMIUM}",
+        json=body,
+        auth=(TOKEN, "api_token"),
+        timeout=10,
+    ).raise_for_status()
+    assert setup(target, settings(server, PREMIUM), url) == [
+        f"workspace {PREMIUM}: not subscribed: its plan's 1 subscription(s) are taken by others; "
+        "its tables rely on the hourly run"
+    ]
