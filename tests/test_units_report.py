@@ -7,6 +7,7 @@ the test. tests/test_report*.py check the same end to end, over a run of the emu
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -324,6 +325,8 @@ def test_the_title_names_the_organizations_or_workspaces_or_the_dataset() -> Non
     assert report([(1, "", [(1, "W1"), (2, "W2")])]).title() == "Time tracked: W1, W2"
     orgs = [(n, f"O{n}", [(n, f"W{n}")]) for n in range(1, 4)]
     assert report(orgs).title() == "Time tracked: O1, O2, O3"
+    four = [(n, f"O{n}", [(n, f"W{n}")]) for n in range(1, 5)]
+    assert report(four).title() == "Time tracked: O1, O2, O3 and 1 more"
     more = [(n, f"O{n}", [(n, f"W{n}")]) for n in range(1, 6)]
     assert report(more).title() == "Time tracked: O1, O2, O3 and 2 more"
 
@@ -331,11 +334,17 @@ def test_the_title_names_the_organizations_or_workspaces_or_the_dataset() -> Non
 def test_scopes_are_all_then_organizations_then_workspaces_not_twice() -> None:
     assert report([]).scopes() == [Scope("all", "All workspaces", None)]
     assert report([(1, "O", [(1, "W")])]).scopes() == [Scope("all", "All workspaces", None)]
-    one_org = report([(1, "O", [(2, "B"), (1, "A")])]).scopes()
+    one_org = report([(1, "O", [(1, "B"), (2, "A")])]).scopes()
     assert one_org == [
         Scope("all", "All workspaces", None),
-        Scope("w1", "Workspace: A", frozenset([1])),
-        Scope("w2", "Workspace: B", frozenset([2])),
+        Scope("w2", "Workspace: A", frozenset([2])),
+        Scope("w1", "Workspace: B", frozenset([1])),
+    ]
+    alone = report([(1, "O1", [(1, "A")]), (2, "O2", [(2, "B")])]).scopes()
+    assert alone == [
+        Scope("all", "All workspaces", None),
+        Scope("o1", "Organization: O1 (its one workspace, A)", frozenset([1])),
+        Scope("o2", "Organization: O2 (its one workspace, B)", frozenset([2])),
     ]
     two = report([(1, "O1", [(2, "B"), (3, "C")]), (4, "O4", [(1, "A")])]).scopes()
     assert two == [
@@ -402,6 +411,10 @@ def test_totals_add_lines() -> None:
     assert totals.people == {10, 11, 12}
     assert totals.share == 9.0 / 12.0
     assert Totals().share == 0.0
+    again = Totals()
+    again.add(LINES[0])
+    again.add(LINES[0])
+    assert dict(again.amounts) == {"EUR": 60.0}
     none = Totals()
     none.add(LINES[-1])
     assert none.people == set() and dict(none.amounts) == {}
@@ -467,6 +480,33 @@ def test_ties_rank_by_the_previous_hours_then_the_name() -> None:
     summary = summarise(ReportData(PERIOD, "ds", lines=lines), Scope("all", "All", None))
     assert [p.name for p in summary.projects] == ["P2", "P3", "Zed"]
     assert [c.name for c in summary.clients] == ["C2", "C3", "Zed"]
+
+
+def test_sums_add_up_lines_of_the_same_project_client_and_person() -> None:
+    lines = [
+        line(P1, 1, 1, 1, 10, 1.0),
+        line(P2, 1, 1, 1, 10, 2.0, amount=5.0, currency="JPY"),
+        line(W1, 1, 1, 1, 10, 0.5, amount=0.5),
+        line(W1, 1, 2, 1, 10, 0.25),
+        line(W1, 1, 3, 2, 11, 1.0, client_name="C1"),
+    ]
+    summary = summarise(ReportData(PERIOD, "ds", lines=lines), Scope("all", "All", None))
+    assert [(p.name, p.now.hours, p.before) for p in summary.projects] == [
+        ("P3", 1.0, 0.0),
+        ("P1", 0.5, 3.0),
+        ("P2", 0.25, 0.0),
+    ]
+    # Two clients of one name are two clients: by id.
+    assert [(c.name, c.now.hours, c.before) for c in summary.clients] == [
+        ("C1", 1.0, 0.0),
+        ("C1", 0.75, 3.0),
+    ]
+    assert [(p.user_id, p.weeks, p.before) for p in summary.people] == [
+        (11, {W1: (1.0, None)}, 0.0),
+        (10, {W1: (0.75, None)}, 3.0),
+    ]
+    # EUR has amounts now (less than one), JPY before only: EUR first.
+    assert summary.currencies == ["EUR", "JPY"]
 
 
 def test_a_workspaces_scope_counts_its_lines_and_its_members() -> None:
@@ -544,8 +584,25 @@ def test_write_report_reads_the_views_and_writes_the_page(tmp_path: Path) -> Non
         duckdb_pipeline(tmp_path), out, today=WEDNESDAY, start=W1, end=date(2026, 11, 20)
     )
     assert ranged.period == choose_period(WEDNESDAY, start=W1, end=date(2026, 11, 20))
-    today = datetime.now(UTC).date()
-    assert write.write_report(duckdb_pipeline(tmp_path), out).period == choose_period(today)
+
+
+def test_write_report_makes_the_period_of_todays_date_in_utc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    con = duckdb.connect(str(tmp_path / "data.duckdb"))
+    views(con, [], None)
+    con.execute("CREATE SCHEMA ds")
+    con.execute("CREATE TABLE ds._dlt_loads (inserted_at TIMESTAMP, status BIGINT)")
+    con.close()
+    # 14 hours ahead of UTC and 12 behind: at any hour, one of them is on another date.
+    for zone in ("Etc/GMT-14", "Etc/GMT+12"):
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        today = datetime.now(UTC).date()
+        data = write.write_report(duckdb_pipeline(tmp_path), tmp_path / "page.html")
+        assert data.period == choose_period(today)
+    monkeypatch.delenv("TZ")
+    time.tzset()
 
 
 def test_write_report_says_what_went_wrong_in_one_line(tmp_path: Path) -> None:
