@@ -155,6 +155,23 @@ def test_a_merge_an_earlier_release_left_pending_is_rewritten_and_loads_one_row_
     assert tags in ([(1,)], [(2,)]), "one version of record 1's tags"
     assert loading.refresh_pending_merges(pipeline) == [], "nothing pending"
 
+    # The next load's merge is this module's own, once installed.
+    monkeypatch.setattr(
+        DuckDbClient, "_create_merge_followup_jobs", SqlJobClientBase._create_merge_followup_jobs
+    )
+    loading.install()
+    info = pipeline.run([flat])
+    merges = [
+        Path(job.file_path).read_text()
+        for package in info.load_packages
+        for job in package.jobs["completed_jobs"]
+        if job.file_path.endswith(".sql")
+    ]
+    assert len(merges) == 1 and "_dlt_twice" in merges[0]
+    with pipeline.sql_client() as client:
+        again = client.execute_sql("select id from flat order by id")
+    assert [row[0] for row in again or []] == [0, 1, 2]
+
 
 def test_loads_of_this_process_into_duckdb_merge_keys_first(
     monkeypatch: pytest.MonkeyPatch,

@@ -8,6 +8,7 @@ import io
 import threading
 import time
 from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +207,15 @@ def test_the_progress_threads_never_keep_a_stopped_run_alive(out: io.StringIO) -
     with RunProgress(_stats(), 0.02, out).shown():
         started = set(threading.enumerate()) - before
     assert started and all(thread.daemon for thread in started), started
+
+
+def test_a_plain_line_reaches_a_log_file_at_once(tmp_path: Path, frozen: None) -> None:
+    """A scheduler's log is a file: the line is there when printed, not when a buffer fills."""
+    stats = _stats(3)
+    with (tmp_path / "run.log").open("w") as log:
+        RunProgress(stats, 0, log)
+        assert stats.on_quota_wait is not None
+        stats.on_quota_wait(5.0, "me")
+        assert (tmp_path / "run.log").read_text() == (
+            "... hourly quota spent (me): waiting 5 s until 10:00:05 UTC; 3 requests done\n"
+        )

@@ -37,12 +37,11 @@ def run_demo(path: str, time_entries: int = TIME_ENTRIES, seed: int = SEED) -> l
     """Sync a fresh emulator into a new DuckDB file; lines of rows per table against the truth."""
     target = Path(path)
     _clear(target)
-    config = _emulator_config(time_entries, seed)
-    with EmulatorServer(config) as server, tempfile.TemporaryDirectory() as state_dir:
-        summary = run(_options(target, state_dir, config.token, server.base_url))
-        expected = expected_rows(server.base_url, config.token)
+    with _emulator(time_entries, seed) as server, tempfile.TemporaryDirectory() as state_dir:
+        summary = run(_options(target, state_dir, server))
+        expected = expected_rows(server.base_url, server.emulator.config.token)
     counts = _counts(target, summary.rows)
-    lines = _synced(server.base_url, target, summary.lines(), counts, expected)
+    lines = _synced(server, target, summary.lines(), counts, expected)
     lines.append(_report(target))
     return lines
 
@@ -53,9 +52,9 @@ def _clear(target: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def _emulator_config(time_entries: int, seed: int) -> EmulatorConfig:
-    """The emulator the demo syncs: its seed, and the time entries it holds."""
-    return EmulatorConfig(seed=seed, scale=Scale(time_entries=time_entries))
+def _emulator(time_entries: int, seed: int) -> EmulatorServer:
+    """The emulator the demo syncs (not started): its seed, and the time entries it holds."""
+    return EmulatorServer(EmulatorConfig(seed=seed, scale=Scale(time_entries=time_entries)))
 
 
 def _report(target: Path) -> str:
@@ -69,7 +68,7 @@ def _report(target: Path) -> str:
     )
 
 
-def _options(target: Path, state_dir: str, token: str, base_url: str) -> RunOptions:
+def _options(target: Path, state_dir: str, server: EmulatorServer) -> RunOptions:
     """The demo's run: into the DuckDB file and the dataset `timetrack run` uses, from the
     emulator at full speed, its state in a folder of its own."""
     return RunOptions(
@@ -77,7 +76,11 @@ def _options(target: Path, state_dir: str, token: str, base_url: str) -> RunOpti
         dataset=DATASET,
         pipeline_name="timetrack_demo",
         pipelines_dir=state_dir,
-        source_args={"api_token": token, "base_url": base_url, "requests_per_second": 0},
+        source_args={
+            "api_token": server.emulator.config.token,
+            "base_url": server.base_url,
+            "requests_per_second": 0,
+        },
     )
 
 
@@ -85,13 +88,13 @@ def _counts(target: Path, tables: Iterable[str]) -> dict[str, int]:
     """Rows of each table in the demo's DuckDB file."""
     with duckdb.connect(str(target), read_only=True) as db:
         return {
-            table: (db.execute(f'select count(*) from {DATASET}."{table}"').fetchone() or (0,))[0]
+            table: db.execute(f'select count(*) from {DATASET}."{table}"').fetchall()[0][0]
             for table in tables
         }
 
 
 def _synced(
-    base_url: str,
+    server: EmulatorServer,
     target: Path,
     summary: list[str],
     counts: dict[str, int],
@@ -99,7 +102,7 @@ def _synced(
 ) -> list[str]:
     """What the demo says of its sync: the run's summary, each table's rows against the
     emulator's truth (where it knows one), and how to look at the data."""
-    lines = [f"emulator at {base_url}: synced into {target}", *summary]
+    lines = [f"emulator at {server.base_url}: synced into {target}", *summary]
     lines.append("rows per table in the DuckDB file, against the emulator's truth:")
     for table in sorted(counts):
         count, want = counts[table], expected.get(table)

@@ -108,7 +108,7 @@ def refresh_pending_merges(pipeline: Any) -> list[str]:
     Returns the tables whose merge was rewritten."""
     stale: list[tuple[Path, str]] = []
     for load_id in pipeline.list_normalized_load_packages():
-        for job in pipeline.get_load_package_info(load_id).jobs.get("new_jobs", []):
+        for job in pipeline.get_load_package_info(load_id).jobs["new_jobs"]:
             path = Path(job.file_path)
             if path.suffix == ".sql" and _written_by_dlt(path.read_text()):
                 stale.append((path, job.job_file_info.table_name))

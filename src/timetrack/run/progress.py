@@ -33,7 +33,7 @@ class RunProgress:
         stats.on_quota_wait = self._waiting
 
     def step(self, name: str) -> None:
-        """The pipeline's step: extract, normalize, load."""
+        """The pipeline's step: extract, normalize, load; past extract, it is the phase."""
         self._step = name
         self.stats.phase = name if name != "extract" else self.stats.phase
 
@@ -41,8 +41,7 @@ class RunProgress:
         """One line: phase, requests, rows, and what remains when it can be estimated."""
         stats = self.stats
         rows = sum(stats.rows.values())
-        phase = stats.phase if self._step == "extract" else self._step
-        text = f"{phase}: {stats.requests:,} requests, {rows:,} rows extracted"
+        text = f"{stats.phase}: {stats.requests:,} requests, {rows:,} rows extracted"
         if stats.retries:
             text += f", {stats.retries} retries"
         remaining = stats.estimate_remaining() if stats.estimate_remaining else None
