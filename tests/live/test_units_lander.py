@@ -411,3 +411,35 @@ def test_rows_landed_are_read_back_with_json_decoded_in_chunks(
     assert found[2] == {"id": 2, "tag_ids": None, "description": "d2"}
     assert found[1201]["description"] == "d1201"
     events.close()
+
+
+def test_when_every_event_fails_alone_the_last_ones_error_is_raised(
+    journal: tuple[Target, Journal],
+) -> None:
+    target, events = journal
+
+    class Naming(ScriptedLander):
+        def _land(self, events: list[Event]) -> None:
+            raise RuntimeError(b" ".join(e.body for e in events).decode())
+
+    lander = Naming(target, events, refused=set())
+    for name in ("first", "second", "third"):
+        events.append(7, name, name.encode())
+    with pytest.raises(RuntimeError) as caught:
+        lander.land_once()
+    assert str(caught.value) == "third"
+    events.close()
+
+
+def test_every_event_that_keeps_failing_is_counted_as_set_aside(
+    journal: tuple[Target, Journal],
+) -> None:
+    target, events = journal
+    lander = ScriptedLander(target, events, refused={b"bad 1", b"bad 2"})
+    events.append(7, "bad 1", b"bad 1")
+    events.append(7, "bad 2", b"bad 2")
+    for n in range(SUSPECT_PASSES):
+        events.append(7, f"good {n}", b"good")
+        assert lander.land_once() == 3
+    assert lander.set_aside == 2 and events.set_aside_count() == 2 and lander.suspects == {}
+    events.close()

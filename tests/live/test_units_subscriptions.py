@@ -27,6 +27,7 @@ from timetrack.live.subscriptions import (
     DESCRIPTION,
     Settings,
     Webhooks,
+    _record,
     covered_tables,
     remove,
     setup,
@@ -144,7 +145,7 @@ def test_setup_subscribes_each_workspace_within_its_plan_once(
         assert {f["action"] for f in sub.event_filters} == {"*"}
     assert [f["entity"] for f in made[FREE].event_filters] == ["time_entry", "project", "client"]
     assert load_secrets() == {s.subscription_id: s.secret for s in made.values()}
-    assert recorded(target) == [
+    records = [
         SubscriptionRecord(
             made[ws].subscription_id,
             ws,
@@ -157,6 +158,7 @@ def test_setup_subscribes_each_workspace_within_its_plan_once(
         )
         for ws in (PREMIUM, STARTER, FREE)
     ]
+    assert recorded(target) == records
     pings = echo.pings
     again = setup(target, settings(server, FREE, PREMIUM), url)
     assert again == [
@@ -164,7 +166,7 @@ def test_setup_subscribes_each_workspace_within_its_plan_once(
         f"workspace {FREE}: subscribed already (time_entry, project, client)",
     ]
     assert subscriptions(server) == made and echo.pings == pings
-    assert len(recorded(target)) == 3
+    assert recorded(target) == records  # recorded again as they are: validated
 
 
 def test_setup_updates_a_subscription_whose_url_or_filters_changed(
@@ -422,4 +424,46 @@ def test_a_service_that_says_no_limits_gets_the_free_plans(
     assert setup(target, settings(server, PREMIUM), url) == [
         f"workspace {PREMIUM}: not subscribed: its plan's 1 subscription(s) are taken by others; "
         "its tables rely on the hourly run"
+    ]
+
+
+def test_a_subscription_is_recorded_as_the_service_says_it_is() -> None:
+    sub = {
+        "subscription_id": "12",
+        "event_filters": [{"entity": "tag"}, "junk", {"entity": "client"}, {"entity": "tag"}],
+        "url_callback": "http://cb",
+        "validated_at": "2026-02-01T00:00:00Z",
+        "enabled": False,
+    }
+    assert _record(sub, FREE, ME, False) == SubscriptionRecord(
+        12, FREE, ME, False, ["client", "tag"], "http://cb", "2026-02-01T00:00:00Z", False
+    )
+    bare = _record({"subscription_id": 13, "url_callback": None}, FREE, ME, True)
+    assert bare == SubscriptionRecord(13, FREE, ME, True, [], "", None, True)
+
+
+def test_a_service_that_leaves_enabled_out_means_enabled(
+    server: EmulatorServer, echo: Echo, target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = echo.base_url + "/hook"
+    setup(target, settings(server, FREE), url)
+    real = Webhooks.call
+
+    def call(self: Webhooks, method: str, path: str, body: Any = None) -> Any:
+        found = real(self, method, path, body)
+        if isinstance(found, list):
+            for sub in found:
+                sub.pop("enabled", None)
+        return found
+
+    monkeypatch.setattr(Webhooks, "call", call)
+    assert setup(target, settings(server, FREE), url) == [
+        f"workspace {FREE}: subscribed already (time_entry, project, client)"
+    ]
+    sub = subscriptions(server)[FREE].subscription_id
+    assert status(target, settings(server))[:3] == [
+        f"workspace {PREMIUM}: no subscription; every table relies on the hourly run",
+        f"workspace {STARTER}: no subscription; every table relies on the hourly run",
+        f"workspace {FREE}: subscription {sub} validated; live: "
+        "report_time_entries, time_entries, workspace_clients, workspace_projects",
     ]
