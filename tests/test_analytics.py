@@ -1,7 +1,9 @@
 """The analytics views, by value, against the emulator's records, in DuckDB and PostgreSQL.
 
 The truth is computed here and in tests/truth.py from the emulator alone: names, local dates in
-each member's timezone, ISO weeks, hours, amounts, and the weekly sums built from them.
+each member's timezone, ISO weeks, hours, amounts, and the weekly sums built from them. Values
+the emulator never sends (unknown zones, tag ids that are no integers, negative durations,
+missing tables and columns) are tests/test_units_analytics.py's, over hand-written tables.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import math
 import time
 from collections import defaultdict
 from contextlib import ExitStack
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -338,80 +340,6 @@ def test_views_rebuild_over_a_few_tables_and_leave_out_what_they_cannot_answer(
         if truth[key]["seconds"] is not None:
             assert seconds == truth[key]["seconds"]
         assert project_name is None and tag_names is None  # no projects or tags landed
-
-
-HOSTILE_TABLES = """
-create table {ds}.report_time_entries (id bigint, workspace_id bigint, user_id bigint,
-  start timestamptz, stop timestamptz, seconds bigint, billable boolean, tag_ids {json});
-create table {ds}.workspace_users (id bigint, workspace_id bigint, user_id bigint, name text,
-  timezone text, working_hours_in_minutes bigint);
-create table {ds}.workspace_tags (id bigint, workspace_id bigint, name text);
-insert into {ds}.report_time_entries values
-  (1, 10, 100, '2026-11-22 23:30:00+00', '2026-11-23 00:30:00+00', 3600, true, '["x", 5, 6.5]'),
-  (2, 10, 100, '2026-11-23 12:00:00+00', '2026-11-23 11:00:00+00', -50, false, '{{"a": 1}}'),
-  (3, 10, 101, '2026-11-23 12:00:00+00', '2026-11-23 13:00:00+00', 3600, false, null);
-insert into {ds}.workspace_users values (1, 10, 100, 'Ann', 'Mars/Olympus', 480),
-  (2, 10, 101, 'Bob', 'Asia/Tokyo', null);
-insert into {ds}.workspace_tags values (5, 10, 'five'), (5, 10, 'five');
-"""
-
-
-@pytest.mark.parametrize(
-    "database", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def test_hostile_values_read_as_nulls_not_failures(tmp_path: Path, database: str) -> None:
-    """A timezone the database does not know falls back to UTC, tag ids that are no integers
-    and a tag list that is no list are left out, a negative duration counts as running (up
-    to the build, never below zero), a duplicated tag does not multiply its entry."""
-    from timetrack.answers.analytics import build_views
-
-    def check(rows: list[tuple[Any, ...]]) -> None:
-        got = {row[0]: row[1:] for row in rows}
-        assert got[1] == (date(2026, 11, 22), date(2026, 11, 16), ["five"], 3600)  # UTC
-        assert got[2][:3] == (date(2026, 11, 23), date(2026, 11, 23), None)
-        assert got[2][3] >= 0
-        assert got[3][:3] == (date(2026, 11, 23), date(2026, 11, 23), None)  # 21:00 in Tokyo
-        assert len(rows) == 3
-
-    query = "select id, local_date, week, tag_names, seconds from {ds}_analytics.entries"
-    if database == "duckdb":
-        destination: Any = dlt.destinations.duckdb(str(tmp_path / "h.duckdb"))
-        with duckdb.connect(str(tmp_path / "h.duckdb")) as db:
-            db.execute("create schema hostile")
-            db.execute(HOSTILE_TABLES.format(ds="hostile", json="json"))
-        pipeline = dlt.pipeline(
-            "hostile",
-            destination=destination,
-            dataset_name="hostile",
-            pipelines_dir=str(tmp_path / "state"),
-        )
-        assert build_views(pipeline, "duckdb") == [
-            "entries",
-            "hours_by_week",
-            "utilisation_by_week",
-        ]
-        with duckdb.connect(str(tmp_path / "h.duckdb")) as db:
-            check(db.execute(query.format(ds="hostile")).fetchall())
-        return
-    with postgres_dataset() as ds, psycopg2.connect(DSN) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute(f'create schema "{ds}"')
-            cursor.execute(HOSTILE_TABLES.format(ds=ds, json="jsonb"))
-        connection.commit()
-        pipeline = dlt.pipeline(
-            "hostile_pg",
-            destination=dlt.destinations.postgres(DSN),
-            dataset_name=ds,
-            pipelines_dir=str(tmp_path / "state"),
-        )
-        assert build_views(pipeline, "postgres") == [
-            "entries",
-            "hours_by_week",
-            "utilisation_by_week",
-        ]
-        with connection.cursor() as cursor:
-            cursor.execute(query.format(ds=ds))
-            check(cursor.fetchall())
 
 
 def test_a_deleted_project_keeps_its_name_in_entries_and_hours_by_week(

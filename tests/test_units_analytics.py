@@ -690,7 +690,11 @@ def test_build_views_rebuilds_them_and_drops_them_when_no_entries_are_left(
     """What a run does: views built over the views of the run before (dropped, not failing on
     them), a running entry counted up to the build, and no views left once the entries are
     gone (none stale)."""
-    db.create("report_time_entries", [{"id": 1, "start": at(23, 10)}])
+    db.create(
+        "report_time_entries",
+        [{"id": 1, "workspace_id": 10, "start": at(23, 10), "tag_ids": "[5]"}],
+    )
+    db.create("workspace_tags", TAGS)
     db.create("workspace_users", [{"user_id": 100}])
     pipeline = _pipeline(db.dialect, db, tmp_path)
     assert build_views(pipeline, "nowhere") == []
@@ -706,12 +710,13 @@ def test_build_views_rebuilds_them_and_drops_them_when_no_entries_are_left(
         "utilisation_by_week",
     ]
     after = datetime.now(UTC)
-    ((seconds,),) = db.execute(f'SELECT seconds FROM "{db.dataset}_analytics".entries')
+    ((seconds, tags),) = db.execute(f"SELECT seconds, tag_names FROM {db.views}.entries")
+    assert list(tags) == ["five"], "the tag ids read in the pipeline's dialect"
     assert (
         (before - at(23, 10)).total_seconds() - 1 <= seconds <= (after - at(23, 10)).total_seconds()
     )
     # The entries gone from the dataset (renamed: PostgreSQL drops no table under a view).
-    db.execute(f'ALTER TABLE "{db.dataset}".report_time_entries RENAME TO gone')
+    db.execute(f"ALTER TABLE {db.raw}.report_time_entries RENAME TO gone")
     assert build_views(pipeline, db.dialect, AS_OF) == []
     assert (
         db.execute(
