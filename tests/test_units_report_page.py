@@ -182,6 +182,7 @@ def test_a_persons_week_is_coloured_by_its_share_of_the_working_hours() -> None:
     assert week(43.6, 40.0).css == "u3"
     assert week(44.0, 40.0).css == "u4"
     assert week(0.01, 40.0).css == "u1"
+    assert week(1.234567, None).value == "1.2346"
 
 
 def test_the_people_table_holds_each_persons_weeks_and_utilisation() -> None:
@@ -741,3 +742,19 @@ def test_an_empty_page_says_what_to_do() -> None:
         in shown
     )
     assert 'id="scope"' not in shown and "hidden>" not in shown
+
+
+def test_the_charts_values_are_rounded_for_the_page() -> None:
+    third = 1 / 3
+    lines = [line(W1, 1, 1, 1, 1, 1.0, third, third), line(P1, 1, 1, 1, 1, third)]
+    weekly, projects, _, money = (fig for _, fig in charts.figures(summary_of(lines)))
+    billable, other, previous = weekly.data
+    assert (billable.y[0], other.y[0], previous.y[0]) == (0.33, 0.67, 0.33)
+    assert money.data[0].y[0] == 0.33 and money.data[1].y[0] == 33.3
+    assert list(projects.data[0].x) == [1.0] and list(projects.data[1].x) == [0.33]
+
+
+def test_a_page_of_one_scope_has_no_picker_and_no_note() -> None:
+    shown = page.render_html(ReportData(PERIOD, "ds", lines=list(LINES)))
+    assert "last sync never.</p>\n" + '<section class="scope" data-scope="all">' in shown
+    assert shown.count("<section") == 1
