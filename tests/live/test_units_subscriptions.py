@@ -56,6 +56,7 @@ class Echo(AppInThread):
 
     def __init__(self) -> None:
         self.pings = 0
+        self.refuse: set[int] = set()  # workspaces whose next ping fails (500)
         self.lock = threading.Lock()
         super().__init__(self._app, "127.0.0.1", 0)
 
@@ -64,6 +65,10 @@ class Echo(AppInThread):
             event = orjson.loads(await request.read())
             with self.lock:
                 self.pings += event.get("payload") == "ping"
+                workspace = event.get("metadata", {}).get("workspace_id")
+                if workspace in self.refuse:
+                    self.refuse.discard(workspace)
+                    return web.Response(status=500)
             return web.json_response({"validation_code": event.get("validation_code")})
 
         app = web.Application()
@@ -467,3 +472,37 @@ def test_a_service_that_leaves_enabled_out_means_enabled(
         f"workspace {FREE}: subscription {sub} validated; live: "
         "report_time_entries, time_entries, workspace_clients, workspace_projects",
     ]
+
+
+def test_setup_waits_for_each_workspace_validated_later_than_another(
+    server: EmulatorServer, echo: Echo, target: Target
+) -> None:
+    echo.refuse = {FREE}  # its first ping fails: the service sends it again half a second later
+    lines = setup(target, settings(server, PREMIUM, FREE), echo.base_url + "/hook", 5.0)
+    assert lines[2:] == [
+        f"workspace {PREMIUM}: validated by the listener",
+        f"workspace {FREE}: validated by the listener",
+    ]
+    assert all(r.validated_at for r in recorded(target))
+
+
+def test_setup_subscribes_beside_others_while_the_plan_allows(
+    server: EmulatorServer, echo: Echo, target: Target
+) -> None:
+    body: dict[str, Any] = {
+        "url_callback": echo.base_url + "/hook",
+        "description": "someone else's",
+        "event_filters": [{"entity": "tag", "action": "*"}],
+    }
+    requests.post(
+        f"{server.base_url}{ROOT}/subscriptions/{STARTER}",
+        json=body,
+        auth=(TOKEN, "api_token"),
+        timeout=10,
+    ).raise_for_status()
+    lines = setup(target, settings(server, STARTER), echo.base_url + "/hook")
+    assert lines[0] == (
+        f"workspace {STARTER}: subscribed (time_entry, project, client, task, tag, "
+        "workspace_user) (the plan allows 6 filters)"
+    )
+    assert len(server.emulator.data.webhooks.subscriptions) == 2
