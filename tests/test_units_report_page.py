@@ -268,7 +268,7 @@ def test_the_weeks_table_holds_each_week_beside_the_previous_periods() -> None:
         "amount GBP", "amount JPY", "entries", "people", "previous week", "previous h",
         "change h",
     ]  # fmt: skip
-    assert [css for css, _, _ in heads][:2] == ["", "n"]
+    assert [css for css, _, _ in heads] == ["", *["n"] * 9, "", "n", "n"]
     assert rows == [
         [
             ("", "2026-11-16", "2026-11-16"),
@@ -671,6 +671,14 @@ def test_a_section_holds_a_scopes_cards_charts_and_tables() -> None:
         "(2026-11-02 to 2026-11-15, same length)",
         'id="changes-w1"',
     ]
+    for part in (
+        tables.items_table(summary, "projects", "projects-w1"),
+        tables.items_table(summary, "clients", "clients-w1"),
+        tables.people_table(summary, "people-w1"),
+        tables.weeks_table(summary, "weeks-w1"),
+        tables.movers_table(summary, "changes-w1"),
+    ):
+        assert part in section
     places = [section.index(part) for part in order]
     assert places == sorted(places)
     assert section.endswith("</section>")
@@ -713,7 +721,8 @@ def test_the_page_names_the_organizations_the_period_and_the_sync() -> None:
     )
     assert '<section class="scope" data-scope="all">' in body
     assert '<section class="scope" data-scope="w1" hidden>' in body
-    assert '<section class="scope" data-scope="w2" hidden>' in body
+    assert '</section><section class="scope" data-scope="w1" hidden>' in body
+    assert '</section><section class="scope" data-scope="w2" hidden>' in body
     figures = re.search(r'<script type="application/json" id="figures">(.*?)</script>', body)
     assert figures is not None
     plots = json.loads(figures.group(1))
