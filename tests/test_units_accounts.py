@@ -328,16 +328,20 @@ def test_an_accounts_process_leads_its_own_group_and_sends_back_its_result(
     # os.setpgid, since this process leaving its own would cut it off from the terminal.
     groups: list[tuple[int, int]] = []
     monkeypatch.setattr(os, "setpgid", lambda pid, group: groups.append((pid, group)))
-    monkeypatch.delenv("NOBODY_TOKEN", raising=False)
+    monkeypatch.setenv("ACME_TOKEN", "acme-secret")
+    datasets: list[str] = []
+
+    def ran(options: RunOptions, out: Any = None) -> RunSummary:
+        datasets.append(options.dataset)
+        return RunSummary({"tags": 3}, RequestStats(requests=2), 1.0, "duckdb", options.dataset)
+
+    monkeypatch.setattr("timetrack.run.pipeline.run", ran)
     results: queue.Queue[AccountResult] = queue.Queue()
-    _child(Account("nobody", "NOBODY_TOKEN"), RunOptions(), results)
+    _child(Account("acme", "ACME_TOKEN"), RunOptions(dataset="tt"), results)
     assert groups == [(0, 0)], "a group of its own, led by itself: Ctrl-C reaches the parent only"
+    assert datasets == ["tt_acme"], "its run, of the options given for all"
     sent = results.get_nowait()
-    assert (sent.name, sent.exit_code, sent.message) == (
-        "nobody",
-        1,
-        "environment variable NOBODY_TOKEN is not set",
-    )
+    assert (sent.name, sent.exit_code, sent.rows, sent.message) == ("acme", 0, 3, "")
     assert results.empty(), "one result"
 
 
@@ -413,14 +417,31 @@ def _fake_run(monkeypatch: pytest.MonkeyPatch, run: Any) -> None:
 def test_accounts_run_in_processes_of_their_own_at_most_parallel_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    go = tmp_path / "go"
+
     def run(account: Account) -> AccountResult:
         (tmp_path / f"{account.name}.start").write_text(str(time.monotonic()))
-        time.sleep(0.4)
+        deadline = time.monotonic() + 20
+        while not go.exists() and time.monotonic() < deadline:  # the first ones wait
+            time.sleep(0.02)
         (tmp_path / f"{account.name}.end").write_text(str(time.monotonic()))
         process = multiprocessing.current_process().name
         return AccountResult(
             account.name, 0, rows=len(account.name), peak_rss_mb=os.getpid(), message=process
         )
+
+    def started() -> int:
+        return len(list(tmp_path.glob("*.start")))
+
+    seen: list[int] = []
+
+    def go_once_four_started() -> None:
+        deadline = time.monotonic() + 20
+        while started() < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.5)  # time for a fifth to start, were it let
+        seen.append(started())
+        go.write_text("")
 
     def most_at_once(names: list[str]) -> int:
         spans = [
@@ -434,9 +455,12 @@ def test_accounts_run_in_processes_of_their_own_at_most_parallel_at_a_time(
 
     _fake_run(monkeypatch, run)
     names = ["a", "bb", "ccc", "dddd", "eeeee"]
-    started = time.monotonic()
+    releaser = threading.Thread(target=go_once_four_started)
+    releaser.start()
+    began = time.monotonic()
     summary = run_accounts(_accounts(*names), RunOptions(), start_method="fork")
-    took = time.monotonic() - started
+    took = time.monotonic() - began
+    releaser.join()
     assert sorted((r.name, r.exit_code, r.rows, r.message) for r in summary.results) == [
         ("a", 0, 1, "timetrack-a"),
         ("bb", 0, 2, "timetrack-bb"),
@@ -445,8 +469,9 @@ def test_accounts_run_in_processes_of_their_own_at_most_parallel_at_a_time(
         ("eeeee", 0, 5, "timetrack-eeeee"),
     ], "each account's result, from a process named after it"
     assert len({r.peak_rss_mb for r in summary.results} | {os.getpid()}) == 6, "own processes"
-    assert most_at_once(names) == 4, "four at a time by default, never more"
-    assert summary.exit_code == 0 and 0.8 <= summary.elapsed <= took
+    assert seen == [4], "four at a time by default: the fifth waits for one to end"
+    assert most_at_once(names) == 4
+    assert summary.exit_code == 0 and 0.5 <= summary.elapsed <= took
     one = run_accounts(_accounts("x", "yy"), RunOptions(), 0, start_method="fork")
     assert len(one.results) == 2
     assert most_at_once(["x", "yy"]) == 1, "parallel below one runs one at a time"
