@@ -57,6 +57,7 @@ def test_the_line_names_the_phase_counts_retries_and_what_remains() -> None:
     )
     shown.step("extract")
     assert stats.phase == "workspaces", "extracting: the source names what it reads"
+    assert shown.line().endswith(", about 5,000 requests to go")
     shown.step("normalize")
     assert stats.phase == "normalize"
     assert shown.line() == "normalize: 1,234 requests, 1,500 rows extracted, 3 retries"
