@@ -61,7 +61,7 @@ def test_the_json_summary_holds_every_field_a_scheduler_reads() -> None:
     summary = _summary(
         requests=40,
         retries=2,
-        waits=[1.00049, 2.0],
+        waits=[1.2504, 2.0],
         rejected={"clients": 2},
         deferred=["organization 9000002"],
         warnings=["w"],
@@ -79,7 +79,7 @@ def test_the_json_summary_holds_every_field_a_scheduler_reads() -> None:
         "requests": 40,
         "retries": 2,
         "waits": 2,
-        "wait_seconds": 3.0,
+        "wait_seconds": 3.25,
         "rejected": {"clients": 2},
         "deferred": ["organization 9000002"],
         "warnings": ["w"],
@@ -214,6 +214,12 @@ def test_a_cause_that_loops_or_is_unwrapped_is_read_as_it_is() -> None:
     looped = _Wrapped("outer", ValueError("ignored"))
     looped.exception = looped
     assert pipeline_module._cause(looped) == "outer"
+    back = _Wrapped("outer", ValueError("ignored"))
+    back.exception = _Wrapped("inner", back)
+    assert pipeline_module._cause(back) == "inner", "a chain back to the outer error ends there"
+    deeper = _Wrapped("b", ValueError("ignored"))
+    deeper.exception = _Wrapped("c", deeper)
+    assert pipeline_module._cause(_Wrapped("a", deeper)) == "c", "a loop further in ends too"
     chained = RuntimeError("outer")
     chained.__cause__ = KeyError("inner")
     assert pipeline_module._cause(chained) == "'inner'"
@@ -320,12 +326,17 @@ def test_a_missing_setting_without_a_variable_is_named_by_its_field() -> None:
                 Trace("Environment Variables", "SOURCES__API_TOKEN"),  # later in the alphabet
             ],
             "secret": [Trace("Environment Variables", "CREDENTIALS__SECRET")],
+            "project_id": [
+                Trace("Environment Variables", "DESTINATION__CREDENTIALS__PROJECT_ID"),
+                Trace("Environment Variables", "DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID"),
+            ],  # the alphabet would pick the first
             "nothing": [],
         },
     )
     assert missing_settings(error) == (
         "missing settings: set DESTINATION__FILESYSTEM__BUCKET_URL, layout, "
-        "SOURCES__TIMETRACK__API_TOKEN, CREDENTIALS__SECRET, nothing"
+        "SOURCES__TIMETRACK__API_TOKEN, CREDENTIALS__SECRET, "
+        "DESTINATION__BIGQUERY__CREDENTIALS__PROJECT_ID, nothing"
     )
 
 
@@ -349,7 +360,8 @@ def test_the_whole_error_goes_to_a_log_without_the_token(pipeline_dir: SimpleNam
     path = Path(pipeline_module._write_log(pipeline_dir, _failed(f"sent {TOKEN}"), options))
     assert path == Path(pipeline_dir.working_dir) / "last_error.log"
     text = path.read_text()
-    assert "Traceback (most recent call last)" in text and "ValueError: sent t*****t" in text
+    assert text.startswith("Traceback (most recent call last):\n  File ")
+    assert text.endswith("\nValueError: sent t*****t\n")
     assert TOKEN not in text
 
 

@@ -24,7 +24,7 @@ from timetrack.emulator import EmulatorServer
 from timetrack.errors import NO_TOKEN, ConfigurationError, TimetrackError
 from timetrack.live.journal import Journal, SubscriptionRecord, journal_path
 from timetrack.run import pipeline as pipeline_module
-from timetrack.run.pipeline import RunOptions, run
+from timetrack.run.pipeline import RunOptions, RunSummary, run
 from timetrack.source import RequestStats, source_tables
 from timetrack.source.core import SourceArgs
 
@@ -277,11 +277,12 @@ def test_duckdbs_memory_cap_yields_to_the_users_settings_and_only_to_them(
     assert dlt.secrets["destination.duckdb.credentials.global_config"] == ours
 
 
-def test_a_failed_load_says_the_way_out_and_the_next_run_finishes_it_first(
+def test_a_failed_load_says_the_way_out_the_next_run_finishes_it_and_a_refresh_starts_anew(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    """Three small runs, the tags alone: a load the destination refuses, the next run failing on
-    the load left pending, then, the fault cleared, one that lands it and says what it did."""
+    """Small runs, the tags alone: a load the destination refuses, the next run failing on the
+    load left pending, then, the fault cleared, one that lands it and says what it did; then a
+    run that keeps the table as it is, and a full refresh that makes it anew."""
     db, log = tmp_path / "db.duckdb", tmp_path / "state" / "test_db" / "last_error.log"
     with duckdb.connect(str(db)) as conn:  # a view where the table goes: its load fails
         conn.execute(
@@ -322,22 +323,22 @@ def test_a_failed_load_says_the_way_out_and_the_next_run_finishes_it_first(
     files = {f.name.split(".")[-1] for f in loaded.glob("*/completed_jobs/workspace_tags.*")}
     assert "parquet" in files and "insert_values" not in files, "DuckDB loads Parquet"
 
-
-def test_a_full_refresh_loads_the_tables_anew(emulator: EmulatorServer, tmp_path: Path) -> None:
-    db = tmp_path / "db.duckdb"
-    options = fast_options(emulator.base_url, tmp_path, resources=["workspace_tags"])
-    run(options, out=io.StringIO())
     with duckdb.connect(str(db)) as conn:  # what only a table made anew loses
         conn.execute("alter table timetrack.workspace_tags add column by_hand bigint")
+    options.strict = False
+    assert "by_hand" in _columns(db, run(options, out=io.StringIO())), "a run keeps the table"
     options.full_refresh = True
-    summary = run(options, out=io.StringIO())
+    assert "by_hand" not in _columns(db, run(options, out=io.StringIO())), "--full-refresh"
+
+
+def _columns(db: Path, summary: RunSummary) -> set[str]:
+    """The tags table's columns, once the run's summary says it landed what DuckDB holds."""
+    assert summary.rows == {"workspace_tags": db_counts(db)["workspace_tags"]}
     with duckdb.connect(str(db), read_only=True) as conn:
-        columns = {
+        return {
             name
             for (name,) in conn.execute(
                 "select column_name from information_schema.columns "
                 "where table_schema = 'timetrack' and table_name = 'workspace_tags'"
             ).fetchall()
         }
-    assert "by_hand" not in columns and "id" in columns
-    assert summary.rows == {"workspace_tags": db_counts(db)["workspace_tags"]}
