@@ -208,6 +208,7 @@ def test_the_people_table_holds_each_persons_weeks_and_utilisation() -> None:
     assert 'data-file="people-2026-11-16-w1.csv"' in shown
     assert "3 people; then each week&#x27;s hours (its Monday)" in shown
     heads, rows = parse(shown)
+    assert [css for css, _, _ in heads] == ["", *["n"] * 8]
     assert [(label, text) for _, label, text in heads] == [
         ("person", "person"),
         ("tracked h", "tracked h"),
@@ -603,7 +604,8 @@ def test_the_cards_hold_the_totals_and_their_change() -> None:
         r'(?:<div class="delta">(.*?)</div>)?',
         cards,
     )
-    assert cards.startswith('<div class="cards">') and cards.endswith("</div></div>")
+    assert cards.startswith('<div class="cards"><div class="card">')
+    assert cards.count('</div></div><div class="card">') == 5 and cards.endswith("</div></div>")
     assert values == [
         ("hours tracked", "12.0", "+50% against 8.0 h in the previous period"),
         ("billable share", "75%", "75% in the previous period"),
