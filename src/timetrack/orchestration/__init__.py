@@ -64,6 +64,12 @@ class TimetrackTranslator(DagsterDltTranslator):
         )
 
 
+_SPECS_TOKEN = "unused-for-specs"
+_SPECS_URL = "http://127.0.0.1:9"
+"""The source the asset specs are built from needs a token and a URL, and uses neither: the
+specs read only its resources (each partition's run builds its own source)."""
+
+
 def _table(key: AssetKey) -> str:
     return key.path[-1]
 
@@ -100,8 +106,7 @@ def build_definitions(
     options = base or RunOptions(progress_every=60)
     by_name = {account.name: account for account in accounts}
     partitions = StaticPartitionsDefinition(list(by_name))
-    # The specs only need the source's resources: nothing is read, no token is used.
-    shape = timetrack_source(api_token="unused-for-specs", base_url="http://127.0.0.1:9")
+    shape = timetrack_source(api_token=_SPECS_TOKEN, base_url=_SPECS_URL)
     pipeline = options_target(options).pipeline()
 
     @dlt_assets(
@@ -135,7 +140,8 @@ def build_definitions(
                 },
             )
 
-    job = define_asset_job(JOB, selection=[timetrack_tables], partitions_def=partitions)
+    # Dagster takes the job's partitions from its assets, and the job from the schedule.
+    job = define_asset_job(JOB, selection=[timetrack_tables])
 
     @schedule(job=job, cron_schedule=cron, name="timetrack_hourly")
     def hourly(context: ScheduleEvaluationContext) -> Iterator[RunRequest]:
@@ -145,9 +151,7 @@ def build_definitions(
 
     schedules: list[ScheduleDefinition] = [hourly]
     assets: list[AssetsDefinition] = [timetrack_tables]
-    return Definitions(
-        assets=assets, jobs=[job], schedules=schedules, executor=multiprocess_executor
-    )
+    return Definitions(assets=assets, schedules=schedules, executor=multiprocess_executor)
 
 
 def definitions_from_file(path: str | Path, base: RunOptions | None = None) -> Definitions:
