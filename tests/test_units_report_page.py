@@ -157,6 +157,7 @@ def test_the_projects_and_clients_tables_hold_every_item_and_its_change() -> Non
     clients = tables.items_table(summary, "clients", "clients-all")
     heads, rows = parse(clients)
     assert [label for _, label, _ in heads][:3] == ["client", "workspace", "hours"]
+    assert [css for css, _, _ in heads][:3] == ["", "", "n"]
     assert [row[0][2] for row in rows] == ["C1", "(no client)", "C1", "Loose", "C2"]
     assert [row[1][2] for row in rows] == ["WS1", "WS1", "WS2", "WS1", "WS2"]
     assert 'data-file="clients-2026-11-16-all.csv"' in clients
@@ -353,6 +354,10 @@ def test_the_movers_are_the_biggest_rises_then_the_biggest_falls() -> None:
         ("n down", "-4.0", f"{MINUS}4.0"),
         ("n ", "-0.8", f"{MINUS}80%"),
     ]
+    assert [css for css, _, _ in heads] == ["", "", "n", "n", "n", "n"]
+    few = [item("up", 2.0, 1.0), item("same", 2.0, 2.0), item("zero", 0.0, 0.0)]
+    level = Summary(ALL, PERIOD, Totals(), Totals(), {}, {}, few, [], [], [])
+    assert [row[1][2] for row in parse(tables.movers_table(level, "c"))[1]] == ["up (W)"]
     two = parse(tables.movers_table(summary, "c", limit=2))[1]
     assert [row[1][2] for row in two] == ["p10 (W)", "p9 (W)", "Bo", "fall (W)"]
     assert "the 2 biggest" in tables.movers_table(summary, "c", limit=2)
