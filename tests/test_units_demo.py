@@ -55,6 +55,7 @@ def test_the_demo_runs_into_the_dataset_run_uses_at_full_speed(tmp_path: Path) -
         RunOptions().dataset,
         "timetrack_demo",
     )
+    assert options.dataset == demo.DATASET == "time_tracking", "where the hint looks"
     assert options.pipelines_dir == "/state"
     assert options.source_args == {
         "api_token": "tok",
@@ -99,8 +100,12 @@ def test_the_demo_says_what_it_synced_against_the_truth_and_how_to_look(
     ]
 
 
-def test_the_report_is_written_beside_the_file_and_says_where(tmp_path: Path) -> None:
-    """The report of an organization with no time tracked yet: its views, empty, in the file."""
+def test_the_report_is_written_beside_the_file_and_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report of an organization with no time tracked yet: its views, empty, in the file;
+    the pipeline that reads them is a throwaway one, not left in dlt's own folder."""
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
     file = tmp_path / "demo.duckdb"
     with duckdb.connect(str(file)) as db:
         views(db, [], [], dataset="time_tracking")
@@ -109,4 +114,4 @@ def test_the_report_is_written_beside_the_file_and_says_where(tmp_path: Path) ->
     line = demo._report(file)
     assert line == f"report of the last 12 full weeks (0 entries): open {tmp_path / 'demo.html'}"
     assert (tmp_path / "demo.html").read_text().startswith("<!DOCTYPE html>")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.duckdb", "demo.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.duckdb", "demo.html"], "no dlt"

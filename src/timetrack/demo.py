@@ -10,12 +10,12 @@ from pathlib import Path
 import duckdb
 
 from timetrack.answers.report import open_pipeline, write_report
-from timetrack.destination.target import resolve_target
+from timetrack.destination.target import DEFAULT_DATASET, resolve_target
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 from timetrack.emulator.expected import expected_rows
 from timetrack.run.pipeline import RunOptions, run
 
-DATASET = "time_tracking"
+DATASET = DEFAULT_DATASET
 """The dataset `timetrack run` loads into by default: the demo's tables sit where run's would."""
 
 
@@ -61,7 +61,7 @@ def _report(target: Path) -> str:
     """Write the report page beside the DuckDB file; the line that says where it is."""
     page = target.with_suffix(".html")
     with tempfile.TemporaryDirectory() as state_dir:
-        place = resolve_target(dataset=DATASET, duckdb_file=str(target), pipelines_dir=state_dir)
+        place = resolve_target(duckdb_file=str(target), pipelines_dir=state_dir)
         data = write_report(open_pipeline(place, state_dir), page)
     return (
         f"report of the last {len(data.weeks)} full weeks ({data.entries:,} entries): open {page}"
@@ -73,7 +73,6 @@ def _options(target: Path, state_dir: str, server: EmulatorServer) -> RunOptions
     emulator at full speed, its state in a folder of its own."""
     return RunOptions(
         duckdb_file=str(target),
-        dataset=DATASET,
         pipeline_name="timetrack_demo",
         pipelines_dir=state_dir,
         source_args={
