@@ -366,6 +366,11 @@ def test_batches_land_the_newest_rows_over_what_landed(journal: tuple[Target, Jo
     events.append(SUB, "c", second[2])
     assert lander.land_once() == 1 and lander.landed_rows == 11
     assert table(target, "workspace_projects")[12]["name"] == "new"
+    # an update of 31 older than its deletion, late: the deletion holds (the journal's versions)
+    late = entry(31, OTHER, "2026-02-15T00:00:00Z")
+    events.append(SUB, "d", event("time_entry", late, stamp="2026-02-15T00:00:00Z"))
+    assert lander.land_once() == 1 and lander.landed_rows == 11
+    assert sorted(table(target, "report_time_entries")) == [30]
     events.close()
 
 

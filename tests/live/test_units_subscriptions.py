@@ -164,6 +164,7 @@ def test_setup_subscribes_each_workspace_within_its_plan_once(
         for ws in (PREMIUM, STARTER, FREE)
     ]
     assert recorded(target) == records
+    assert echo.pings == 3  # validated without pinging again
     pings = echo.pings
     again = setup(target, settings(server, FREE, PREMIUM), url)
     assert again == [
@@ -426,9 +427,11 @@ def test_a_service_that_says_no_limits_gets_the_free_plans(
         auth=(TOKEN, "api_token"),
         timeout=10,
     ).raise_for_status()
-    assert setup(target, settings(server, PREMIUM), url) == [
+    assert setup(target, settings(server, PREMIUM, FREE), url) == [
         f"workspace {PREMIUM}: not subscribed: its plan's 1 subscription(s) are taken by others; "
-        "its tables rely on the hourly run"
+        "its tables rely on the hourly run",
+        f"workspace {FREE}: subscribed (time_entry, project, client) (the plan allows 3 filters)",
+        f"workspace {FREE}: validated by the listener",
     ]
 
 
@@ -506,3 +509,13 @@ def test_setup_subscribes_beside_others_while_the_plan_allows(
         "workspace_user) (the plan allows 6 filters)"
     )
     assert len(server.emulator.data.webhooks.subscriptions) == 2
+
+
+def test_a_service_that_does_not_say_who_the_user_is_is_refused(
+    server: EmulatorServer, target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Webhooks, "me", lambda self: {"id": None})
+    with pytest.raises(ConfigurationError) as caught:
+        setup(target, settings(server), "http://127.0.0.1:9/hook")
+    assert str(caught.value) == "the service did not say who the token's user is"
+    assert subscriptions(server) == {}
