@@ -282,7 +282,8 @@ def test_a_failed_load_says_the_way_out_the_next_run_finishes_it_and_a_refresh_s
 ) -> None:
     """Small runs, the tags alone: a load the destination refuses, the next run failing on the
     load left pending, then, the fault cleared, one that lands it and says what it did; then a
-    run that keeps the table as it is, and a full refresh that makes it anew."""
+    run that keeps the table as it is (and fails, a column dropped by hand), and a full refresh
+    that drops the load left pending and makes the table anew."""
     db, log = tmp_path / "db.duckdb", tmp_path / "state" / "test_db" / "last_error.log"
     with duckdb.connect(str(db)) as conn:  # a view where the table goes: its load fails
         conn.execute(
@@ -323,12 +324,15 @@ def test_a_failed_load_says_the_way_out_the_next_run_finishes_it_and_a_refresh_s
     files = {f.name.split(".")[-1] for f in loaded.glob("*/completed_jobs/workspace_tags.*")}
     assert "parquet" in files and "insert_values" not in files, "DuckDB loads Parquet"
 
-    with duckdb.connect(str(db)) as conn:  # what only a table made anew loses
-        conn.execute("alter table timetrack.workspace_tags add column by_hand bigint")
-    options.strict = False
-    assert "by_hand" in _columns(db, run(options, out=io.StringIO())), "a run keeps the table"
+    with duckdb.connect(str(db)) as conn:  # a column dropped by hand: the next load fails
+        conn.execute("alter table timetrack.workspace_tags drop column name")
+    with pytest.raises(TimetrackError) as kept:
+        run(options, out=io.StringIO())
+    assert str(kept.value).startswith("the run failed: at load"), "a run keeps the table"
     options.full_refresh = True
-    assert "by_hand" not in _columns(db, run(options, out=io.StringIO())), "--full-refresh"
+    refreshed = run(options, out=io.StringIO())
+    assert "name" in _columns(db, refreshed), "--full-refresh makes the table anew"
+    assert refreshed.stats.notes == ["dropped the pending load of an earlier run (--full-refresh)"]
 
 
 def _columns(db: Path, summary: RunSummary) -> set[str]:
