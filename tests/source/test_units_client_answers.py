@@ -1,0 +1,113 @@
+"""Answers the client does not take at their word (`classify`: an empty or truncated body, a
+redirect) and the share of each hourly quota a run may spend (`ApiClient._note_share`,
+`_check_go_on`), on the scripted transport of test_units_client. Expectations are literals."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.source.test_units_client import NOW, Scripted, _answer
+from timetrack.errors import ApiError, QuotaExhaustedError
+from timetrack.source import settings
+from timetrack.source.client import Fail, Retry, WaitForQuota, classify
+
+
+def _classify(status: int, body: bytes = b"", **headers: str) -> object:
+    return classify("GET", "/v1/x", status, headers, body, NOW)
+
+
+@pytest.mark.parametrize("body", [b"", b" \r\n\t"])
+def test_an_empty_body_is_retried(body: bytes) -> None:
+    assert _classify(200, body) == Retry("an empty body")
+    assert _classify(204, body) == Retry("an empty body")
+
+
+@pytest.mark.parametrize("body", [b"[1, 2", b"<html>busy</html>", b'{"data": '])
+def test_a_truncated_or_other_body_is_retried(body: bytes) -> None:
+    assert _classify(200, body) == Retry("a truncated or non-JSON body")
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed(status: int) -> None:
+    decision = _classify(status, b"", Location="https://elsewhere.test/v1/x")
+    assert isinstance(decision, Fail) and type(decision.error) is ApiError
+    assert str(decision.error) == (
+        f"GET /v1/x was redirected (HTTP {status}) to https://elsewhere.test/v1/x: base_url "
+        "must be the service's own address (set it to where this points, if that is the "
+        "service)"
+    )
+    assert decision.error.status == status
+
+
+def test_a_redirects_location_is_shown_printable_and_cut() -> None:
+    decision = _classify(302, b"", Location="https://x.test/\x1b[2J" + "a" * 300)
+    assert isinstance(decision, Fail)
+    assert f"to https://x.test/[2J{'a' * 182}: base_url" in str(decision.error)
+
+
+@pytest.mark.parametrize("status", [301, 304, 309])
+def test_a_redirect_without_a_location_or_another_3xx_is_an_error(status: int) -> None:
+    location = {"Location": "https://x.test"} if status != 301 else {}
+    decision = _classify(status, b'"moved"', **location)
+    assert isinstance(decision, Fail)
+    assert str(decision.error) == f"GET /v1/x failed with HTTP {status}: moved"
+
+
+def test_a_402_with_quota_headers_waits_for_the_quota() -> None:
+    assert _classify(402, b"", **{"X-Quota-Resets-In": "120"}) == WaitForQuota(120.0)
+    # a reset missing or unreadable: the window slides over an hour
+    reset = WaitForQuota(settings.QUOTA_WINDOW_SECONDS)
+    assert _classify(402, b"", **{"X-Quota-Remaining": "0"}) == reset
+    assert _classify(402, b"", **{"X-Quota-Remaining": "0", "X-Quota-Resets-In": "soon"}) == reset
+
+
+# --- the share of the quota ----------------------------------------------------------------------
+
+
+def _left(remaining: int) -> object:
+    return _answer(body=b"[]", **{"X-Quota-Remaining": str(remaining)})
+
+
+def test_a_run_spends_its_share_of_what_was_left_then_stops_that_window() -> None:
+    # 10 left before the first request, half of them (and of that first one): 5.
+    s = Scripted([_left(10), _left(100)], quota_share=0.5)
+    for _ in range(5):
+        assert s.client.get("/me") == []
+    with pytest.raises(QuotaExhaustedError) as caught:
+        s.client.get("/me/workspaces")
+    assert str(caught.value) == (
+        "this run spent its share of the hourly quota (me: 5 requests, 50% of what was left; "
+        "quota_share sets it): what it read is saved, and the next run goes on from there"
+    )
+    assert caught.value.resets_in == 0
+    assert len(s.sent) == 5
+    assert s.client.stats.quota_stops == {"me": caught.value}
+    # Another window has its own share.
+    s.client.organization_of[9] = 4
+    assert s.client.get("/workspaces/9/tags") == []
+    assert s.client._spent == {"me": 5, "org:4": 1}
+    assert s.client._allowed == {"me": 5, "org:4": 50}
+
+
+def test_the_share_is_set_by_the_first_answer_that_tells_it() -> None:
+    s = Scripted([_answer(body=b"[]"), _left(0)], quota_share=0.3)
+    s.client.get("/me")
+    assert s.client._allowed == {}
+    s.client.get("/me")
+    # nothing was left: the requests already spent are the share
+    assert s.client._allowed == {"me": 2}
+    with pytest.raises(QuotaExhaustedError):
+        s.client.get("/me")
+    assert len(s.sent) == 2
+
+
+def test_a_whole_share_or_an_unknown_window_counts_nothing() -> None:
+    s = Scripted([_left(0)], quota_share=1.0)
+    for _ in range(3):
+        s.client.get("/me")
+    assert s.client._spent == {} and s.client._allowed == {}
+    s = Scripted([_left(0)], quota_share=0.5)
+    for _ in range(3):
+        s.client.get("/workspaces/9/tags")  # no organization known for it
+    assert s.client._spent == {} and s.client._allowed == {}
+    assert len(s.sent) == 3
