@@ -481,6 +481,7 @@ def test_the_figures_of_a_scope() -> None:
     assert eur.hovertemplate == "%{x}: %{y:,.2f}<extra>%{customdata}</extra>"
     assert share.name == "billable share of hours" and share.yaxis == "y2"
     assert list(share.y) == [75.0, 75.0] and share.mode == "lines"
+    assert list(eur.x) == list(share.x) == ["2026-11-16", "2026-11-23"]
     assert share.line.color == charts.BILLABLE and share.line.dash == "dash"
     assert share.hovertemplate == "%{x}: %{y:.0f}% billable<extra></extra>"
     assert money.layout.yaxis.title.text == "billable amount"
