@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from tests.source.test_units_client import NOW, Scripted, _answer
-from timetrack.errors import ApiError, QuotaExhaustedError
+from timetrack.errors import ApiError, ConfigurationError, QuotaExhaustedError
 from timetrack.source import settings
-from timetrack.source.client import Fail, Retry, WaitForQuota, classify
+from timetrack.source.client import ClientSettings, Fail, Retry, WaitForQuota, classify, parse_json
 
 
 def _classify(status: int, body: bytes = b"", **headers: str) -> object:
@@ -111,3 +111,57 @@ def test_a_whole_share_or_an_unknown_window_counts_nothing() -> None:
         s.client.get("/workspaces/9/tags")  # no organization known for it
     assert s.client._spent == {} and s.client._allowed == {}
     assert len(s.sent) == 3
+
+
+def test_an_answer_outside_2xx_spends_no_share() -> None:
+    s = Scripted([_answer(300, b'"multiple"', **{"X-Quota-Remaining": "10"})], quota_share=0.5)
+    with pytest.raises(ApiError):
+        s.client.get("/me")
+    assert s.client._spent == {} and s.client._allowed == {}
+
+
+# --- settings and bodies -------------------------------------------------------------------------
+
+
+def test_plain_http_to_another_machine_is_refused_unless_allowed() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        ClientSettings(base_url="http://service.test").validate()
+    assert str(refused.value) == (
+        "base_url http://service.test is plain http:// to another machine: the token would "
+        "cross the network in clear; use https://, or --allow-insecure-http "
+        "(allow_insecure_http = true) if you must"
+    )
+    ClientSettings(base_url="http://service.test", allow_insecure_http=True).validate()
+    ClientSettings(base_url="http://127.0.0.1:8080").validate()
+    ClientSettings(base_url="https://service.test").validate()
+
+
+@pytest.mark.parametrize(
+    ("answer_bytes", "skew", "refused"),
+    [(0, 0.0, True), (-1, 10.0, True), (1, -1.0, True), (1, 0.0, False), (1, 0.5, False)],
+)
+def test_the_answer_cap_and_clock_skew_must_be_positive(
+    answer_bytes: int, skew: float, refused: bool
+) -> None:
+    settings_ = ClientSettings(
+        base_url="https://service.test", max_answer_bytes=answer_bytes, max_clock_skew=skew
+    )
+    if not refused:
+        settings_.validate()
+        return
+    with pytest.raises(ConfigurationError) as caught:
+        settings_.validate()
+    assert str(caught.value) == "max_answer_mb and max_clock_skew_days must be positive"
+
+
+def test_numbers_and_text_python_cannot_hold_as_they_are_are_kept() -> None:
+    assert parse_json(b'[1e400, -1e400, 1.5, NaN, Infinity, "\\ud83d"]') == [
+        "1e400",
+        "-1e400",
+        1.5,
+        "NaN",
+        "Infinity",
+        "\ufffd",
+    ]
+    with pytest.raises(ValueError):
+        parse_json(b'["\xff", 1e400]')
