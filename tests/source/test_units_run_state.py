@@ -227,3 +227,32 @@ def test_each_workspace_of_the_report_goes_to_its_incremental_run(
     assert [call[1] for call in calls] == [11]
     assert calls[0][-2:] == (None, False)
     assert BY_TABLE["report_time_entries"].reader == "report"
+
+
+def test_the_owners_read_for_the_clock_is_the_owners_tables_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = Service()
+    service.route("/me/time_entries", [{"id": 5, "at": "2026-11-27T11:00:00Z"}])
+    w = World(monkeypatch, service)
+    since = STAMP - 3600
+    w.source_state["resources"] = {"time_entries": {"since": since}}
+    w.sync.service_time()
+    assert [q for p, q in service.asked if p == "/me/time_entries"] == [{"since": since}]
+    assert set(w.source_state) == {"resources"}
+    assert set(w.source_state["resources"]) == {"time_entries"}
+    batches = w.read("time_entries")
+    assert [row["id"] for batch in batches for row in batch] == [5]
+    assert service.paths().count("/me/time_entries") == 1
+
+
+def test_a_failed_read_of_the_owners_entries_is_not_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    service = Service()
+    service.route("/me/time_entries", ApiError("refused", 403))
+    w = World(monkeypatch, service)
+    w.sync.service_time()
+    assert w.read("time_entries") == []
+    assert service.paths().count("/me/time_entries") == 1
+    assert w.client.stats.errors == [f"time_entries: {w.sync._own}"]
