@@ -42,6 +42,14 @@ def test_the_journal_is_beside_the_pipelines_state(target: Target, tmp_path: Pat
     assert journal_path(target) == tmp_path / "st" / f"{target.pipeline_name}.live-journal.sqlite"
 
 
+def test_a_journal_makes_the_pipelines_folder_it_lives_in(tmp_path: Path) -> None:
+    target = resolve_target(
+        "duckdb", "tt", duckdb_file=str(tmp_path / "db.duckdb"), pipelines_dir=str(tmp_path / "a/b")
+    )
+    Journal(journal_path(target)).close()
+    assert journal_path(target).exists() and journal_path(target).parent == tmp_path / "a/b"
+
+
 def test_a_new_journal_is_durable_wal(journal: Journal) -> None:
     assert journal.path.exists()
     assert journal.db.execute("pragma journal_mode").fetchone()[0] == "wal"
