@@ -39,6 +39,8 @@ def test_the_hourly_average_spreads_the_reconciliation_over_its_cadence() -> Non
     # A cadence of 0 reconciles at every run as well.
     assert costs.per_hour(1.0, 3, 24, 0.0) == 27.0
     assert costs.per_hour(0.5, 3, 24, -1.0) == 6.0 + 48.0
+    # A cadence of an hour, with a run every half hour: one reconciliation an hour.
+    assert costs.per_hour(0.5, 3, 24, 1.0) == 6.0 + 24.0
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ cadence is the real one on a dict; expectations are literals."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,8 +35,9 @@ class Run:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, **state: Any) -> None:
         self.state: dict[str, Any] = {"complete_through": {}, "walk": {}, **state}
         self.book: dict[str, Any] = {}
-        every = {"lists": DAY, "report_reconcile": DAY, "report_full": 7 * DAY}
-        self.cadence = Cadence(lambda: self.book, lambda: BEGAN, every)
+        every = {"lists": DAY, "report_reconcile": 2 * DAY, "report_full": 7 * DAY}
+        # The cadence's clock runs a minute past the run's start: reads are noted at the start.
+        self.cadence = Cadence(lambda: self.book, lambda: BEGAN + 60.0, every)
         self.changes: list[tuple[Any, ...]] = []
         self.walked: list[tuple[Any, ...]] = []
         self.tags: list[tuple[int, set[Any]]] = []
@@ -94,7 +96,7 @@ def test_an_hourly_run_reads_the_last_years_changes_since_the_run_before(
 ) -> None:
     run = _complete(monkeypatch, changes={"10": 1_790_000_000.0})
     run.cadence.done("report_full", "10", BEGAN - HOUR)
-    run.cadence.done("report_reconcile", "10", BEGAN - HOUR)
+    run.cadence.done("report_reconcile", "10", BEGAN - 1.5 * DAY)  # its cadence is 2 days
     assert run.read() == [f"changes {FIRST}"]
     assert run.changes == [(CLIENT, 10, FIRST, LAST, 1_790_000_000.0, REJECT)]
     assert run.walked == []
@@ -102,7 +104,7 @@ def test_an_hourly_run_reads_the_last_years_changes_since_the_run_before(
     assert run.state["reconciled"] == {}
     assert run.state["oldest"] == {}
     assert run.tags == [(10, {1})]
-    assert run.read_at("report_reconcile") == BEGAN - HOUR
+    assert run.read_at("report_reconcile") == BEGAN - 1.5 * DAY
     assert run.read_at("report_full") == BEGAN - HOUR
 
 
@@ -126,8 +128,8 @@ def test_the_reconciliation_reads_older_windows_changes_then_the_trailing_window
         reconciled={"10": 1_780_000_000.0},
         oldest={"10": "2023-06-01"},
     )
-    run.cadence.done("report_full", "10", BEGAN - HOUR)
-    run.cadence.done("report_reconcile", "10", BEGAN - DAY - HOUR)
+    run.cadence.done("report_full", "10", BEGAN - 2 * DAY)  # its cadence is a week
+    run.cadence.done("report_reconcile", "10", BEGAN - 3 * DAY)
     older = list(reports.windows(date(2023, 6, 1), FIRST - timedelta(days=1)))
     assert older[0][0] == date(2023, 6, 1) and older[-1][1] == date(2025, 11, 27)
     assert run.read() == [f"changes {FIRST}", *(f"changes {a}" for a, _ in older), "walk"]
@@ -140,7 +142,7 @@ def test_the_reconciliation_reads_older_windows_changes_then_the_trailing_window
     assert run.state["reconciled"] == {"10": BEGAN - OVERLAP}
     assert run.tags == [(10, set(range(1, len(older) + 2)))]
     assert run.read_at("report_reconcile") == BEGAN
-    assert run.read_at("report_full") == BEGAN - HOUR
+    assert run.read_at("report_full") == BEGAN - 2 * DAY
 
 
 @pytest.mark.parametrize(
@@ -181,7 +183,7 @@ def test_a_workspace_kept_live_reads_nothing_until_its_reconciliation(
     assert run.read(live=True) == []
     assert run.changes == [] and run.tags == []
     assert run.state["changes"] == {"10": 1_790_000_000.0}
-    run.cadence.done("report_reconcile", "10", BEGAN - 2 * DAY)
+    run.cadence.done("report_reconcile", "10", BEGAN - 3 * DAY)
     assert run.read(live=True)[-1] == "walk"
     assert run.changes[0] == (CLIENT, 10, FIRST, LAST, 1_790_000_000.0, REJECT)
 
@@ -223,3 +225,15 @@ def test_a_walk_left_halfway_goes_on_first(
     since = _midnight("2026-11-01") - OVERLAP
     assert run.state["changes"] == {"10": since if history else 5.0}
     assert run.state["reconciled"] == ({"10": since} if history else {})
+
+
+def test_the_day_a_history_was_complete_begins_at_midnight_utc_whatever_the_machines_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert reports._midnight("2026-11-01") == 1_793_491_200.0
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -7,6 +7,7 @@ literals."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -82,6 +83,7 @@ def test_the_marks_are_every_records_last_change_in_utc(monkeypatch: pytest.Monk
         8: {"id": 8, "rate_last_updated": "2026-04-02T00:00:00Z"},
         9: {"id": 9, "rate_last_updated": "2026-05-01T12:00:00Z", "server_deleted_at": NOW},
         "x": {"id": "x", "rate_last_updated": "2026-05-01T12:00:00Z"},
+        10: {"id": 10, "rate_last_updated": "2026-05-02T00:00:00Z"},
     }
     w.sync.rate_marks_now[("workspace_projects", 11)] = {
         20: {"id": 20, "rate_last_updated": "2026-06-01T00:00:00Z"}
@@ -90,6 +92,7 @@ def test_the_marks_are_every_records_last_change_in_utc(monkeypatch: pytest.Monk
         ("workspace_user", 5, "billable_rates"): "2026-02-01T00:00:00+00:00",
         ("project_user", 7, "labor_costs"): "2026-02-28T23:00:00+00:00",
         ("project", 8, "billable_rates"): "2026-04-02T00:00:00+00:00",
+        ("project", 10, "billable_rates"): "2026-05-02T00:00:00+00:00",
         ("workspace", 10, "billable_rates"): "2026-01-02T01:04:05+00:00",
     }
     assert w.sync._rate_marks(11) == {
@@ -130,7 +133,9 @@ def test_the_first_run_reads_each_history_once_and_deletes_the_periods_it_no_lon
         "/workspaces/10/rates/workspace_user/5": _by_type(
             billable_rates=[{"id": 51, "amount": 20.0}, {"id": 52, "type": "billable_rates"}]
         ),
-        "/workspaces/10/rates/project_user/7": _by_type(labor_costs=[{"id": 71, "amount": 9.5}]),
+        "/workspaces/10/rates/project_user/7": _by_type(
+            labor_costs=[{"id": 71, "amount": 9.5}, {"id": "x"}, {"id": 72, "type": "other"}]
+        ),
         "/workspaces/10/rates/project/8": NotFoundError("no such project", 404),
         "/workspaces/10/rates/workspace/10": _by_type(billable_rates=None),
     }
@@ -148,7 +153,8 @@ def test_the_first_run_reads_each_history_once_and_deletes_the_periods_it_no_lon
     user = {"workspace_id": 10, "level": "workspace_user", "level_id": 5, "type": "billable_rates"}
     assert batches == [
         [{"id": 71, "amount": 9.5, "workspace_id": 10, "level": "project_user", "level_id": 7,
-          "type": "labor_costs"}],
+          "type": "labor_costs"},
+         {"id": 72, "workspace_id": 10, "level": "project_user", "level_id": 7, "type": "other"}],
         [{"id": 51, "amount": 20.0, **user}, {"id": 52, **user}],
         [{"id": 50, "server_deleted_at": NOW}],
     ]  # fmt: skip
@@ -183,8 +189,11 @@ def test_the_first_run_reads_each_history_once_and_deletes_the_periods_it_no_lon
             (),
         ),
     ]
+    assert [(r["table_name"], r["record_key"], r["scope"]) for r in w.sync.rejects] == [
+        ("rates", "x", "workspace 10")
+    ]
     assert w.gone_calls[:2] == [
-        ("rates", "id", {71: ()}, {71}, NOW),
+        ("rates", "id", {71: ()}, {71, 72}, NOW),
         ("rates", "id", {50: (), 51: ()}, {51, 52}, NOW),
     ]
     # A 404 leaves the history to its record's deletion; a null answer is asked again.
@@ -198,7 +207,7 @@ def test_the_first_run_reads_each_history_once_and_deletes_the_periods_it_no_lon
             "11": {},
         }
     }
-    assert w.client.stats.rows == {"rates": 4}
+    assert w.client.stats.rows == {"rates": 5}
 
 
 def test_a_later_run_asks_only_for_the_histories_whose_mark_moved(
@@ -239,6 +248,7 @@ def test_the_histories_of_records_gone_or_without_a_rate_leave(
             ("project", 8, "billable_rates"): [80],
             ("project", 9, "billable_rates"): [90, 91],  # a project gone
             ("workspace_user", 5, "labor_costs"): [55],  # a member whose cost was unset
+            ("project_user", 3, "labor_costs"): [33],  # never noted as read
         },
     )
     w.resource_state["read"] = {
@@ -250,7 +260,8 @@ def test_the_histories_of_records_gone_or_without_a_rate_leave(
         }
     }
     batches = list(w.sync.rates(RATES))
-    assert [sorted(row["id"] for row in batch) for batch in batches] == [[55, 90, 91]]
+    assert [sorted(row["id"] for row in batch) for batch in batches] == [[33, 55, 90, 91]]
+    assert [call[0] for call in w.gone_calls] == ["rates"]
     assert all(row["server_deleted_at"] == NOW for row in batches[0])
     assert not [p for p in w.service.paths() if "/rates/" in p]
     assert landed.calls == [
@@ -273,3 +284,25 @@ def test_a_history_that_fails_otherwise_fails_its_workspace(
     assert len(w.client.stats.errors) == 1
     assert w.client.stats.errors[0].startswith("rates of workspace 10: ")
     assert w.resource_state["read"]["10"] == {}
+
+
+def test_a_history_of_the_wrong_shape_fails_its_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = {"/workspaces/10/rates/workspace/10": _by_type(billable_rates={"id": 1})}
+    w = World(monkeypatch, _service(answers), workspace_ids=[10])
+    Landed(monkeypatch)
+    assert list(w.sync.rates(RATES)) == []
+    assert [e.split(":")[0] for e in w.client.stats.errors] == ["rates of workspace 10"]
+
+
+def test_the_marks_are_in_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        w = World(monkeypatch, _service({}, ws10_rate=None))
+        w.landed[("workspace_projects", 10)] = {8: (NOW,)}
+        assert w.sync._rate_marks(10) == {
+            ("project", 8, "billable_rates"): "2026-11-27T12:00:00+00:00"
+        }
+    finally:
+        monkeypatch.undo()
+        time.tzset()
