@@ -177,3 +177,15 @@ def test_a_resource_per_endpoint_rates_only_when_asked_and_the_rejected_last(
     assert list(rejected) == [{"table_name": "t", "reason": "r"}]
     by_name = {r.name: r for r in resources}
     assert by_name["workspace_clients"].write_disposition == "merge"
+
+
+def test_a_declared_resource_reads_through_its_reader_with_its_hints(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = World(monkeypatch, workspace_ids=[10])
+    w.service.route("/workspaces/10/clients", [{"id": 1, "name": "a"}])
+    readers = core._readers(w.sync, report_start_date=None, report_trailing_days=7, arrow=False)
+    clients = {r.name: r for r in core._resources(w.sync, readers)}["workspace_clients"]
+    assert clients.columns["server_deleted_at"]["hard_delete"] is True  # type: ignore[index]
+    assert list(clients) == [{"id": 1, "name": "a", "workspace_id": 10}]
+    assert w.sync.finished == {"workspace_clients"}

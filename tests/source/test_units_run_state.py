@@ -256,3 +256,12 @@ def test_a_failed_read_of_the_owners_entries_is_not_asked_again(
     assert w.read("time_entries") == []
     assert service.paths().count("/me/time_entries") == 1
     assert w.client.stats.errors == [f"time_entries: {w.sync._own}"]
+
+
+def test_discovery_read_is_kept_and_noted_on_its_cadence(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = World(monkeypatch)
+    _cadenced(w, now=STAMP + 60)
+    w.read("workspaces")
+    assert w.source_state["cadence"]["read"] == {"discovery": {"token": STAMP + 60}}
+    assert [r["id"] for r in w.source_state["discovery"]["workspaces"]] == [10, 11]
+    assert [r["id"] for r in w.source_state["discovery"]["organizations"]] == [1, 2]
