@@ -11,6 +11,7 @@ import io
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -484,6 +485,42 @@ def test_a_port_taken_is_a_configuration_error(target: Target) -> None:
             listener.serve()
     assert str(caught.value) == f"cannot listen on 127.0.0.1:{taken.port}: address already in use"
     assert caught.value.__suppress_context__
+
+
+def test_serving_ends_soon_after_sigterm_with_a_delivery_half_sent(
+    target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Idle:
+        set_aside = 0
+
+        def __init__(self, target: Target, journal: Journal, *, keep_deleted: bool) -> None:
+            pass
+
+        def land_once(self) -> int:
+            return 0
+
+    monkeypatch.setattr(listener_module, "Lander", Idle)
+    held: list[socket.socket] = []
+
+    def ready(port: int) -> None:
+        def client() -> None:
+            stuck = socket.create_connection(("127.0.0.1", port))
+            stuck.sendall(b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            held.append(stuck)
+            time.sleep(0.2)  # the request is being read when the signal comes
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=client).start()
+
+    listener = Listener(target, ListenOptions(port=0, quiet=True))
+    started = time.monotonic()
+    try:
+        listener.serve(ready)
+    finally:
+        for stuck in held:
+            stuck.close()
+    # a second for the delivery in flight (it is sent again), not aiohttp's default minute
+    assert time.monotonic() - started < 10
 
 
 def test_the_listener_binds_the_address_it_is_given(
