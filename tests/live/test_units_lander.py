@@ -448,3 +448,19 @@ def test_every_event_that_keeps_failing_is_counted_as_set_aside(
         assert lander.land_once() == 3
     assert lander.set_aside == 2 and events.set_aside_count() == 2 and lander.suspects == {}
     events.close()
+
+
+def test_an_older_change_later_in_the_batch_does_not_replace_the_newer(
+    journal: tuple[Target, Journal],
+) -> None:
+    target, events = journal
+    lander = Lander(target, events)
+    bodies = [
+        event("project", project(10, "new", "2026-02-01T00:00:00Z")),
+        event("project", project(10, "old", "2026-01-01T00:00:00Z")),  # delivered late
+    ]
+    found = lander._newest([Event(n, SUB, b) for n, b in enumerate(bodies)])
+    assert [(key, c.row["name"]) for key, c in found.items()] == [
+        (("workspace_projects", 10), "new")
+    ]
+    events.close()
