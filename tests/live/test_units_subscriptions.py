@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from timetrack.destination.target import Target, resolve_target
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 from timetrack.emulator.runner import AppInThread
 from timetrack.errors import ConfigurationError
+from timetrack.live import subscriptions as subscriptions_module
 from timetrack.live.journal import Journal, SubscriptionRecord, journal_path
 from timetrack.live.secrets import load_secrets
 from timetrack.live.subscriptions import (
@@ -107,6 +109,26 @@ def subscriptions(server: EmulatorServer) -> dict[int, Any]:
     """The emulator's live subscriptions, by workspace."""
     hub = server.emulator.data.webhooks
     return {s.workspace_id: s for s in hub.subscriptions.values() if s.deleted_at is None}
+
+
+NOW = 1_800_000_000.0
+
+
+class Frozen:
+    """The time module as status reads it, its clock stopped at NOW (the heartbeat's age is
+    then exact, whatever the machine's load)."""
+
+    def time(self) -> float:
+        return NOW
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def beat_at(target: Target, moment: float) -> None:
+    journal = Journal(journal_path(target))
+    journal.db.execute("insert or replace into meta values ('heartbeat', ?)", (str(moment),))
+    journal.close()
 
 
 def recorded(target: Target) -> list[SubscriptionRecord]:
@@ -240,7 +262,7 @@ def test_setup_without_a_listener_says_what_to_do_and_pings_once_more(
     server: EmulatorServer, target: Target
 ) -> None:
     nowhere = "http://127.0.0.1:9/hook"
-    lines = setup(target, settings(server, FREE), nowhere, wait_seconds=1.0)
+    lines = setup(target, settings(server, FREE), nowhere, wait_seconds=2.0)
     assert lines == [
         f"workspace {FREE}: subscribed (time_entry, project, client) (the plan allows 3 filters)",
         f"workspace {FREE}: not validated yet: start `timetrack listen` where {nowhere} "
@@ -284,7 +306,7 @@ def test_the_webhooks_api_is_under_the_services_base_url(server: EmulatorServer)
 
 
 def test_status_says_what_is_live_and_what_the_hourly_run_reads(
-    server: EmulatorServer, echo: Echo, target: Target
+    server: EmulatorServer, echo: Echo, target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert status(target, settings(server, FREE)) == [
         f"workspace {FREE}: no subscription; every table relies on the hourly run",
@@ -293,7 +315,6 @@ def test_status_says_what_is_live_and_what_the_hourly_run_reads(
     setup(target, settings(server), echo.base_url + "/hook")
     made = {ws: s.subscription_id for ws, s in subscriptions(server).items()}
     journal = Journal(journal_path(target))
-    journal.beat()
     for n in range(3):
         journal.append(made[FREE], f"e{n}", b"{}")
     journal.set_aside(1, "refused")
@@ -304,6 +325,8 @@ def test_status_says_what_is_live_and_what_the_hourly_run_reads(
         auth=(TOKEN, "api_token"),
         timeout=10,
     ).raise_for_status()
+    beat_at(target, NOW - 0.4)
+    monkeypatch.setattr(subscriptions_module, "time", Frozen())
     lines = status(target, settings(server))
     assert lines == [
         f"workspace {PREMIUM}: subscription {made[PREMIUM]} validated; live: "
@@ -324,14 +347,12 @@ def test_status_says_what_is_live_and_what_the_hourly_run_reads(
 
 
 def test_status_of_a_subscription_not_validated_with_events_pending(
-    server: EmulatorServer, target: Target
+    server: EmulatorServer, target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     setup(target, settings(server, FREE), "http://127.0.0.1:9/hook", wait_seconds=0)
     sub = subscriptions(server)[FREE]
-    journal = Journal(journal_path(target))
-    journal.beat()
-    journal.db.execute("update meta set value = value - 65 where name = 'heartbeat'")
-    journal.close()
+    beat_at(target, NOW - 65.4)
+    monkeypatch.setattr(subscriptions_module, "time", Frozen())
     assert status(target, settings(server, FREE)) == [
         f"workspace {FREE}: subscription {sub.subscription_id} NOT validated, events pending "
         "delivery; live: report_time_entries, time_entries, workspace_clients, "
@@ -354,11 +375,11 @@ def test_a_members_status_leaves_the_report_to_the_hourly_run(
     )
 
 
-def test_a_heartbeat_in_the_future_reads_as_now(server: EmulatorServer, target: Target) -> None:
-    journal = Journal(journal_path(target))
-    journal.beat()
-    journal.db.execute("update meta set value = value + 100 where name = 'heartbeat'")
-    journal.close()
+def test_a_heartbeat_in_the_future_reads_as_now(
+    server: EmulatorServer, target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    beat_at(target, NOW + 100)
+    monkeypatch.setattr(subscriptions_module, "time", Frozen())
     assert status(target, settings(server, FREE))[-1] == (
         "listener: last seen 0 s ago; 0 events journalled and not landed yet"
     )
