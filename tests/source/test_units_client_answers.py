@@ -4,10 +4,13 @@ redirect) and the share of each hourly quota a run may spend (`ApiClient._note_s
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from tests.source.test_units_client import NOW, Scripted, _answer
+from tests.source.test_units_client import NOW, Scripted, _answer, _date, _Frozen
 from timetrack.errors import ApiError, ConfigurationError, QuotaExhaustedError
+from timetrack.source import client as client_module
 from timetrack.source import settings
 from timetrack.source.client import ClientSettings, Fail, Retry, WaitForQuota, classify, parse_json
 
@@ -165,3 +168,24 @@ def test_numbers_and_text_python_cannot_hold_as_they_are_are_kept() -> None:
     ]
     with pytest.raises(ValueError):
         parse_json(b'["\xff", 1e400]')
+
+
+def test_a_clock_too_far_from_ours_is_ignored_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(client_module, "datetime", _Frozen)
+    skew = 86400.0
+    far = _answer(body=b"{}", Date=_date(NOW + timedelta(days=1, seconds=1)))
+    s = Scripted([far], max_clock_skew=skew)
+    s.client.get("/x")
+    s.client.get("/x")
+    assert s.client._clock_offset == 0.0
+    assert s.client.stats.warnings == [
+        "the service's clock (Date: Sat, 28 Nov 2026 12:00:01 GMT) is 1.0 days from this "
+        "machine's: this machine's clock is used instead"
+    ]
+    # exactly the skew allowed is followed
+    edge = Scripted([_answer(body=b"{}", Date=_date(NOW + timedelta(days=1)))], max_clock_skew=skew)
+    edge.client.get("/x")
+    assert edge.client._clock_offset == skew
+    assert edge.client.stats.warnings == []

@@ -20,8 +20,11 @@ Rows = list[dict[str, Any]]
 
 
 class Clock:
+    """The cadence's clock, a minute past the service's time when a scope's read began (the
+    time its read is noted at)."""
+
     def __init__(self) -> None:
-        self.now = float(STAMP)
+        self.now = float(STAMP) + 60
 
     def __call__(self) -> float:
         return self.now
@@ -84,7 +87,7 @@ def test_a_list_is_read_once_per_cadence_and_again_when_flagged(
     w.sync.cadence.done("workspace_projects", "10")
     list(w.sync.each_scope(BY_TABLE["workspace_projects"], _read(asked)))
     assert asked == [10, 11]
-    assert _read_times(w, "workspace_projects") == {"10": STAMP + 3600}
+    assert _read_times(w, "workspace_projects") == {"10": clock.now}
 
 
 @pytest.mark.parametrize("table", ["workspace", "workspace_tags", "project_groups"])
@@ -170,3 +173,15 @@ def test_an_admins_refusal_or_a_failure_is_an_error_and_discovery_looks_again(
     assert w.client.stats.warnings == []
     assert _read_times(w, "workspace_users") == {"11": STAMP}
     assert w.source_state["cadence"]["due"] == {"discovery": ["token"]}
+
+
+def test_an_organization_admins_refusal_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    service = Service()
+    service.route("/me/organizations", [{"id": 1, "admin": True}, {"id": 2, "admin": False}])
+    w = World(monkeypatch, service)
+    refusal = AccessDeniedError("forbidden", 403)
+    list(w.sync.each_scope(BY_TABLE["organizations_groups"], _read([], {1: refusal, 2: refusal})))
+    assert w.client.stats.errors == ["organizations_groups of organization 1: forbidden"]
+    assert w.client.stats.warnings == [
+        "organizations_groups of organization 2: needs organization admin"
+    ]
