@@ -24,7 +24,7 @@ from timetrack.emulator import EmulatorServer
 from timetrack.errors import NO_TOKEN, ConfigurationError, TimetrackError
 from timetrack.live.journal import Journal, SubscriptionRecord, journal_path
 from timetrack.run import pipeline as pipeline_module
-from timetrack.run.pipeline import RunOptions, RunSummary, run
+from timetrack.run.pipeline import RunOptions, run
 from timetrack.source import RequestStats, source_tables
 from timetrack.source.core import SourceArgs
 
@@ -283,7 +283,7 @@ def test_a_failed_load_says_the_way_out_the_next_run_finishes_it_and_a_refresh_s
     """Small runs, the tags alone: a load the destination refuses, the next run failing on the
     load left pending, then, the fault cleared, one that lands it and says what it did; then a
     run that keeps the table as it is (and fails, a column dropped by hand), and a full refresh
-    that drops the load left pending and makes the table anew."""
+    of another table that drops the load left pending and loads the dataset anew."""
     db, log = tmp_path / "db.duckdb", tmp_path / "state" / "test_db" / "last_error.log"
     with duckdb.connect(str(db)) as conn:  # a view where the table goes: its load fails
         conn.execute(
@@ -329,20 +329,9 @@ def test_a_failed_load_says_the_way_out_the_next_run_finishes_it_and_a_refresh_s
     with pytest.raises(TimetrackError) as kept:
         run(options, out=io.StringIO())
     assert str(kept.value).startswith("the run failed: at load"), "a run keeps the table"
-    options.full_refresh = True
+    options.full_refresh, options.resources = True, ["workspace_clients"]
     refreshed = run(options, out=io.StringIO())
-    assert "name" in _columns(db, refreshed), "--full-refresh makes the table anew"
     assert refreshed.stats.notes == ["dropped the pending load of an earlier run (--full-refresh)"]
-
-
-def _columns(db: Path, summary: RunSummary) -> set[str]:
-    """The tags table's columns, once the run's summary says it landed what DuckDB holds."""
-    assert summary.rows == {"workspace_tags": db_counts(db)["workspace_tags"]}
-    with duckdb.connect(str(db), read_only=True) as conn:
-        return {
-            name
-            for (name,) in conn.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema = 'timetrack' and table_name = 'workspace_tags'"
-            ).fetchall()
-        }
+    landed = db_counts(db)
+    assert refreshed.rows == {"workspace_clients": landed["workspace_clients"]}
+    assert "workspace_tags" not in landed, "--full-refresh loads the dataset anew, every table"
