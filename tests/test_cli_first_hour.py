@@ -333,8 +333,18 @@ def test_the_package_root_offers_what_a_dlt_user_reaches_for() -> None:
 
 
 def test_the_demo_matches_the_truth_and_its_hint_works(tmp_path: Path) -> None:
-    result = invoke(tmp_path, "demo", "--time-entries", "300", "--file", "demo.duckdb")
+    dlt_home = tmp_path / "dlt-home"  # dlt's own folder: the demo leaves no state there
+    result = invoke(
+        tmp_path,
+        "demo",
+        "--time-entries",
+        "300",
+        "--file",
+        "demo.duckdb",
+        DLT_DATA_DIR=str(dlt_home),
+    )
     assert result.exit_code == 0, result.stderr
+    assert not (dlt_home / "pipelines").exists(), list((dlt_home / "pipelines").iterdir())
     table_lines = [line for line in result.stdout.splitlines() if "truth" in line]
     assert len(table_lines) >= 12 and all("= truth" in line for line in table_lines[1:])
     *_, hint, report = result.stdout.strip().splitlines()
