@@ -9,10 +9,18 @@ from datetime import timedelta
 import pytest
 
 from tests.source.test_units_client import NOW, Scripted, _answer, _date, _Frozen
-from timetrack.errors import ApiError, ConfigurationError, QuotaExhaustedError
+from timetrack.errors import ApiError, ConfigurationError, QuotaExhaustedError, ServiceError
 from timetrack.source import client as client_module
 from timetrack.source import settings
-from timetrack.source.client import ClientSettings, Fail, Retry, WaitForQuota, classify, parse_json
+from timetrack.source.client import (
+    ClientSettings,
+    Fail,
+    Retry,
+    WaitForQuota,
+    _TooLarge,
+    classify,
+    parse_json,
+)
 
 
 def _classify(status: int, body: bytes = b"", **headers: str) -> object:
@@ -189,3 +197,21 @@ def test_a_clock_too_far_from_ours_is_ignored_with_one_warning(
     edge.client.get("/x")
     assert edge.client._clock_offset == skew
     assert edge.client.stats.warnings == []
+
+
+def test_an_answer_over_the_cap_fails_its_request_unread_and_says_how_to_raise_it() -> None:
+    s = Scripted([_answer()], max_answer_bytes=512 * 1024)
+
+    def too_large(*args: object) -> None:
+        s.sent.append(args)  # type: ignore[arg-type]
+        raise _TooLarge(3 * 1024 * 1024)
+
+    s.client._attempt = too_large  # type: ignore[assignment,method-assign]
+    with pytest.raises(ServiceError) as caught:
+        s.client.get("/workspaces/9/tags")
+    assert str(caught.value) == (
+        "GET /v1/workspaces/9/tags: the answer is larger than 0.5 MB and was not read; if it is "
+        "genuine, raise the cap (--max-answer-mb, or max_answer_mb under [sources.timetrack])"
+    )
+    assert s.client.stats.by_status == {"too large": 1}
+    assert len(s.sent) == 1, "not asked again"
