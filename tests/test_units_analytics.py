@@ -26,6 +26,7 @@ import psycopg2
 import pytest
 
 from tests.helpers import DSN, postgres_dataset
+from tests.test_analytics import ENTRY_COLUMNS
 from timetrack.answers.analytics import (
     Dialect,
     Landed,
@@ -413,30 +414,6 @@ ENTRIES = [
            stop=datetime(2026, 11, 2, 12, tzinfo=UTC)),
 ]  # fmt: skip
 
-ENTRY_COLUMNS = [
-    "id",
-    "workspace_id",
-    "workspace_name",
-    "user_id",
-    "user_name",
-    "project_id",
-    "project_name",
-    "client_id",
-    "client_name",
-    "task_id",
-    "task_name",
-    "tag_names",
-    "description",
-    "billable",
-    "start",
-    "stop",
-    "local_date",
-    "week",
-    "seconds",
-    "hours",
-    "billable_amount",
-    "currency",
-]
 
 DAY_MINUTES = {100: ("Ann B.", 420), 101: ("Bob", 480), 102: ("Cid", 0), 106: ("Gus", None)}
 """The active members of the utilisation view: the greater of their names, and the longest

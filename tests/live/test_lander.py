@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import pytest
 import requests
 
 from tests.helpers import DSN, postgres_dataset, postgres_rows
+from tests.live.test_units_lander import table, ts
 from timetrack.destination.target import Target, resolve_target
 from timetrack.emulator.runner import AppInThread
 from timetrack.live import live_workspaces
@@ -89,20 +89,6 @@ def land(target: Target) -> Lander:
         pass
     journal.close()
     return lander
-
-
-def table(target: Target, name: str) -> dict[int, dict[str, Any]]:
-    with duckdb.connect(target.location, read_only=True) as db:
-        try:
-            cursor = db.execute(f"select * from tt.{name}")
-        except duckdb.CatalogException:
-            return {}
-        names = [d[0] for d in cursor.description]
-        return {r[0]: dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
-
-
-def ts(text: str) -> datetime:
-    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def project(key: int, name: str, at: str, **extra: Any) -> dict[str, Any]:

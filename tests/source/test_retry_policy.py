@@ -39,13 +39,15 @@ def test_a_good_answer_is_done_with_its_json() -> None:
     assert _classify(200, b"null") == Done(None)
 
 
-@pytest.mark.parametrize("body", [b"", b"  \r\n"])
+@pytest.mark.parametrize("body", [b"", b"  \r\n", b" \r\n\t"])
 def test_an_empty_body_is_no_null_but_a_broken_answer(body: bytes) -> None:
     assert _classify(200, body) == Retry("an empty body")
     assert _classify(204, body) == Retry("an empty body")
 
 
-@pytest.mark.parametrize("body", [b'{"data": [1', b"<html>busy</html>", b"\x00\x01"])
+@pytest.mark.parametrize(
+    "body", [b'{"data": [1', b"<html>busy</html>", b"\x00\x01", b"[1, 2", b'{"data": ']
+)
 def test_a_truncated_or_foreign_body_is_retried(body: bytes) -> None:
     assert _classify(200, body) == Retry("a truncated or non-JSON body")
 

@@ -15,7 +15,6 @@ from timetrack.source import settings
 from timetrack.source.client import (
     ClientSettings,
     Fail,
-    Retry,
     WaitForQuota,
     _TooLarge,
     classify,
@@ -25,17 +24,6 @@ from timetrack.source.client import (
 
 def _classify(status: int, body: bytes = b"", **headers: str) -> object:
     return classify("GET", "/v1/x", status, headers, body, NOW)
-
-
-@pytest.mark.parametrize("body", [b"", b" \r\n\t"])
-def test_an_empty_body_is_retried(body: bytes) -> None:
-    assert _classify(200, body) == Retry("an empty body")
-    assert _classify(204, body) == Retry("an empty body")
-
-
-@pytest.mark.parametrize("body", [b"[1, 2", b"<html>busy</html>", b'{"data": '])
-def test_a_truncated_or_other_body_is_retried(body: bytes) -> None:
-    assert _classify(200, body) == Retry("a truncated or non-JSON body")
 
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
