@@ -3,7 +3,9 @@ side on the same emulated data, each in a process of its own; prints ratios and 
 
     bench/run [--scale N]            full syncs: baseline, timetrack, floor
     bench/run --incremental          memory at 100,000 and 1,000,000 entries, and an unchanged
-                                     incremental run at 1,000,000 (seconds, requests)
+                                     incremental run at 1,000,000 (seconds, requests), then
+                                     five more with DuckDB held open through the load and five
+                                     without, in turns (CPU and wall seconds, ratios)
 
 `bench/run --hourly` (bench/hourly.py) uses its emulator process and variants at other scales.
 """
@@ -15,6 +17,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -215,12 +218,34 @@ def incremental() -> dict[str, Any]:
                         f"incremental, nothing changed: {again['seconds']:.2f} s, "
                         f"{served['total']} requests, peak {again['peak_rss_mb']:.0f} MB"
                     )
+                    figures.update(_held_against_unheld(server.base_url, work, db))
     growth = figures["full_1000000_peak_rss_mb"] / figures["full_100000_peak_rss_mb"] - 1
     figures["rss_growth_100k_to_1m"] = round(growth, 3)
     print(
         f"peak memory 100k -> 1M: {figures['full_100000_peak_rss_mb']} MB -> "
         f"{figures['full_1000000_peak_rss_mb']} MB ({growth:+.0%})"
     )
+    return figures
+
+
+def _held_against_unheld(base_url: str, work: Path, db: Path, rounds: int = 5) -> dict[str, Any]:
+    """Unchanged runs with DuckDB held open through the load (the default) and closed between
+    its steps (as dlt does), taken in turns so that the machine's other work touches both: the
+    medians of their CPU and wall seconds, and the ratios."""
+    taken: dict[str, list[dict[str, Any]]] = {"incremental": [], "unheld": []}
+    for _ in range(rounds):
+        for name, runs in taken.items():
+            runs.append(_variant(name, base_url, work, db))
+    figures: dict[str, Any] = {}
+    for key in ("cpu_seconds", "seconds"):
+        held = statistics.median(r[key] for r in taken["incremental"])
+        unheld = statistics.median(r[key] for r in taken["unheld"])
+        figures[f"unchanged_held_{key}"] = round(held, 2)
+        figures[f"unchanged_unheld_{key}"] = round(unheld, 2)
+        print(
+            f"unchanged run, median of {rounds}, {key.replace('_', ' ')}: DuckDB held open "
+            f"{held:.2f}, closed between steps {unheld:.2f} ({held / unheld:.2f}x)"
+        )
     return figures
 
 

@@ -1,6 +1,7 @@
 """One benchmark variant, run in a process of its own so its peak memory is its own.
 
-    python bench/variants.py {baseline|timetrack|incremental|floor} BASE_URL DB WORKDIR [ARGS]
+    python bench/variants.py {baseline|timetrack|incremental|unheld|floor} BASE_URL DB WORKDIR \
+        [ARGS]
 
 ARGS, a JSON object, adds source arguments to timetrack's run (bench/hourly.py: the cadence).
 Prints one JSON line: rows loaded and seconds of work (from the first request to the last
@@ -50,6 +51,7 @@ def timetrack(
     from timetrack.run.pipeline import RunOptions, run
 
     started = time.perf_counter()
+    cpu = time.process_time()
     summary = run(
         RunOptions(
             destination=dlt.destinations.duckdb(db),
@@ -68,10 +70,20 @@ def timetrack(
     return {
         "rows": sum(summary.rows.values()),
         "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
         "requests": summary.stats.requests,
         "rows_by_table": {table: n for table, n in sorted(summary.rows.items()) if n},
         "exit_code": summary.exit_code,
     }
+
+
+def unheld(base_url: str, db: str, workdir: str) -> dict[str, Any]:
+    """timetrack with DuckDB closed and opened again by each step of a load, as dlt does: the
+    comparison for run/loading.py's held_open."""
+    from timetrack.run import loading
+
+    loading.HELD_OPEN_ROWS = -1
+    return timetrack(base_url, db, workdir)
 
 
 def floor(base_url: str, db: str, workdir: str) -> dict[str, Any]:
@@ -198,6 +210,7 @@ def main() -> None:
         "baseline": baseline,
         "timetrack": timetrack,
         "incremental": timetrack,
+        "unheld": unheld,
         "floor": floor,
     }[name]
     if len(sys.argv) > 5:

@@ -199,3 +199,47 @@ def test_a_full_memory_cap_is_one_line_that_names_the_setting() -> None:
         "run loads what this one extracted"
     )
     assert out_of_memory("Catalog Error: no table", "in table x", "52MB") is None
+
+
+def _open_elsewhere(path: Path) -> bool:
+    """Whether DuckDB is open in this process: a connection with other settings is refused
+    only while the database is (DuckDB shares one open database per file and process)."""
+    try:
+        duckdb.connect(str(path), config={"threads": 3}).close()
+    except duckdb.ConnectionException:
+        return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("rows", "held"),
+    [(0, True), (loading.HELD_OPEN_ROWS, True), (loading.HELD_OPEN_ROWS + 1, False)],
+)
+def test_duckdb_stays_open_through_a_small_load_only(tmp_path: Path, rows: int, held: bool) -> None:
+    path = tmp_path / "held.duckdb"
+    pipeline = dlt.pipeline(
+        "held", destination=dlt.destinations.duckdb(str(path)), pipelines_dir=str(tmp_path)
+    )
+    pipeline.run([{"id": 1}], table_name="t")
+    assert not _open_elsewhere(path), "closed between steps"
+    with loading.held_open(pipeline, rows):
+        assert _open_elsewhere(path) is held
+    assert not _open_elsewhere(path), "closed again after the load"
+
+
+def test_other_destinations_are_left_as_dlt_opens_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = dlt.pipeline(
+        "files",
+        destination=dlt.destinations.filesystem(str(tmp_path / "files")),
+        pipelines_dir=str(tmp_path),
+    )
+
+    def opened() -> None:
+        raise AssertionError("a filesystem (or PostgreSQL) has nothing worth holding open")
+
+    monkeypatch.setattr(pipeline, "sql_client", opened)
+    with loading.held_open(pipeline, 1):
+        pipeline.run([{"id": 1}], table_name="t")
+    assert list((tmp_path / "files").rglob("*.jsonl*")), "loaded as usual"

@@ -30,6 +30,7 @@ from dlt.common.schema.typing import TTableSchemaColumns
 from timetrack.destination.target import Target
 from timetrack.live.events import KEYS, Change, changes, version_text
 from timetrack.live.journal import Event, Journal
+from timetrack.run.loading import held_open
 from timetrack.run.pipeline import PARQUET_NATIVE, batch_marker_path, run_lock_path
 from timetrack.source.schema import TABLES, arrow_schema, column_hints, parse_timestamp
 
@@ -159,7 +160,8 @@ class Lander:
                     loader_file_format="parquet" if native else None,
                 )
                 self.pipeline.normalize()
-                self.pipeline.load()
+                with held_open(self.pipeline, sum(len(r) for r in rows.values())):
+                    self.pipeline.load()
             except Exception:
                 # dlt keeps a failed load pending and would load it INSTEAD of the next batch
                 # (new data passed to a pipeline with a pending load is ignored): dropped, and

@@ -362,12 +362,9 @@ def _run(options: RunOptions, target: Target, out: TextIO) -> RunSummary:
                 lake.one_row_per_key(pipeline)
             step = "load"
             progress.step("load")
-            # One DuckDB connection for the whole load (given to load() as credentials) was
-            # a third faster on small runs, but held DuckDB's buffers from table to table: a
-            # first sync of 50,000 report entries no longer fit a 52 MB cap (test_big_loads).
-            # dlt's connection a table keeps a big load's memory bounded.
-            pipeline.load()
-            views = _rebuild_views(pipeline, target, stats, options)
+            with loading.held_open(pipeline, sum(counts.values())):
+                pipeline.load()
+                views = _rebuild_views(pipeline, target, stats, options)
     except Exception as error:
         raise _run_error(error, pipeline, options, step) from None
     rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
