@@ -328,18 +328,22 @@ def test_an_accounts_process_leads_its_own_group_and_sends_back_its_result(
     # os.setpgid, since this process leaving its own would cut it off from the terminal.
     groups: list[tuple[int, int]] = []
     monkeypatch.setattr(os, "setpgid", lambda pid, group: groups.append((pid, group)))
-    monkeypatch.setenv("ACME_TOKEN", "acme-secret")
-    datasets: list[str] = []
+    # A fork server's child starts with the server's environment: the parent's is sent along.
+    monkeypatch.setenv("ACME_TOKEN", "the fork server's, stale")
+    environ = {**os.environ, "ACME_TOKEN": "acme-secret", "GONE_LATER": "x"}
+    monkeypatch.setenv("GONE_LATER", "x")  # put back as it was when the test ends
+    datasets: list[tuple[str, str]] = []
 
     def ran(options: RunOptions, out: Any = None) -> RunSummary:
-        datasets.append(options.dataset)
+        datasets.append((options.dataset, options.source_args["api_token"]))
         return RunSummary({"tags": 3}, RequestStats(requests=2), 1.0, "duckdb", options.dataset)
 
     monkeypatch.setattr("timetrack.run.pipeline.run", ran)
     results: queue.Queue[AccountResult] = queue.Queue()
-    _child(Account("acme", "ACME_TOKEN"), RunOptions(dataset="tt"), results)
+    _child(Account("acme", "ACME_TOKEN"), RunOptions(dataset="tt"), results, environ)
     assert groups == [(0, 0)], "a group of its own, led by itself: Ctrl-C reaches the parent only"
-    assert datasets == ["tt_acme"], "its run, of the options given for all"
+    assert datasets == [("tt_acme", "acme-secret")], "its run, of the options given for all"
+    assert dict(os.environ) == environ, "the parent's environment, whole"
     sent = results.get_nowait()
     assert (sent.name, sent.exit_code, sent.rows, sent.message) == ("acme", 0, 3, "")
     assert results.empty(), "one result"
