@@ -192,7 +192,7 @@ def test_changes_land_within_seconds_and_survive_a_dead_listener(
 ) -> None:
     where = place(tmp_path)
     service = ["--base-url", server.base_url]
-    cli(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
+    in_process(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
     db = tmp_path / "db.duckdb"
     listener = Listening(tmp_path, where).start()
     try:
@@ -208,7 +208,7 @@ def test_changes_land_within_seconds_and_survive_a_dead_listener(
         assert first.count("validated by the listener") == 3, first
         hub = data.webhooks
         before = {s.subscription_id: (s.secret, s.updated_at) for s in hub.subscriptions.values()}
-        again = cli(tmp_path, *setup).stdout
+        again = in_process(tmp_path, *setup).stdout
         assert again.count("subscribed already") == 3, again
         after = {s.subscription_id: (s.secret, s.updated_at) for s in hub.subscriptions.values()}
         assert after == before  # the second setup changed nothing
@@ -302,7 +302,7 @@ def test_changes_land_within_seconds_and_survive_a_dead_listener(
         # landed by now.
         assert 999_999 not in rows(db, "workspace_projects"), "a forged event landed"
 
-        status = cli(tmp_path, "webhooks", "status", *where, *service).stdout
+        status = in_process(tmp_path, "webhooks", "status", *where, *service).stdout
         assert status.count("validated;") == 3, status
         free_lines = status.split(f"workspace {free}:")[1].splitlines()
         assert "relying on the hourly run:" in free_lines[1] and "workspace_tasks" in free_lines[1]
@@ -311,9 +311,9 @@ def test_changes_land_within_seconds_and_survive_a_dead_listener(
         # `run` beside the listener, on the same DuckDB file, keeps working; the first one
         # live reads once what the webhooks cover, and the next skips it: the report and
         # projects everywhere, tasks but on Free (its three filters leave tasks out).
-        cli(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
+        in_process(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
         requests.delete(f"{server.base_url}/_emulator/requests", timeout=10)
-        cli(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
+        in_process(tmp_path, "run", *where, *service, "--requests-per-second", "0", "-q")
         asked = requests.get(f"{server.base_url}/_emulator/requests", timeout=10).json()
         assert asked["by_route"] == {
             "GET /v1/me/time_entries": 1,
@@ -326,7 +326,7 @@ def test_changes_land_within_seconds_and_survive_a_dead_listener(
         err = listener.stop()
     for secret, _ in before.values():
         assert secret not in err
-    removed = cli(tmp_path, "webhooks", "remove", *where, *service).stdout
+    removed = in_process(tmp_path, "webhooks", "remove", *where, *service).stdout
     assert removed.count("removed") == 3
     assert all(s.deleted_at for s in server.emulator.data.webhooks.subscriptions.values())
     left = (tmp_path / ".dlt" / "secrets.toml").read_text()
