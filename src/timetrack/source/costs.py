@@ -40,16 +40,14 @@ def hourly_cost(workspaces: int) -> int:
 
 def reconciliation_cost(workspaces: int, users: int) -> int:
     """About the requests the reconciliation adds in an organization's window."""
-    user_pages = math.ceil(max(users, 1) / settings.PER_PAGE)
+    user_pages = max(1, math.ceil(users / settings.PER_PAGE))  # a page even when empty
     return RECONCILE_PER_WORKSPACE * workspaces + RECONCILE_PER_ORGANIZATION + user_pages
 
 
 def per_hour(every_hours: float, hourly: int, reconciliation: int, reconcile_hours: float) -> float:
     """Requests an hour spent on average by a schedule of one run every `every_hours`."""
-    runs = hourly / every_hours
-    if reconcile_hours <= 0:
-        return runs + reconciliation / every_hours
-    return runs + reconciliation / max(reconcile_hours, every_hours)
+    # Reconciled every run when reconcile_hours is 0 (or less) or more often than runs go.
+    return hourly / every_hours + reconciliation / max(reconcile_hours, every_hours)
 
 
 def schedule(
