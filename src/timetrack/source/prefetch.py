@@ -16,6 +16,11 @@ T = TypeVar("T")
 
 _DONE = object()
 
+POLL_SECONDS = 0.1
+"""How often a producer waiting for room looks whether the consumer has gone."""
+STOP_WAIT_SECONDS = 5.0
+"""How long closing waits for the producer to stop: a page being fetched ends first."""
+
 
 def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
     """Iterate `items` in a background thread, at most `depth` items ahead of the consumer.
@@ -29,7 +34,7 @@ def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
         """Put unless the consumer has gone; False once it has."""
         while not stop.is_set():
             try:
-                buffer.put(item, timeout=0.1)
+                buffer.put(item, timeout=POLL_SECONDS)
                 return True
             except queue.Full:
                 continue
@@ -56,4 +61,4 @@ def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
             yield item  # type: ignore[misc]
     finally:
         stop.set()
-        thread.join(timeout=5)
+        thread.join(timeout=STOP_WAIT_SECONDS)
