@@ -25,6 +25,7 @@ from timetrack.errors import NO_TOKEN, ConfigurationError, TimetrackError
 from timetrack.live.journal import Journal, SubscriptionRecord, journal_path
 from timetrack.run import pipeline as pipeline_module
 from timetrack.run.pipeline import RunOptions, run
+from timetrack.run.progress import RunProgress
 from timetrack.source import RequestStats, source_tables
 from timetrack.source.core import SourceArgs
 
@@ -335,3 +336,42 @@ def test_a_failed_load_says_the_way_out_the_next_run_finishes_it_and_a_refresh_s
     landed = db_counts(db)
     assert refreshed.rows == {"workspace_clients": landed["workspace_clients"]}
     assert "workspace_tags" not in landed, "--full-refresh loads the dataset anew, every table"
+
+
+@pytest.mark.parametrize(
+    ("step", "hint"), [("extract", False), ("normalize", True), ("load", True)]
+)
+def test_a_step_that_fails_in_a_run_says_the_way_out_only_when_data_waits(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str, hint: bool
+) -> None:
+    """A failure once data is extracted leaves it pending for the next run, which the error
+    says; a failed extract leaves nothing behind to say it of."""
+
+    def failing(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"{step} broke")
+
+    monkeypatch.setattr(dlt.Pipeline, step, failing)
+    options = fast_options(emulator.base_url, tmp_path, resources=["workspace_tags"])
+    log = tmp_path / "state" / "test_db" / "last_error.log"
+    with pytest.raises(TimetrackError) as failed:
+        run(options, out=io.StringIO())
+    way_out = f"; {pipeline_module.FIX_PENDING}" if hint else ""
+    assert str(failed.value) == f"the run failed: {step} broke{way_out} (full detail: {log})"
+
+
+def test_a_run_shows_each_step_as_it_starts_and_ends_in_the_last(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The progress line names the step the run is in (read mid-step, every few seconds)."""
+    steps: list[str] = []
+    shown = RunProgress.step
+
+    def step(self: RunProgress, name: str) -> None:
+        steps.append(name)
+        shown(self, name)
+
+    monkeypatch.setattr(RunProgress, "step", step)
+    options = fast_options(emulator.base_url, tmp_path, resources=["workspace_tags"])
+    summary = run(options, out=io.StringIO())
+    assert steps == ["extract", "normalize", "load"]
+    assert summary.stats.phase == "load"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -173,8 +174,8 @@ class RunSummary:
                 f"kept with their reasons in {REJECTED_TABLE}"
             )
         if self.views:
-            schema = self.views[0].split(".")[0]
-            names = ", ".join(view.split(".", 1)[1] for view in self.views)
+            schema = analytics_schema(self.dataset)  # where _rebuild_views names them
+            names = ", ".join(view.removeprefix(f"{schema}.") for view in self.views)
             out.append(f"analytics views in {schema}: {names}")
         out += [f"warning: {message}" for message in self.stats.warnings]
         out += [f"note: {message}" for message in self.stats.notes]
@@ -333,8 +334,6 @@ def _run(options: RunOptions, target: Target, out: TextIO) -> RunSummary:
     pipeline = _open(target)
     started = time.monotonic()
     progress = RunProgress(stats, options.progress_every, out)
-    counts: dict[str, int] = {}
-    views: list[str] = []
     step = "extract"
     try:
         with (
@@ -357,7 +356,7 @@ def _run(options: RunOptions, target: Target, out: TextIO) -> RunSummary:
             step = "normalize"
             progress.step("normalize")
             normalized = pipeline.normalize()
-            counts = dict(normalized.row_counts) if normalized else {}
+            counts: dict[str, int] = dict(normalized.row_counts) if normalized else {}
             if target.table_format is not None:
                 lake.one_row_per_key(pipeline)
             step = "load"
@@ -531,7 +530,7 @@ def _env_key(lookups: Any) -> str | None:
     keys = [
         t.key
         for t in lookups or []
-        if getattr(t, "provider", "") == "Environment Variables"
+        if t.provider == "Environment Variables"
         and str(t.key).startswith(("DESTINATION__", "SOURCES__", "CREDENTIALS__"))
     ]
     return max(keys, key=lambda k: k.count("__"), default=None)
@@ -568,6 +567,12 @@ def one_line(error: BaseException, limit: int = 400) -> str:
     return text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
+_STEP = re.compile(r"`step=([^`]*)`")
+"""The step dlt names in a failed step's message: "... at `step=load` ..."."""
+_JOB = re.compile(r"job_id=([^.]*)\.")
+"""The table of a failed job, the start of its id: "job_id=workspace_tags.abc123.parquet"."""
+
+
 def _cause(error: BaseException) -> str:
     """What went wrong, from the innermost exception dlt wrapped, with the table named when a
     job of one table failed."""
@@ -580,8 +585,8 @@ def _cause(error: BaseException) -> str:
         seen.add(id(nested))
         innermost = nested
     text = " ".join(str(error).split())
-    step = text.split("`step=", 1)[1].split("`", 1)[0] if "`step=" in text else None
-    job = text.split("job_id=", 1)[1].split(".", 1)[0] if "job_id=" in text else None
+    step = _STEP.search(text)
+    job = _JOB.search(text)
     message = " ".join(str(innermost).split())
     for marker in ("with message:", "The actual reason given is:"):
         if marker in message:
@@ -599,7 +604,7 @@ def _cause(error: BaseException) -> str:
             "DESTINATION__DUCKDB__CREDENTIALS)"
         )
     where = " ".join(
-        p for p in (f"at {step}" if step else "", f"in table {job}" if job else "") if p
+        p for p in (f"at {step[1]}" if step else "", f"in table {job[1]}" if job else "") if p
     )
     cap = (_written_duckdb_config or {}).get("memory_limit")
     short = loading.out_of_memory(message, where, cap)
