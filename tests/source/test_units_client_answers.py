@@ -4,15 +4,18 @@ redirect) and the share of each hourly quota a run may spend (`ApiClient._note_s
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
+import requests
 
 from tests.source.test_units_client import NOW, Scripted, _answer, _date, _Frozen
 from timetrack.errors import ApiError, ConfigurationError, QuotaExhaustedError, ServiceError
 from timetrack.source import client as client_module
 from timetrack.source import settings
 from timetrack.source.client import (
+    ApiClient,
     ClientSettings,
     Fail,
     WaitForQuota,
@@ -203,3 +206,50 @@ def test_an_answer_over_the_cap_fails_its_request_unread_and_says_how_to_raise_i
     )
     assert s.client.stats.by_status == {"too large": 1}
     assert len(s.sent) == 1, "not asked again"
+
+
+class _Unread(io.BytesIO):
+    """A body that must not be read."""
+
+    def read(self, *args: object, **kwargs: object) -> bytes:
+        raise AssertionError("a body declared over the cap is not read")
+
+
+def _response(body: bytes, **headers: str) -> requests.Response:
+    response = requests.Response()
+    response.status_code = 200
+    response.headers.update(headers)
+    response.raw = io.BytesIO(body)
+    return response
+
+
+def _reader(cap: int) -> ApiClient:
+    return ApiClient("tok", ClientSettings(base_url="https://service.test", max_answer_bytes=cap))
+
+
+def test_a_body_up_to_the_cap_is_read_whole_in_chunks() -> None:
+    body = bytes(range(256)) * 300  # 76,800 bytes: two chunks of the reader's 65,536
+    assert _reader(len(body))._read(_response(body)) == body, "exactly the cap"
+    declared = _response(body, **{"Content-Length": str(len(body))})
+    assert _reader(len(body))._read(declared) == body, "declared at the cap"
+    odd = _response(body, **{"Content-Length": "about 70 kB"})
+    assert _reader(len(body))._read(odd) == body, "a length that is not a number is not trusted"
+    assert _reader(1)._read(_response(b"")) == b""
+
+
+def test_a_body_over_the_cap_stops_at_the_chunk_that_crosses_it() -> None:
+    body = b"x" * 140_000
+    with pytest.raises(_TooLarge) as streamed:
+        _reader(70_000)._read(_response(body))
+    assert streamed.value.args == (131_072,), "two chunks of 65,536 read, then no more"
+    with pytest.raises(_TooLarge) as one_over:
+        _reader(9)._read(_response(b"0123456789"))
+    assert one_over.value.args == (10,)
+
+
+def test_a_body_declared_over_the_cap_is_refused_unread() -> None:
+    response = _response(b"", **{"Content-Length": "1001"})
+    response.raw = _Unread()
+    with pytest.raises(_TooLarge) as declared:
+        _reader(1000)._read(response)
+    assert declared.value.args == (1001,)
