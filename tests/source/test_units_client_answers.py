@@ -4,6 +4,7 @@ redirect) and the share of each hourly quota a run may spend (`ApiClient._note_s
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import timedelta
 
@@ -253,3 +254,16 @@ def test_a_body_declared_over_the_cap_is_refused_unread() -> None:
     with pytest.raises(_TooLarge) as declared:
         _reader(1000)._read(response)
     assert declared.value.args == (1001,)
+
+
+def test_lone_surrogates_are_replaced_in_nested_keys_and_values_alike() -> None:
+    body = b'{"a\\ud800": {"k\\udfff": ["v\\ud83d", 1]}, "ok": "\\ud83d\\ude00"}'
+    assert parse_json(body) == {"a\ufffd": {"k\ufffd": ["v\ufffd", 1]}, "ok": "\U0001f600"}
+
+
+def test_the_token_fingerprint_is_sixteen_hex_digits_of_a_salted_hash() -> None:
+    fingerprint = ApiClient(
+        "tok", ClientSettings(base_url="https://service.test")
+    ).token_fingerprint
+    assert fingerprint == hashlib.sha256(b"timetrack:tok").hexdigest()[:16]
+    assert len(fingerprint) == 16 and "tok" not in fingerprint
