@@ -130,19 +130,29 @@ class Listening:
         return err
 
 
-def rows(path: Path, table: str) -> dict[int, dict[str, Any]]:
-    """A table's rows by id; the listener may hold the file for a moment."""
+def tables(path: Path, *names: str) -> list[dict[int, dict[str, Any]]]:
+    """Some tables' rows by id, read together; the listener may hold the file for a moment."""
     for _ in range(100):
         try:
             with duckdb.connect(str(path), read_only=True) as db:
-                cursor = db.execute(f"select * from {DATASET}.{table}")
-                names = [d[0] for d in cursor.description]
-                return {r[0]: dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
+                return [_by_id(db, table) for table in names]
         except duckdb.IOException:
             time.sleep(0.1)
-        except duckdb.CatalogException:
-            return {}
     raise AssertionError("the DuckDB file stayed locked")
+
+
+def _by_id(db: duckdb.DuckDBPyConnection, table: str) -> dict[int, dict[str, Any]]:
+    try:
+        cursor = db.execute(f"select * from {DATASET}.{table}")
+    except duckdb.CatalogException:
+        return {}
+    names = [d[0] for d in cursor.description]
+    return {r[0]: dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
+
+
+def rows(path: Path, table: str) -> dict[int, dict[str, Any]]:
+    """A table's rows by id."""
+    return tables(path, table)[0]
 
 
 def until(check: Callable[[], Any], seconds: float = 60.0) -> Any:
@@ -152,7 +162,7 @@ def until(check: Callable[[], Any], seconds: float = 60.0) -> Any:
         last = check()
         if last:
             return last
-        time.sleep(0.25)
+        time.sleep(0.5)  # each look opens DuckDB: twice a second is soon enough
     raise AssertionError(f"not within {seconds} s: {last!r}")
 
 
@@ -249,9 +259,9 @@ def test_changes_land_within_seconds_and_survive_a_dead_listener(
         assert old_truth["description"] == "edited \x00 oldest"
 
         def landed() -> Any:
-            report = rows(db, "report_time_entries")
-            own = rows(db, "time_entries")
-            projects = rows(db, "workspace_projects")
+            report, own, projects = tables(
+                db, "report_time_entries", "time_entries", "workspace_projects"
+            )
             return (
                 same_entry(report.get(created["id"]), new_truth)
                 and same_entry(own.get(created["id"]), new_truth)
