@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import os
 import threading
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from timetrack.destination.target import Target
 from timetrack.emulator import EmulatorServer
 from timetrack.errors import NO_TOKEN, ConfigurationError, TimetrackError
 from timetrack.live.journal import Journal, SubscriptionRecord, journal_path
+from timetrack.run import loading as loading_module
 from timetrack.run import pipeline as pipeline_module
 from timetrack.run.pipeline import RunOptions, run
 from timetrack.run.progress import RunProgress
@@ -371,7 +373,18 @@ def test_a_run_shows_each_step_as_it_starts_and_ends_in_the_last(
         shown(self, name)
 
     monkeypatch.setattr(RunProgress, "step", step)
+    settings: dict[str, str | None] = {}
+    load = dlt.Pipeline.load
+
+    def loading(self: dlt.Pipeline, *args: Any, **kwargs: Any) -> Any:
+        settings.update({k: os.environ.get(k) for k in loading_module.DUCKDB_LOAD_SETTINGS})
+        return load(self, *args, **kwargs)
+
+    monkeypatch.setattr(dlt.Pipeline, "load", loading)
+    for key in loading_module.DUCKDB_LOAD_SETTINGS:
+        monkeypatch.delenv(key, raising=False)
     options = fast_options(emulator.base_url, tmp_path, resources=["workspace_tags"])
     summary = run(options, out=io.StringIO())
     assert steps == ["extract", "normalize", "load"]
     assert summary.stats.phase == "load"
+    assert settings == loading_module.DUCKDB_LOAD_SETTINGS, "DuckDB loads one job at a time"

@@ -584,9 +584,8 @@ def _cause(error: BaseException) -> str:
             break
         seen.add(id(nested))
         innermost = nested
-    text = " ".join(str(error).split())
-    step = _STEP.search(text)
-    job = _JOB.search(text)
+    step = _STEP.search(str(error))
+    job = _JOB.search(str(error))
     message = " ".join(str(innermost).split())
     for marker in ("with message:", "The actual reason given is:"):
         if marker in message:
