@@ -130,3 +130,34 @@ def test_the_adapter_makes_watched_pools_for_both_schemes() -> None:
     }
     pool = adapter.poolmanager.connection_from_url("http://127.0.0.1:9/")
     assert type(pool) is _WatchedHTTPPool
+
+
+def test_a_socket_that_cannot_be_shut_any_more_is_left_as_it_is() -> None:
+    # Never connected (or already shut by the other end): shutdown() raises ENOTCONN.
+    with socket.socket() as loose:
+        attempt, late = _Attempt(), threading.Event()
+        attempt.connection = SimpleNamespace(sock=loose)
+        _expire(attempt, late)
+        assert late.is_set()
+
+
+def test_a_response_whose_close_fails_is_cut_off_all_the_same(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, theirs = pair
+
+    def close() -> None:
+        raise OSError("the connection is gone already")
+
+    response = SimpleNamespace(
+        raw=SimpleNamespace(connection=SimpleNamespace(sock=ours)), close=close
+    )
+    late = threading.Event()
+    _cut_off(response, late)  # type: ignore[arg-type]
+    assert late.is_set() and theirs.recv(1) == b""
+
+
+def test_the_adapter_keeps_the_pool_settings_it_is_given() -> None:
+    adapter = _WatchedAdapter(pool_block=True, pool_maxsize=3)
+    assert adapter.poolmanager.connection_pool_kw["block"] is True
+    assert adapter.poolmanager.connection_pool_kw["maxsize"] == 3
