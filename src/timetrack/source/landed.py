@@ -64,19 +64,18 @@ class _Shared:
     def __init__(self, run_pipeline: Any = None) -> None:
         self.run_pipeline = run_pipeline
         self.stack = ExitStack()
-        self.client: Any = None
-        self.pipeline: Any = None
+        self.open: tuple[Any, Any] | None = None
+        """The pipeline whose client is open, and the client."""
         self.lock = threading.Lock()
 
     @contextmanager
     def client_of(self, pipeline: Any) -> Iterator[Any]:
         with self.lock:
-            if self.client is None or self.pipeline is not pipeline:
+            if self.open is None or self.open[0] is not pipeline:
                 self.close()
-                self.client = self.stack.enter_context(pipeline.sql_client())
-                self.pipeline = pipeline
+                self.open = (pipeline, self.stack.enter_context(pipeline.sql_client()))
             try:
-                yield self.client
+                yield self.open[1]
             except DestinationUndefinedEntity:
                 raise  # a table not landed yet: the connection is fine
             except BaseException:
@@ -84,7 +83,7 @@ class _Shared:
                 raise
 
     def close(self) -> None:
-        self.client = self.pipeline = None
+        self.open = None
         self.stack.close()
 
 
