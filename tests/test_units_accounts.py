@@ -19,11 +19,14 @@ from typing import Any
 import pytest
 
 from timetrack.errors import ConfigurationError
+from timetrack.run import accounts as accounts_module
 from timetrack.run.accounts import (
+    PRELOADED,
     Account,
     AccountResult,
     AccountsSummary,
     _child,
+    _context,
     _died,
     _drain,
     _Prefixed,
@@ -528,3 +531,30 @@ def test_ctrl_c_reaches_the_running_accounts_and_the_rest_never_start(
     assert said == {"first": (130, "stopped"), "second": (130, "not started: interrupted")}
     assert summary.exit_code == 130
     assert signal.getsignal(signal.SIGINT) is before, "the handler is put back"
+
+
+def test_accounts_are_forked_from_a_server_that_imported_the_run_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+
+    class Asked(Exception):
+        pass
+
+    def context(start_method: str) -> None:
+        asked.append(start_method)
+        raise Asked
+
+    with monkeypatch.context() as patched:
+        patched.setattr(accounts_module, "_context", context)
+        with pytest.raises(Asked):
+            run_accounts([], RunOptions())
+    assert asked == ["forkserver"], "each account in a fresh process, without an import each"
+    preloaded: list[list[str]] = []
+    server = multiprocessing.get_context("forkserver")
+    monkeypatch.setattr(type(server), "set_forkserver_preload", lambda self, m: preloaded.append(m))
+    assert _context("forkserver").get_start_method() == "forkserver"
+    assert preloaded == [PRELOADED] and PRELOADED == ["timetrack.run.pipeline"]
+    assert _context("fork").get_start_method() == "fork"
+    assert _context("spawn").get_start_method() == "spawn"
+    assert preloaded == [PRELOADED], "a preload for the fork server only"
