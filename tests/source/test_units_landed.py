@@ -70,7 +70,8 @@ def landed(
             ]
         )
         yield pipeline
-        pipeline.deactivate()  # later tests must not read this dataset as "what landed"
+        if pipeline.is_active:  # another test's pipeline may have taken its place meanwhile
+            pipeline.deactivate()  # later tests must not read this dataset as "what landed"
 
 
 def test_live_rows_of_one_scope(landed: Any) -> None:
@@ -193,3 +194,31 @@ def test_reading_a_given_pipeline_asks_dlt_for_none(
         assert landed_versions("workspace_tags", "id", "workspace_id", 11) == {3: ()}
     # Outside, dlt is asked (here it fails, which reads as "nothing landed"):
     assert landed_versions("workspace_tags", "id", "workspace_id", 11) == {}
+
+
+def test_a_pipeline_with_nowhere_to_land_has_nothing_landed() -> None:
+    class NoDestination:
+        """Not even the attribute: a pipeline-like object from elsewhere."""
+
+    with reading(NoDestination()):
+        assert landed_versions("workspace_tags", "id", "workspace_id", 10) == {}
+
+
+def test_files_on_a_filesystem_are_read_back_by_their_table(tmp_path: Path) -> None:
+    pipeline = dlt.pipeline(
+        pipeline_name="landed_units_files",
+        destination=dlt.destinations.filesystem(str(tmp_path / "files")),
+        dataset_name="units",
+        pipelines_dir=str(tmp_path / "state"),
+    )
+    tags = [
+        {"id": 1, "workspace_id": 10, "name": "a"},
+        {"id": 2, "workspace_id": 10, "name": "b", "server_deleted_at": T1},
+    ]
+    pipeline.run(dlt.resource(tags, name="workspace_tags", columns=column_hints("workspace_tags")))
+    try:
+        with reading(pipeline):
+            assert landed_versions("workspace_tags", "id", "workspace_id", 10) == {1: ()}
+            assert landed_versions("time_entries", "id", None, None) == {}, "not landed"
+    finally:
+        pipeline.deactivate()
