@@ -4,12 +4,18 @@ Helpers (the client, the tokens, fast runs, reading back) live in tests/helpers.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.helpers import Api
+from tests.helpers import TELEMETRY_OFF, Api
 from timetrack.emulator import EmulatorConfig, EmulatorServer
+
+# dlt sends anonymous usage events to dltHub from every run by default: not from the tests,
+# which have no internet to send them to (and spent 5 to 8% of a sync's CPU on them). Processes
+# the tests start inherit it; commands run in the test's process keep it too.
+os.environ[TELEMETRY_OFF] = "false"
 
 
 @pytest.fixture(scope="session")

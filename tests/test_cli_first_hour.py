@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.helpers import TOKEN, db_counts, delta_rows, expected_counts
+from tests.helpers import TELEMETRY_OFF, TOKEN, db_counts, delta_rows, expected_counts
 from tests.source.proxies import HoldReport, HttpProxy
 from tests.test_units_cli_inprocess import error_line, invoke
 from timetrack.emulator import EmulatorConfig, EmulatorServer
@@ -34,7 +34,7 @@ def _env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__"))
+        if not k.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__")) or k == TELEMETRY_OFF
     }
     env["SOURCES__TIMETRACK__API_TOKEN"] = TOKEN
     env.update(extra)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from tests.helpers import TELEMETRY_OFF
 from timetrack.cli import cli
 
 CLEARED = ("SOURCES__", "DESTINATION__", "RUNTIME__")
@@ -35,7 +36,9 @@ def invoke(cwd: Path, *args: str, **env: str | None) -> Result:
     (None unsets one); every variable the command sets is put back afterwards. An exception
     that escapes the command fails the test (a subprocess would print its traceback)."""
     cwd.mkdir(parents=True, exist_ok=True)
-    settings: dict[str, str | None] = {k: None for k in os.environ if k.startswith(CLEARED)}
+    settings: dict[str, str | None] = {
+        k: None for k in os.environ if k.startswith(CLEARED) and k != TELEMETRY_OFF
+    }
     settings.update(env)
     with _working_folder(cwd):
         return CliRunner().invoke(cli, list(args), env=settings, catch_exceptions=False)
