@@ -198,9 +198,11 @@ class Listener:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, stop.set)
-            runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+            runner = web.AppRunner(
+                self.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
+            )
             await runner.setup()
-            site = web.TCPSite(runner, self.options.host, self.options.port, shutdown_timeout=1.0)
+            site = web.TCPSite(runner, self.options.host, self.options.port)
             try:
                 await site.start()
             except OSError as error:
