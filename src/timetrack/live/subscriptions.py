@@ -162,7 +162,7 @@ def setup(
             if not sub.get("validated_at"):
                 waiting[int(sub["subscription_id"])] = ws_id
             lines.append(line)
-        validated = _wait_validated(api, journal, waiting, me, wait_seconds)
+        validated = _wait_validated(api, journal, waiting, wait_seconds)
     finally:
         journal.close()
     for sub_id, ws_id in waiting.items():
@@ -222,7 +222,7 @@ def _setup_one(api: Webhooks, ws_id: int, callback_url: str) -> tuple[str, dict[
 
 
 def _wait_validated(
-    api: Webhooks, journal: Journal, waiting: dict[int, int], me: int, wait_seconds: float
+    api: Webhooks, journal: Journal, waiting: dict[int, int], wait_seconds: float
 ) -> set[int]:
     done: set[int] = set()
     deadline = time.monotonic() + wait_seconds
