@@ -388,3 +388,20 @@ def test_a_run_shows_each_step_as_it_starts_and_ends_in_the_last(
     assert steps == ["extract", "normalize", "load"]
     assert summary.stats.phase == "load"
     assert settings == loading_module.DUCKDB_LOAD_SETTINGS, "DuckDB loads one job at a time"
+
+
+def test_views_that_fail_in_a_run_are_its_warning_and_the_data_still_lands(
+    emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(pipeline: Any, kind: str) -> list[str]:
+        raise RuntimeError("no views today")
+
+    monkeypatch.setattr(pipeline_module, "build_views", failing)
+    options = fast_options(emulator.base_url, tmp_path, resources=["workspace_tags"])
+    summary = run(options, out=io.StringIO())
+    log = tmp_path / "state" / "test_db" / "last_error.log"
+    assert summary.stats.warnings == [
+        f"the analytics views were not rebuilt: no views today (full detail: {log})"
+    ]
+    assert summary.views == [] and summary.exit_code == 0
+    assert db_counts(tmp_path / "db.duckdb")["workspace_tags"] == summary.rows["workspace_tags"]
