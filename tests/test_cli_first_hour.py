@@ -362,3 +362,18 @@ def test_the_demo_matches_the_truth_and_its_hint_works(tmp_path: Path) -> None:
         timeout=60,
     )
     assert shown.returncode == 0 and "workspace_id" in shown.stdout, shown.stderr
+
+
+def test_a_settings_file_dlt_cannot_read_is_one_clear_line(
+    server: EmulatorServer, tmp_path: Path
+) -> None:
+    """A `.dlt/secrets.toml` that is no TOML, met by whichever command asks dlt first (check
+    asked outside any step of ours, and printed dlt's traceback)."""
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "secrets.toml").write_text("a = = 1\n")
+    result = _subprocess(tmp_path, "check", "--base-url", server.base_url)
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot read dlt's settings: "), lines
+    assert "secrets.toml" in lines[0] and "Unexpected character: '=' at line 1 col 4" in lines[0]

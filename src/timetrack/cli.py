@@ -34,6 +34,18 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except TimetrackError as error:
             raise click.ClickException(printable(str(error))) from None
+        except Exception as error:
+            if not _unreadable_settings(error):
+                raise
+            raise click.ClickException(printable(f"cannot read dlt's settings: {error}")) from None
+
+
+def _unreadable_settings(error: Exception) -> bool:
+    """Whether dlt could not read a settings file (.dlt/secrets.toml or config.toml that is no
+    TOML): the user's to fix, wherever a command first asked dlt for a setting."""
+    from dlt.common.configuration.exceptions import ConfigProviderException
+
+    return isinstance(error, ConfigProviderException)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
