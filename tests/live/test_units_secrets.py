@@ -99,10 +99,12 @@ def test_a_file_that_cannot_be_written_or_read_is_a_configuration_error(project:
     path.write_text("a = = 1\n")
     with pytest.raises(ConfigurationError) as caught:
         forget_secrets([7])
-    assert str(caught.value) == (
-        "cannot write the webhook secrets to .dlt/secrets.toml: "
-        "Unexpected character: '=' at line 1 col 4"
-    )
+    # Read by the edit itself, or by dlt first where this process had not asked it anything yet
+    # (then its message names the file and the paths it looked in).
+    message = str(caught.value)
+    assert message.startswith("cannot write the webhook secrets"), message
+    assert message.endswith("Unexpected character: '=' at line 1 col 4"), message
+    assert "\n" not in message
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     path.unlink()
     path.mkdir()  # a folder where the file should be

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import dlt
 import tomlkit
+from dlt.common.configuration.exceptions import ConfigProviderException
 from dlt.common.configuration.providers.toml import SecretsTomlProvider
 
-from timetrack.errors import ConfigurationError
+from timetrack.errors import ConfigurationError, printable
 
 SECTIONS = ("sources", "timetrack", "webhooks")
 KEY = "secrets"
@@ -42,7 +43,12 @@ def load_secrets() -> dict[int, str]:
 
 
 def _edit(change: dict[int, str | None]) -> None:
-    path = secrets_file()
+    try:
+        path = secrets_file()
+    except ConfigProviderException as error:  # dlt reads the file as its run context starts
+        raise ConfigurationError(
+            f"cannot write the webhook secrets: {printable(str(error))}"
+        ) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         document = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
