@@ -220,6 +220,16 @@ class FakeTime:
 # --- reading back what landed -------------------------------------------------------------------
 
 
+def rows_by_id(db: duckdb.DuckDBPyConnection, table: str) -> dict[int, dict[str, Any]]:
+    """A qualified table's rows by id (its first column), in id order; {} before it exists."""
+    try:
+        cursor = db.execute(f"select * from {table} order by 1")
+    except duckdb.CatalogException:
+        return {}
+    names = [d[0] for d in cursor.description]
+    return {r[0]: dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
+
+
 def duckdb_rows(path: Path, dataset: str = "timetrack") -> dict[str, list[Row]]:
     """Every row of every table of a dataset in a DuckDB file (dlt's own tables and columns
     left out); timestamps come back in UTC."""

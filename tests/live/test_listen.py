@@ -26,7 +26,7 @@ import pytest
 import requests
 from click.testing import Result
 
-from tests.helpers import MEMBER_TOKEN, TOKEN
+from tests.helpers import MEMBER_TOKEN, TOKEN, rows_by_id
 from tests.test_units_cli_inprocess import invoke
 from tests.truth import instant
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
@@ -135,19 +135,10 @@ def tables(path: Path, *names: str) -> list[dict[int, dict[str, Any]]]:
     for _ in range(100):
         try:
             with duckdb.connect(str(path), read_only=True) as db:
-                return [_by_id(db, table) for table in names]
+                return [rows_by_id(db, f"{DATASET}.{table}") for table in names]
         except duckdb.IOException:
             time.sleep(0.1)
     raise AssertionError("the DuckDB file stayed locked")
-
-
-def _by_id(db: duckdb.DuckDBPyConnection, table: str) -> dict[int, dict[str, Any]]:
-    try:
-        cursor = db.execute(f"select * from {DATASET}.{table}")
-    except duckdb.CatalogException:
-        return {}
-    names = [d[0] for d in cursor.description]
-    return {r[0]: dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
 
 
 def rows(path: Path, table: str) -> dict[int, dict[str, Any]]:

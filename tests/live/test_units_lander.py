@@ -14,6 +14,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from tests.helpers import rows_by_id
 from timetrack.destination.target import Target, resolve_target
 from timetrack.live.events import Change
 from timetrack.live.journal import Event, Journal, SubscriptionRecord, journal_path
@@ -137,12 +138,7 @@ def entry(key: int, user: int, at: str, **extra: Any) -> dict[str, Any]:
 
 def table(target: Target, name: str) -> dict[int, dict[str, Any]]:
     with duckdb.connect(target.location, read_only=True) as db:
-        try:
-            cursor = db.execute(f"select * from tt.{name} order by id")
-        except duckdb.CatalogException:
-            return {}
-        names = [d[0] for d in cursor.description]
-        return {r[0]: dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
+        return rows_by_id(db, f"tt.{name}")
 
 
 def ts(text: str) -> datetime:

@@ -326,6 +326,18 @@ class ScriptedLander:
         return step
 
 
+class IdleLander:
+    """A lander with nothing to land, for tests of the listener's serving alone."""
+
+    set_aside = 0
+
+    def __init__(self, target: Target, journal: Journal, *, keep_deleted: bool) -> None:
+        pass
+
+    def land_once(self) -> int:
+        return 0
+
+
 def run_loop(
     target: Target, monkeypatch: pytest.MonkeyPatch, steps: list[tuple[int | Exception, int]]
 ) -> tuple[Listener, Script, Waits, io.StringIO]:
@@ -490,16 +502,7 @@ def test_a_port_taken_is_a_configuration_error(target: Target) -> None:
 def test_serving_ends_soon_after_sigterm_with_a_delivery_half_sent(
     target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Idle:
-        set_aside = 0
-
-        def __init__(self, target: Target, journal: Journal, *, keep_deleted: bool) -> None:
-            pass
-
-        def land_once(self) -> int:
-            return 0
-
-    monkeypatch.setattr(listener_module, "Lander", Idle)
+    monkeypatch.setattr(listener_module, "Lander", IdleLander)
     held: list[socket.socket] = []
 
     def ready(port: int) -> None:
@@ -526,16 +529,7 @@ def test_serving_ends_soon_after_sigterm_with_a_delivery_half_sent(
 def test_the_listener_binds_the_address_it_is_given(
     target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Idle:
-        set_aside = 0
-
-        def __init__(self, target: Target, journal: Journal, *, keep_deleted: bool) -> None:
-            pass
-
-        def land_once(self) -> int:
-            return 0
-
-    monkeypatch.setattr(listener_module, "Lander", Idle)
+    monkeypatch.setattr(listener_module, "Lander", IdleLander)
     bound: list[int] = []
 
     def ready(port: int) -> None:
