@@ -584,8 +584,8 @@ def _cause(error: BaseException) -> str:
             break
         seen.add(id(nested))
         innermost = nested
-    step = _STEP.search(str(error))
-    job = _JOB.search(str(error))
+    text = str(error)
+    step, job = _STEP.search(text), _JOB.search(text)
     message = " ".join(str(innermost).split())
     for marker in ("with message:", "The actual reason given is:"):
         if marker in message:
