@@ -371,9 +371,12 @@ def test_a_settings_file_dlt_cannot_read_is_one_clear_line(
     asked outside any step of ours, and printed dlt's traceback)."""
     (tmp_path / ".dlt").mkdir()
     (tmp_path / ".dlt" / "secrets.toml").write_text("a = = 1\n")
-    result = _subprocess(tmp_path, "check", "--base-url", server.base_url)
-    assert result.returncode == 1, result.stdout
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: cannot read dlt's settings: "), lines
-    assert "secrets.toml" in lines[0] and "Unexpected character: '=' at line 1 col 4" in lines[0]
+    for command in ("check", "run"):  # run asked as it opened its destination, and blamed it
+        result = _subprocess(tmp_path, command, "--base-url", server.base_url)
+        assert result.returncode == 1, result.stdout
+        assert "Traceback" not in result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("Error: cannot read dlt's settings: "), lines
+        assert "secrets.toml" in lines[0]
+        assert "Unexpected character: '=' at line 1 col 4" in lines[0]

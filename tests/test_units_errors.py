@@ -3,6 +3,8 @@ masked as dlt masks it, the error found behind dlt's wrappers, and text a termin
 
 from __future__ import annotations
 
+from dlt.common.configuration.providers.toml import TomlProviderReadException
+
 from timetrack.errors import (
     ApiError,
     ConfigurationError,
@@ -14,6 +16,7 @@ from timetrack.errors import (
     find_timetrack_error,
     mask_secret,
     printable,
+    unreadable_settings,
 )
 
 
@@ -93,3 +96,16 @@ def test_the_timetrack_error_behind_an_exception() -> None:
 def test_tabs_and_newlines_become_spaces_and_control_characters_go() -> None:
     assert printable("a\tb\nc\r\x1b[0m\u202ed") == "a b c[0md"
     assert printable("plain text") == "plain text"
+
+
+def test_a_settings_file_dlt_cannot_read_is_named_however_wrapped() -> None:
+    unreadable = TomlProviderReadException(
+        "secrets.toml", "secrets.toml", ["./.dlt/secrets.toml"], "Unexpected character: '='"
+    )
+    wrapped = RuntimeError("opening the destination failed")
+    wrapped.__cause__ = unreadable
+    said = unreadable_settings(wrapped)
+    assert isinstance(said, ConfigurationError)
+    assert str(said) == f"cannot read dlt's settings: {' '.join(str(unreadable).split())}"
+    assert "\n" not in str(said) and "Unexpected character: '='" in str(said)
+    assert unreadable_settings(RuntimeError("another fault")) is None

@@ -13,7 +13,7 @@ import click
 
 from timetrack import __version__
 from timetrack.emulator.config import FAULT_KINDS, Drift, EmulatorConfig, Faults, Limits, Scale
-from timetrack.errors import TimetrackError, mask_secret, printable
+from timetrack.errors import TimetrackError, mask_secret, printable, unreadable_settings
 
 if TYPE_CHECKING:
     from timetrack.run.pipeline import RunOptions
@@ -35,17 +35,10 @@ class _Group(click.Group):
         except TimetrackError as error:
             raise click.ClickException(printable(str(error))) from None
         except Exception as error:
-            if not _unreadable_settings(error):
+            unreadable = unreadable_settings(error)
+            if unreadable is None:
                 raise
-            raise click.ClickException(printable(f"cannot read dlt's settings: {error}")) from None
-
-
-def _unreadable_settings(error: Exception) -> bool:
-    """Whether dlt could not read a settings file (.dlt/secrets.toml or config.toml that is no
-    TOML): the user's to fix, wherever a command first asked dlt for a setting."""
-    from dlt.common.configuration.exceptions import ConfigProviderException
-
-    return isinstance(error, ConfigProviderException)
+            raise click.ClickException(printable(str(unreadable))) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

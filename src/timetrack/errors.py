@@ -130,6 +130,18 @@ _UNPRINTABLE = re.compile(
 )
 
 
+def unreadable_settings(error: BaseException) -> ConfigurationError | None:
+    """The one line for a settings file dlt could not read (a .dlt/secrets.toml or config.toml
+    that is no TOML), however dlt wrapped it, whichever command or step asked dlt first; None
+    for another error. It is the user's to fix, not the destination's nor the service's."""
+    from dlt.common.configuration.exceptions import ConfigProviderException
+
+    found = find_in_chain(error, ConfigProviderException)
+    if found is None:
+        return None
+    return ConfigurationError(f"cannot read dlt's settings: {' '.join(str(found).split())}")
+
+
 def printable(text: str) -> str:
     """Text as a terminal may show it: control characters (an escape sequence, a carriage
     return that forges a line) and bidirectional overrides removed, a newline made a space."""

@@ -26,7 +26,7 @@ from dlt.common.destination import Destination
 from dlt.common.destination.exceptions import UnknownDestinationModule
 
 from timetrack.destination import lake
-from timetrack.errors import ConfigurationError
+from timetrack.errors import ConfigurationError, unreadable_settings
 
 DEFAULT_NAME = "timetrack"
 DEFAULT_DATASET = "time_tracking"
@@ -101,7 +101,9 @@ def destination_kind(destination: Any) -> str:
         ) from None
     except Exception as error:  # dlt raises many kinds for a destination it cannot use
         text = " ".join(str(error).split())[:300]
-        raise ConfigurationError(f"cannot use destination {destination!r}: {text}") from None
+        raise unreadable_settings(error) or ConfigurationError(
+            f"cannot use destination {destination!r}: {text}"
+        ) from None
     return "" if resolved is None else str(resolved.destination_type.split(".")[-1])
 
 

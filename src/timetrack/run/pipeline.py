@@ -36,6 +36,7 @@ from timetrack.errors import (
     find_in_chain,
     find_timetrack_error,
     mask_secret,
+    unreadable_settings,
 )
 from timetrack.live import live_workspaces
 from timetrack.run import loading
@@ -428,7 +429,7 @@ def _open(target: Target) -> Any:
     except TimetrackError:
         raise
     except Exception as error:  # dlt raises many kinds for a destination it cannot use
-        raise ConfigurationError(
+        raise unreadable_settings(error) or ConfigurationError(
             f"cannot use destination {target.kind!r}: {one_line(error)}"
         ) from None
     return pipeline
