@@ -20,7 +20,7 @@ import pytest
 import requests
 from click.testing import Result
 
-from tests.helpers import DSN, TOKEN, delta_rows, duckdb_rows, postgres_dataset, postgres_rows
+from tests.helpers import DSN, TOKEN, duckdb_rows, postgres_dataset, postgres_rows
 from tests.source import killable_run as killable
 from tests.source.proxies import HoldReport, HttpProxy
 from tests.test_units_cli_inprocess import CLEARED, invoke
@@ -66,8 +66,8 @@ def test_each_place_keeps_its_own_state_gets_all_of_it_and_runs_one_at_a_time(
     """One service, one pipelines folder, the places in turn: a first run in folder `a` (held
     mid-report by a proxy while a second run of its pipeline is refused), another folder, a
     PostgreSQL dataset of its own, folder `a` again after a change at the service with its
-    pipeline folder as the previous version left it, a new dataset in the same file, and Delta
-    tables. Each is complete (compared by value with the truth), each keeps its own state."""
+    pipeline folder as the previous version left it, and a new dataset in the same file. Each
+    is complete (compared by value with the truth), each keeps its own state."""
     with EmulatorServer(EmulatorConfig(seed=23, scale=SMALL)) as server, postgres_dataset() as pg:
         url = server.base_url
         state = tmp_path / "pipelines"
@@ -112,23 +112,13 @@ def test_each_place_keeps_its_own_state_gets_all_of_it_and_runs_one_at_a_time(
         assert created in {row[KEYS["time_entries"]] for row in landed["time_entries"]}
         assert differences(truth, landed) == []
 
-        # A new dataset in the same file, and Delta tables: each a complete first sync (another
-        # DuckDB file is another place too: tests/test_units_targets.py, without a run).
+        # A new dataset in the same file: a complete first sync (another DuckDB file, or Delta
+        # tables, are other places too: tests/test_units_targets.py, without a run; Delta runs
+        # in tests/source/test_lake.py and test_cli_first_hour.py).
         named = _summary(_run(url, a, state, "--dataset", "ds2"))
         assert named["where"] == f"DuckDB file {database}, dataset 'ds2'"
         assert str(named["pipeline"]).startswith("timetrack_"), "another place, another state"
         assert differences(truth, duckdb_rows(database, "ds2")) == [], "the new dataset is whole"
-        lake = tmp_path / "lake"
-        _summary(
-            _run(
-                url,
-                a,
-                state,
-                *("--destination", "filesystem", "--table-format", "delta"),
-                DESTINATION__FILESYSTEM__BUCKET_URL=str(lake),
-            )
-        )
-        assert differences(truth, delta_rows(str(lake / "time_tracking"), truth)) == []
 
 
 def _held_first_run(server: EmulatorServer, folder: Path, state: Path) -> Result:
