@@ -57,16 +57,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     worker, as one group, and the other tests one by one. End-to-end tests go first, unit tests
     (test_units_*, fast) last, so that the workers end together instead of one waiting on a long
     test it picked up last."""
-    grouping = getattr(config.option, "loadgroup", False)  # set in xdist's workers
-    for item in items:
-        fixtures = getattr(item, "_fixtureinfo", None)
-        defs = fixtures.name2fixturedefs.values() if fixtures else []
-        if any(d[-1].scope == "module" for d in defs):
-            group = item.nodeid.split("::")[0]
-            item.add_marker(pytest.mark.xdist_group(group))
-            # xdist (3.6.1, as 3.8) reads a group from the "@group" its hook appends to an id, set
-            # through an attribute pytest 9 no longer reads (`_nodeid`): appended here to the
-            # one it reads, until xdist does so for pytest 9.
-            if grouping and hasattr(item, "_id") and "@" not in item.nodeid:
-                item._id = NodeId.parse(f"{item.nodeid}@{group}")
+    if getattr(config.option, "loadgroup", False):  # set in xdist's workers
+        for item in items:
+            fixtures = getattr(item, "_fixtureinfo", None)
+            defs = fixtures.name2fixturedefs.values() if fixtures else []
+            if any(d[-1].scope == "module" for d in defs):
+                group = item.nodeid.split("::")[0]
+                item.add_marker(pytest.mark.xdist_group(group))
+                # xdist (3.6.1, as 3.8) reads a group from the "@group" its hook appends to an
+                # id, set through an attribute pytest 9 no longer reads (`_nodeid`): appended
+                # here to the one it reads, until xdist does so for pytest 9.
+                if hasattr(item, "_id") and "@" not in item.nodeid:
+                    item._id = NodeId.parse(f"{item.nodeid}@{group}")
     items.sort(key=lambda item: Path(item.nodeid.split("::")[0]).name.startswith("test_units"))
