@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from tests.helpers import TELEMETRY_OFF, TOKEN, db_counts, delta_rows, expected_counts
+from tests.helpers import TOKEN, db_counts, delta_rows, expected_counts
 from tests.source.proxies import HoldReport, HttpProxy
-from tests.test_units_cli_inprocess import error_line, invoke
+from tests.test_units_cli_inprocess import command_environ, error_line, invoke
 from timetrack.emulator import EmulatorConfig, EmulatorServer
 
 
@@ -31,11 +31,7 @@ def server() -> Iterator[EmulatorServer]:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SOURCES__", "DESTINATION__", "RUNTIME__")) or k == TELEMETRY_OFF
-    }
+    env = command_environ()
     env["SOURCES__TIMETRACK__API_TOKEN"] = TOKEN
     env.update(extra)
     return env

@@ -23,7 +23,7 @@ from click.testing import Result
 from tests.helpers import DSN, TOKEN, duckdb_rows, postgres_dataset, postgres_rows
 from tests.source import killable_run as killable
 from tests.source.proxies import HoldReport, HttpProxy
-from tests.test_units_cli_inprocess import CLEARED, invoke
+from tests.test_units_cli_inprocess import cleared, invoke
 from tests.truth import KEYS, differences, expected_tables
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Scale
 from timetrack.run.pipeline import run
@@ -178,7 +178,7 @@ def _killed_load(base_url: str, pg: str, state: Path) -> int:
     its third load job; the child's wait status as `subprocess` gives it (-9 for SIGKILL)."""
 
     def work() -> None:
-        for name in [k for k in os.environ if k.startswith(CLEARED)]:
+        for name in [k for k in os.environ if cleared(k)]:
             del os.environ[name]
         os.environ["DESTINATION__POSTGRES__CREDENTIALS"] = DSN
         killable.arm("load", 3)

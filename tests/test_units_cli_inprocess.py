@@ -21,6 +21,17 @@ CLEARED = ("SOURCES__", "DESTINATION__", "RUNTIME__")
 """Settings of the test's own environment that must not reach the command line."""
 
 
+def cleared(name: str) -> bool:
+    """Whether an environment variable of the test's is kept from the commands it runs: one of
+    CLEARED's, but dlt's usage events stay off (tests/conftest.py)."""
+    return name.startswith(CLEARED) and name != TELEMETRY_OFF
+
+
+def command_environ() -> dict[str, str]:
+    """The test's environment for a command it runs in a process of its own."""
+    return {k: v for k, v in os.environ.items() if not cleared(k)}
+
+
 @contextmanager
 def _working_folder(folder: Path) -> Iterator[None]:
     before = os.getcwd()
@@ -36,9 +47,7 @@ def invoke(cwd: Path, *args: str, **env: str | None) -> Result:
     (None unsets one); every variable the command sets is put back afterwards. An exception
     that escapes the command fails the test (a subprocess would print its traceback)."""
     cwd.mkdir(parents=True, exist_ok=True)
-    settings: dict[str, str | None] = {
-        k: None for k in os.environ if k.startswith(CLEARED) and k != TELEMETRY_OFF
-    }
+    settings: dict[str, str | None] = {k: None for k in os.environ if cleared(k)}
     settings.update(env)
     with _working_folder(cwd):
         return CliRunner().invoke(cli, list(args), env=settings, catch_exceptions=False)

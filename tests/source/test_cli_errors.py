@@ -4,7 +4,6 @@ with its settings read from .dlt/ files, goes through a real subprocess, end to 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,7 +14,7 @@ import requests
 from click.testing import Result
 
 from tests.helpers import db_counts, expected_counts
-from tests.test_units_cli_inprocess import CLEARED, error_line, invoke
+from tests.test_units_cli_inprocess import command_environ, error_line, invoke
 from timetrack.emulator import EmulatorConfig, EmulatorServer, Limits, Scale
 
 SECRET = "sekrit-token-4242"
@@ -48,8 +47,7 @@ def cli(tmp_path: Path) -> Cli:
 
 
 def _subprocess_env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED)}
-    return {**env, **settings}
+    return {**command_environ(), **settings}
 
 
 def _one_error_line(result: Result) -> str:

@@ -10,7 +10,6 @@ import base64
 import binascii
 import gzip
 import json
-import os
 import re
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import requests
 from dlt.common.versioned_state import decompress_state
 
 from tests.helpers import Sync
-from tests.test_units_cli_inprocess import CLEARED, invoke
+from tests.test_units_cli_inprocess import command_environ, invoke
 from timetrack.emulator import Drift, EmulatorConfig, EmulatorServer, Scale
 
 TOKEN = "cred-test-token-5c1f9e"
@@ -215,7 +214,7 @@ def test_no_credential_is_printed_or_lands_in_duckdb_state_or_files(
     process; then the DuckDB file, the pipeline's state and every file they left."""
     everything = {**secrets, "the user's API token": TOKEN}
     common = ("run", "--base-url", server.base_url, "--pipelines-dir", str(tmp_path / "state"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED)}
+    env = command_environ()
     env["SOURCES__TIMETRACK__API_TOKEN"] = TOKEN
     env["SOURCES__TIMETRACK__REQUESTS_PER_SECOND"] = "0"
     plain = subprocess.run(
