@@ -313,8 +313,10 @@ def test_a_failed_load_says_the_way_out_the_next_run_finishes_it_and_a_refresh_s
     summary = run(options, out=out)
     took = time.monotonic() - started
     assert out.getvalue() == "finishing the load of an interrupted run first\n"
-    tags = db_counts(db)["workspace_tags"]
-    assert summary.rows == {"workspace_tags": tags} and tags > 0, "dlt's own tables left out"
+    assert db_counts(db)["workspace_tags"] > 0
+    # The pending load landed every tag; this run's own reading finds them there and writes
+    # none again. dlt's own tables (the state it writes every run) are left out of the count.
+    assert summary.rows == {}, "dlt's own tables left out"
     assert (summary.destination, summary.dataset, summary.pipeline_name) == (
         "duckdb",
         "timetrack",

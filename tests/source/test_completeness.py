@@ -38,7 +38,9 @@ def test_both_layouts_give_the_same_tables_and_a_second_run_adds_no_duplicates(
     emulator: EmulatorServer, sync: Sync, tmp_path: Path
 ) -> None:
     """The two layouts' syncs, then the first again into its own file (one set-up for what
-    were two tests)."""
+    were two tests). The service unchanged, the second run writes only the rows another writer
+    changed in the table since: a list read again whole writes what differs from what landed,
+    nothing else."""
     sync(emulator.base_url, name="envelope", layout="envelope")
     sync(emulator.base_url, name="bare", layout="bare")
     envelope = _content(tmp_path / "envelope.duckdb")
@@ -48,7 +50,25 @@ def test_both_layouts_give_the_same_tables_and_a_second_run_adds_no_duplicates(
         assert envelope[table] == bare[table], f"the layouts differ in {table}"
 
     first = db_counts(tmp_path / "envelope.duckdb")
-    sync(emulator.base_url, name="envelope", layout="envelope")
+    with duckdb.connect(str(tmp_path / "envelope.duckdb")) as db:
+        # another writer's doing, each a value the service does not have: text, a JSON list
+        # emptied, a live record marked deleted
+        db.execute(
+            "update timetrack.workspace_clients set name = name || ' (old)' where id = ("
+            "select min(id) from timetrack.workspace_clients)"
+        )
+        db.execute(
+            "update timetrack.organizations_groups set users = '[]' where group_id = ("
+            "select min(group_id) from timetrack.organizations_groups where "
+            "json_array_length(users) > 1)"
+        )
+        db.execute(
+            "update timetrack.workspace_tags set server_deleted_at = now() where id = ("
+            "select min(id) from timetrack.workspace_tags)"
+        )
+    second = sync(emulator.base_url, name="envelope", layout="envelope")
+    assert second.rows == {"workspace_clients": 1, "organizations_groups": 1, "workspace_tags": 1}
+    assert _content(tmp_path / "envelope.duckdb") == envelope, "what another writer changed"
     assert db_counts(tmp_path / "envelope.duckdb") == first, "a second run added rows"
     with duckdb.connect(str(tmp_path / "envelope.duckdb"), read_only=True) as db:
         for table, key in (

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from dlt.destinations.exceptions import DatabaseTerminalException
 from tests.helpers import DSN, postgres_dataset
 from timetrack.source.landed import (
     _DeltaReader,
+    _same_value,
+    changed_rows,
     gone_rows,
     landed_rows,
     landed_values,
@@ -126,6 +129,71 @@ def test_gone_rows_are_the_landed_keys_not_present(landed: Any) -> None:
     gone = gone_rows("workspace_tags", "id", {1: (), 4: ()}, {1}, T2)
     assert [(r["id"], r["name"], r["server_deleted_at"]) for r in gone] == [(4, "d", T2)]
     assert gone_rows("workspace_tags", "id", {1: ()}, {1}, T2) == []
+
+
+def test_changed_rows_leave_out_only_what_landed_as_it_is(landed: Any) -> None:
+    same = [
+        {"id": 1, "workspace_id": 10, "name": "a"},
+        {"id": 4, "workspace_id": 10, "name": "d", "creator_id": 7},
+        {"id": 3, "workspace_id": 11, "name": "c", "creator_id": None},
+    ]
+    assert changed_rows("workspace_tags", "id", same) == []
+    changed = [
+        {"id": 1, "workspace_id": 10, "name": "A"},  # another value
+        {"id": 4, "workspace_id": 10, "name": "d"},  # a landed value left out: it would go
+        {"id": 3, "workspace_id": 11, "name": "c", "creator_id": 5},  # set where null landed
+        {"id": 2, "workspace_id": 10, "name": "b"},  # landed, but marked deleted
+        {"id": 9, "workspace_id": 10, "name": "z"},  # never landed
+        {"id": 1, "workspace_id": 10, "name": "a", "colour": "red"},  # a column not landed
+    ]
+    assert changed_rows("workspace_tags", "id", changed) == changed
+    assert changed_rows("workspace_tags", "id", []) == []
+
+    entry = {
+        "id": 1,
+        "workspace_id": 10,
+        "start": T1.astimezone(timezone(timedelta(hours=5))),  # the same instant
+        "tags": ["x", "y"],
+        "description": "one",
+    }
+    assert changed_rows("time_entries", "id", [entry]) == []
+    for change in (
+        {"tags": ["y", "x"]},
+        {"tags": '["x", "y"]'},  # the JSON as text: a string, not a list
+        {"start": T1.isoformat()},  # a time as text lands in another column
+        {"start": T1 + timedelta(microseconds=1)},
+        {"description": 1},
+    ):
+        assert changed_rows("time_entries", "id", [{**entry, **change}]) == [{**entry, **change}]
+
+
+@pytest.mark.parametrize(
+    ("new", "old", "json_column", "same"),
+    [
+        (True, True, False, True),
+        (True, 1, False, False),  # a bool is not a number: another column of dlt's
+        (1, True, False, False),
+        (1, 1.0, False, True),
+        (2, Decimal(2), False, True),
+        (float("nan"), float("nan"), False, False),
+        ("1", 1, False, False),
+        (T1, T1.replace(tzinfo=None), False, False),  # no zone: no instant to compare
+        (T1.replace(tzinfo=None), T1, False, False),
+        (date(2026, 1, 1), T1, False, False),
+        (date(2026, 1, 1), date(2026, 1, 1), False, True),
+        ({"a": 1}, {"a": 1}, False, False),  # an object outside JSON: spread over columns
+        ({"a": 1, "b": [1]}, '{"b": [1], "a": 1}', True, True),
+        ({"a": True}, '{"a": 1}', True, False),
+        ({"a": 1}, '{"a": 1.0}', True, False),
+        ("x", "x", True, True),  # PostgreSQL gives a JSON string back decoded
+        ("1", "1", True, False),  # DuckDB's text of the number 1, not the string "1"
+        (object(), object(), True, False),
+    ],
+)
+def test_a_value_is_the_same_only_as_the_same_kind(
+    new: Any, old: Any, json_column: bool, same: bool
+) -> None:
+    assert _same_value(new, old, json_column) is same
 
 
 def test_outside_a_pipeline_nothing_landed(monkeypatch: pytest.MonkeyPatch) -> None:

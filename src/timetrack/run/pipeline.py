@@ -348,7 +348,7 @@ def _run(options: RunOptions, target: Target, out: TextIO) -> RunSummary:
             step = "extract"
             _restore_state(pipeline, options)
             progress.step("extract")
-            with reading(pipeline):
+            with reading(pipeline, dropping=options.full_refresh):
                 pipeline.extract(
                     source,
                     loader_file_format="parquet" if target.kind in PARQUET_NATIVE else None,

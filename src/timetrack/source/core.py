@@ -41,7 +41,13 @@ from timetrack.source.client import (
 )
 from timetrack.source.discovery import Discovery
 from timetrack.source.endpoints import BY_TABLE, ENDPOINTS, REJECTED_TABLE, Endpoint
-from timetrack.source.landed import gone_rows, landed_values, landed_versions, landed_where
+from timetrack.source.landed import (
+    changed_rows,
+    gone_rows,
+    landed_values,
+    landed_versions,
+    landed_where,
+)
 from timetrack.source.reports import report_rows
 from timetrack.source.schema import (
     TABLES,
@@ -588,6 +594,8 @@ class Sync:
                     if endpoint.table in RATE_SOURCES:
                         kept = self.rate_marks_now.setdefault((endpoint.table, scope_id), {})
                         kept.update((row.get("id"), row) for row in batch)
+                    if on_cadence and batch:
+                        batch = changed_rows(endpoint.table, endpoint.primary_key, batch)
                     if batch:
                         self.client.stats.add_rows(endpoint.table, len(batch))
                         yield batch
@@ -636,6 +644,7 @@ class Sync:
             return
         records = [*self.discovery.organizations(), *self.discovery.unusable.get(endpoint.path, [])]
         batch = self.rows(self._convert(endpoint, None), records, endpoint.table, "token")
+        batch = changed_rows(endpoint.table, endpoint.primary_key, batch)
         self.client.stats.add_rows(endpoint.table, len(batch))
         if batch:
             yield batch
@@ -702,6 +711,7 @@ class Sync:
                     "token: its rows are kept as last seen, marked in workspaces.unreachable_since"
                 )
                 batch.append(row)
+        batch = changed_rows(endpoint.table, endpoint.primary_key, batch)
         self.client.stats.add_rows(endpoint.table, len(batch))
         self._discovered()
         if batch:

@@ -4,16 +4,20 @@ list or a re-read window are gone, and which re-read ones did not change."""
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import dlt
 import duckdb
+import orjson
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 
-from timetrack.source.schema import TABLES
+from timetrack.source.schema import JSON, TABLES, column_name
 
 
 def _query(
@@ -21,6 +25,8 @@ def _query(
 ) -> tuple[list[str], list[Any]]:
     """Column names and rows of `columns` (None: every column but dlt's own) from `table`,
     live rows only, matching every (column, op, value)."""
+    if _shared is not None and _shared.dropping:
+        return [], []  # the tables are dropped before this run loads: nothing stays landed
     if _shared is not None and _shared.run_pipeline is not None:
         pipeline = _shared.run_pipeline  # dlt.current.pipeline() resolves config: ~50 ms a call
     else:
@@ -34,8 +40,9 @@ def _query(
         with _reader(pipeline, table) as client:
             name = client.make_qualified_table_name(table)
             quoted = "*" if columns is None else ", ".join(map(client.escape_column_name, columns))
-            deleted = client.escape_column_name("server_deleted_at")
-            sql = f"select {quoted} from {name} where {deleted} is null"
+            sql = f"select {quoted} from {name} where 1 = 1"
+            if "server_deleted_at" in TABLES.get(table, ()):  # statistics are never deleted
+                sql += f" and {client.escape_column_name('server_deleted_at')} is null"
             args: list[Any] = []
             for column, op, value in where:
                 if op == "in":
@@ -61,8 +68,9 @@ class _Shared:
     60 ms, paid by each of the thirty-odd read-backs of a small hourly run (a third of its time)
     before `reading` kept one open. Guarded by a lock: a connection serves one query at a time."""
 
-    def __init__(self, run_pipeline: Any = None) -> None:
+    def __init__(self, run_pipeline: Any = None, dropping: bool = False) -> None:
         self.run_pipeline = run_pipeline
+        self.dropping = dropping
         self.stack = ExitStack()
         self.open: tuple[Any, Any] | None = None
         """The pipeline whose client is open, and the client."""
@@ -91,12 +99,14 @@ _shared: _Shared | None = None
 
 
 @contextmanager
-def reading(pipeline: Any = None) -> Iterator[None]:
+def reading(pipeline: Any = None, dropping: bool = False) -> Iterator[None]:
     """Read-backs inside share one connection to the destination, closed on leaving (before
     the load, which needs the DuckDB file to itself), and read what `pipeline` (default: dlt's
-    current one, looked up each time) landed. Outside, each opens its own."""
+    current one, looked up each time) landed. Outside, each opens its own. `dropping`: the
+    run drops the source's tables before it loads (a full refresh), so nothing counts as
+    landed: every row is written, none is taken for gone."""
     global _shared
-    outer, _shared = _shared, _Shared(pipeline)
+    outer, _shared = _shared, _Shared(pipeline, dropping)
     try:
         yield
     finally:
@@ -205,3 +215,104 @@ def gone_rows(
     for row in rows:
         row["server_deleted_at"] = deleted_at
     return rows
+
+
+def changed_rows(table: str, key: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows that are not already landed as they are: a list read again whole writes only
+    what changed (on a warehouse, every merge is paid for). Compared with what landed, not
+    with what the last run saw, so a row another writer changed (`timetrack listen`) is put
+    right too. Whatever cannot be compared for sure counts as changed and is written as before:
+    a row is the same only when every column it would write holds an equal value of the same
+    kind, and no other column of the landed row is set."""
+    keys = [row[key] for row in rows if row.get(key) is not None]
+    if not keys:
+        return rows
+    landed: dict[Any, dict[str, Any] | None] = {}
+    for start in range(0, len(keys), 1000):
+        names, found = _query(table, None, [(key, "in", keys[start : start + 1000])])
+        for values in found:
+            row = {n: v for n, v in zip(names, values, strict=True) if not n.startswith("_dlt")}
+            # Two live rows of one key (never, after a merge): written again, which mends it.
+            landed[row[key]] = None if row[key] in landed else row
+    json_columns = _json_columns(table)
+    return [
+        row for row in rows if not _same_row(table, row, landed.get(row.get(key)), json_columns)
+    ]
+
+
+def _json_columns(table: str) -> frozenset[str]:
+    """The table's JSON columns: declared, and those dlt made of fields the contract does not
+    name (an object or a list lands whole, as JSON), as the schema being extracted says."""
+    declared = {name for name, column in TABLES[table].items() if column.data_type == JSON}
+    try:
+        schema = dlt.current.source_schema()
+    except Exception:
+        return frozenset(declared)  # outside an extract: the declared ones
+    found = schema.tables.get(table, {}).get("columns", {})
+    return frozenset(declared | {n for n, c in found.items() if c.get("data_type") == JSON})
+
+
+def _same_row(
+    table: str, row: dict[str, Any], landed: dict[str, Any] | None, json_columns: frozenset[str]
+) -> bool:
+    if landed is None:
+        return False
+    columns = TABLES[table]
+    written: dict[str, Any] = {}
+    for name, value in row.items():
+        column = name if name in columns else column_name(name)
+        if column in written:
+            return False  # two fields of one column: what dlt makes of them is its own
+        written[column] = value
+    for column, value in written.items():
+        if value is None:
+            if landed.get(column) is not None:
+                return False
+        elif column not in landed or not _same_value(value, landed[column], column in json_columns):
+            return False
+    return all(value is None for column, value in landed.items() if column not in written)
+
+
+def _same_value(new: Any, old: Any, json_column: bool) -> bool:
+    """Whether `new` would land as `old` did. Strict about kinds (`True` is not `1`, text is not
+    a time): a value of another kind lands in another column of dlt's, so it is a change."""
+    if json_column:
+        text = _json_text(new)
+        return text is not None and text == _json_text(_decoded(old))
+    if isinstance(new, bool) or isinstance(old, bool):
+        return isinstance(new, bool) and isinstance(old, bool) and new == old
+    if isinstance(new, int | float):
+        return (
+            isinstance(old, int | float | Decimal)
+            and not (isinstance(new, float) and math.isnan(new))
+            and new == old
+        )
+    if isinstance(new, str):
+        return isinstance(old, str) and new == old
+    if isinstance(new, datetime):  # the same instant, whatever zone each is told in
+        return (
+            isinstance(old, datetime)
+            and new.tzinfo is not None
+            and old.tzinfo is not None
+            and new == old
+        )
+    if isinstance(new, date):
+        return type(old) is date and new == old
+    return False  # a nested object or list outside a JSON column: dlt spreads it over columns
+
+
+def _decoded(value: Any) -> Any:
+    """A JSON column's value as DuckDB (text) or PostgreSQL (decoded) gives it back."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _json_text(value: Any) -> bytes | None:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None  # not JSON as it is: never the same as anything
