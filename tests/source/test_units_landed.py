@@ -18,6 +18,7 @@ from dlt.destinations.exceptions import DatabaseTerminalException
 from tests.helpers import DSN, postgres_dataset
 from timetrack.source.landed import (
     _DeltaReader,
+    _json_columns,
     _same_value,
     changed_rows,
     gone_rows,
@@ -58,7 +59,7 @@ def landed(
         tags = [
             {"id": 1, "workspace_id": 10, "name": "a"},
             {"id": 2, "workspace_id": 10, "name": "b", "server_deleted_at": T1},
-            {"id": 3, "workspace_id": 11, "name": "c"},
+            {"id": 3, "workspace_id": 11, "name": "c", "colourName": "red"},  # not declared
             {"id": 4, "workspace_id": 10, "name": "d", "creator_id": 7},
         ]
         entries = [
@@ -135,9 +136,13 @@ def test_changed_rows_leave_out_only_what_landed_as_it_is(landed: Any) -> None:
     same = [
         {"id": 1, "workspace_id": 10, "name": "a"},
         {"id": 4, "workspace_id": 10, "name": "d", "creator_id": 7},
-        {"id": 3, "workspace_id": 11, "name": "c", "creator_id": None},
+        # a field dlt lands under its own name for it (colour_name)
+        {"id": 3, "workspace_id": 11, "name": "c", "creator_id": None, "colourName": "red"},
     ]
     assert changed_rows("workspace_tags", "id", same) == []
+    # the key that opens the second thousand is read back once, like the others
+    many = [{"id": k, "workspace_id": 10, "name": "?"} for k in range(1000, 2000)]
+    assert changed_rows("workspace_tags", "id", [*many, same[0]]) == many
     changed = [
         {"id": 1, "workspace_id": 10, "name": "A"},  # another value
         {"id": 4, "workspace_id": 10, "name": "d"},  # a landed value left out: it would go
@@ -145,6 +150,8 @@ def test_changed_rows_leave_out_only_what_landed_as_it_is(landed: Any) -> None:
         {"id": 2, "workspace_id": 10, "name": "b"},  # landed, but marked deleted
         {"id": 9, "workspace_id": 10, "name": "z"},  # never landed
         {"id": 1, "workspace_id": 10, "name": "a", "colour": "red"},  # a column not landed
+        {"id": 4, "workspace_id": 10, "name": "d", "creator_id": None},  # null where 7 landed
+        {"id": 4, "workspace_id": 10, "name": "d", "creator_id": 7, "creatorId": 7},  # twice
     ]
     assert changed_rows("workspace_tags", "id", changed) == changed
     assert changed_rows("workspace_tags", "id", []) == []
@@ -167,6 +174,38 @@ def test_changed_rows_leave_out_only_what_landed_as_it_is(landed: Any) -> None:
         assert changed_rows("time_entries", "id", [{**entry, **change}]) == [{**entry, **change}]
 
 
+def test_two_live_rows_of_one_key_are_written_again(landed: Any) -> None:
+    row = {"id": 50, "workspace_id": 10, "name": "twice"}
+    with landed.sql_client() as client:
+        table = client.make_qualified_table_name("workspace_tags")
+        insert = f"insert into {table} (id, workspace_id, name, _dlt_load_id, _dlt_id) values "
+        client.execute_sql(insert + "(50, 10, 'twice', 'x', 'a'), (50, 10, 'twice', 'x', 'b')")
+        try:
+            assert changed_rows("workspace_tags", "id", [row]) == [row], "a merge mends it"
+        finally:
+            client.execute_sql(f"delete from {table} where id = 50")
+
+
+def test_json_columns_are_the_declared_and_those_the_schema_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    schema = dlt.Schema("units")
+    schema.update_table(
+        {
+            "name": "workspace_tags",
+            "columns": {
+                "permissions": {"name": "permissions", "data_type": "json"},
+                "colour": {"name": "colour", "data_type": "text"},
+            },
+        }
+    )
+    monkeypatch.setattr(dlt.current, "source_schema", lambda: schema)
+    assert _json_columns("workspace_tags") == {"permissions"}
+    assert _json_columns("time_entries") == {"tags", "tag_ids"}, "declared, none found"
+    monkeypatch.undo()
+    assert _json_columns("workspace_tags") == set(), "outside an extract: the declared ones"
+
+
 @pytest.mark.parametrize(
     ("new", "old", "json_column", "same"),
     [
@@ -174,6 +213,7 @@ def test_changed_rows_leave_out_only_what_landed_as_it_is(landed: Any) -> None:
         (True, 1, False, False),  # a bool is not a number: another column of dlt's
         (1, True, False, False),
         (1, 1.0, False, True),
+        (1.5, 1.5, False, True),
         (2, Decimal(2), False, True),
         (float("nan"), float("nan"), False, False),
         ("1", 1, False, False),
