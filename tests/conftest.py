@@ -9,12 +9,17 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from _pytest.nodeid import NodeId
 
-from tests.helpers import TELEMETRY_OFF, Api
-from timetrack.emulator import EmulatorConfig, EmulatorServer
+from tests import TELEMETRY_OFF
+from timetrack.emulator import EmulatorConfig
+
+if TYPE_CHECKING:
+    from tests.helpers import Api
+    from timetrack.emulator import EmulatorServer
 
 # dlt sends anonymous usage events to dltHub from every run by default: not from the tests,
 # which have no internet to send them to (and spent 5 to 8% of a sync's CPU on them). Processes
@@ -25,6 +30,8 @@ os.environ[TELEMETRY_OFF] = "false"
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[EmulatorServer]:
     """One default emulator shared by tests that only read."""
+    from timetrack.emulator import EmulatorServer  # the controller of xdist's workers runs none
+
     with EmulatorServer(EmulatorConfig(seed=7)) as server:
         yield server
 
@@ -32,6 +39,8 @@ def emulator() -> Iterator[EmulatorServer]:
 @pytest.fixture(params=["envelope", "bare"])
 def api(request: pytest.FixtureRequest, emulator: EmulatorServer) -> Api:
     """A client of the shared emulator, once per layout."""
+    from tests.helpers import Api  # here: the controller of xdist's workers never imports dlt
+
     return Api(emulator.base_url, request.param)
 
 
@@ -41,6 +50,8 @@ def make_emulator() -> Iterator[Callable[..., EmulatorServer]]:
     started: list[EmulatorServer] = []
 
     def start(config: EmulatorConfig | None = None) -> EmulatorServer:
+        from timetrack.emulator import EmulatorServer
+
         server = EmulatorServer(config or EmulatorConfig()).start()
         started.append(server)
         return server

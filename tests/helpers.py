@@ -45,10 +45,6 @@ REPORT = {
 }
 
 
-TELEMETRY_OFF = "RUNTIME__DLTHUB_TELEMETRY"
-"""dlt's setting for its usage events, off in the tests (tests/conftest.py)."""
-
-
 class Api:
     """Requests against one emulator in one layout; `data()` unwraps the envelope."""
 

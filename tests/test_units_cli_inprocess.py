@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.helpers import TELEMETRY_OFF
+from tests import TELEMETRY_OFF
 from timetrack.cli import cli
 
 CLEARED = ("SOURCES__", "DESTINATION__", "RUNTIME__")
