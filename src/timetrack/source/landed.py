@@ -20,22 +20,30 @@ from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from timetrack.source.schema import JSON, TABLES, column_name
 
 
-def _query(
-    table: str, columns: Sequence[str] | None, where: list[tuple[str, str, Any]]
-) -> tuple[list[str], list[Any]]:
-    """Column names and rows of `columns` (None: every column but dlt's own) from `table`,
-    live rows only, matching every (column, op, value)."""
+def _landed_pipeline() -> Any:
+    """The pipeline whose destination read-backs read; None when nothing landed counts."""
     if _shared is not None and _shared.dropping:
-        return [], []  # the tables are dropped before this run loads: nothing stays landed
+        return None  # the tables are dropped before this run loads: nothing stays landed
     if _shared is not None and _shared.run_pipeline is not None:
         pipeline = _shared.run_pipeline  # dlt.current.pipeline() resolves config: ~50 ms a call
     else:
         try:
             pipeline = dlt.current.pipeline()
         except Exception:
-            return [], []  # extracting outside a pipeline run: nothing landed to compare with
+            return None  # extracting outside a pipeline run: nothing landed to compare with
     if getattr(pipeline, "destination", None) is None:
-        return [], []  # a pipeline with nowhere to land: nothing landed either
+        return None  # a pipeline with nowhere to land: nothing landed either
+    return pipeline
+
+
+def _query(
+    table: str, columns: Sequence[str] | None, where: list[tuple[str, str, Any]]
+) -> tuple[list[str], list[Any]]:
+    """Column names and rows of `columns` (None: every column but dlt's own) from `table`,
+    live rows only, matching every (column, op, value)."""
+    pipeline = _landed_pipeline()
+    if pipeline is None:
+        return [], []
     try:
         with _reader(pipeline, table) as client:
             name = client.make_qualified_table_name(table)
@@ -223,21 +231,40 @@ def changed_rows(table: str, key: str, rows: list[dict[str, Any]]) -> list[dict[
     with what the last run saw, so a row another writer changed (`timetrack listen`) is put
     right too. Whatever cannot be compared for sure counts as changed and is written as before:
     a row is the same only when every column it would write holds an equal value of the same
-    kind, and no other column of the landed row is set."""
-    keys = [row[key] for row in rows if row.get(key) is not None]
-    if not keys:
+    kind, and no other column of the landed row is set. A thousand rows at a time, so that a
+    list of a big organization holds no more of what landed than that."""
+    pipeline = _landed_pipeline()
+    if pipeline is None or not _one_row_per_key(pipeline, table):
         return rows
-    landed: dict[Any, dict[str, Any] | None] = {}
-    for start in range(0, len(keys), 1000):
-        names, found = _query(table, None, [(key, "in", keys[start : start + 1000])])
+    json_columns = _json_columns(table)
+    out: list[dict[str, Any]] = []
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start : start + 1000]
+        keys = [row[key] for row in chunk if row.get(key) is not None]
+        landed: dict[Any, dict[str, Any] | None] = {}
+        names, found = _query(table, None, [(key, "in", keys)]) if keys else ([], [])
         for values in found:
             row = {n: v for n, v in zip(names, values, strict=True) if not n.startswith("_dlt")}
             # Two live rows of one key (never, after a merge): written again, which mends it.
             landed[row[key]] = None if row[key] in landed else row
-    json_columns = _json_columns(table)
-    return [
-        row for row in rows if not _same_row(table, row, landed.get(row.get(key)), json_columns)
-    ]
+        out.extend(
+            row
+            for row in chunk
+            if not _same_row(table, row, landed.get(row.get(key)), json_columns)
+        )
+    return out
+
+
+def _one_row_per_key(pipeline: Any, table: str) -> bool:
+    """Whether the table holds one row per key. Plain files on a filesystem are appended to:
+    a key's older row outlives the newer one that marked it deleted, so they are never
+    compared with (every row is written, as before)."""
+    if not pipeline.destination.destination_type.endswith("filesystem"):
+        return True
+    with pipeline.destination_client() as destination:
+        return bool(
+            table in destination.schema.tables and destination.is_open_table("delta", table)
+        )
 
 
 def _json_columns(table: str) -> frozenset[str]:
@@ -277,7 +304,9 @@ def _same_value(new: Any, old: Any, json_column: bool) -> bool:
     """Whether `new` would land as `old` did. Strict about kinds (`True` is not `1`, text is not
     a time): a value of another kind lands in another column of dlt's, so it is a change."""
     if json_column:
-        text = _json_text(new)
+        # Only an object or a list lands in the JSON column itself: dlt puts a number or a bool
+        # in a column of its own (`users__v_bigint`) and reads a string as JSON text.
+        text = _json_text(new) if isinstance(new, dict | list) else None
         return text is not None and text == _json_text(_decoded(old))
     if isinstance(new, bool) or isinstance(old, bool):
         return isinstance(new, bool) and isinstance(old, bool) and new == old
