@@ -5,7 +5,11 @@ Every expectation is a literal worked out by hand from the contract, never read 
 
 from __future__ import annotations
 
+import json
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -398,9 +402,25 @@ def test_an_integer_beyond_64_bits_lands_as_null_beside_its_raw_text(value: obje
         "creator_id": None,
         "creator_id__raw": value if isinstance(value, str) else str(value),
         "extra": {"n": "18446744073709551616"},  # nested and new: as text, never a failure
-        "count": "18446744073709551616",
+        # new: beside its column, which an earlier record may have made an integer
+        "count__raw": "18446744073709551616",
         "workspace_id": 1,
     }
+
+
+@pytest.mark.parametrize("value", ['"x"', "5", "true", "abc", str(2**70), "[1]"])
+def test_a_string_for_a_json_column_lands_as_null_beside_its_raw_text(value: str) -> None:
+    convert = converter("organizations_groups", "group_id", organization_id=1)
+    row = convert({"group_id": 1, "users": value, "workspaces": [value]})
+    assert row == {
+        "group_id": 1,
+        "users": None,
+        "users__raw": value,
+        "workspaces": [value],  # inside a list, a string is a JSON string
+        "organization_id": 1,
+    }
+    assert convert({"group_id": 1, "users": 2**70})["users__raw"] == str(2**70)
+    assert convert({"group_id": 1, "users": 5})["users"] == 5, "a number has a column of dlt's"
 
 
 @pytest.mark.parametrize(
@@ -487,3 +507,65 @@ def test_two_new_fields_of_one_column_name_keep_the_first_and_the_second_raw() -
 def test_a_time_column_holding_no_text_is_left_to_dlt() -> None:
     row = converter("workspace_tags", "id")({"id": 1, "at": [1]})
     assert row["at"] == [1] and "at__raw" not in row
+
+
+@pytest.mark.parametrize(
+    "destination", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_values_that_failed_a_load_land_as_raw_text_in_duckdb_and_postgres(
+    destination: str, tmp_path: Path
+) -> None:
+    """Loaded by dlt for real, one record after another into the same table: a new field an
+    earlier record made an integer, then beyond 64 bits; strings for a JSON column that dlt
+    reads as JSON text (a string, a number, a bool: each failed a PostgreSQL load, the first a
+    DuckDB one too)."""
+    import dlt
+
+    from tests.helpers import DSN, postgres_dataset
+
+    convert = converter("organizations_groups", "group_id", organization_id=1)
+    with ExitStack() as stack:
+        if destination == "duckdb":
+            target: Any = dlt.destinations.duckdb(str(tmp_path / "db.duckdb"))
+            dataset = "units"
+        else:
+            target = dlt.destinations.postgres(DSN)
+            dataset = stack.enter_context(postgres_dataset())
+        pipeline = dlt.pipeline(
+            pipeline_name=f"schema_units_{destination}",
+            destination=target,
+            dataset_name=dataset,
+            pipelines_dir=str(tmp_path / "state"),
+        )
+        records = [
+            {"group_id": 1, "users": [1], "count": 5},
+            {"group_id": 2, "users": '"x"', "count": 2**70},
+            {"group_id": 3, "users": "5", "count": "99999999999999999999999"},
+            {"group_id": 4, "users": "true"},
+        ]
+        for record in records:  # a run each: the column's type is the first record's
+            pipeline.run(
+                dlt.resource(
+                    [convert(record)],
+                    name="organizations_groups",
+                    columns=column_hints("organizations_groups"),
+                    primary_key="group_id",
+                    write_disposition="merge",
+                )
+            )
+        with pipeline.sql_client() as client:
+            table = client.make_qualified_table_name("organizations_groups")
+            rows = client.execute_sql(
+                f"select group_id, users, users__raw, count, count__raw from {table} "
+                "order by group_id"
+            )
+        pipeline.deactivate()
+    landed = [
+        (g, json.loads(u) if isinstance(u, str) else u, ur, c, cr) for g, u, ur, c, cr in rows
+    ]
+    assert landed == [
+        (1, [1], None, 5, None),
+        (2, None, '"x"', None, str(2**70)),
+        (3, None, "5", None, "99999999999999999999999"),
+        (4, None, "true", None, None),
+    ]

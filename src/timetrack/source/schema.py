@@ -485,11 +485,12 @@ def converter(table: str, key: str, **context: Any) -> Callable[[Any], Row]:
     Any other departure from the contract passes: a value of another type lands in a variant
     column of dlt's, a value of a declared time that cannot be read stays as it came, fields
     the contract does not name land as new columns. A value that would fail the load instead
-    (an integer beyond 64 bits, a time past the calendar) lands as null, with what came as
-    text in `<column>__raw`."""
+    (an integer beyond 64 bits, a time past the calendar, a string for a JSON column) lands as
+    null, with what came as text in `<column>__raw`."""
     columns = TABLES[table]
     stamps = [name for name, col in columns.items() if col.data_type == TS]
     days = [name for name, col in columns.items() if col.data_type == DATE]
+    json_columns = [name for name, col in columns.items() if col.data_type == JSON]
     key_from_context = key in context
     integers = [
         name
@@ -514,7 +515,12 @@ def converter(table: str, key: str, **context: Any) -> Callable[[Any], Row]:
                     row[neutral] = clean(value)
                 continue
             column = column_name(name)
-            if column in taken or column.startswith("_dlt"):
+            if _too_big(value) and not (column in taken or column.startswith("_dlt")):
+                # As text in the field's own column, it would fail the load once an earlier
+                # record made that column an integer (dlt reads the text back as one).
+                taken.add(column)
+                keep_raw(row, column, value)
+            elif column in taken or column.startswith("_dlt"):
                 # A new field dlt would land in a column the contract (or the source, or dlt,
                 # or another field) already has (`creatorId`, `Id`): it must not replace that
                 # column's value, nor fail its type. Kept as text, the contract's value wins.
@@ -542,6 +548,13 @@ def converter(table: str, key: str, **context: Any) -> Callable[[Any], Row]:
             value = row.get(name)
             if value is not None and _too_big(value):
                 row[name] = None  # dlt would take it, and fail the load of the whole package
+                keep_raw(row, name, value)
+        for name in json_columns:
+            value = row.get(name)
+            if isinstance(value, str):
+                # dlt reads a string for a JSON column as JSON text: one that holds a string
+                # ('"x"'), or on PostgreSQL a number or a bool ("5", "true"), failed the load.
+                row[name] = None
                 keep_raw(row, name, value)
         row.update(context)
         if not key_from_context:
