@@ -343,3 +343,29 @@ def test_files_on_a_filesystem_are_read_back_by_their_table(tmp_path: Path) -> N
             assert changed_rows("workspace_tags", "id", tags[:1]) == tags[:1]
     finally:
         pipeline.deactivate()
+
+
+def test_delta_tables_are_compared_with_what_landed(tmp_path: Path) -> None:
+    """Delta tables are merged, one row per key: a row as it landed is not written again."""
+    pipeline = dlt.pipeline(
+        pipeline_name="landed_units_delta",
+        destination=dlt.destinations.filesystem(str(tmp_path / "lake")),
+        dataset_name="units",
+        pipelines_dir=str(tmp_path / "state"),
+    )
+    tags = [{"id": 1, "workspace_id": 10, "name": "a"}, {"id": 2, "workspace_id": 10, "name": "b"}]
+    resource = dlt.resource(
+        tags,
+        name="workspace_tags",
+        columns=column_hints("workspace_tags"),
+        primary_key="id",
+        write_disposition={"disposition": "merge", "strategy": "upsert"},
+        table_format="delta",
+    )
+    pipeline.run(resource)
+    try:
+        with reading(pipeline):
+            changed = {"id": 2, "workspace_id": 10, "name": "B"}
+            assert changed_rows("workspace_tags", "id", [tags[0], changed]) == [changed]
+    finally:
+        pipeline.deactivate()

@@ -421,6 +421,9 @@ def test_a_string_for_a_json_column_lands_as_null_beside_its_raw_text(value: str
     }
     assert convert({"group_id": 1, "users": 2**70})["users__raw"] == str(2**70)
     assert convert({"group_id": 1, "users": 5})["users"] == 5, "a number has a column of dlt's"
+    # a second field of the column a value beyond 64 bits went beside: kept with it
+    row = convert({"group_id": 1, "Count": 2**70, "count": 5})
+    assert (row.get("count"), row["count__raw"]) == (None, f'["{2**70}","5"]')
 
 
 @pytest.mark.parametrize(

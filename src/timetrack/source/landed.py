@@ -242,7 +242,7 @@ def changed_rows(table: str, key: str, rows: list[dict[str, Any]]) -> list[dict[
         chunk = rows[start : start + 1000]
         keys = [row[key] for row in chunk if row.get(key) is not None]
         landed: dict[Any, dict[str, Any] | None] = {}
-        names, found = _query(table, None, [(key, "in", keys)]) if keys else ([], [])
+        names, found = _query(table, None, [(key, "in", keys)])  # none for no keys
         for values in found:
             row = {n: v for n, v in zip(names, values, strict=True) if not n.startswith("_dlt")}
             # Two live rows of one key (never, after a merge): written again, which mends it.

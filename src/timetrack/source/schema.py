@@ -515,16 +515,16 @@ def converter(table: str, key: str, **context: Any) -> Callable[[Any], Row]:
                     row[neutral] = clean(value)
                 continue
             column = column_name(name)
-            if _too_big(value) and not (column in taken or column.startswith("_dlt")):
-                # As text in the field's own column, it would fail the load once an earlier
-                # record made that column an integer (dlt reads the text back as one).
-                taken.add(column)
-                keep_raw(row, column, value)
-            elif column in taken or column.startswith("_dlt"):
+            if column in taken or column.startswith("_dlt"):
                 # A new field dlt would land in a column the contract (or the source, or dlt,
                 # or another field) already has (`creatorId`, `Id`): it must not replace that
                 # column's value, nor fail its type. Kept as text, the contract's value wins.
                 keep_raw(row, column, clean(value))
+            elif _too_big(value):
+                # As text in the field's own column, it would fail the load once an earlier
+                # record made that column an integer (dlt reads the text back as one).
+                taken.add(column)
+                keep_raw(row, column, value)
             else:
                 taken.add(column)
                 row[name] = clean(value)
