@@ -16,6 +16,7 @@ import pytest
 from dlt.destinations.exceptions import DatabaseTerminalException
 
 from tests.helpers import DSN, postgres_dataset
+from timetrack.source import landed as landed_module
 from timetrack.source.landed import (
     _DeltaReader,
     _json_columns,
@@ -345,8 +346,11 @@ def test_files_on_a_filesystem_are_read_back_by_their_table(tmp_path: Path) -> N
         pipeline.deactivate()
 
 
-def test_delta_tables_are_compared_with_what_landed(tmp_path: Path) -> None:
-    """Delta tables are merged, one row per key: a row as it landed is not written again."""
+def test_delta_tables_are_compared_with_what_landed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Delta tables are merged, one row per key: a row as it landed is not written again. Each
+    table is opened once in a reading (a big list is read back page by page)."""
     pipeline = dlt.pipeline(
         pipeline_name="landed_units_delta",
         destination=dlt.destinations.filesystem(str(tmp_path / "lake")),
@@ -363,9 +367,24 @@ def test_delta_tables_are_compared_with_what_landed(tmp_path: Path) -> None:
         table_format="delta",
     )
     pipeline.run(resource)
+    opened: list[str] = []
+    real = landed_module._delta_reader
+
+    def counting(pipeline: Any, table: str, stack: ExitStack) -> Any:
+        opened.append(table)
+        return real(pipeline, table, stack)
+
+    monkeypatch.setattr(landed_module, "_delta_reader", counting)
     try:
         with reading(pipeline):
             changed = {"id": 2, "workspace_id": 10, "name": "B"}
             assert changed_rows("workspace_tags", "id", [tags[0], changed]) == [changed]
+            assert changed_rows("workspace_tags", "id", tags) == []
+            assert landed_versions("workspace_tags", "id", "workspace_id", 10) == {1: (), 2: ()}
+            assert landed_versions("time_entries", "id", None, None) == {}, "not landed"
+            assert landed_versions("time_entries", "id", None, None) == {}
+        assert opened == ["workspace_tags", "time_entries"], "each table opened once a reading"
+        assert landed_versions("workspace_tags", "id", "workspace_id", 10) == {1: (), 2: ()}
+        assert len(opened) == 3, "outside a reading, each read-back opens its own"
     finally:
         pipeline.deactivate()

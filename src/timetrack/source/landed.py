@@ -82,6 +82,9 @@ class _Shared:
         self.stack = ExitStack()
         self.open: tuple[Any, Any] | None = None
         """The pipeline whose client is open, and the client."""
+        self.lakes: dict[tuple[int, str], _DeltaReader | DestinationUndefinedEntity | None] = {}
+        """(pipeline, table) -> its Delta reader, None for plain files, or why it has none:
+        opening a Delta table took 40 ms, paid by every page of a big list read back."""
         self.lock = threading.Lock()
 
     @contextmanager
@@ -98,8 +101,24 @@ class _Shared:
                 self.close()  # a broken connection is not handed to the next query
                 raise
 
+    @contextmanager
+    def lake_of(self, pipeline: Any, table: str) -> Iterator[_DeltaReader | None]:
+        """The table's Delta reader (None for plain files), opened on first use."""
+        with self.lock:
+            key = (id(pipeline), table)
+            if key not in self.lakes:
+                try:
+                    self.lakes[key] = _delta_reader(pipeline, table, self.stack)
+                except DestinationUndefinedEntity as missing:  # stays missing until the load
+                    self.lakes[key] = missing
+            found = self.lakes[key]
+            if isinstance(found, DestinationUndefinedEntity):
+                raise found
+            yield found
+
     def close(self) -> None:
         self.open = None
+        self.lakes = {}
         self.stack.close()
 
 
@@ -126,21 +145,35 @@ def reading(pipeline: Any = None, dropping: bool = False) -> Iterator[None]:
 def _reader(pipeline: Any, table: str) -> Iterator[Any]:
     """The destination's SQL client; for a Delta table, DuckDB over the table as `deltalake`
     reads it, since DuckDB's own delta extension is downloaded on first use (not offline)."""
-    lake = None
+    shared = _shared
     if pipeline.destination.destination_type.endswith("filesystem"):
-        with pipeline.destination_client() as destination:
-            if table not in destination.schema.tables:
-                raise DestinationUndefinedEntity(table)  # not loaded yet: no DuckDB needed
-            if destination.is_open_table("delta", table):
-                lake = destination.load_open_table("delta", table)  # raises before a load
-    if lake is None:
-        shared = _shared
-        with pipeline.sql_client() if shared is None else shared.client_of(pipeline) as client:
-            yield client
-        return
-    with duckdb.connect() as db:
-        db.register(table, lake.to_pyarrow_dataset())
-        yield _DeltaReader(db)
+        if shared is not None:
+            with shared.lake_of(pipeline, table) as lake:
+                if lake is not None:
+                    yield lake
+                    return
+        else:
+            with ExitStack() as own:
+                lake = _delta_reader(pipeline, table, own)
+                if lake is not None:
+                    yield lake
+                    return
+    with pipeline.sql_client() if shared is None else shared.client_of(pipeline) as client:
+        yield client
+
+
+def _delta_reader(pipeline: Any, table: str, stack: ExitStack) -> _DeltaReader | None:
+    """DuckDB over a Delta table of a filesystem destination, open until `stack` closes;
+    None for plain files. Raises DestinationUndefinedEntity for a table not loaded yet."""
+    with pipeline.destination_client() as destination:
+        if table not in destination.schema.tables:
+            raise DestinationUndefinedEntity(table)  # not loaded yet: no DuckDB needed
+        if not destination.is_open_table("delta", table):
+            return None
+        lake = destination.load_open_table("delta", table)  # raises before a load
+    db = stack.enter_context(duckdb.connect())
+    db.register(table, lake.to_pyarrow_dataset())
+    return _DeltaReader(db)
 
 
 class _DeltaReader:
@@ -261,10 +294,11 @@ def _one_row_per_key(pipeline: Any, table: str) -> bool:
     compared with (every row is written, as before)."""
     if not pipeline.destination.destination_type.endswith("filesystem"):
         return True
-    with pipeline.destination_client() as destination:
-        return bool(
-            table in destination.schema.tables and destination.is_open_table("delta", table)
-        )
+    try:
+        with _reader(pipeline, table) as reader:
+            return isinstance(reader, _DeltaReader)
+    except DestinationUndefinedEntity:
+        return True  # nothing landed yet: nothing to compare with either way
 
 
 def _json_columns(table: str) -> frozenset[str]:
