@@ -145,21 +145,26 @@ def reading(pipeline: Any = None, dropping: bool = False) -> Iterator[None]:
 def _reader(pipeline: Any, table: str) -> Iterator[Any]:
     """The destination's SQL client; for a Delta table, DuckDB over the table as `deltalake`
     reads it, since DuckDB's own delta extension is downloaded on first use (not offline)."""
-    shared = _shared
     if pipeline.destination.destination_type.endswith("filesystem"):
-        if shared is not None:
-            with shared.lake_of(pipeline, table) as lake:
-                if lake is not None:
-                    yield lake
-                    return
-        else:
-            with ExitStack() as own:
-                lake = _delta_reader(pipeline, table, own)
-                if lake is not None:
-                    yield lake
-                    return
+        with _lake(pipeline, table) as lake:
+            if lake is not None:
+                yield lake
+                return
+    shared = _shared
     with pipeline.sql_client() if shared is None else shared.client_of(pipeline) as client:
         yield client
+
+
+@contextmanager
+def _lake(pipeline: Any, table: str) -> Iterator[_DeltaReader | None]:
+    """A filesystem table's Delta reader, None for plain files: opened once in a `reading`,
+    else for this read-back alone."""
+    if _shared is not None:
+        with _shared.lake_of(pipeline, table) as lake:
+            yield lake
+    else:
+        with ExitStack() as own:
+            yield _delta_reader(pipeline, table, own)
 
 
 def _delta_reader(pipeline: Any, table: str, stack: ExitStack) -> _DeltaReader | None:
@@ -275,9 +280,7 @@ def changed_rows(table: str, key: str, rows: list[dict[str, Any]]) -> list[dict[
         chunk = rows[start : start + 1000]
         keys = [row[key] for row in chunk if row.get(key) is not None]
         landed: dict[Any, dict[str, Any] | None] = {}
-        names, found = _query(table, None, [(key, "in", keys)])  # none for no keys
-        for values in found:
-            row = {n: v for n, v in zip(names, values, strict=True) if not n.startswith("_dlt")}
+        for row in landed_rows(table, key, keys):
             # Two live rows of one key (never, after a merge): written again, which mends it.
             landed[row[key]] = None if row[key] in landed else row
         out.extend(
@@ -295,8 +298,8 @@ def _one_row_per_key(pipeline: Any, table: str) -> bool:
     if not pipeline.destination.destination_type.endswith("filesystem"):
         return True
     try:
-        with _reader(pipeline, table) as reader:
-            return isinstance(reader, _DeltaReader)
+        with _lake(pipeline, table) as lake:
+            return lake is not None
     except DestinationUndefinedEntity:
         return True  # nothing landed yet: nothing to compare with either way
 
@@ -365,7 +368,8 @@ def _same_value(new: Any, old: Any, json_column: bool) -> bool:
 
 
 def _decoded(value: Any) -> Any:
-    """A JSON column's value as DuckDB (text) or PostgreSQL (decoded) gives it back."""
+    """A JSON column's value as DuckDB (text) or PostgreSQL (decoded) gives it back (a
+    declared one `landed_rows` has decoded already; one dlt made of a new field, not)."""
     if isinstance(value, str):
         try:
             return json.loads(value)
