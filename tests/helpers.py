@@ -4,6 +4,7 @@ PostgreSQL, the emulator's clock as the only time, an unkind proxy and a stub se
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -293,6 +294,26 @@ def postgres_dataset() -> Iterator[str]:
             cursor.execute(f'drop schema if exists "{name}_staging" cascade')
             cursor.execute(f'drop schema if exists "{name}_analytics" cascade')
         connection.close()
+
+
+@contextmanager
+def units_pipeline(kind: str, root: Path, name: str) -> Iterator[Any]:
+    """A dlt pipeline `name` into `root/db.duckdb` (dataset `units`) or, for "postgres", into a
+    fresh schema dropped afterwards; its state under `root/state`. For unit tests that load a
+    few rows for real."""
+    with contextlib.ExitStack() as stack:
+        if kind == "duckdb":
+            destination: Any = dlt.destinations.duckdb(str(root / "db.duckdb"))
+            dataset = "units"
+        else:
+            destination = dlt.destinations.postgres(DSN)
+            dataset = stack.enter_context(postgres_dataset())
+        yield dlt.pipeline(
+            pipeline_name=name,
+            destination=destination,
+            dataset_name=dataset,
+            pipelines_dir=str(root / "state"),
+        )
 
 
 # --- an unkind service ----------------------------------------------------------------------------

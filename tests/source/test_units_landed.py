@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from dlt.destinations.exceptions import DatabaseTerminalException
 
-from tests.helpers import DSN, postgres_dataset
+from tests.helpers import units_pipeline
 from timetrack.source import landed as landed_module
 from timetrack.source.landed import (
     _DeltaReader,
@@ -44,19 +44,7 @@ def landed(
     """The same rows in DuckDB and in PostgreSQL (whose quoted names are case-sensitive, and
     whose driver reads a list as an array, not as a list of values)."""
     root: Path = tmp_path_factory.mktemp("landed")
-    with ExitStack() as stack:
-        if request.param == "duckdb":
-            destination: Any = dlt.destinations.duckdb(str(root / "db.duckdb"))
-            dataset = "units"
-        else:
-            destination = dlt.destinations.postgres(DSN)
-            dataset = stack.enter_context(postgres_dataset())
-        pipeline = dlt.pipeline(
-            pipeline_name=f"landed_units_{request.param}",
-            destination=destination,
-            dataset_name=dataset,
-            pipelines_dir=str(root / "state"),
-        )
+    with units_pipeline(request.param, root, f"landed_units_{request.param}") as pipeline:
         tags = [
             {"id": 1, "workspace_id": 10, "name": "a"},
             {"id": 2, "workspace_id": 10, "name": "b", "server_deleted_at": T1},

@@ -6,10 +6,8 @@ Every expectation is a literal worked out by hand from the contract, never read 
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -524,22 +522,10 @@ def test_values_that_failed_a_load_land_as_raw_text_in_duckdb_and_postgres(
     DuckDB one too)."""
     import dlt
 
-    from tests.helpers import DSN, postgres_dataset
+    from tests.helpers import units_pipeline
 
     convert = converter("organizations_groups", "group_id", organization_id=1)
-    with ExitStack() as stack:
-        if destination == "duckdb":
-            target: Any = dlt.destinations.duckdb(str(tmp_path / "db.duckdb"))
-            dataset = "units"
-        else:
-            target = dlt.destinations.postgres(DSN)
-            dataset = stack.enter_context(postgres_dataset())
-        pipeline = dlt.pipeline(
-            pipeline_name=f"schema_units_{destination}",
-            destination=target,
-            dataset_name=dataset,
-            pipelines_dir=str(tmp_path / "state"),
-        )
+    with units_pipeline(destination, tmp_path, f"schema_units_{destination}") as pipeline:
         records = [
             {"group_id": 1, "users": [1], "count": 5},
             {"group_id": 2, "users": '"x"', "count": 2**70},
