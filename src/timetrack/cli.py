@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from dataclasses import fields
@@ -1023,4 +1024,16 @@ def listen(port: int, host: str, keep_deleted: bool, quiet: bool, **given: Any) 
 
 def main() -> None:
     """Console-script entry point."""
+    collect_garbage_less_often()
     cli(prog_name="timetrack")
+
+
+def collect_garbage_less_often() -> None:
+    """Python's cycle collector after 10,000 new objects instead of 700.
+
+    A run allocates millions of short-lived objects (dlt's extract and normalize, the HTTP
+    answers), nearly all freed by reference counting as they go: at the default the collector
+    ran thousands of times a run for little to free. Measured (`timetrack run` against the
+    emulator, alternated): 5 to 7% less CPU a run, the same peak memory. The tests set the
+    same in their own processes (tests/conftest.py), where it took 8% off the suite's CPU."""
+    gc.set_threshold(10_000, 10, 10)
