@@ -67,15 +67,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     A module-scoped fixture (a loaded dataset, an emulator of 50,000 entries, a browser) is
     built again by each worker that runs one of its tests: the tests that use one go to one
-    worker, as one group, and the other tests one by one. End-to-end tests go first, unit tests
-    (test_units_*, fast) last, so that the workers end together instead of one waiting on a long
-    test it picked up last."""
+    worker, as one group, and the other tests one by one; modules that read one sync made once
+    per process (test_analytics.shared_sync) name a group of their own (`XDIST_GROUP`).
+    End-to-end tests go first, unit tests (test_units_*, fast) last, so that the workers end
+    together instead of one waiting on a long test it picked up last."""
     if getattr(config.option, "loadgroup", False):  # set in xdist's workers
         for item in items:
             fixtures = getattr(item, "_fixtureinfo", None)
             defs = fixtures.name2fixturedefs.values() if fixtures else []
-            if any(d[-1].scope == "module" for d in defs):
-                group = item.nodeid.split("::")[0]
+            shared = getattr(getattr(item, "module", None), "XDIST_GROUP", None)
+            if shared or any(d[-1].scope == "module" for d in defs):
+                group = shared or item.nodeid.split("::")[0]
                 item.add_marker(pytest.mark.xdist_group(group))
                 # xdist (3.6.1, as 3.8) reads a group from the "@group" its hook appends to an
                 # id, set through an attribute pytest 9 no longer reads (`_nodeid`): appended

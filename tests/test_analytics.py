@@ -27,6 +27,9 @@ from tests.truth import WORKING_DAYS, Emulator, expected_day_minutes, expected_e
 from timetrack.emulator import EmulatorServer
 from timetrack.run.pipeline import RunOptions, RunSummary, run
 
+XDIST_GROUP = "shared_sync"
+"""One worker for the modules that read shared_sync's datasets: each worker syncs them once."""
+
 Row = dict[str, Any]
 
 ENTRY_COLUMNS = [

@@ -25,6 +25,9 @@ from timetrack.answers.report import ReportData, empty_note, open_pipeline, summ
 from timetrack.destination.target import resolve_target
 from timetrack.emulator import EmulatorServer
 
+XDIST_GROUP = "shared_sync"
+"""One worker for the modules that read shared_sync's datasets: each worker syncs them once."""
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WEEKS = 6
 
