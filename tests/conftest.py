@@ -63,7 +63,7 @@ def make_emulator() -> Iterator[Callable[..., EmulatorServer]]:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group and order the tests for the Makefile's `pytest -n 4 --dist loadgroup`.
+    """Group and order the tests for the Makefile's `pytest -n 3 --dist loadgroup`.
 
     A module-scoped fixture (a loaded dataset, an emulator of 50,000 entries, a browser) is
     built again by each worker that runs one of its tests: the tests that use one go to one
