@@ -45,10 +45,13 @@ def timetrack(
     base_url: str, db: str, workdir: str, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """`timetrack run`: the product's own path, pacing off as the emulator's limit is; `extra`
-    adds source arguments."""
+    adds source arguments. The process collects garbage as the command's does."""
     import dlt
 
+    from timetrack.cli import collect_garbage_less_often
     from timetrack.run.pipeline import RunOptions, run
+
+    collect_garbage_less_often()
 
     started = time.perf_counter()
     cpu = time.process_time()
