@@ -1033,7 +1033,8 @@ def collect_garbage_less_often() -> None:
 
     A run allocates millions of short-lived objects (dlt's extract and normalize, the HTTP
     answers), nearly all freed by reference counting as they go: at the default the collector
-    ran thousands of times a run for little to free. Measured (`timetrack run` against the
-    emulator, alternated): 5 to 7% less CPU a run, the same peak memory. The tests set the
-    same in their own processes (tests/conftest.py), where it took 8% off the suite's CPU."""
+    ran thousands of times a run for little to free. Measured against the emulator,
+    alternated: 5 to 7% less CPU a small run, 15% less time a full sync of a million entries,
+    peak memory within 3% (docs/benchmarks.md). The tests set the same in their own processes
+    (tests/conftest.py), where it took 8% off the suite's CPU."""
     gc.set_threshold(10_000, 10, 10)
