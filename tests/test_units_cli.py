@@ -185,7 +185,7 @@ def test_the_command_collects_garbage_less_often_before_it_runs(
     seen: list[tuple[int, int, int]] = []
     monkeypatch.setattr(cli, "cli", lambda **kwargs: seen.append(gc.get_threshold()))
     kept = gc.get_threshold()
-    gc.set_threshold(700, 10, 10)
+    gc.set_threshold(700, 11, 12)  # not Python's defaults: each of the three is set
     try:
         cli.main()
     finally:
